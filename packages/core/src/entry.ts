@@ -1,0 +1,116 @@
+/**
+ * entry.ts — preemption points: where interrupts land.
+ *
+ * Follows kernel/entry/common.c and arch/x86/entry: on a real CPU an
+ * interrupt is taken between any two instructions while the IF flag is set.
+ * JavaScript cannot stop a running function, so a kdefer CPU looks for
+ * interrupts at PREEMPTION POINTS: every kernel API call, cpu_relax(),
+ * cond_resched() and the idle loop. That keeps what matters: an interrupt
+ * can land between any two kernel operations, never while interrupts are
+ * disabled, never inside a hardirq handler.
+ *
+ * The fast path is one Atomics.load of this CPU's request word and one
+ * decrement of a round counter; everything else is in the slow path.
+ *
+ * Differs from Linux:
+ * - the local timer tick is noticed by counting preemption points and then
+ *   reading the clock (reading it at every point would cost 100-700 ns),
+ *   so a CPU that makes no kernel calls takes no ticks — as a CPU with
+ *   interrupts disabled would not.
+ */
+import { H_STATE, MACHINE_RUNNING, PC_IRQ_REQUEST, PC_IRQS_DISABLED, PC_PREEMPT_COUNT, PC_HALTED, REQ_HARDIRQ, REQ_RESCHED, REQ_STOP, REQ_CALL } from './layout.js';
+import { i32, PCB } from './smp.js';
+import { KernelHalt, machine_panicked } from './printk.js';
+
+/** Preemption points between two looks at the clock for the local timer tick. */
+export const TICK_CHECK_ROUNDS = 256;
+const HARDIRQ_MASK = 0x000f0000;
+
+let REQ = 0;
+let tickRounds = TICK_CHECK_ROUNDS;
+
+// Installed by the mechanisms at init (no import cycles at evaluation time).
+let hardirqHook: () => void = () => {};
+let tickCheckHook: () => boolean = () => false;
+let tickHook: () => void = () => {};
+let reschedHook: () => void = () => {};
+let callHook: () => void = () => {};
+let stopHook: () => void = () => {};
+let localTimerPending = false;
+
+export interface EntryHooks {
+  hardirq: () => void;
+  tickCheck: () => boolean;
+  tick: () => void;
+  resched: () => void;
+  call: () => void;
+  stop: () => void;
+}
+
+export function entry_init(hooks: Partial<EntryHooks>): void {
+  REQ = PCB + PC_IRQ_REQUEST;
+  if (hooks.hardirq) hardirqHook = hooks.hardirq;
+  if (hooks.tickCheck) tickCheckHook = hooks.tickCheck;
+  if (hooks.tick) tickHook = hooks.tick;
+  if (hooks.resched) reschedHook = hooks.resched;
+  if (hooks.call) callHook = hooks.call;
+  if (hooks.stop) stopHook = hooks.stop;
+}
+
+/**
+ * A preemption point: take any pending interrupt this CPU may take now.
+ * Every kernel API function calls it; module code may call cpu_relax().
+ */
+export function preempt_point(): void {
+  if (Atomics.load(i32, REQ) !== 0 || --tickRounds < 0) preempt_point_slow();
+}
+
+/** Force the next preemption point to look at the clock. */
+export function entry_check_tick_soon(): void {
+  tickRounds = 0;
+}
+
+function preempt_point_slow(): void {
+  if (tickRounds < 0) {
+    tickRounds = TICK_CHECK_ROUNDS;
+    if (tickCheckHook()) localTimerPending = true;
+  }
+  const req = Atomics.load(i32, REQ);
+  if (req & REQ_STOP) {
+    // A panic elsewhere, or shutdown: unwind this CPU to its loop.
+    if (Atomics.load(i32, H_STATE) !== MACHINE_RUNNING) {
+      i32[PCB + PC_HALTED] = 1;
+      throw new KernelHalt(machine_panicked() ? 'machine panicked' : 'machine shut down');
+    }
+    Atomics.and(i32, REQ, ~REQ_STOP);
+    stopHook();
+  }
+  if (req & REQ_RESCHED) {
+    Atomics.and(i32, REQ, ~REQ_RESCHED);
+    reschedHook();
+  }
+  if (req & REQ_CALL) {
+    Atomics.and(i32, REQ, ~REQ_CALL);
+    callHook();
+  }
+  // Interrupts are taken only with IF set and outside a hardirq handler.
+  if (i32[PCB + PC_IRQS_DISABLED] !== 0 || (i32[PCB + PC_PREEMPT_COUNT]! & HARDIRQ_MASK) !== 0) return;
+  if (localTimerPending) {
+    localTimerPending = false;
+    tickHook();
+  }
+  if (req & REQ_HARDIRQ) hardirqHook();
+}
+
+/**
+ * cpu_relax - a pause in a busy-wait loop; a preemption point.
+ * Context: any.
+ */
+export function cpu_relax(): void {
+  preempt_point();
+}
+
+/** Whether a hardirq or tick would be taken at the next preemption point (idle loop). */
+export function entry_work_pending(): boolean {
+  return (Atomics.load(i32, REQ) & (REQ_HARDIRQ | REQ_RESCHED | REQ_CALL | REQ_STOP)) !== 0 || localTimerPending;
+}

@@ -1,0 +1,14 @@
+/**
+ * ipi.ts — inter-processor interrupts: the rescheduling IPI's accounting.
+ *
+ * Follows arch/x86/kernel/smp.c: a CPU that wakes a task on another CPU
+ * sends it a rescheduling interrupt (RES in /proc/interrupts). In kdefer the
+ * wake-up itself travels through the target's wake ring (sched.ts); this
+ * file counts its arrival.
+ */
+import { PC_RES_COUNT } from './layout.js';
+import { i32, PCB } from './smp.js';
+
+export function RES_ipi_count(): void {
+  i32[PCB + PC_RES_COUNT]!++;
+}

@@ -1,0 +1,536 @@
+/**
+ * irq.ts — hardirq lines: descriptors, handlers, delivery, affinity.
+ *
+ * Follows kernel/irq/manage.c (request_irq, free_irq, disable_irq,
+ * enable_irq, synchronize_irq, irq_set_affinity), kernel/irq/chip.c
+ * (handle_edge_irq: a line raised while disabled is marked pending and
+ * replayed on enable) and kernel/softirq.c (irq_enter, irq_exit).
+ *
+ * Raising a line sets its bit in ONE target CPU's interrupt request
+ * register (PC_IRR) — chosen from the line's affinity mask, round-robin by
+ * default as the IO-APIC's lowest-priority delivery spread them — then rings
+ * that CPU's doorbell. The CPU takes it at its next preemption point with
+ * interrupts enabled (entry.ts).
+ *
+ * Differs from Linux:
+ * - lines are edge-triggered: raising a line whose IRR bit is still set on
+ *   the target coalesces with it (counted as "coalesced"), as a second edge
+ *   does while the first is still pending in the local APIC.
+ * - an IRQ handler must be seen at module load on every CPU (module.ts);
+ *   its `dev` cookie is the object each CPU passed, or a string/number.
+ * - there is no irq chip hierarchy; every line shows as "IO-APIC N-edge".
+ */
+import {
+  type Mem,
+  PC_IRR,
+  PC_IRQ_REQUEST,
+  PC_PREEMPT_COUNT,
+  PC_IRQS_DISABLED,
+  PC_IRQ_CURRENT,
+  PC_SOFTIRQ_PENDING,
+  PC_SPURIOUS,
+  PC_IRQ_DEPTH,
+  IRQD_NR_ACTIONS,
+  IRQD_LOCK,
+  IRQD_DEPTH,
+  IRQD_PENDING,
+  IRQD_INPROGRESS,
+  IRQD_AFFINITY,
+  IRQD_RR,
+  IRQD_FLAGS,
+  IRQD_RAISED,
+  IRQD_ACTION_FN,
+  IRQD_ACTION_NAME,
+  IRQD_ACTION_DEV,
+  IRQD_ACTION_COUNT,
+  IRQ_ACTIONS,
+  REQ_HARDIRQ,
+  H_NR_CPUS,
+  H_PANIC_ON_OOPS,
+} from './layout.js';
+import { mem, i32, cpuId, PCB, nrCpus, kick_cpu } from './smp.js';
+import { preempt_point, cpu_relax } from './entry.js';
+import { KdeferError, fn_id, fn_by_id, fn_name, intern, name_of, loading } from './module.js';
+import { WARN, pr_err, printk, KERN_EMERG, KernelHalt, dump_context, call_trace, oops_end, machine_panicked } from './printk.js';
+import { HARDIRQ_OFFSET, HARDIRQ_MASK, SOFTIRQ_MASK, NMI_MASK, in_interrupt, context_name } from './preempt.js';
+import { invoke_softirq } from './softirq.js';
+import { spin_lockup_ms } from './spinlock.js';
+
+export const IRQ_NONE = 0;
+export const IRQ_HANDLED = 1;
+export const IRQ_WAKE_THREAD = 2;
+export type irqreturn_t = number;
+export type IrqHandler = (irq: number, dev_id: unknown) => irqreturn_t;
+
+export const IRQF_SHARED = 0x00000080;
+export const IRQF_PROBE_SHARED = 0x00000100;
+export const IRQF_NO_SUSPEND = 0x00004000;
+export const IRQF_NO_THREAD = 0x00010000;
+export const IRQF_NO_AUTOEN = 0x00080000;
+export const IRQF_TRIGGER_RISING = 0x00000001;
+
+export const EINVAL = 22;
+export const EBUSY = 16;
+export const ENOENT = 2;
+
+// ------------------------------------------------------------ descriptor helpers
+
+function desc_lock(d: number): void {
+  while (Atomics.compareExchange(i32, d + IRQD_LOCK, 0, cpuId + 1) !== 0) cpu_relax();
+}
+function desc_unlock(d: number): void {
+  Atomics.store(i32, d + IRQD_LOCK, 0);
+}
+
+function check_irq(irq: number, who: string): void {
+  if (!Number.isInteger(irq) || irq < 0 || irq >= mem.g.nrIrqs) {
+    throw new KdeferError(`${who}: IRQ ${String(irq)} does not exist (this machine has IRQs 0-${mem.g.nrIrqs - 1}; boot option nrIrqs)`);
+  }
+}
+
+// Per-CPU: the dev object each CPU passed at load, by (irq, action slot).
+const localDev = new Map<number, unknown>();
+
+function dev_cookie(dev: unknown, irq: number, name: string): number {
+  if (dev === null || dev === undefined) return 0;
+  if (typeof dev === 'string' || typeof dev === 'number' || typeof dev === 'boolean' || typeof dev === 'bigint') {
+    return intern(`dev:${typeof dev}:${String(dev)}`);
+  }
+  if (loading !== null) return intern(`dev:obj:${loading}:${irq}:${name}`);
+  return -1; // an object at runtime: matched by identity on this CPU only
+}
+
+// ------------------------------------------------------------ raising (any thread: CPUs, host, devices)
+
+/**
+ * Assert IRQ line `irq` of machine `m`: pick the target CPU from the line's
+ * affinity (round-robin among its CPUs), set the line's bit in that CPU's
+ * IRR and ring it. Safe from any thread. Returns the target CPU, or -1 if
+ * the line is disabled (it is then replayed by enable_irq).
+ */
+export function irq_raise(m: Mem, irq: number): number {
+  const a = m.i32;
+  const d = m.irq(irq);
+  Atomics.add(a, d + IRQD_RAISED, 1);
+  if (Atomics.load(a, d + IRQD_DEPTH) > 0) {
+    Atomics.store(a, d + IRQD_PENDING, 1);
+    // enable_irq may have dropped the depth between our two reads: replay ourselves.
+    if (Atomics.load(a, d + IRQD_DEPTH) > 0 || Atomics.exchange(a, d + IRQD_PENDING, 0) === 0) return -1;
+  }
+  const target = irq_pick_target(m, irq);
+  irq_set_pending_on(m, target, irq);
+  return target;
+}
+
+/** The CPU the next delivery of `irq` goes to. */
+export function irq_pick_target(m: Mem, irq: number): number {
+  const a = m.i32;
+  const d = m.irq(irq);
+  const lo = Atomics.load(a, d + IRQD_AFFINITY) >>> 0;
+  const hi = Atomics.load(a, d + IRQD_AFFINITY + 1) >>> 0;
+  const n = popcount(lo) + popcount(hi);
+  if (n === 1) return lo ? 31 - Math.clz32(lo) : 32 + 31 - Math.clz32(hi);
+  let k = (Atomics.add(a, d + IRQD_RR, 1) >>> 0) % n;
+  for (let c = 0; c < a[H_NR_CPUS]!; c++) {
+    const set = c < 32 ? (lo >>> c) & 1 : (hi >>> (c - 32)) & 1;
+    if (set && k-- === 0) return c;
+  }
+  return 0;
+}
+
+/** Set `irq`'s IRR bit on `cpu` and ring it. */
+export function irq_set_pending_on(m: Mem, cpu: number, irq: number): void {
+  const a = m.i32;
+  const bit = 1 << (irq & 31);
+  Atomics.or(a, m.cpu(cpu, PC_IRR + (irq >> 5)), bit);
+  kick_cpu(m, cpu, REQ_HARDIRQ);
+}
+
+function popcount(x: number): number {
+  x = x - ((x >>> 1) & 0x55555555);
+  x = (x & 0x33333333) + ((x >>> 2) & 0x33333333);
+  return (((x + (x >>> 4)) & 0x0f0f0f0f) * 0x01010101) >>> 24;
+}
+
+/** Parse an affinity: a CPU bitmask number, or a list of CPU numbers. */
+export function affinity_words(nr: number, mask: number | readonly number[] | bigint): [number, number] {
+  let lo = 0;
+  let hi = 0;
+  const add = (c: number): void => {
+    if (!Number.isInteger(c) || c < 0 || c >= nr) throw new KdeferError(`irq affinity: CPU ${c} does not exist (CPUs 0-${nr - 1})`);
+    if (c < 32) lo |= 1 << c;
+    else hi |= 1 << (c - 32);
+  };
+  if (Array.isArray(mask)) for (const c of mask) add(c);
+  else {
+    const b = BigInt(mask as number | bigint);
+    for (let c = 0; c < 64; c++) if ((b >> BigInt(c)) & 1n) add(c);
+  }
+  if (lo === 0 && hi === 0) throw new KdeferError('irq affinity: the mask names no CPU');
+  return [lo, hi];
+}
+
+/** Set `irq`'s affinity on machine `m` (host side or kernel side). */
+export function irq_set_affinity_mem(m: Mem, irq: number, mask: number | readonly number[] | bigint): void {
+  const [lo, hi] = affinity_words(m.g.cpus, mask);
+  Atomics.store(m.i32, m.irq(irq, IRQD_AFFINITY), lo);
+  Atomics.store(m.i32, m.irq(irq, IRQD_AFFINITY + 1), hi);
+}
+
+// ------------------------------------------------------------ delivery (on the CPU)
+
+let IRR = 0;
+let irrWords = 0;
+
+/** Take every pending hardirq of this CPU, one at a time (entry.ts calls it). */
+export function do_IRQ_pending(): void {
+  Atomics.and(i32, PCB + PC_IRQ_REQUEST, ~REQ_HARDIRQ);
+  for (;;) {
+    const irq = next_pending_irq();
+    if (irq < 0) return;
+    handle_irq(irq);
+  }
+}
+
+function next_pending_irq(): number {
+  for (let w = 0; w < irrWords; w++) {
+    let v = Atomics.load(i32, IRR + w);
+    while (v !== 0) {
+      const bit = v & -v;
+      const old = Atomics.and(i32, IRR + w, ~bit);
+      if (old & bit) return w * 32 + 31 - Math.clz32(bit);
+      v = Atomics.load(i32, IRR + w);
+    }
+  }
+  return -1;
+}
+
+/**
+ * irq_enter - enter hardirq context: interrupts off (the CPU cleared IF),
+ * HARDIRQ_OFFSET added.
+ */
+export function irq_enter(): void {
+  i32[PCB + PC_IRQS_DISABLED] = 1;
+  i32[PCB + PC_PREEMPT_COUNT]! += HARDIRQ_OFFSET;
+  i32[PCB + PC_IRQ_DEPTH]!++;
+}
+
+/**
+ * irq_exit - leave hardirq context; run pending softirqs if the interrupted
+ * code was not itself in interrupt context or BH-disabled (S-SIRQ-9a).
+ * Interrupts are back on afterwards (iret restores IF).
+ */
+export function irq_exit(): void {
+  i32[PCB + PC_PREEMPT_COUNT]! -= HARDIRQ_OFFSET;
+  i32[PCB + PC_IRQ_DEPTH]!--;
+  if ((i32[PCB + PC_PREEMPT_COUNT]! & (NMI_MASK | HARDIRQ_MASK | SOFTIRQ_MASK)) === 0 && Atomics.load(i32, PCB + PC_SOFTIRQ_PENDING) !== 0) {
+    invoke_softirq();
+  }
+  i32[PCB + PC_IRQS_DISABLED] = 0;
+}
+
+/** Run `irq`'s handlers here, in hardirq context (handle_edge_irq). */
+export function handle_irq(irq: number): void {
+  const d = mem.irq(irq);
+  irq_enter();
+  const prevIrq = i32[PCB + PC_IRQ_CURRENT]!;
+  i32[PCB + PC_IRQ_CURRENT] = irq + 1;
+  try {
+    if (Atomics.load(i32, d + IRQD_DEPTH) > 0) {
+      // Disabled after it was raised: remember it, enable_irq replays it.
+      Atomics.store(i32, d + IRQD_PENDING, 1);
+    } else {
+      Atomics.add(i32, d + IRQD_INPROGRESS, 1);
+      try {
+        i32[mem.kstatIrq(cpuId, irq)]!++;
+        let ran = 0;
+        for (let k = 0; k < IRQ_ACTIONS; k++) {
+          const id = Atomics.load(i32, d + IRQD_ACTION_FN + k);
+          if (id === 0) continue;
+          ran++;
+          run_action(irq, k, id - 1, d);
+        }
+        if (ran === 0) i32[PCB + PC_SPURIOUS]!++;
+      } finally {
+        Atomics.sub(i32, d + IRQD_INPROGRESS, 1);
+      }
+    }
+  } finally {
+    i32[PCB + PC_IRQ_CURRENT] = prevIrq;
+  }
+  irq_exit();
+}
+
+function run_action(irq: number, k: number, id: number, d: number): void {
+  const fn = fn_by_id(id) as IrqHandler | undefined;
+  if (!fn) return; // registered on other CPUs only: cannot happen for load-time handlers
+  const cookie = i32[d + IRQD_ACTION_DEV + k]!;
+  const dev = localDev.has(irq * IRQ_ACTIONS + k) ? localDev.get(irq * IRQ_ACTIONS + k) : cookie_value(cookie);
+  const before = i32[PCB + PC_PREEMPT_COUNT]!;
+  try {
+    const ret = fn(irq, dev);
+    if (ret === IRQ_HANDLED) Atomics.add(i32, d + IRQD_ACTION_COUNT, 1);
+  } catch (e) {
+    if (e instanceof KernelHalt) throw e;
+    report_handler_oops(e, `irq ${irq} handler ${fn_name(id)} (${name_of(mem, i32[d + IRQD_ACTION_NAME + k]!)})`);
+    i32[PCB + PC_PREEMPT_COUNT] = before;
+    i32[PCB + PC_IRQS_DISABLED] = 1;
+  }
+  if (i32[PCB + PC_IRQS_DISABLED] === 0) {
+    WARN(true, `irq ${irq} handler ${fn_name(id)} enabled interrupts`);
+    i32[PCB + PC_IRQS_DISABLED] = 1;
+  }
+}
+
+function cookie_value(cookie: number): unknown {
+  if (cookie <= 0) return null;
+  const s = name_of(mem, cookie);
+  const m = /^dev:(\w+):(.*)$/.exec(s);
+  if (!m) return null;
+  switch (m[1]) {
+    case 'number':
+      return Number(m[2]);
+    case 'string':
+      return m[2];
+    case 'boolean':
+      return m[2] === 'true';
+    case 'bigint':
+      return BigInt(m[2]!);
+    default:
+      return null;
+  }
+}
+
+/**
+ * Report an exception thrown by a handler running in atomic context as an
+ * Oops; with panicOnOops the machine then panics ("Fatal exception in
+ * interrupt"), otherwise the handler counts as returned and work goes on.
+ */
+export function report_handler_oops(e: unknown, where: string): void {
+  const msg = e instanceof Error ? `${e.name}: ${e.message}` : String(e);
+  const count = i32[PCB + PC_PREEMPT_COUNT]!;
+  printk(KERN_EMERG + `Oops: exception in ${where} [#1] SMP`);
+  printk(KERN_EMERG + dump_context());
+  printk(KERN_EMERG + `Context: ${context_name(count)}, preempt_count: ${(count >>> 0).toString(16).padStart(8, '0')}`);
+  printk(KERN_EMERG + `Exception: ${msg}`);
+  printk(KERN_EMERG + 'Call Trace:');
+  for (const l of call_trace(e, 8)) printk(KERN_EMERG + l);
+  if (i32[H_PANIC_ON_OOPS] !== 0) oops_end(`Oops in ${where}`, true);
+}
+
+// ------------------------------------------------------------ public API
+
+/**
+ * request_irq - install `handler` on line `irq`.
+ * @param irq     the line (0 .. nrIrqs-1)
+ * @param handler `(irq, dev_id) => IRQ_HANDLED | IRQ_NONE`, run in hardirq
+ *                context with interrupts disabled
+ * @param flags   IRQF_SHARED to share the line, IRQF_NO_AUTOEN to leave it disabled
+ * @param name    the name /proc/interrupts shows
+ * @param dev     cookie passed to the handler and matched by free_irq
+ * @returns 0 on success, -EINVAL for a bad line or handler, -EBUSY if the line
+ *          is taken and not shareable.
+ * Context: process context (module load runs it on every CPU: the first
+ * installs the action, the others attach their own copy of the handler).
+ */
+export function request_irq(irq: number, handler: IrqHandler, flags: number, name: string, dev: unknown): number {
+  preempt_point();
+  if (!Number.isInteger(irq) || irq < 0 || irq >= mem.g.nrIrqs) {
+    pr_err(`request_irq: IRQ ${String(irq)} does not exist (IRQs 0-${mem.g.nrIrqs - 1}; boot option nrIrqs)`);
+    return -EINVAL;
+  }
+  if (typeof handler !== 'function') return -EINVAL;
+  if (flags & IRQF_SHARED && (dev === null || dev === undefined)) return -EINVAL;
+  const id = fn_id(handler, `irq${irq}:${name}`) + 1;
+  const nameId = intern(name);
+  const cookie = dev_cookie(dev, irq, name);
+  const d = mem.irq(irq);
+  desc_lock(d);
+  try {
+    const n = i32[d + IRQD_NR_ACTIONS]!;
+    for (let k = 0; k < IRQ_ACTIONS; k++) {
+      if (i32[d + IRQD_ACTION_FN + k] === id && i32[d + IRQD_ACTION_NAME + k] === nameId && (cookie < 0 || i32[d + IRQD_ACTION_DEV + k] === cookie)) {
+        if (loading !== null) {
+          // Another CPU installed it while loading the same module: attach our copy.
+          if (typeof dev === 'object' || typeof dev === 'function') localDev.set(irq * IRQ_ACTIONS + k, dev);
+          return 0;
+        }
+        return -EBUSY;
+      }
+    }
+    if (n > 0 && (!(flags & IRQF_SHARED) || !(i32[d + IRQD_FLAGS]! & IRQF_SHARED))) {
+      pr_err(`genirq: Flags mismatch irq ${irq}. ${hex8(flags)} (${name}) vs. ${hex8(i32[d + IRQD_FLAGS]!)} (${name_of(mem, i32[d + IRQD_ACTION_NAME]!)})`);
+      return -EBUSY;
+    }
+    const k = [0, 1, 2, 3].find((s) => i32[d + IRQD_ACTION_FN + s] === 0);
+    if (k === undefined) return -EBUSY;
+    if (n === 0) {
+      i32[d + IRQD_FLAGS] = flags;
+      Atomics.store(i32, d + IRQD_DEPTH, flags & IRQF_NO_AUTOEN ? 1 : 0);
+      Atomics.store(i32, d + IRQD_PENDING, 0);
+    }
+    i32[d + IRQD_ACTION_NAME + k] = nameId;
+    i32[d + IRQD_ACTION_DEV + k] = Math.max(cookie, 0);
+    Atomics.store(i32, d + IRQD_ACTION_COUNT + k, 0);
+    if (typeof dev === 'object' || typeof dev === 'function') localDev.set(irq * IRQ_ACTIONS + k, dev);
+    Atomics.store(i32, d + IRQD_ACTION_FN + k, id);
+    i32[d + IRQD_NR_ACTIONS] = n + 1;
+    return 0;
+  } finally {
+    desc_unlock(d);
+  }
+}
+
+const hex8 = (v: number): string => (v >>> 0).toString(16).padStart(8, '0');
+
+/**
+ * free_irq - remove the handler installed with cookie `dev` from `irq`, after
+ * waiting for any running instance of the line's handlers to finish.
+ * @returns the name the handler was requested with, or null if none matched.
+ * Context: process context; never from the line's own handler.
+ */
+export function free_irq(irq: number, dev: unknown): string | null {
+  preempt_point();
+  check_irq(irq, 'free_irq');
+  if (WARN(in_interrupt(), `Trying to free IRQ ${irq} from IRQ context!`)) return null;
+  const d = mem.irq(irq);
+  let slot = -1;
+  desc_lock(d);
+  try {
+    for (let k = 0; k < IRQ_ACTIONS; k++) {
+      if (i32[d + IRQD_ACTION_FN + k] === 0) continue;
+      const local = localDev.get(irq * IRQ_ACTIONS + k);
+      const match =
+        dev !== null && typeof dev === 'object' ? local === dev : i32[d + IRQD_ACTION_DEV + k] === Math.max(dev_cookie(dev, irq, ''), 0);
+      if (match) {
+        slot = k;
+        break;
+      }
+    }
+    if (slot < 0) {
+      WARN(true, `Trying to free already-free IRQ ${irq}`);
+      return null;
+    }
+    Atomics.store(i32, d + IRQD_ACTION_FN + slot, 0);
+    i32[d + IRQD_NR_ACTIONS]!--;
+  } finally {
+    desc_unlock(d);
+  }
+  synchronize_irq(irq);
+  localDev.delete(irq * IRQ_ACTIONS + slot);
+  return name_of(mem, i32[d + IRQD_ACTION_NAME + slot]!);
+}
+
+/**
+ * synchronize_irq - wait until no handler of `irq` runs on any CPU.
+ * Context: process context, or atomic context that is not that line's handler.
+ */
+export function synchronize_irq(irq: number): void {
+  check_irq(irq, 'synchronize_irq');
+  const d = mem.irq(irq);
+  const t0 = performance.now();
+  let spins = 0;
+  while (Atomics.load(i32, d + IRQD_INPROGRESS) !== 0) {
+    if (i32[PCB + PC_IRQ_CURRENT] === irq + 1) {
+      WARN(true, `synchronize_irq(${irq}) from its own handler would wait forever`);
+      return;
+    }
+    cpu_relax();
+    if ((++spins & 1023) === 0 && performance.now() - t0 > spin_lockup_ms()) {
+      printk(KERN_EMERG + `BUG: synchronize_irq(${irq}) waited ${spin_lockup_ms()} ms for a running handler on CPU#${cpuId}`);
+      printk(KERN_EMERG + dump_context());
+      oops_end(`synchronize_irq(${irq}) lockup`);
+    }
+    if (machine_panicked()) throw new KernelHalt('machine stopped');
+  }
+}
+
+/**
+ * disable_irq_nosync - disable `irq` (nests) without waiting for running handlers.
+ * Context: any.
+ */
+export function disable_irq_nosync(irq: number): void {
+  preempt_point();
+  check_irq(irq, 'disable_irq_nosync');
+  const d = mem.irq(irq);
+  desc_lock(d);
+  Atomics.add(i32, d + IRQD_DEPTH, 1);
+  desc_unlock(d);
+}
+
+/**
+ * disable_irq - disable `irq` (nests) and wait for running handlers to finish.
+ * Context: process context, or atomic context other than the line's handler.
+ */
+export function disable_irq(irq: number): void {
+  disable_irq_nosync(irq);
+  synchronize_irq(irq);
+}
+
+/**
+ * enable_irq - undo one disable_irq(); at depth 0 a raise that arrived while
+ * disabled is replayed.
+ * Context: any.
+ */
+export function enable_irq(irq: number): void {
+  preempt_point();
+  check_irq(irq, 'enable_irq');
+  const d = mem.irq(irq);
+  let replay = false;
+  desc_lock(d);
+  try {
+    const depth = Atomics.load(i32, d + IRQD_DEPTH);
+    if (depth === 0) {
+      WARN(true, `Unbalanced enable for IRQ ${irq}`);
+      return;
+    }
+    Atomics.store(i32, d + IRQD_DEPTH, depth - 1);
+    if (depth === 1) replay = Atomics.exchange(i32, d + IRQD_PENDING, 0) !== 0;
+  } finally {
+    desc_unlock(d);
+  }
+  if (replay) irq_set_pending_on(mem, irq_pick_target(mem, irq), irq);
+}
+
+/**
+ * irq_set_affinity - route `irq` to the CPUs in `mask` (a bitmask, or a list of CPUs).
+ * Deliveries are spread round-robin among them.
+ * @returns 0, or -EINVAL for an empty or impossible mask.
+ * Context: any.
+ */
+export function irq_set_affinity(irq: number, mask: number | readonly number[]): number {
+  preempt_point();
+  check_irq(irq, 'irq_set_affinity');
+  try {
+    irq_set_affinity_mem(mem, irq, mask);
+    return 0;
+  } catch {
+    return -EINVAL;
+  }
+}
+
+/**
+ * raiseIrq - kdefer: assert line `irq` as a device would. The delivery goes
+ * to one CPU of the line's affinity.
+ * @returns the target CPU, or -1 if the line is disabled (replayed on enable).
+ * Context: any.
+ */
+export function raiseIrq(irq: number): number {
+  preempt_point();
+  check_irq(irq, 'raiseIrq');
+  return irq_raise(mem, irq);
+}
+
+/** The handler names of a line, for /proc/interrupts. */
+export function irq_action_names(m: Mem, irq: number): string[] {
+  const d = m.irq(irq);
+  const out: string[] = [];
+  for (let k = 0; k < IRQ_ACTIONS; k++) if (Atomics.load(m.i32, d + IRQD_ACTION_FN + k) !== 0) out.push(name_of(m, m.i32[d + IRQD_ACTION_NAME + k]!));
+  return out;
+}
+
+export function irq_init_cpu(): void {
+  IRR = PCB + PC_IRR;
+  irrWords = mem.r.irrWords;
+  void nrCpus;
+}

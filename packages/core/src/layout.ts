@@ -1,0 +1,370 @@
+/**
+ * layout.ts — the shared-memory map of one kdefer machine.
+ *
+ * Everything the CPUs share lives in ONE SharedArrayBuffer, laid out here and
+ * nowhere else: no other file does offset arithmetic. Offsets are in 32-bit
+ * words; each region starts where the previous one ends, aligned to a
+ * 128-byte line (32 words) so that no two CPUs' hot words share a cache line.
+ *
+ *   word 0 ┌────────────────────────────────────────────────────────────┐
+ *          │ header (64 words): magic, geometry, machine state, jiffies,│
+ *          │ registry lock, printk head, activity counter, boot time    │
+ *          ├────────────────────────────────────────────────────────────┤
+ *          │ per-CPU areas, CPU_STRIDE words each, at cpuBase + cpu*S   │
+ *          │   line 0: written by the CPU itself (preempt_count, ...)   │
+ *          │   line 1: written by others (irq request, wake, IRR bits)  │
+ *          │   line 2-3: statistics (kstat_softirqs, ksoftirqd, LOC)    │
+ *          ├────────────────────────────────────────────────────────────┤
+ *          │ kstat_irqs: per CPU, one counter per IRQ line              │
+ *          ├────────────────────────────────────────────────────────────┤
+ *          │ IRQ descriptors: nrIrqs × IRQ_STRIDE                       │
+ *          ├────────────────────────────────────────────────────────────┤
+ *          │ locks: maxLocks × LOCK_STRIDE (one 128-byte line per lock) │
+ *          ├────────────────────────────────────────────────────────────┤
+ *          │ name registry: maxNames × NAME_STRIDE                      │
+ *          ├────────────────────────────────────────────────────────────┤
+ *          │ task table: maxTasks × TASK_STRIDE (what `ps` shows)       │
+ *          ├────────────────────────────────────────────────────────────┤
+ *          │ kernel log ring: logRecords × LOG_STRIDE                   │
+ *          ├────────────────────────────────────────────────────────────┤
+ *          │ data arena: dataWords, handed out by name (shared arrays,  │
+ *          │ per-CPU arrays, tables of later mechanisms)                │
+ *          └────────────────────────────────────────────────────────────┘
+ *
+ * Access rules, in each field's trailing comment (as kernel/workqueue.c marks
+ * its fields): `I` written once at init; `A` only by Atomics read-modify-write;
+ * `C` written by its own CPU only (plain stores), read by others with
+ * Atomics.load; `L(lock)` only under that lock; `R` under the registry lock.
+ */
+
+/** Boot-time capacities. Every table is fixed-size; running out is an error naming it. */
+export interface Geometry {
+  cpus: number;
+  hz: number;
+  nrIrqs: number;
+  maxLocks: number;
+  maxNames: number;
+  maxTasks: number;
+  logRecords: number;
+  dataWords: number;
+}
+
+export const DEFAULT_GEOMETRY: Omit<Geometry, 'cpus'> = {
+  hz: 1000,
+  nrIrqs: 64, // enough for a few devices; IRQ numbers 0..nrIrqs-1
+  maxLocks: 1024,
+  maxNames: 4096,
+  maxTasks: 512,
+  logRecords: 4096, // 1 MiB of log
+  dataWords: 1 << 20, // 4 MiB arena
+};
+
+/** The most CPUs an affinity mask (two words) can name. */
+export const MAX_CPUS = 64;
+
+export const LINE_WORDS = 32; // 128 bytes
+const align = (w: number): number => Math.ceil(w / LINE_WORDS) * LINE_WORDS;
+
+// ---------------------------------------------------------------- header
+export const H_MAGIC = 0; //                I  'KDEF'
+export const H_NR_CPUS = 1; //              I
+export const H_HZ = 2; //                   I
+export const H_NR_IRQS = 3; //              I
+export const H_STATE = 4; //                A  MACHINE_* below
+export const H_PANIC_CPU = 5; //            A  first CPU to panic, -1 none
+export const H_JIFFIES = 6; //              A  low 32 bits of jiffies (monotonic max)
+export const H_REG_LOCK = 7; //             A  registry lock word (init-time allocations)
+export const H_NAMES_USED = 8; //           R
+export const H_DATA_USED = 9; //            R  words of the arena handed out
+export const H_LOG_HEAD = 10; //            A  next printk sequence number
+export const H_ACTIVITY = 11; //            A  bumped whenever a CPU does work (quiesce)
+export const H_TASKS_USED = 12; //          R  task slots handed out
+export const H_NEXT_PID = 13; //            A
+export const H_LOCKS_USED = 14; //          R
+export const H_OOPS_COUNT = 15; //          A
+export const H_PANIC_ON_OOPS = 16; //       I  1: an Oops stops the machine
+export const H_SPIN_LOCKUP_MS = 17; //      I  spinlock lockup bound
+export const H_TRACE_FLAGS = 18; //         I  reserved for tracing
+export const H_IRQ_ROUTING = 19; //         A  reserved for the device model
+export const H_BOOT_TIME = 20; //           I  float64 at word 20 (8-byte aligned): epoch ms of boot
+export const H_SOFTLOCKUP_MS = 22; //       I
+export const H_INITIAL_JIFFIES = 23; //     I  jiffies at boot (INITIAL_JIFFIES)
+export const H_SEED = 24; //                I  machine seed (race amplification)
+export const HEADER_WORDS = 64;
+
+export const MAGIC = 0x4b444546; // 'KDEF'
+
+/** Machine states (H_STATE). */
+export const MACHINE_BOOTING = 0;
+export const MACHINE_RUNNING = 1;
+export const MACHINE_PANIC = 2; // a BUG/Oops stopped it; CPUs halt at their next preemption point
+export const MACHINE_SHUTDOWN = 3;
+
+// ---------------------------------------------------------------- per-CPU area
+// line 0: written by this CPU
+export const PC_PREEMPT_COUNT = 0; //       C  preempt_count (S-CTX-1 layout)
+export const PC_IRQS_DISABLED = 1; //       C  1 when local interrupts are off (S-CTX-4)
+export const PC_SOFTIRQ_PENDING = 2; //     A  __softirq_pending mask (only this CPU raises)
+export const PC_NEED_RESCHED = 3; //        A  TIF_NEED_RESCHED of the current task
+export const PC_STATE = 4; //               C  CPU_* below
+export const PC_CURRENT_PID = 5; //         C  pid of the running task, 0 = idle (swapper)
+export const PC_NR_RUNNING = 6; //          C  runnable tasks on this CPU's runqueue
+export const PC_SPINNING_ON = 7; //         C  lock id + 1 this CPU is spinning on, 0 none
+export const PC_IRQ_DEPTH = 8; //           C  hardirq nesting (0/1)
+export const PC_IDLE = 9; //                C  1 while parked with nothing to do
+export const PC_CTX_NAME = 10; //           C  name id of what runs (handler/tasklet/work), 0 none
+export const PC_IRQ_CURRENT = 11; //        C  IRQ line being handled + 1, 0 none
+export const PC_SOFTIRQ_CURRENT = 12; //    C  softirq vector being served + 1, 0 none
+export const PC_HALTED = 13; //             C  1 when this CPU stopped after a BUG
+export const PC_ONLINE = 14; //             C
+// line 1: written by other CPUs and the host
+export const PC_IRQ_REQUEST = 32; //        A  REQ_* bits: why this CPU must look up
+export const PC_WAKE = 33; //               A  doorbell: bumped then notified (Atomics.wait target)
+export const PC_IRR = 34; //                A  interrupt request bits, one per IRQ line (IRR_WORDS)
+export const IRR_MAX_WORDS = 8; //             256 lines at most
+export const PC_CONTROL_HOST = 42; //       A  1: the host posted control messages (comlink)
+export const PC_WAKE_RING_HEAD = 43; //     A  remote wake-up ring: producers' reservation counter
+export const PC_WAKE_RING_TAIL = 44; //     C  consumer position
+export const PC_WAKE_RING = 48; //          A  WAKE_RING_SIZE pids (+1), 0 = empty slot
+export const WAKE_RING_SIZE = 16;
+// line 3-4: statistics, written by this CPU
+export const PC_KSTAT_SOFTIRQS = 64; //     C  /proc/softirqs counters, NR_SOFTIRQS words
+export const PC_LOC_COUNT = 74; //          C  local timer interrupts (LOC in /proc/interrupts)
+export const PC_KSOFTIRQD_WAKEUPS = 75; //  C
+export const PC_SOFTIRQ_RESTARTS = 76; //   C  __do_softirq restart passes
+export const PC_IRQ_COALESCED = 77; //      C  raises that found the IRR bit already set
+export const PC_RES_COUNT = 78; //          C  rescheduling IPIs (RES)
+export const PC_CAL_COUNT = 79; //          C  function-call IPIs (CAL)
+export const PC_SPURIOUS = 80; //           C  delivered with no action (ERR/spurious)
+export const PC_CTXSW = 81; //              C  context switches
+export const PC_RAISES = 82; //             C  raise_softirq calls
+export const PC_NMI_COUNT = 83; //          C
+export const PC_STAT_END = 96;
+export const CPU_STRIDE = 128;
+
+/** PC_IRQ_REQUEST bits. */
+export const REQ_HARDIRQ = 1 << 0; //  some IRR bit is set
+export const REQ_RESCHED = 1 << 2; //  rescheduling IPI: a task was woken on this CPU
+export const REQ_CALL = 1 << 3; //     function-call IPI (later mechanisms)
+export const REQ_STOP = 1 << 4; //     shutdown
+
+/** PC_STATE values. */
+export const CPU_OFFLINE = 0;
+export const CPU_ONLINE = 1;
+export const CPU_HALTED = 2;
+
+// ---------------------------------------------------------------- IRQ descriptor
+export const IRQ_ACTIONS = 4; //               shared handlers per line (IRQF_SHARED)
+export const IRQD_NR_ACTIONS = 0; //        L(desc) actions installed
+export const IRQD_LOCK = 1; //              A  desc->lock (a raw spinlock word)
+export const IRQD_DEPTH = 2; //             L(desc) disable_irq nesting
+export const IRQD_PENDING = 3; //           A  raised while disabled (replayed by enable_irq)
+export const IRQD_INPROGRESS = 4; //        A  handlers running now (synchronize_irq waits on 0)
+export const IRQD_AFFINITY = 5; //          A  two words: CPU mask (cpus 0-31, 32-63)
+export const IRQD_RR = 7; //                A  round-robin cursor (IO-APIC lowest-priority delivery)
+export const IRQD_FLAGS = 8; //             L(desc) IRQF_* of the first action
+export const IRQD_CHIP = 9; //              L(desc) 0 IO-APIC edge, 1 PCI-MSI edge
+export const IRQD_RAISED = 10; //           A  raises seen
+export const IRQD_ACTION_FN = 12; //        L(desc) IRQ_ACTIONS function ids (+1; 0 empty)
+export const IRQD_ACTION_NAME = 16; //      L(desc) IRQ_ACTIONS name ids
+export const IRQD_ACTION_DEV = 20; //       L(desc) IRQ_ACTIONS dev cookie hashes
+export const IRQD_ACTION_COUNT = 24; //     A  handled-by counters per action
+export const IRQ_STRIDE = 32;
+
+// ---------------------------------------------------------------- lock
+export const LK_VAL = 0; //                 A  0 free; spinlock: owner cpu+1; rwlock: see spinlock.ts
+export const LK_OWNER_CPU = 1; //           C(owner) cpu that holds it, -1 none
+export const LK_OWNER_CTX = 2; //           C(owner) preempt_count of the owner at acquire
+export const LK_OWNER_PID = 3; //           C(owner) pid of the owning task (0 none)
+export const LK_NAME = 4; //                I  name id
+export const LK_KIND = 5; //                I  LOCK_KIND_*
+export const LK_CONTENDED = 6; //           A  contention events
+export const LK_ACQUIRED = 7; //            A  acquisitions (statistics; sampled)
+export const LK_OWNER_FN = 8; //            C(owner) name id of the function that took it
+export const LOCK_STRIDE = 32;
+export const LOCK_KIND_SPIN = 1;
+export const LOCK_KIND_RW = 2;
+
+// ---------------------------------------------------------------- name registry
+export const NM_KIND = 0; //                R  NAME_KIND_*; 0 = free
+export const NM_VALUE = 1; //               R  slot / offset the name resolves to
+export const NM_SIZE = 2; //                R  size in words (data) or extra info
+export const NM_LEN = 3; //                 R  name length in bytes
+export const NM_BYTES = 4; //               R  name, UTF-8, NAME_MAX_BYTES bytes
+export const NAME_MAX_BYTES = 64;
+export const NAME_STRIDE = 4 + NAME_MAX_BYTES / 4;
+
+// ---------------------------------------------------------------- task table
+export const TK_PID = 0; //                 R  0 = free slot
+export const TK_CPU = 1; //                 C  CPU the task is bound to
+export const TK_STATE = 2; //               C  TASK_* (sched.ts)
+export const TK_FLAGS = 3; //               C  PF_* (kthread, worker, ...)
+export const TK_WCHAN = 4; //               C  name id of what it sleeps on, 0 none
+export const TK_NVCSW = 5; //               C  voluntary context switches
+export const TK_COMM = 8; //                C  comm, TASK_COMM_BYTES bytes
+export const TASK_COMM_BYTES = 32; //          the kernel's 16 plus room for "+wq" suffixes
+export const TASK_STRIDE = 16;
+
+// ---------------------------------------------------------------- log record
+export const LG_SEQ = 0; //                 A  sequence + 1 once the record is complete
+export const LG_CPU = 1; //                 I(record)
+export const LG_CTX = 2; //                 I(record) interrupt_context_level(): 0 task 1 softirq 2 hardirq 3 nmi
+export const LG_LEVEL = 3; //               I(record) printk level 0..7
+export const LG_TIME = 4; //                I(record) float64: µs since boot (words 4-5)
+export const LG_PID = 6; //                 I(record) pid of current
+export const LG_LEN = 7; //                 I(record) text length in bytes
+export const LG_TEXT = 8; //                I(record) text, LOG_TEXT_BYTES bytes
+export const LOG_STRIDE = 64;
+export const LOG_TEXT_BYTES = (LOG_STRIDE - LG_TEXT) * 4;
+
+/** Where each region begins, in words; computed once from the geometry. */
+export interface Regions {
+  cpuBase: number;
+  kstatBase: number;
+  kstatStride: number;
+  irqBase: number;
+  lockBase: number;
+  nameBase: number;
+  taskBase: number;
+  logBase: number;
+  dataBase: number;
+  totalWords: number;
+  irrWords: number;
+}
+
+export function computeRegions(g: Geometry): Regions {
+  const irrWords = Math.ceil(g.nrIrqs / 32);
+  const cpuBase = align(HEADER_WORDS);
+  const kstatBase = align(cpuBase + g.cpus * CPU_STRIDE);
+  const kstatStride = align(g.nrIrqs);
+  const irqBase = align(kstatBase + g.cpus * kstatStride);
+  const lockBase = align(irqBase + g.nrIrqs * IRQ_STRIDE);
+  const nameBase = align(lockBase + g.maxLocks * LOCK_STRIDE);
+  const taskBase = align(nameBase + g.maxNames * NAME_STRIDE);
+  const logBase = align(taskBase + g.maxTasks * TASK_STRIDE);
+  const dataBase = align(logBase + g.logRecords * LOG_STRIDE);
+  const totalWords = align(dataBase + g.dataWords);
+  return { cpuBase, kstatBase, kstatStride, irqBase, lockBase, nameBase, taskBase, logBase, dataBase, totalWords, irrWords };
+}
+
+/** Validate boot capacities; a bad one is an error that names it. */
+export function checkGeometry(g: Geometry): void {
+  const int = (name: keyof Geometry, lo: number, hi: number): void => {
+    const v = g[name];
+    if (!Number.isInteger(v) || v < lo || v > hi) {
+      throw new RangeError(`kdefer: boot option ${name}=${String(v)} must be an integer in [${lo}, ${hi}]`);
+    }
+  };
+  int('cpus', 1, MAX_CPUS);
+  int('hz', 10, 10000);
+  int('nrIrqs', 1, IRR_MAX_WORDS * 32);
+  int('maxLocks', 1, 1 << 20);
+  int('maxNames', 16, 1 << 20);
+  int('maxTasks', g.cpus * 2 + 8, 1 << 16);
+  int('logRecords', 64, 1 << 20);
+  int('dataWords', 1024, 1 << 26);
+}
+
+/**
+ * The views of one machine's memory. Host and CPUs build the same Mem over
+ * the same buffer; all offset arithmetic goes through its methods.
+ */
+export class Mem {
+  readonly i32: Int32Array;
+  readonly u8: Uint8Array;
+  readonly f64: Float64Array;
+  readonly r: Regions;
+
+  constructor(
+    readonly sab: SharedArrayBuffer,
+    readonly g: Geometry,
+  ) {
+    this.r = computeRegions(g);
+    if (sab.byteLength < this.r.totalWords * 4) {
+      throw new RangeError(`kdefer: shared buffer is ${sab.byteLength} bytes, the map needs ${this.r.totalWords * 4}`);
+    }
+    this.i32 = new Int32Array(sab);
+    this.u8 = new Uint8Array(sab);
+    this.f64 = new Float64Array(sab);
+  }
+
+  static create(g: Geometry): Mem {
+    checkGeometry(g);
+    const r = computeRegions(g);
+    const m = new Mem(new SharedArrayBuffer(r.totalWords * 4), g);
+    const h = m.i32;
+    h[H_MAGIC] = MAGIC;
+    h[H_NR_CPUS] = g.cpus;
+    h[H_HZ] = g.hz;
+    h[H_NR_IRQS] = g.nrIrqs;
+    h[H_PANIC_CPU] = -1;
+    h[H_NEXT_PID] = 1;
+    h[H_NAMES_USED] = 1; // name id 0 means "none"
+    h[H_LOCKS_USED] = 1; // lock id 0 is never handed out: 0 means "none" in PC_SPINNING_ON
+    for (let irq = 0; irq < g.nrIrqs; irq++) {
+      const d = m.irq(irq);
+      h[d + IRQD_AFFINITY] = g.cpus >= 32 ? -1 : (1 << g.cpus) - 1;
+      h[d + IRQD_AFFINITY + 1] = g.cpus > 32 ? (g.cpus >= 64 ? -1 : (1 << (g.cpus - 32)) - 1) : 0;
+    }
+    return m;
+  }
+
+  /** Word index of field `f` of CPU `cpu`'s area. */
+  cpu(cpu: number, f = 0): number {
+    return this.r.cpuBase + cpu * CPU_STRIDE + f;
+  }
+  kstatIrq(cpu: number, irq: number): number {
+    return this.r.kstatBase + cpu * this.r.kstatStride + irq;
+  }
+  irq(irq: number, f = 0): number {
+    return this.r.irqBase + irq * IRQ_STRIDE + f;
+  }
+  lock(id: number, f = 0): number {
+    return this.r.lockBase + id * LOCK_STRIDE + f;
+  }
+  name(id: number, f = 0): number {
+    return this.r.nameBase + id * NAME_STRIDE + f;
+  }
+  task(slot: number, f = 0): number {
+    return this.r.taskBase + slot * TASK_STRIDE + f;
+  }
+  log(rec: number, f = 0): number {
+    return this.r.logBase + rec * LOG_STRIDE + f;
+  }
+  data(off: number): number {
+    return this.r.dataBase + off;
+  }
+  /** Epoch milliseconds of boot (every thread has its own performance.now origin). */
+  bootTime(): number {
+    return this.f64[H_BOOT_TIME / 2]!;
+  }
+  setBootTime(ms: number): void {
+    this.f64[H_BOOT_TIME / 2] = ms;
+  }
+  logTime(rec: number): number {
+    return this.f64[this.log(rec, LG_TIME) / 2]!;
+  }
+  setLogTime(rec: number, us: number): void {
+    this.f64[this.log(rec, LG_TIME) / 2] = us;
+  }
+}
+
+const enc = new TextEncoder();
+const dec = new TextDecoder();
+
+/** Write a string into `maxBytes` bytes at word `w`; returns the byte length written. */
+export function putString(m: Mem, w: number, s: string, maxBytes: number): number {
+  const bytes = enc.encode(s);
+  const n = Math.min(bytes.length, maxBytes);
+  m.u8.set(bytes.subarray(0, n), w * 4);
+  return n;
+}
+
+export function getString(m: Mem, w: number, len: number): string {
+  // TextDecoder refuses views of a SharedArrayBuffer: copy first.
+  return dec.decode(m.u8.slice(w * 4, w * 4 + len));
+}
+
+export function encodedLength(s: string): number {
+  return enc.encode(s).length;
+}

@@ -1,0 +1,236 @@
+/**
+ * preempt.ts — preempt_count, the irq flag, and the context predicates.
+ *
+ * Follows include/linux/preempt.h, include/linux/irqflags.h and
+ * include/linux/bottom_half.h with kernel/softirq.c's __local_bh_enable_ip.
+ * The count is this CPU's PC_PREEMPT_COUNT word in shared memory (so other
+ * CPUs and the host can read what a CPU is doing); the irq flag is
+ * PC_IRQS_DISABLED. Only the owning CPU writes either, with plain stores.
+ *
+ * Differs from Linux:
+ * - PREEMPT_NEED_RESCHED is not folded into the count; it is PC_NEED_RESCHED.
+ * - enabling interrupts or preemption is a preemption point: a pending
+ *   hardirq is delivered right there, as `sti` would let it in.
+ * - local_irq_save() returns X86_EFLAGS_IF (0x200) when interrupts were on,
+ *   0 when they were off, as x86's arch_local_save_flags does.
+ */
+import { PC_PREEMPT_COUNT, PC_IRQS_DISABLED, PC_SOFTIRQ_PENDING, PC_NEED_RESCHED } from './layout.js';
+import { i32, PCB } from './smp.js';
+import { preempt_point } from './entry.js';
+import { do_softirq_from_bh_enable } from './softirq.js';
+import { WARN_ON_ONCE } from './printk.js';
+
+export const PREEMPT_BITS = 8;
+export const SOFTIRQ_BITS = 8;
+export const HARDIRQ_BITS = 4;
+export const NMI_BITS = 4;
+export const PREEMPT_SHIFT = 0;
+export const SOFTIRQ_SHIFT = PREEMPT_SHIFT + PREEMPT_BITS;
+export const HARDIRQ_SHIFT = SOFTIRQ_SHIFT + SOFTIRQ_BITS;
+export const NMI_SHIFT = HARDIRQ_SHIFT + HARDIRQ_BITS;
+export const PREEMPT_MASK = ((1 << PREEMPT_BITS) - 1) << PREEMPT_SHIFT; // 0x000000ff
+export const SOFTIRQ_MASK = ((1 << SOFTIRQ_BITS) - 1) << SOFTIRQ_SHIFT; // 0x0000ff00
+export const HARDIRQ_MASK = ((1 << HARDIRQ_BITS) - 1) << HARDIRQ_SHIFT; // 0x000f0000
+export const NMI_MASK = ((1 << NMI_BITS) - 1) << NMI_SHIFT; //             0x00f00000
+export const PREEMPT_OFFSET = 1 << PREEMPT_SHIFT;
+export const SOFTIRQ_OFFSET = 1 << SOFTIRQ_SHIFT; //                        0x100
+export const HARDIRQ_OFFSET = 1 << HARDIRQ_SHIFT; //                        0x10000
+export const NMI_OFFSET = 1 << NMI_SHIFT; //                                0x100000
+/** local_bh_disable() adds twice SOFTIRQ_OFFSET, so bit 8 alone means "serving a softirq". */
+export const SOFTIRQ_DISABLE_OFFSET = 2 * SOFTIRQ_OFFSET;
+export const PREEMPT_DISABLE_OFFSET = PREEMPT_OFFSET;
+/** The offset spin_lock_bh adds: BH off plus the lock's preempt_disable. */
+export const SOFTIRQ_LOCK_OFFSET = SOFTIRQ_DISABLE_OFFSET + PREEMPT_DISABLE_OFFSET;
+export const X86_EFLAGS_IF = 0x200;
+
+const PC = (): number => PCB + PC_PREEMPT_COUNT;
+
+// ------------------------------------------------------------ state accessors
+
+/** This CPU's preempt_count. */
+export function preempt_count(): number {
+  return i32[PCB + PC_PREEMPT_COUNT]!;
+}
+export function __preempt_count_add(v: number): void {
+  i32[PCB + PC_PREEMPT_COUNT]! += v;
+}
+export function __preempt_count_sub(v: number): void {
+  i32[PCB + PC_PREEMPT_COUNT]! -= v;
+}
+/** Overwrite the count (used to repair it after a handler leaked, as the kernel does). */
+export function preempt_count_set(v: number): void {
+  i32[PCB + PC_PREEMPT_COUNT] = v;
+}
+
+export const hardirq_count = (): number => preempt_count() & HARDIRQ_MASK;
+export const softirq_count = (): number => preempt_count() & SOFTIRQ_MASK;
+export const irq_count = (): number => preempt_count() & (NMI_MASK | HARDIRQ_MASK | SOFTIRQ_MASK);
+
+/** In NMI context. */
+export const in_nmi = (): boolean => (preempt_count() & NMI_MASK) !== 0;
+/** In hardirq context (a handler of request_irq runs). */
+export const in_hardirq = (): boolean => (preempt_count() & HARDIRQ_MASK) !== 0;
+/** Deprecated name of in_hardirq(). */
+export const in_irq = in_hardirq;
+/** Serving a softirq OR bottom halves disabled (ambiguous, deprecated). */
+export const in_softirq = (): boolean => (preempt_count() & SOFTIRQ_MASK) !== 0;
+/** A softirq handler (tasklet, timer callback, BH work) is running now. */
+export const in_serving_softirq = (): boolean => (preempt_count() & SOFTIRQ_OFFSET) !== 0;
+/** NMI, hardirq, softirq, or bottom halves disabled (deprecated). */
+export const in_interrupt = (): boolean => (preempt_count() & (NMI_MASK | HARDIRQ_MASK | SOFTIRQ_MASK)) !== 0;
+/** Process context: not NMI, not hardirq, not serving a softirq (BH-disabled code is still in_task). */
+export const in_task = (): boolean => (preempt_count() & (NMI_MASK | HARDIRQ_MASK | SOFTIRQ_OFFSET)) === 0;
+/** Any preemption-disabling state (CONFIG_PREEMPT_COUNT: held spinlocks count). */
+export const in_atomic = (): boolean => preempt_count() !== 0;
+/** Local interrupts are disabled. */
+export const irqs_disabled = (): boolean => i32[PCB + PC_IRQS_DISABLED] !== 0;
+export const preemptible = (): boolean => preempt_count() === 0 && !irqs_disabled();
+export const need_resched = (): boolean => i32[PCB + PC_NEED_RESCHED] !== 0;
+
+/** 0 task, 1 softirq (serving), 2 hardirq, 3 NMI. */
+export function interrupt_context_level(): number {
+  const c = preempt_count();
+  return (c & NMI_MASK ? 1 : 0) + (c & (NMI_MASK | HARDIRQ_MASK) ? 1 : 0) + (c & (NMI_MASK | HARDIRQ_MASK | SOFTIRQ_OFFSET) ? 1 : 0);
+}
+
+/** A word for the context: "task", "softirq", "hardirq", "nmi", "task (BH disabled)". */
+export function context_name(count = preempt_count()): string {
+  if (count & NMI_MASK) return 'nmi';
+  if (count & HARDIRQ_MASK) return 'hardirq';
+  if (count & SOFTIRQ_OFFSET) return 'softirq';
+  if (count & SOFTIRQ_MASK) return 'task (BH disabled)';
+  return 'task';
+}
+
+/** lockdep's context summary: "[HC0[0]:SC1[1]:HE1:SE0]". */
+export function irq_context_summary(): string {
+  const c = preempt_count();
+  const hc = (c & HARDIRQ_MASK) >> HARDIRQ_SHIFT;
+  const sc = (c & SOFTIRQ_MASK) >> SOFTIRQ_SHIFT;
+  return `[HC${hc ? 1 : 0}[${hc}]:SC${c & SOFTIRQ_OFFSET ? 1 : 0}[${sc & 1}]:HE${irqs_disabled() ? 0 : 1}:SE${sc ? 0 : 1}]`;
+}
+
+// ------------------------------------------------------------ preemption
+
+/**
+ * preempt_disable - disable kernel preemption on this CPU (nests, 255 deep).
+ * Context: any.
+ */
+export function preempt_disable(): void {
+  preempt_point();
+  i32[PCB + PC_PREEMPT_COUNT]! += PREEMPT_OFFSET;
+}
+
+/**
+ * preempt_enable - undo one preempt_disable().
+ * Context: any; must pair with preempt_disable().
+ */
+export function preempt_enable(): void {
+  const c = PC();
+  i32[c]! -= PREEMPT_OFFSET;
+  preempt_point();
+}
+export const preempt_enable_no_resched = (): void => {
+  i32[PC()]! -= PREEMPT_OFFSET;
+};
+
+// ------------------------------------------------------------ interrupts
+
+/**
+ * local_irq_disable - disable interrupts on this CPU (not nestable: pair
+ * with local_irq_enable, or use local_irq_save/restore).
+ * Context: any.
+ */
+export function local_irq_disable(): void {
+  preempt_point();
+  i32[PCB + PC_IRQS_DISABLED] = 1;
+}
+
+/**
+ * local_irq_enable - enable interrupts on this CPU unconditionally; a
+ * pending interrupt is delivered at once.
+ * Context: any except hardirq.
+ */
+export function local_irq_enable(): void {
+  i32[PCB + PC_IRQS_DISABLED] = 0;
+  preempt_point();
+}
+
+/**
+ * local_irq_save - disable interrupts and return the previous state.
+ * @returns X86_EFLAGS_IF if interrupts were enabled, 0 if not; pass it to local_irq_restore().
+ * Context: any.
+ */
+export function local_irq_save(): number {
+  preempt_point();
+  const was = i32[PCB + PC_IRQS_DISABLED] === 0 ? X86_EFLAGS_IF : 0;
+  i32[PCB + PC_IRQS_DISABLED] = 1;
+  return was;
+}
+
+/**
+ * local_irq_restore - restore the interrupt state saved by local_irq_save().
+ * @param flags the value local_irq_save() returned.
+ * Context: any.
+ */
+export function local_irq_restore(flags: number): void {
+  i32[PCB + PC_IRQS_DISABLED] = flags & X86_EFLAGS_IF ? 0 : 1;
+  preempt_point();
+}
+
+/** Whether saved flags say interrupts were disabled. */
+export const irqs_disabled_flags = (flags: number): boolean => (flags & X86_EFLAGS_IF) === 0;
+
+/** Raw flag writes without a preemption point (entry code, softirq core). */
+export function __irq_flag_set(disabled: boolean): void {
+  i32[PCB + PC_IRQS_DISABLED] = disabled ? 1 : 0;
+}
+
+// ------------------------------------------------------------ bottom halves
+
+/**
+ * local_bh_disable - disable softirq processing on this CPU (nests).
+ * Hardirqs still arrive; softirqs raised meanwhile run at local_bh_enable().
+ * Context: any except hardirq.
+ */
+export function local_bh_disable(): void {
+  preempt_point();
+  i32[PCB + PC_PREEMPT_COUNT]! += SOFTIRQ_DISABLE_OFFSET;
+}
+
+/** Add `cnt` to the count (SOFTIRQ_OFFSET for serving, SOFTIRQ_DISABLE_OFFSET for disabling). */
+export function __local_bh_disable_ip(cnt: number): void {
+  i32[PCB + PC_PREEMPT_COUNT]! += cnt;
+}
+
+/** Drop BH-disable without running pending softirqs (the kernel's _local_bh_enable). */
+export function _local_bh_enable(): void {
+  WARN_ON_ONCE(in_hardirq(), '_local_bh_enable() in hardirq context');
+  i32[PCB + PC_PREEMPT_COUNT]! -= SOFTIRQ_DISABLE_OFFSET;
+}
+
+/**
+ * __local_bh_enable_ip - drop `cnt` from the softirq count; when that ends
+ * the last BH-disable level outside interrupt context, run the pending
+ * softirqs here, before returning (S-CTX-8).
+ */
+export function __local_bh_enable_ip(cnt: number): void {
+  const c = PCB + PC_PREEMPT_COUNT;
+  WARN_ON_ONCE(in_hardirq() || irqs_disabled(), 'local_bh_enable() with hardirqs disabled or in hardirq context');
+  // Keep preemption disabled until softirq processing is done.
+  i32[c]! -= cnt - 1;
+  if ((i32[c]! & (NMI_MASK | HARDIRQ_MASK | SOFTIRQ_MASK)) === 0 && Atomics.load(i32, PCB + PC_SOFTIRQ_PENDING) !== 0) {
+    do_softirq_from_bh_enable();
+  }
+  i32[c]! -= 1;
+  preempt_point();
+}
+
+/**
+ * local_bh_enable - undo one local_bh_disable(); if this re-enables bottom
+ * halves and softirqs are pending, they run now, before it returns.
+ * Context: process or softirq context with interrupts enabled; never hardirq.
+ */
+export function local_bh_enable(): void {
+  __local_bh_enable_ip(SOFTIRQ_DISABLE_OFFSET);
+}

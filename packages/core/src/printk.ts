@@ -1,0 +1,315 @@
+/**
+ * printk.ts — the kernel log, WARN/BUG, Oops and panic.
+ *
+ * Follows kernel/printk/printk.c (a ring of records, each with its time,
+ * CPU and caller), include/asm-generic/bug.h (WARN_ON, WARN_ON_ONCE,
+ * BUG_ON) and kernel/panic.c. The ring lives in shared memory, so the host
+ * reads `dmesg` without asking the CPUs — which matters most when a CPU is
+ * stuck.
+ *
+ * Differs from Linux:
+ * - a record holds one line of at most LOG_TEXT_BYTES bytes; longer
+ *   messages are split over several records, newlines start new records.
+ * - BUG() does not trap: it reports and then stops the machine cleanly
+ *   (panic_on_oops, the default) or only this CPU (`panicOnOops: false`),
+ *   by throwing KernelHalt up to the CPU loop. Nothing spins forever.
+ * - the caller id ([T<pid>] in task context, [C<cpu>] otherwise) is always
+ *   on, as with CONFIG_PRINTK_CALLER=y, so every line names its CPU.
+ */
+import {
+  type Mem,
+  H_LOG_HEAD,
+  H_STATE,
+  H_PANIC_CPU,
+  H_OOPS_COUNT,
+  H_PANIC_ON_OOPS,
+  LG_SEQ,
+  LG_CPU,
+  LG_CTX,
+  LG_LEVEL,
+  LG_PID,
+  LG_LEN,
+  LG_TEXT,
+  LOG_TEXT_BYTES,
+  MACHINE_RUNNING,
+  MACHINE_PANIC,
+  PC_CURRENT_PID,
+  PC_HALTED,
+  REQ_STOP,
+  putString,
+  getString,
+  encodedLength,
+} from './layout.js';
+import { mem, i32, cpuId, PCB, nrCpus, kick_cpu } from './smp.js';
+
+export const KERN_SOH = '\x01';
+export const KERN_EMERG = KERN_SOH + '0';
+export const KERN_ALERT = KERN_SOH + '1';
+export const KERN_CRIT = KERN_SOH + '2';
+export const KERN_ERR = KERN_SOH + '3';
+export const KERN_WARNING = KERN_SOH + '4';
+export const KERN_NOTICE = KERN_SOH + '5';
+export const KERN_INFO = KERN_SOH + '6';
+export const KERN_DEBUG = KERN_SOH + '7';
+/** The level a message without a KERN_ prefix gets (CONFIG_MESSAGE_LOGLEVEL_DEFAULT). */
+export const MESSAGE_LOGLEVEL_DEFAULT = 4;
+
+/**
+ * Thrown to unwind a CPU's stack after a BUG or a panic; the CPU loop
+ * catches it. Never catch it in module code.
+ */
+export class KernelHalt extends Error {
+  constructor(readonly reason: string) {
+    super(reason);
+    this.name = 'KernelHalt';
+  }
+}
+
+// Context of the caller, for the record: provided by sched.ts (which knows
+// `current`) to avoid a cycle at evaluation time.
+let contextLevel: () => number = () => 0;
+export function printk_set_context_hook(level: () => number): void {
+  contextLevel = level;
+}
+
+function nowUs(m: Mem): number {
+  return (performance.timeOrigin + performance.now() - m.bootTime()) * 1000;
+}
+
+/** Append one line to the log ring of machine `m` as CPU `cpu`. */
+export function log_store(m: Mem, cpu: number, ctx: number, pid: number, level: number, line: string): void {
+  const a = m.i32;
+  const cap = m.g.logRecords;
+  const seq = Atomics.add(a, H_LOG_HEAD, 1);
+  const rec = seq % cap;
+  Atomics.store(a, m.log(rec, LG_SEQ), 0); // invalidate while we write it
+  a[m.log(rec, LG_CPU)] = cpu;
+  a[m.log(rec, LG_CTX)] = ctx;
+  a[m.log(rec, LG_LEVEL)] = level;
+  a[m.log(rec, LG_PID)] = pid;
+  m.setLogTime(rec, nowUs(m));
+  a[m.log(rec, LG_LEN)] = putString(m, m.log(rec, LG_TEXT), line, LOG_TEXT_BYTES);
+  Atomics.store(a, m.log(rec, LG_SEQ), seq + 1);
+}
+
+/** Split a message into record-sized lines. */
+function splitLines(text: string): string[] {
+  const out: string[] = [];
+  for (let line of text.split('\n')) {
+    while (encodedLength(line) > LOG_TEXT_BYTES) {
+      let n = Math.min(line.length, LOG_TEXT_BYTES);
+      while (encodedLength(line.slice(0, n)) > LOG_TEXT_BYTES) n -= 8;
+      out.push(line.slice(0, n));
+      line = line.slice(n);
+    }
+    out.push(line);
+  }
+  if (out.length > 1 && out[out.length - 1] === '') out.pop();
+  return out;
+}
+
+/**
+ * printk - print a kernel message.
+ * @param msg  the message, optionally prefixed by a KERN_<LEVEL> marker.
+ * Context: any. Never sleeps.
+ */
+export function printk(msg: string): void {
+  let level = MESSAGE_LOGLEVEL_DEFAULT;
+  if (msg.charCodeAt(0) === 1 && msg.length >= 2) {
+    level = msg.charCodeAt(1) - 48;
+    msg = msg.slice(2);
+  }
+  const ctx = contextLevel();
+  const pid = i32[PCB + PC_CURRENT_PID]!;
+  for (const line of splitLines(msg)) log_store(mem, cpuId, ctx, pid, level, line);
+}
+
+export const pr_emerg = (s: string): void => printk(KERN_EMERG + s);
+export const pr_alert = (s: string): void => printk(KERN_ALERT + s);
+export const pr_crit = (s: string): void => printk(KERN_CRIT + s);
+export const pr_err = (s: string): void => printk(KERN_ERR + s);
+export const pr_warn = (s: string): void => printk(KERN_WARNING + s);
+export const pr_notice = (s: string): void => printk(KERN_NOTICE + s);
+export const pr_info = (s: string): void => printk(KERN_INFO + s);
+export const pr_debug = (s: string): void => printk(KERN_DEBUG + s);
+
+// ------------------------------------------------------------ reports
+// The header lines of a report ("CPU: ... PID: ... Comm: ...") need the
+// current task: sched.ts installs the describer.
+let describeCurrent: () => string = () => `CPU: ${cpuId} PID: 0 Comm: swapper/${cpuId}`;
+export function printk_set_describe_hook(fn: () => string): void {
+  describeCurrent = fn;
+}
+/** "CPU: 1 PID: 0 Comm: swapper/1 ..." plus the context line, as reports print them. */
+export function dump_context(): string {
+  return describeCurrent();
+}
+
+const warnedOnce = new Set<string>();
+
+/**
+ * WARN_ON - report a recoverable anomaly; the caller repairs state and goes on.
+ * @returns the condition, so that `if (WARN_ON(x)) return;` reads as in C.
+ * Context: any.
+ */
+export function WARN_ON(condition: unknown, what = 'WARN_ON'): boolean {
+  if (condition) warn_slowpath(what);
+  return !!condition;
+}
+
+/** WARN_ON_ONCE - as WARN_ON, reported only the first time for `what`. */
+export function WARN_ON_ONCE(condition: unknown, what = 'WARN_ON_ONCE'): boolean {
+  if (condition && !warnedOnce.has(what)) {
+    warnedOnce.add(what);
+    warn_slowpath(what);
+  }
+  return !!condition;
+}
+
+/** WARN - a WARN_ON with a message. */
+export function WARN(condition: unknown, msg: string): boolean {
+  if (condition) warn_slowpath(msg);
+  return !!condition;
+}
+
+export function WARN_ONCE(condition: unknown, msg: string): boolean {
+  return WARN_ON_ONCE(condition, msg);
+}
+
+function warn_slowpath(msg: string): void {
+  printk(KERN_WARNING + '------------[ cut here ]------------');
+  printk(KERN_WARNING + msg);
+  printk(KERN_WARNING + `WARNING: CPU: ${cpuId} at ${callerName(3)}`);
+  printk(KERN_WARNING + dump_context());
+  printk(KERN_WARNING + '---[ end trace 0000000000000000 ]---');
+}
+
+/** The JS frame `depth` levels up, as "function (file:line)". */
+export function callerName(depth = 2): string {
+  const stack = new Error().stack?.split('\n') ?? [];
+  const line = stack[depth + 1] ?? '';
+  return line.trim().replace(/^at /, '').replace(/file:\/\/\S*\/(\S+)/, '$1');
+}
+
+/** The first frames of a JS stack, formatted as a kernel "Call Trace". */
+export function call_trace(err?: unknown, frames = 8): string[] {
+  const stack = (err instanceof Error ? err.stack : new Error().stack) ?? '';
+  return stack
+    .split('\n')
+    .filter((l) => l.trim().startsWith('at '))
+    .filter((l) => !/\/core\/(dist|src)\/(printk|spinlock)\./.test(l) || err !== undefined)
+    .slice(0, frames)
+    .map((l) => ' ' + l.trim().replace(/^at /, '').replace(/\(?file:\/\/\S*\/([^/\s]+)\)?/, '[$1]'));
+}
+
+/**
+ * BUG - report a broken invariant and stop: with panicOnOops (the default)
+ * the whole machine panics, otherwise only this CPU halts.
+ * Context: any. Does not return.
+ */
+export function BUG(msg: string, extra: string[] = []): never {
+  printk(KERN_EMERG + msg);
+  for (const l of extra) printk(KERN_EMERG + l);
+  return oops_end(`BUG: ${msg}`);
+}
+
+/** BUG_ON - BUG() if `condition` holds. */
+export function BUG_ON(condition: unknown, what = 'BUG_ON'): void {
+  if (condition) {
+    BUG(`kernel BUG at ${callerName(2)}!`, [what !== 'BUG_ON' ? what : '', dump_context()].filter(Boolean));
+  }
+}
+
+/**
+ * Finish an Oops: count it, then panic (panic_on_oops) or halt this CPU.
+ * Does not return.
+ */
+export function oops_end(reason: string, inInterrupt = false): never {
+  Atomics.add(i32, H_OOPS_COUNT, 1);
+  if (i32[H_PANIC_ON_OOPS] !== 0) {
+    return panic(inInterrupt ? 'Fatal exception in interrupt' : 'Fatal exception');
+  }
+  return halt_this_cpu(reason);
+}
+
+/** Stop this CPU's work; the CPU loop keeps answering the host. Does not return. */
+export function halt_this_cpu(reason: string): never {
+  i32[PCB + PC_HALTED] = 1;
+  throw new KernelHalt(reason);
+}
+
+/**
+ * panic - stop the machine: every CPU halts at its next preemption point.
+ * Context: any. Does not return.
+ */
+export function panic(msg: string): never {
+  if (Atomics.compareExchange(i32, H_PANIC_CPU, -1, cpuId) === -1) {
+    printk(KERN_EMERG + `Kernel panic - not syncing: ${msg}`);
+    printk(KERN_EMERG + `---[ end Kernel panic - not syncing: ${msg} ]---`);
+  }
+  Atomics.compareExchange(i32, H_STATE, MACHINE_RUNNING, MACHINE_PANIC);
+  for (let c = 0; c < nrCpus; c++) if (c !== cpuId) kick_cpu(mem, c, REQ_STOP);
+  i32[PCB + PC_HALTED] = 1;
+  throw new KernelHalt(`panic: ${msg}`);
+}
+
+/** Whether the machine has panicked. */
+export function machine_panicked(m: Mem = mem): boolean {
+  return Atomics.load(m.i32, H_STATE) === MACHINE_PANIC;
+}
+
+// ------------------------------------------------------------ reading the log (host side too)
+
+export interface LogRecord {
+  seq: number;
+  cpu: number;
+  /** interrupt_context_level(): 0 task, 1 softirq, 2 hardirq, 3 NMI */
+  ctx: number;
+  level: number;
+  pid: number;
+  /** microseconds since boot */
+  timeUs: number;
+  text: string;
+}
+
+/** The records still in the ring, oldest first, from sequence `from` on. */
+export function read_log(m: Mem, from = 0): LogRecord[] {
+  const a = m.i32;
+  const head = Atomics.load(a, H_LOG_HEAD);
+  const cap = m.g.logRecords;
+  const out: LogRecord[] = [];
+  for (let seq = Math.max(from, head - cap, 0); seq < head; seq++) {
+    const rec = seq % cap;
+    if (Atomics.load(a, m.log(rec, LG_SEQ)) !== seq + 1) continue; // being written or overwritten
+    const r: LogRecord = {
+      seq,
+      cpu: a[m.log(rec, LG_CPU)]!,
+      ctx: a[m.log(rec, LG_CTX)]!,
+      level: a[m.log(rec, LG_LEVEL)]!,
+      pid: a[m.log(rec, LG_PID)]!,
+      timeUs: m.logTime(rec),
+      text: getString(m, m.log(rec, LG_TEXT), a[m.log(rec, LG_LEN)]!),
+    };
+    if (Atomics.load(a, m.log(rec, LG_SEQ)) === seq + 1) out.push(r);
+  }
+  return out;
+}
+
+/** One record as `dmesg` prints it with CONFIG_PRINTK_CALLER: "[    0.001234][    C1] text". */
+export function format_record(r: LogRecord): string {
+  const secs = Math.floor(r.timeUs / 1e6);
+  const us = Math.floor(r.timeUs - secs * 1e6);
+  const caller = r.ctx === 0 ? `T${r.pid}` : `C${r.cpu}`;
+  return `[${String(secs).padStart(5)}.${String(us).padStart(6, '0')}][${caller.padStart(6)}] ${r.text}`;
+}
+
+export function format_log(m: Mem, from = 0): string {
+  return read_log(m, from)
+    .map((r) => format_record(r) + '\n')
+    .join('');
+}
+
+/** Whether the machine's last panic came from `cpu` (-1: none). */
+export function panic_cpu(m: Mem): number {
+  return Atomics.load(m.i32, H_PANIC_CPU);
+}

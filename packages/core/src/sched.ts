@@ -1,0 +1,752 @@
+/**
+ * sched.ts — process context: tasks, the per-CPU runqueue, and the CPU loop.
+ *
+ * Follows kernel/sched/core.c (schedule, wake_up_process, cond_resched,
+ * __schedule_bug, __might_resched), kernel/sched/idle.c (do_idle) and
+ * kernel/kthread.c. A task is an async function; it runs until it awaits a
+ * kernel primitive (schedule, cond_resched, msleep, ...), which hands
+ * control back to this CPU's loop. The loop resumes a task by resolving a
+ * promise only it holds, and waits for the task to yield again. While no
+ * task is runnable the CPU parks on its wake word (Atomics.wait), with a
+ * timeout to its next timer event; a doorbell wakes it.
+ *
+ * Differs from Linux:
+ * - no preemption of a running task: a task switches only where it awaits a
+ *   kernel primitive (interrupts still land at every preemption point).
+ * - tasks never migrate; every task is bound to the CPU that created it.
+ * - the run queue is FIFO (all tasks have the same priority).
+ * - a task must only await kernel primitives; a foreign promise (a file, a
+ *   Node timer) must be wrapped in awaitHost(), or the CPU stalls: an
+ *   unwrapped one is detected and reported, and the task is parked.
+ */
+import {
+  type Mem,
+  PC_CURRENT_PID,
+  PC_NR_RUNNING,
+  PC_NEED_RESCHED,
+  PC_IDLE,
+  PC_WAKE,
+  PC_CONTROL_HOST,
+  PC_STATE,
+  PC_HALTED,
+  PC_CTXSW,
+  PC_PREEMPT_COUNT,
+  PC_IRQS_DISABLED,
+  PC_SOFTIRQ_PENDING,
+  PC_WAKE_RING,
+  WAKE_RING_SIZE,
+  REQ_RESCHED,
+  CPU_ONLINE,
+  CPU_HALTED,
+  H_ACTIVITY,
+  H_NEXT_PID,
+  TK_PID,
+  TK_CPU,
+  TK_STATE,
+  TK_FLAGS,
+  TK_COMM,
+  TK_WCHAN,
+  TK_NVCSW,
+  TASK_COMM_BYTES,
+  putString,
+  getString,
+} from './layout.js';
+import { mem, i32, cpuId, PCB, kick_cpu } from './smp.js';
+import { preempt_point, entry_work_pending, entry_check_tick_soon } from './entry.js';
+import { KdeferError } from './module.js';
+import { printk, KERN_ERR, KERN_WARNING, KernelHalt, dump_context, callerName, printk_set_describe_hook, printk_set_context_hook, call_trace } from './printk.js';
+import { interrupt_context_level, context_name, in_atomic, irqs_disabled, preempt_count } from './preempt.js';
+import { wakeup_softirqd } from './softirq.js';
+import { jiffies, get_jiffies_64, ms_until_jiffy, msecs_to_jiffies, HZ } from './tick.js';
+
+export const TASK_RUNNING = 0x0000;
+export const TASK_INTERRUPTIBLE = 0x0001;
+export const TASK_UNINTERRUPTIBLE = 0x0002;
+export const TASK_DEAD = 0x0080;
+export const TASK_NOLOAD = 0x0400;
+export const TASK_IDLE = TASK_UNINTERRUPTIBLE | TASK_NOLOAD;
+export const MAX_SCHEDULE_TIMEOUT = Number.MAX_SAFE_INTEGER;
+
+export const PF_WQ_WORKER = 0x00000020;
+export const PF_KTHREAD = 0x00200000;
+
+/** A task: an async function bound to this CPU. */
+export class TaskStruct {
+  state = TASK_RUNNING;
+  /** resolves the task's pending await (held by the scheduler) */
+  resume: ((v: unknown) => void) | null = null;
+  onRq = false;
+  shouldStop = false;
+  /** awaitHost() in flight */
+  foreign = false;
+  /** set by a timed sleep when its time ran out */
+  timedOut = false;
+  sleepUntil = 0;
+  result: unknown = undefined;
+  error: unknown = undefined;
+  exited = false;
+  /** for the workqueue and others: anything the task's owner hangs on it */
+  private_data: unknown = null;
+  readonly exitWaiters: ((t: TaskStruct) => void)[] = [];
+
+  constructor(
+    readonly pid: number,
+    readonly slot: number,
+    public comm: string,
+    readonly cpu: number,
+    readonly flags: number,
+    readonly fn: (data: unknown) => unknown,
+    readonly data: unknown,
+  ) {}
+}
+export type task_struct = TaskStruct;
+
+// ------------------------------------------------------------ per-CPU scheduler state
+
+const runqueue: TaskStruct[] = [];
+const tasks = new Map<number, TaskStruct>();
+const sleepers = new Set<TaskStruct>();
+/** The running task; null while the idle task (swapper/N) runs. */
+export let current: TaskStruct | null = null;
+let yieldSignal: ((why: string) => void) | null = null;
+let foreignPending = 0;
+let detectorArmed = false;
+let halted = false;
+let stopping = false;
+
+// ------------------------------------------------------------ the task table (shared: `ps`)
+
+function set_task_state(t: TaskStruct, s: number): void {
+  t.state = s;
+  i32[mem.task(t.slot, TK_STATE)] = s;
+}
+
+function task_table_alloc(pid: number, comm: string, flags: number): number {
+  const m = mem;
+  for (let s = 0; s < m.g.maxTasks; s++) {
+    if (Atomics.compareExchange(m.i32, m.task(s, TK_PID), 0, -1) === 0) {
+      m.i32[m.task(s, TK_CPU)] = cpuId;
+      m.i32[m.task(s, TK_STATE)] = TASK_RUNNING;
+      m.i32[m.task(s, TK_FLAGS)] = flags;
+      m.i32[m.task(s, TK_WCHAN)] = 0;
+      m.i32[m.task(s, TK_NVCSW)] = 0;
+      m.u8.fill(0, m.task(s, TK_COMM) * 4, m.task(s, TK_COMM) * 4 + TASK_COMM_BYTES);
+      putString(m, m.task(s, TK_COMM), comm, TASK_COMM_BYTES);
+      Atomics.store(m.i32, m.task(s, TK_PID), pid);
+      return s;
+    }
+  }
+  throw new KdeferError(`task table full: maxTasks=${m.g.maxTasks} tasks exist (boot option maxTasks)`);
+}
+
+/** Change a task's comm (kworker names change as they run work). */
+export function set_task_comm(t: TaskStruct, comm: string): void {
+  t.comm = comm;
+  mem.u8.fill(0, mem.task(t.slot, TK_COMM) * 4, mem.task(t.slot, TK_COMM) * 4 + TASK_COMM_BYTES);
+  putString(mem, mem.task(t.slot, TK_COMM), comm, TASK_COMM_BYTES);
+}
+
+export interface ThreadInfo {
+  pid: number;
+  cpu: number;
+  comm: string;
+  /** ps STAT letter: R running/runnable, S interruptible sleep, D uninterruptible, I idle kthread */
+  state: string;
+  kthread: boolean;
+}
+
+function comm_bytes_len(m: Mem, w: number): number {
+  let n = 0;
+  while (n < TASK_COMM_BYTES && m.u8[w * 4 + n] !== 0) n++;
+  return n;
+}
+
+/** Read the task table (host side too). */
+export function read_tasks(m: Mem): ThreadInfo[] {
+  const out: ThreadInfo[] = [];
+  for (let s = 0; s < m.g.maxTasks; s++) {
+    const pid = Atomics.load(m.i32, m.task(s, TK_PID));
+    if (pid <= 0) continue;
+    const st = m.i32[m.task(s, TK_STATE)]!;
+    const flags = m.i32[m.task(s, TK_FLAGS)]!;
+    const w = m.task(s, TK_COMM);
+    out.push({
+      pid,
+      cpu: m.i32[m.task(s, TK_CPU)]!,
+      comm: getString(m, w, comm_bytes_len(m, w)),
+      state: st === TASK_RUNNING ? 'R' : st === TASK_IDLE ? 'I' : st & TASK_UNINTERRUPTIBLE ? 'D' : 'S',
+      kthread: (flags & PF_KTHREAD) !== 0,
+    });
+  }
+  return out.sort((a, b) => a.pid - b.pid);
+}
+
+/** The comm of `pid` (0: swapper). Host side too. */
+export function comm_of_pid(m: Mem, pid: number): string {
+  if (pid <= 0) return 'swapper';
+  for (let s = 0; s < m.g.maxTasks; s++) {
+    if (Atomics.load(m.i32, m.task(s, TK_PID)) === pid) {
+      const w = m.task(s, TK_COMM);
+      return getString(m, w, comm_bytes_len(m, w));
+    }
+  }
+  return '<exited>';
+}
+
+/** The running task's comm, "swapper/N" when idle. */
+export function current_comm(): string {
+  return current ? current.comm : `swapper/${cpuId}`;
+}
+export function current_pid(): number {
+  return current ? current.pid : 0;
+}
+/** get_current - the running task (null: the idle task). */
+export function get_current(): TaskStruct | null {
+  return current;
+}
+
+// ------------------------------------------------------------ creating and waking
+
+/**
+ * kthread_create_on_cpu - create a kernel thread bound to `cpu`, stopped
+ * (wake it with wake_up_process).
+ * @param threadfn its body; an async function returning its exit code
+ * @param data     passed to threadfn
+ * @param cpu      must be this CPU in kdefer (functions cannot cross threads)
+ * @param namefmt  its comm; "%u" is replaced by the CPU number
+ * Context: process context or init.
+ */
+export function kthread_create_on_cpu(threadfn: (data: unknown) => unknown, data: unknown, cpu: number, namefmt: string): TaskStruct {
+  if (cpu !== cpuId) {
+    throw new KdeferError(`kthread_create_on_cpu(${namefmt}): kdefer creates a kthread only on the calling CPU (${cpuId}), not on CPU ${cpu}`);
+  }
+  return create_task(threadfn, data, namefmt.replace('%u', String(cpu)).replace('%d', String(cpu)), PF_KTHREAD, false);
+}
+
+/** kthread_create - a kthread on this CPU, stopped. */
+export function kthread_create(threadfn: (data: unknown) => unknown, data: unknown, namefmt: string): TaskStruct {
+  return create_task(threadfn, data, namefmt, PF_KTHREAD, false);
+}
+
+/** kthread_run - create a kthread on this CPU and wake it. */
+export function kthread_run(threadfn: (data: unknown) => unknown, data: unknown, namefmt: string): TaskStruct {
+  return create_task(threadfn, data, namefmt, PF_KTHREAD, true);
+}
+
+/** A task for a host call (a user process, not a kthread). */
+export function create_task(fn: (data: unknown) => unknown, data: unknown, comm: string, flags: number, wake: boolean): TaskStruct {
+  const pid = Atomics.add(i32, H_NEXT_PID, 1);
+  const slot = task_table_alloc(pid, comm, flags);
+  const t = new TaskStruct(pid, slot, comm, cpuId, flags, fn, data);
+  tasks.set(pid, t);
+  set_task_state(t, TASK_UNINTERRUPTIBLE); // stopped until woken
+  void task_main(t);
+  if (wake) wake_up_process(t);
+  return t;
+}
+
+async function task_main(t: TaskStruct): Promise<void> {
+  await new Promise((r) => (t.resume = r));
+  try {
+    t.result = await t.fn(t.data);
+  } catch (e) {
+    t.error = e;
+    if (!(e instanceof KernelHalt)) {
+      printk(KERN_ERR + `kdefer: task ${t.comm}/${t.pid} on CPU#${cpuId} ended with ${e instanceof Error ? `${e.name}: ${e.message}` : String(e)}`);
+    }
+  } finally {
+    task_exit(t);
+  }
+}
+
+function task_exit(t: TaskStruct): void {
+  t.exited = true;
+  set_task_state(t, TASK_DEAD);
+  tasks.delete(t.pid);
+  sleepers.delete(t);
+  Atomics.store(mem.i32, mem.task(t.slot, TK_PID), 0);
+  for (const w of t.exitWaiters.splice(0)) w(t);
+  if (current === t) signal_scheduler(t.error instanceof KernelHalt ? 'halt' : 'exit');
+}
+
+/** Wait (host-call side) for a task to exit; resolves with it. */
+export function task_on_exit(t: TaskStruct, cb: (t: TaskStruct) => void): void {
+  if (t.exited) cb(t);
+  else t.exitWaiters.push(cb);
+}
+
+/**
+ * wake_up_process - make `t` runnable.
+ * @returns true if it was woken, false if it was already running.
+ * Context: any (tasks on other CPUs are woken through wake_up_pid).
+ */
+export function wake_up_process(t: TaskStruct): boolean {
+  if (t.exited) return false;
+  if (t.cpu !== cpuId) return wake_up_pid(t.pid);
+  if (t.state === TASK_RUNNING) return false;
+  set_task_state(t, TASK_RUNNING);
+  sleepers.delete(t);
+  if (t !== current && !t.onRq) enqueue(t);
+  return true;
+}
+
+function enqueue(t: TaskStruct): void {
+  t.onRq = true;
+  runqueue.push(t);
+  i32[PCB + PC_NR_RUNNING] = runqueue.length;
+  if (current !== null && current !== t) Atomics.store(i32, PCB + PC_NEED_RESCHED, 1);
+  // Woken from this thread's event loop while the CPU is parked (awaitHost):
+  // ring our own doorbell.
+  if (i32[PCB + PC_IDLE] === 1) kick_cpu(mem, cpuId, 0);
+}
+
+/**
+ * Wake the task `pid`, wherever it runs: on this CPU directly, on another
+ * through its wake ring and a rescheduling IPI.
+ */
+export function wake_up_pid(pid: number): boolean {
+  const local = tasks.get(pid);
+  if (local) return wake_up_process(local);
+  const cpu = cpu_of_pid(mem, pid);
+  if (cpu < 0) return false;
+  const base = mem.cpu(cpu, PC_WAKE_RING);
+  for (let spins = 0; ; spins++) {
+    for (let k = 0; k < WAKE_RING_SIZE; k++) {
+      if (Atomics.compareExchange(i32, base + k, 0, pid) === 0) {
+        kick_cpu(mem, cpu, REQ_RESCHED);
+        return true;
+      }
+    }
+    preempt_point();
+    if (spins > 1e6) throw new KdeferError(`wake_up_pid(${pid}): CPU ${cpu}'s wake ring stays full`);
+  }
+}
+
+export function cpu_of_pid(m: Mem, pid: number): number {
+  for (let s = 0; s < m.g.maxTasks; s++) if (Atomics.load(m.i32, m.task(s, TK_PID)) === pid) return m.i32[m.task(s, TK_CPU)]!;
+  return -1;
+}
+
+/** The rescheduling IPI: pull remote wake-ups (entry.ts calls it). */
+export function sched_ipi(): void {
+  const base = PCB + PC_WAKE_RING;
+  for (let k = 0; k < WAKE_RING_SIZE; k++) {
+    if (Atomics.load(i32, base + k) === 0) continue;
+    const pid = Atomics.exchange(i32, base + k, 0);
+    const t = tasks.get(pid);
+    if (t) wake_up_process(t);
+  }
+}
+
+/** set_current_state - the state the next schedule() sleeps in. Context: process context. */
+export function set_current_state(state: number): void {
+  if (current) set_task_state(current, state);
+}
+export const __set_current_state = set_current_state;
+
+export function task_is_running(t: TaskStruct): boolean {
+  return t.state === TASK_RUNNING;
+}
+
+// ------------------------------------------------------------ sleeping
+
+function signal_scheduler(why: string): void {
+  const s = yieldSignal;
+  yieldSignal = null;
+  if (s) s(why);
+}
+
+function sleep_point(who: string): TaskStruct {
+  const t = current;
+  if (t === null) {
+    throw new KdeferError(
+      `${who}: not called from a kdefer task (from a hardirq/softirq handler, or from code resumed by a promise that is not a kernel primitive: wrap it in awaitHost())`,
+    );
+  }
+  return t;
+}
+
+/**
+ * schedule - give up the CPU. A task whose state is not TASK_RUNNING sleeps
+ * until woken; a running one goes to the back of the run queue.
+ * Context: process context with preempt_count 0 and interrupts on; called
+ * in atomic context it reports "BUG: scheduling while atomic" and returns
+ * without sleeping.
+ */
+export function schedule(): Promise<void> {
+  preempt_point();
+  if (current === null || preempt_count() !== 0 || irqs_disabled()) {
+    __schedule_bug();
+    return Promise.resolve();
+  }
+  const t = current;
+  return new Promise<void>((res) => {
+    t.resume = res as (v: unknown) => void;
+    signal_scheduler('yield');
+  });
+}
+
+let lastScheduleBug = -Infinity;
+/** "BUG: scheduling while atomic: comm/pid/0x%08x" */
+export function __schedule_bug(): void {
+  const c = preempt_count();
+  printk(KERN_ERR + `BUG: scheduling while atomic: ${current_comm()}/${current_pid()}/0x${(c >>> 0).toString(16).padStart(8, '0')}`);
+  printk(KERN_ERR + dump_context());
+  if (performance.now() - lastScheduleBug > 1000) {
+    lastScheduleBug = performance.now();
+    printk(KERN_ERR + 'Call Trace:');
+    for (const l of call_trace(undefined, 6)) printk(KERN_ERR + l);
+  }
+}
+
+let lastMightSleep = -Infinity;
+/**
+ * might_sleep - report "BUG: sleeping function called from invalid context"
+ * when the caller may not sleep. Rate-limited to once per second.
+ * @returns true if sleeping is allowed here.
+ */
+export function might_sleep(what = callerName(2)): boolean {
+  const ok = current !== null && preempt_count() === 0 && !irqs_disabled();
+  if (ok) return true;
+  const now = performance.now();
+  if (now - lastMightSleep < 1000) return false;
+  lastMightSleep = now;
+  printk(KERN_ERR + `BUG: sleeping function called from invalid context at ${what}`);
+  printk(KERN_ERR + `in_atomic(): ${in_atomic() ? 1 : 0}, irqs_disabled(): ${irqs_disabled() ? 1 : 0}, non_block: 0, pid: ${current_pid()}, name: ${current_comm()}`);
+  printk(KERN_ERR + `preempt_count: ${(preempt_count() >>> 0).toString(16)}, expected: 0`);
+  printk(KERN_ERR + dump_context());
+  printk(KERN_ERR + 'Call Trace:');
+  for (const l of call_trace(undefined, 6)) printk(KERN_ERR + l);
+  return false;
+}
+
+/**
+ * cond_resched - let other runnable tasks of this CPU run, if any.
+ * Context: process context (a no-op elsewhere).
+ */
+export function cond_resched(): Promise<void> {
+  preempt_point();
+  if (current === null || preempt_count() !== 0) return Promise.resolve();
+  if (runqueue.length === 0 && Atomics.load(i32, PCB + PC_CONTROL_HOST) === 0 && foreignPending === 0 && !entry_work_pending()) {
+    return Promise.resolve();
+  }
+  return schedule();
+}
+
+/** yield - give the CPU to the next runnable task. */
+export function sched_yield(): Promise<void> {
+  return schedule();
+}
+
+/**
+ * schedule_timeout - sleep until woken or `timeout` jiffies pass.
+ * Set the task state first (set_current_state), as in the kernel.
+ * @returns the jiffies left (0 when it timed out).
+ * Context: process context.
+ */
+export async function schedule_timeout(timeout: number): Promise<number> {
+  const t = sleep_point('schedule_timeout');
+  if (timeout >= MAX_SCHEDULE_TIMEOUT) {
+    await schedule();
+    return MAX_SCHEDULE_TIMEOUT;
+  }
+  const expire = get_jiffies_64() + Math.max(0, timeout);
+  t.sleepUntil = expire;
+  t.timedOut = false;
+  if (t.state !== TASK_RUNNING) sleepers.add(t);
+  await schedule();
+  sleepers.delete(t);
+  const left = expire - get_jiffies_64();
+  return left > 0 ? left : 0;
+}
+
+export async function schedule_timeout_uninterruptible(timeout: number): Promise<number> {
+  set_current_state(TASK_UNINTERRUPTIBLE);
+  return schedule_timeout(timeout);
+}
+export async function schedule_timeout_interruptible(timeout: number): Promise<number> {
+  set_current_state(TASK_INTERRUPTIBLE);
+  return schedule_timeout(timeout);
+}
+
+/**
+ * msleep - sleep at least `msecs` milliseconds (msecs_to_jiffies(msecs) + 1 jiffies).
+ * Context: process context; from atomic context it reports and does not sleep.
+ */
+export async function msleep(msecs: number): Promise<void> {
+  if (!might_sleep('msleep')) return;
+  let timeout = msecs_to_jiffies(msecs) + 1;
+  while (timeout > 0) timeout = await schedule_timeout_uninterruptible(timeout);
+}
+
+/**
+ * awaitHost - kdefer: park the calling task until a promise that is not a
+ * kernel primitive (a file read, a host timer) settles, letting the CPU run
+ * other work meanwhile.
+ * Context: process context.
+ */
+export async function awaitHost<T>(p: PromiseLike<T>): Promise<T> {
+  const t = sleep_point('awaitHost');
+  let value: T | undefined;
+  let error: unknown;
+  let failed = false;
+  let settled = false;
+  foreignPending++;
+  t.foreign = true;
+  Promise.resolve(p).then(
+    (v) => {
+      value = v;
+      settled = true;
+    },
+    (e: unknown) => {
+      error = e;
+      failed = true;
+      settled = true;
+    },
+  ).finally(() => {
+    foreignPending--;
+    t.foreign = false;
+    wake_up_process(t);
+  });
+  while (!settled) {
+    set_current_state(TASK_UNINTERRUPTIBLE);
+    await schedule();
+  }
+  set_current_state(TASK_RUNNING);
+  if (failed) throw error;
+  return value as T;
+}
+
+// ------------------------------------------------------------ kthread control
+
+/** kthread_should_stop - whether kthread_stop() was called on the current kthread. */
+export function kthread_should_stop(): boolean {
+  return current !== null && current.shouldStop;
+}
+
+/**
+ * kthread_stop - ask `t` to stop (kthread_should_stop() turns true), wake
+ * it, and wait for it to exit.
+ * @returns the thread's exit value.
+ * Context: process context.
+ */
+export async function kthread_stop(t: TaskStruct): Promise<unknown> {
+  const me = sleep_point('kthread_stop');
+  t.shouldStop = true;
+  wake_up_process(t);
+  while (!t.exited) {
+    let done = false;
+    task_on_exit(t, () => {
+      done = true;
+      wake_up_process(me);
+    });
+    if (done) break;
+    set_current_state(TASK_UNINTERRUPTIBLE);
+    await schedule();
+  }
+  return t.result;
+}
+
+// ------------------------------------------------------------ the CPU loop
+
+/** What the worker gives the loop: how to hand control messages to comlink. */
+export interface CpuLoopHooks {
+  drainControl: () => void;
+  onHalt: (reason: string) => void;
+}
+
+const macrotask = (): Promise<void> => new Promise((r) => setImmediate(r));
+
+/** Run task `t` until it yields or exits. */
+async function run_task(t: TaskStruct): Promise<void> {
+  t.onRq = false;
+  i32[PCB + PC_NR_RUNNING] = runqueue.length;
+  current = t;
+  i32[PCB + PC_CURRENT_PID] = t.pid;
+  Atomics.store(i32, PCB + PC_NEED_RESCHED, 0);
+  i32[PCB + PC_CTXSW]!++;
+  i32[mem.task(t.slot, TK_NVCSW)]!++;
+  const yielded = new Promise<string>((r) => (yieldSignal = r));
+  if (!detectorArmed) {
+    detectorArmed = true;
+    setImmediate(foreign_await_detector);
+  }
+  const resume = t.resume;
+  t.resume = null;
+  if (resume) resume(undefined);
+  const why = await yielded;
+  current = null;
+  i32[PCB + PC_CURRENT_PID] = 0;
+  if (why === 'halt') throw new KernelHalt('task halted');
+  if (why === 'yield' && !t.exited && t.state === TASK_RUNNING && !t.onRq) {
+    t.onRq = true;
+    runqueue.push(t);
+  }
+  i32[PCB + PC_NR_RUNNING] = runqueue.length;
+}
+
+// A macrotask turn only comes while the loop waits on a task that awaits
+// something other than a kernel primitive: such a task stalls the CPU.
+function foreign_await_detector(): void {
+  detectorArmed = false;
+  const t = current;
+  if (t === null || yieldSignal === null) return;
+  if (!t.foreign) {
+    printk(
+      KERN_WARNING +
+        `kdefer: task ${t.comm}/${t.pid} on CPU#${cpuId} awaited a promise that is not a kernel primitive; the CPU parked it (wrap host promises in awaitHost())`,
+    );
+  }
+  set_task_state(t, TASK_UNINTERRUPTIBLE);
+  signal_scheduler('foreign');
+}
+
+function expire_sleepers(): void {
+  if (sleepers.size === 0) return;
+  const now = get_jiffies_64();
+  for (const t of sleepers) {
+    if (now - t.sleepUntil >= 0) {
+      sleepers.delete(t);
+      t.timedOut = true;
+      wake_up_process(t);
+    }
+  }
+}
+
+function next_sleeper_ms(): number {
+  let best = Infinity;
+  for (const t of sleepers) best = Math.min(best, ms_until_jiffy(t.sleepUntil));
+  return best;
+}
+
+// Timer events of other mechanisms (timer.ts) for the idle sleep.
+const idleTimeoutHooks: (() => number)[] = [];
+export function sched_register_idle_timeout(fn: () => number): void {
+  idleTimeoutHooks.push(fn);
+}
+
+function work_pending(): boolean {
+  return (
+    runqueue.length > 0 ||
+    entry_work_pending() ||
+    Atomics.load(i32, PCB + PC_CONTROL_HOST) !== 0 ||
+    Atomics.load(i32, PCB + PC_SOFTIRQ_PENDING) !== 0
+  );
+}
+
+/**
+ * cpu_startup_entry - this CPU's loop, for its whole life: run tasks, take
+ * interrupts, answer the host, and park when there is nothing to do.
+ */
+export async function cpu_startup_entry(hooks: CpuLoopHooks): Promise<void> {
+  i32[PCB + PC_STATE] = CPU_ONLINE;
+  for (;;) {
+    if (Atomics.load(i32, PCB + PC_CONTROL_HOST) !== 0) {
+      Atomics.store(i32, PCB + PC_CONTROL_HOST, 0);
+      hooks.drainControl();
+      await macrotask();
+    }
+    if (stopping) break;
+    if (halted) {
+      await park(Infinity);
+      continue;
+    }
+    try {
+      preempt_point();
+      expire_sleepers();
+      const t = runqueue.shift();
+      if (t !== undefined) {
+        Atomics.add(i32, H_ACTIVITY, 1);
+        await run_task(t);
+        if (foreignPending > 0) await macrotask();
+        continue;
+      }
+      if (Atomics.load(i32, PCB + PC_SOFTIRQ_PENDING) !== 0) {
+        // Raised at idle level (a tick's timer, say) with no irq_exit to run it.
+        wakeup_softirqd();
+        if (runqueue.length > 0) continue;
+      }
+      let timeout = next_sleeper_ms();
+      for (const h of idleTimeoutHooks) timeout = Math.min(timeout, h());
+      await park(timeout);
+    } catch (e) {
+      current = null;
+      i32[PCB + PC_CURRENT_PID] = 0;
+      const reason = e instanceof KernelHalt ? e.reason : `${e instanceof Error ? e.stack : String(e)}`;
+      if (!(e instanceof KernelHalt)) printk(KERN_ERR + `kdefer: CPU#${cpuId} loop failed: ${reason}`);
+      cpu_halt(reason);
+      hooks.onHalt(reason);
+    }
+  }
+  i32[PCB + PC_STATE] = 0;
+}
+
+async function park(timeoutMs: number): Promise<void> {
+  const seq = Atomics.load(i32, PCB + PC_WAKE);
+  if (!halted && work_pending()) return;
+  i32[PCB + PC_IDLE] = 1;
+  await macrotask(); // comlink replies and awaitHost settlements go out/in here
+  if ((halted || !work_pending()) && Atomics.load(i32, PCB + PC_WAKE) === seq && !stopping) {
+    const t = timeoutMs === Infinity ? undefined : Math.max(0, timeoutMs);
+    if (foreignPending > 0) {
+      // A host operation settles on this thread's event loop: wait without
+      // blocking it. A pending waitAsync alone does not keep a worker alive,
+      // so a ref'd timer (which is also the timeout) does.
+      const r = Atomics.waitAsync(i32, PCB + PC_WAKE, seq, t);
+      if (r.async) {
+        let timer: ReturnType<typeof setTimeout> | undefined;
+        await Promise.race([r.value, new Promise((res) => (timer = setTimeout(res, Math.min(t ?? 1000, 1000))))]);
+        clearTimeout(timer);
+      }
+    } else {
+      Atomics.wait(i32, PCB + PC_WAKE, seq, t);
+    }
+  }
+  i32[PCB + PC_IDLE] = 0;
+  entry_check_tick_soon();
+}
+
+function cpu_halt(reason: string): void {
+  halted = true;
+  i32[PCB + PC_HALTED] = 1;
+  i32[PCB + PC_STATE] = CPU_HALTED;
+  i32[PCB + PC_IDLE] = 1;
+  i32[PCB + PC_NR_RUNNING] = 0;
+  runqueue.length = 0;
+  // Every task of a halted CPU is gone: tell whoever waits for one.
+  for (const t of [...tasks.values()]) {
+    t.error = new KernelHalt(`CPU ${cpuId} halted: ${reason}`);
+    task_exit(t);
+  }
+}
+
+/** A host operation (a module import) is in flight: park without blocking the event loop. */
+export function sched_foreign_begin(): void {
+  foreignPending++;
+}
+export function sched_foreign_end(): void {
+  foreignPending--;
+}
+
+/** Whether this CPU stopped after a BUG or panic. */
+export function cpu_halted(): boolean {
+  return halted;
+}
+
+/** Leave cpu_startup_entry at its next turn (shutdown). */
+export function cpu_request_stop(): void {
+  stopping = true;
+}
+
+export function sched_init_cpu(): void {
+  printk_set_context_hook(interrupt_context_level);
+  printk_set_describe_hook(
+    () =>
+      `CPU: ${cpuId} PID: ${current_pid()} Comm: ${current_comm()} Not tainted 6.12.0-kdefer #1\n` +
+      `Context: ${context_name()} preempt_count: ${(preempt_count() >>> 0).toString(16).padStart(8, '0')} irqs_disabled: ${irqs_disabled() ? 1 : 0}`,
+  );
+  void PC_PREEMPT_COUNT;
+  void PC_IRQS_DISABLED;
+  void jiffies;
+  void HZ;
+}

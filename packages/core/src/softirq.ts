@@ -1,0 +1,287 @@
+/**
+ * softirq.ts — softirq vectors, __do_softirq and ksoftirqd.
+ *
+ * Follows kernel/softirq.c (6.x, non-PREEMPT_RT): ten statically numbered
+ * vectors whose number is their priority; a per-CPU pending mask that only
+ * the CPU itself sets (there is no way to raise a softirq on another CPU);
+ * pending softirqs run at irq_exit, at local_bh_enable, or in ksoftirqd/N;
+ * __do_softirq restarts while handlers keep raising work, within
+ * MAX_SOFTIRQ_TIME / MAX_SOFTIRQ_RESTART / need_resched, then hands the rest
+ * to ksoftirqd/N — a process-context task on the same CPU that still runs
+ * the handlers in softirq context.
+ *
+ * Differs from Linux:
+ * - MAX_SOFTIRQ_TIME is measured with the monotonic clock (2 ms), not in
+ *   jiffies: kdefer's jiffies only advance at preemption points.
+ * - the 4.10-6.4 "let ksoftirqd do its job" deferral (S-SIRQ-13) is not
+ *   modelled: as mainline since 6.5, irq_exit always runs softirqs inline.
+ * - open_softirq() must run at module load, so that every CPU has the action.
+ */
+import { PC_SOFTIRQ_PENDING, PC_KSTAT_SOFTIRQS, PC_SOFTIRQ_RESTARTS, PC_KSOFTIRQD_WAKEUPS, PC_RAISES, PC_SOFTIRQ_CURRENT, PC_PREEMPT_COUNT, PC_IRQS_DISABLED } from './layout.js';
+import { i32, PCB, cpuId } from './smp.js';
+import { preempt_point } from './entry.js';
+import { KdeferError, loading } from './module.js';
+import { pr_err, KernelHalt } from './printk.js';
+import {
+  SOFTIRQ_OFFSET,
+  NMI_MASK,
+  HARDIRQ_MASK,
+  SOFTIRQ_MASK,
+  need_resched,
+  in_interrupt,
+  local_irq_save,
+  local_irq_restore,
+  local_irq_enable,
+  local_irq_disable,
+  __irq_flag_set,
+} from './preempt.js';
+import { report_handler_oops } from './irq.js';
+import { type TaskStruct, kthread_create_on_cpu, wake_up_process, set_current_state, schedule, cond_resched, TASK_INTERRUPTIBLE, TASK_RUNNING, kthread_should_stop, task_is_running } from './sched.js';
+
+export const HI_SOFTIRQ = 0;
+export const TIMER_SOFTIRQ = 1;
+export const NET_TX_SOFTIRQ = 2;
+export const NET_RX_SOFTIRQ = 3;
+export const BLOCK_SOFTIRQ = 4;
+export const IRQ_POLL_SOFTIRQ = 5;
+export const TASKLET_SOFTIRQ = 6;
+export const SCHED_SOFTIRQ = 7;
+export const HRTIMER_SOFTIRQ = 8;
+export const RCU_SOFTIRQ = 9;
+export const NR_SOFTIRQS = 10;
+
+/** The names /proc/softirqs prints, in vector order. */
+export const softirq_to_name: readonly string[] = ['HI', 'TIMER', 'NET_TX', 'NET_RX', 'BLOCK', 'IRQ_POLL', 'TASKLET', 'SCHED', 'HRTIMER', 'RCU'];
+
+/**
+ * MAX_SOFTIRQ_TIME: one __do_softirq invocation stops restarting after 2 ms
+ * (msecs_to_jiffies(2) in the kernel), so that a softirq flood cannot starve
+ * the interrupted task; the rest goes to ksoftirqd.
+ */
+export const MAX_SOFTIRQ_TIME_MS = 2;
+/** MAX_SOFTIRQ_RESTART: at most 10 passes per invocation, for the same reason. */
+export const MAX_SOFTIRQ_RESTART = 10;
+
+export type SoftirqAction = () => void;
+
+// This CPU's copy of the actions (every CPU ran the same open_softirq at load).
+const softirq_vec: (SoftirqAction | null)[] = new Array<SoftirqAction | null>(NR_SOFTIRQS).fill(null);
+const softirq_action_name: string[] = new Array<string>(NR_SOFTIRQS).fill('');
+
+let PENDING = 0;
+let ksoftirqd: TaskStruct | null = null;
+
+// ------------------------------------------------------------ helpers
+
+function check_nr(nr: number, who: string): void {
+  if (!Number.isInteger(nr) || nr < 0 || nr >= NR_SOFTIRQS) {
+    throw new KdeferError(`${who}: unknown softirq number ${String(nr)} (0-${NR_SOFTIRQS - 1}: ${softirq_to_name.join(', ')})`);
+  }
+}
+
+/** This CPU's pending mask. */
+export function local_softirq_pending(): number {
+  return Atomics.load(i32, PENDING);
+}
+
+/** Wake this CPU's ksoftirqd (if it is not already running or runnable). */
+export function wakeup_softirqd(): void {
+  const t = ksoftirqd;
+  if (t && !task_is_running(t)) {
+    i32[PCB + PC_KSOFTIRQD_WAKEUPS]!++;
+    wake_up_process(t);
+  }
+}
+
+// ------------------------------------------------------------ the core loop
+
+/**
+ * __do_softirq - run this CPU's pending softirqs in priority order, in
+ * softirq context, restarting while handlers raise more work (S-SIRQ-10).
+ * Called with interrupts disabled; returns with them disabled.
+ */
+export function __do_softirq(): void {
+  const PC = PCB + PC_PREEMPT_COUNT;
+  const end = performance.now() + MAX_SOFTIRQ_TIME_MS;
+  let max_restart = MAX_SOFTIRQ_RESTART;
+  let pending = Atomics.load(i32, PENDING);
+  i32[PC]! += SOFTIRQ_OFFSET;
+  const prevVec = i32[PCB + PC_SOFTIRQ_CURRENT]!;
+  try {
+    for (;;) {
+      // With interrupts off nobody else can raise here: clearing is safe.
+      Atomics.store(i32, PENDING, 0);
+      local_irq_enable();
+      let bits = pending;
+      while (bits !== 0) {
+        const nr = 31 - Math.clz32(bits & -bits);
+        bits &= bits - 1;
+        i32[PCB + PC_KSTAT_SOFTIRQS + nr]!++;
+        i32[PCB + PC_SOFTIRQ_CURRENT] = nr + 1;
+        const h = softirq_vec[nr];
+        const prev_count = i32[PC]!;
+        if (h) {
+          try {
+            h();
+          } catch (e) {
+            if (e instanceof KernelHalt) throw e;
+            report_handler_oops(e, `softirq ${nr} ${softirq_to_name[nr]} handler ${softirq_action_name[nr]}`);
+            __irq_flag_set(false);
+          }
+        }
+        if (i32[PC] !== prev_count) {
+          pr_err(
+            `huh, entered softirq ${nr} ${softirq_to_name[nr]} ${softirq_action_name[nr]} with preempt_count ${hex8(prev_count)}, exited with ${hex8(i32[PC]!)}?`,
+          );
+          i32[PC] = prev_count;
+        }
+        if (i32[PCB + PC_IRQS_DISABLED] !== 0) __irq_flag_set(false);
+      }
+      i32[PCB + PC_SOFTIRQ_CURRENT] = prevVec;
+      local_irq_disable();
+      pending = Atomics.load(i32, PENDING);
+      if (pending === 0) break;
+      if (performance.now() < end && !need_resched() && --max_restart > 0) {
+        i32[PCB + PC_SOFTIRQ_RESTARTS]!++;
+        continue;
+      }
+      wakeup_softirqd();
+      break;
+    }
+  } finally {
+    i32[PCB + PC_SOFTIRQ_CURRENT] = prevVec;
+    i32[PC]! -= SOFTIRQ_OFFSET;
+  }
+}
+
+const hex8 = (v: number): string => (v >>> 0).toString(16).padStart(8, '0');
+
+/** irq_exit's path: run softirqs inline (interrupts are disabled here). */
+export function invoke_softirq(): void {
+  __do_softirq();
+}
+
+/**
+ * do_softirq - run pending softirqs now, from process context.
+ * Context: process context; does nothing in interrupt context.
+ */
+export function do_softirq(): void {
+  if (in_interrupt()) return;
+  const flags = local_irq_save();
+  if (Atomics.load(i32, PENDING) !== 0) __do_softirq();
+  local_irq_restore(flags);
+}
+
+/** local_bh_enable's path (the count still holds one preempt level). */
+export function do_softirq_from_bh_enable(): void {
+  const flags = local_irq_save();
+  if (Atomics.load(i32, PENDING) !== 0) __do_softirq();
+  local_irq_restore(flags);
+}
+
+// ------------------------------------------------------------ public API
+
+/**
+ * open_softirq - install the handler of softirq vector `nr` on this CPU.
+ * @param nr     HI_SOFTIRQ .. RCU_SOFTIRQ
+ * @param action run in softirq context on the CPU that raised it; must not sleep
+ * Context: module load (which runs it on every CPU). There is no unregistration.
+ */
+export function open_softirq(nr: number, action: SoftirqAction): void {
+  check_nr(nr, 'open_softirq');
+  if (typeof action !== 'function') throw new KdeferError(`open_softirq(${softirq_to_name[nr]}): action is not a function`);
+  if (loading === null && !kernelInit) {
+    throw new KdeferError(`open_softirq(${softirq_to_name[nr]}): call it at module load, so that every CPU has the action`);
+  }
+  softirq_vec[nr] = action;
+  softirq_action_name[nr] = action.name || `${softirq_to_name[nr]!.toLowerCase()}_action`;
+}
+
+let kernelInit = false;
+/** Built-in mechanisms open their vectors at CPU init, outside any module. */
+export function softirq_kernel_init(on: boolean): void {
+  kernelInit = on;
+}
+
+/**
+ * __raise_softirq_irqoff - mark vector `nr` pending on this CPU; wakes nobody.
+ * Context: interrupts disabled; the caller relies on a later irq_exit,
+ * local_bh_enable or restart pass to run it.
+ */
+export function __raise_softirq_irqoff(nr: number): void {
+  Atomics.or(i32, PENDING, 1 << nr);
+  i32[PCB + PC_RAISES]!++;
+}
+
+/**
+ * raise_softirq_irqoff - mark `nr` pending; from plain process context
+ * (nothing will run it soon) also wake ksoftirqd.
+ * Context: interrupts disabled.
+ */
+export function raise_softirq_irqoff(nr: number): void {
+  check_raise(nr, 'raise_softirq_irqoff');
+  __raise_softirq_irqoff(nr);
+  if ((i32[PCB + PC_PREEMPT_COUNT]! & (NMI_MASK | HARDIRQ_MASK | SOFTIRQ_MASK)) === 0) wakeup_softirqd();
+}
+
+function check_raise(nr: number, who: string): void {
+  if (softirq_vec[nr] === undefined || softirq_vec[nr] === null) {
+    check_nr(nr, who);
+    throw new KdeferError(`${who}: softirq ${nr} (${softirq_to_name[nr]}) has no action: open_softirq(${softirq_to_name[nr]}_SOFTIRQ, ...) was never called`);
+  }
+}
+
+/**
+ * raise_softirq - mark softirq `nr` pending on THIS CPU; it runs on this CPU.
+ * Raising a pending vector again does nothing (a bit, not a counter).
+ * Context: any except NMI.
+ */
+export function raise_softirq(nr: number): void {
+  check_raise(nr, 'raise_softirq');
+  const flags = local_irq_save();
+  __raise_softirq_irqoff(nr);
+  if ((i32[PCB + PC_PREEMPT_COUNT]! & (NMI_MASK | HARDIRQ_MASK | SOFTIRQ_MASK)) === 0) wakeup_softirqd();
+  local_irq_restore(flags);
+}
+
+/** Kernel-internal raise without the action check (vectors opened at init). */
+export function raise_softirq_nocheck(nr: number): void {
+  const flags = local_irq_save();
+  __raise_softirq_irqoff(nr);
+  if ((i32[PCB + PC_PREEMPT_COUNT]! & (NMI_MASK | HARDIRQ_MASK | SOFTIRQ_MASK)) === 0) wakeup_softirqd();
+  local_irq_restore(flags);
+}
+
+// ------------------------------------------------------------ ksoftirqd
+
+/** ksoftirqd/N: run what __do_softirq handed over, in softirq context, then yield. */
+async function run_ksoftirqd(): Promise<void> {
+  while (!kthread_should_stop()) {
+    set_current_state(TASK_INTERRUPTIBLE);
+    if (Atomics.load(i32, PENDING) === 0) {
+      await schedule();
+      continue;
+    }
+    set_current_state(TASK_RUNNING);
+    local_irq_disable();
+    if (Atomics.load(i32, PENDING) !== 0) __do_softirq();
+    local_irq_enable();
+    await cond_resched();
+  }
+}
+
+/** Start this CPU's ksoftirqd (spawn_ksoftirqd). */
+export function spawn_ksoftirqd(): TaskStruct {
+  ksoftirqd = kthread_create_on_cpu(run_ksoftirqd, null, cpuId, 'ksoftirqd/%u');
+  wake_up_process(ksoftirqd);
+  return ksoftirqd;
+}
+
+export function this_ksoftirqd(): TaskStruct | null {
+  return ksoftirqd;
+}
+
+export function softirq_init_cpu(): void {
+  PENDING = PCB + PC_SOFTIRQ_PENDING;
+  void preempt_point;
+}

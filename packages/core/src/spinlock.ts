@@ -1,0 +1,489 @@
+/**
+ * spinlock.ts — spinlock_t and rwlock_t on shared-memory words.
+ *
+ * Follows include/linux/spinlock.h, kernel/locking/spinlock.c (the _bh,
+ * _irq and _irqsave variants as compositions of preempt/bh/irq disabling
+ * with the raw lock) and kernel/locking/spinlock_debug.c (CONFIG_DEBUG_SPINLOCK
+ * is always on: recursion, unlock of an unlocked lock, unlock on the wrong
+ * CPU, and the old "lockup suspected" report for a spinner that waits past a
+ * bound).
+ *
+ * A spinlock word holds 0 when free and owner CPU + 1 when held: one
+ * compareExchange takes it, one store releases it. A rwlock word holds the
+ * reader count, or RW_WRITER when a writer holds it.
+ *
+ * Differs from Linux:
+ * - the lock is a test-and-set lock, not a queued (MCS) lock: no FIFO fairness.
+ * - rwlocks prefer readers (the pre-qrwlock behaviour): a stream of readers
+ *   can starve a writer.
+ * - a deadlock is not left to spin: recursion is reported at once, and a
+ *   spinner that waits longer than `spinLockupMs` (boot option, default 2 s)
+ *   reports a lockup naming both CPUs; then the machine stops cleanly.
+ * - spinning is a preemption point: interrupts still land while a CPU spins
+ *   with interrupts enabled, as on real hardware.
+ */
+import {
+  type Mem,
+  LK_VAL,
+  LK_OWNER_CPU,
+  LK_OWNER_CTX,
+  LK_OWNER_PID,
+  LK_NAME,
+  LK_KIND,
+  LK_CONTENDED,
+  LOCK_KIND_SPIN,
+  LOCK_KIND_RW,
+  H_LOCKS_USED,
+  H_SPIN_LOCKUP_MS,
+  PC_PREEMPT_COUNT,
+  PC_CURRENT_PID,
+  PC_SPINNING_ON,
+} from './layout.js';
+import { mem, i32, cpuId, PCB } from './smp.js';
+import { preempt_point } from './entry.js';
+import { registry_resolve, NAME_KIND_LOCK, KdeferError, name_of } from './module.js';
+import { printk, KERN_EMERG, oops_end, call_trace } from './printk.js';
+import { local_irq_disable, local_irq_enable, local_irq_save, local_irq_restore, __local_bh_enable_ip, SOFTIRQ_LOCK_OFFSET, context_name, in_interrupt } from './preempt.js';
+import { comm_of_pid, current_comm } from './sched.js';
+
+export const SPINLOCK_MAGIC = 0xdead4ead;
+export const RWLOCK_MAGIC = 0xdeaf1eed;
+const RW_WRITER = 1 << 30;
+
+/** A spinlock_t: a word in the machine's lock table, found by name. */
+export class SpinlockT {
+  /** word index of the lock's slot */
+  readonly w: number;
+  constructor(
+    readonly id: number,
+    readonly name: string,
+  ) {
+    this.w = mem.lock(id);
+  }
+}
+/** A rwlock_t. */
+export class RwlockT extends SpinlockT {}
+export type spinlock_t = SpinlockT;
+export type rwlock_t = RwlockT;
+
+export function spin_lockup_ms(): number {
+  return i32[H_SPIN_LOCKUP_MS]! || 2000;
+}
+
+function alloc_lock(name: string, kind: number): number {
+  const e = registry_resolve(mem, NAME_KIND_LOCK, name, () => {
+    const id = i32[H_LOCKS_USED]!;
+    if (id >= mem.g.maxLocks) throw new KdeferError(`lock table full: maxLocks=${mem.g.maxLocks} locks are declared (boot option maxLocks)`);
+    i32[H_LOCKS_USED] = id + 1;
+    i32[mem.lock(id, LK_KIND)] = kind;
+    i32[mem.lock(id, LK_NAME)] = 0;
+    i32[mem.lock(id, LK_OWNER_CPU)] = -1;
+    return { value: id, size: kind };
+  });
+  if (e.size !== kind) throw new KdeferError(`'${name}' is already declared as a ${e.size === LOCK_KIND_RW ? 'rwlock' : 'spinlock'}`);
+  i32[mem.lock(e.value, LK_NAME)] = e.id;
+  return e.value;
+}
+
+/**
+ * DEFINE_SPINLOCK - declare the spinlock named `name`; every CPU gets the same lock.
+ * Context: module load (or any: the name resolves to the same lock).
+ */
+export function DEFINE_SPINLOCK(name: string): SpinlockT {
+  return new SpinlockT(alloc_lock(name, LOCK_KIND_SPIN), name);
+}
+/** DEFINE_RWLOCK - declare the rwlock named `name`. */
+export function DEFINE_RWLOCK(name: string): RwlockT {
+  return new RwlockT(alloc_lock(name, LOCK_KIND_RW), name);
+}
+/** spin_lock_init - (re)initialise a lock to unlocked. Context: nobody may hold or use it. */
+export function spin_lock_init(lock: SpinlockT): void {
+  Atomics.store(i32, lock.w + LK_VAL, 0);
+  i32[lock.w + LK_OWNER_CPU] = -1;
+}
+export const rwlock_init = spin_lock_init;
+
+// ------------------------------------------------------------ reports
+
+function owner_desc(m: Mem, w: number): string {
+  const cpu = Atomics.load(m.i32, w + LK_OWNER_CPU);
+  if (cpu < 0) return '.owner: <none>/-1, .owner_cpu: -1';
+  const pid = m.i32[w + LK_OWNER_PID]!;
+  return `.owner: ${comm_of_pid(m, pid)}/${pid}, .owner_cpu: ${cpu}`;
+}
+
+function spin_dump(lock: SpinlockT, msg: string, rw: boolean): void {
+  const pid = i32[PCB + PC_CURRENT_PID]!;
+  const kind = rw ? 'rwlock' : 'spinlock';
+  printk(KERN_EMERG + `BUG: ${kind} ${msg} on CPU#${cpuId}, ${current_comm()}/${pid}`);
+  printk(KERN_EMERG + ` lock: ${lock.name}, .magic: ${(rw ? RWLOCK_MAGIC : SPINLOCK_MAGIC).toString(16)}, ${owner_desc(mem, lock.w)}`);
+  const ownerCpu = Atomics.load(i32, lock.w + LK_OWNER_CPU);
+  if (ownerCpu >= 0) {
+    const oc = i32[lock.w + LK_OWNER_CTX]!;
+    printk(KERN_EMERG + ` owner: CPU#${ownerCpu} took it in ${context_name(oc)} context (preempt_count ${hex8(oc)})`);
+  }
+  const me = i32[PCB + PC_PREEMPT_COUNT]!;
+  printk(KERN_EMERG + ` this:  CPU#${cpuId} wants it in ${context_name(me)} context (preempt_count ${hex8(me)})`);
+  printk(KERN_EMERG + 'Call Trace:');
+  for (const l of call_trace(undefined, 6)) printk(KERN_EMERG + l);
+}
+
+const hex8 = (v: number): string => (v >>> 0).toString(16).padStart(8, '0');
+
+/** A deadlock that would spin forever: report and stop cleanly. */
+function spin_bug_fatal(lock: SpinlockT, msg: string, rw: boolean): never {
+  spin_dump(lock, msg, rw);
+  return oops_end(`${rw ? 'rwlock' : 'spinlock'} ${msg}: ${lock.name}`, in_interrupt());
+}
+
+/** A recoverable misuse (unlock of an unlocked lock...): report and go on. */
+function spin_bug(lock: SpinlockT, msg: string, rw: boolean): void {
+  spin_dump(lock, msg, rw);
+}
+
+// ------------------------------------------------------------ the raw lock
+
+function set_owner(w: number): void {
+  i32[w + LK_OWNER_CPU] = cpuId;
+  i32[w + LK_OWNER_CTX] = i32[PCB + PC_PREEMPT_COUNT]!;
+  i32[w + LK_OWNER_PID] = i32[PCB + PC_CURRENT_PID]!;
+}
+
+/** do_raw_spin_lock: take the lock word, spinning (with interrupts as they are) if needed. */
+function do_raw_spin_lock(lock: SpinlockT): void {
+  const w = lock.w;
+  if (Atomics.compareExchange(i32, w, 0, cpuId + 1) !== 0) spin_slow(lock);
+  set_owner(w);
+}
+
+function spin_slow(lock: SpinlockT): void {
+  const w = lock.w;
+  const me = cpuId + 1;
+  if (Atomics.load(i32, w) === me) spin_bug_fatal(lock, 'recursion', false);
+  Atomics.add(i32, w + LK_CONTENDED, 1);
+  i32[PCB + PC_SPINNING_ON] = lock.id + 1;
+  const t0 = performance.now();
+  const bound = spin_lockup_ms();
+  let spins = 0;
+  try {
+    for (;;) {
+      preempt_point();
+      if (Atomics.load(i32, w) === 0 && Atomics.compareExchange(i32, w, 0, me) === 0) return;
+      if ((++spins & 255) === 0 && performance.now() - t0 > bound) spin_bug_fatal(lock, 'lockup suspected', false);
+    }
+  } finally {
+    i32[PCB + PC_SPINNING_ON] = 0;
+  }
+}
+
+function do_raw_spin_unlock(lock: SpinlockT): void {
+  const w = lock.w;
+  const v = Atomics.load(i32, w);
+  if (v !== cpuId + 1) {
+    spin_bug(lock, v === 0 ? 'already unlocked' : 'wrong CPU', false);
+    if (v === 0) return;
+  }
+  i32[w + LK_OWNER_CPU] = -1;
+  Atomics.store(i32, w, 0);
+}
+
+function do_raw_spin_trylock(lock: SpinlockT): boolean {
+  if (Atomics.compareExchange(i32, lock.w, 0, cpuId + 1) === 0) {
+    set_owner(lock.w);
+    return true;
+  }
+  return false;
+}
+
+// ------------------------------------------------------------ spinlock API
+
+/**
+ * spin_lock - acquire `lock`, busy-waiting while another CPU holds it.
+ * Disables preemption. Not recursive: taking it again on the same CPU (for
+ * example from a softirq that interrupted the holder) is a BUG.
+ * Context: any; data shared with softirqs or hardirqs needs the _bh/_irq variants.
+ */
+export function spin_lock(lock: SpinlockT): void {
+  preempt_point();
+  i32[PCB + PC_PREEMPT_COUNT]! += 1;
+  do_raw_spin_lock(lock);
+}
+
+/** spin_unlock - release `lock` and re-enable preemption. Context: the holder. */
+export function spin_unlock(lock: SpinlockT): void {
+  do_raw_spin_unlock(lock);
+  i32[PCB + PC_PREEMPT_COUNT]! -= 1;
+  preempt_point();
+}
+
+/**
+ * spin_lock_bh - disable bottom halves on this CPU, then acquire `lock`.
+ * Context: process context sharing data with softirqs, tasklets or timers.
+ */
+export function spin_lock_bh(lock: SpinlockT): void {
+  preempt_point();
+  i32[PCB + PC_PREEMPT_COUNT]! += SOFTIRQ_LOCK_OFFSET;
+  do_raw_spin_lock(lock);
+}
+
+/**
+ * spin_unlock_bh - release `lock`, re-enable bottom halves; pending softirqs
+ * run before it returns (as local_bh_enable).
+ */
+export function spin_unlock_bh(lock: SpinlockT): void {
+  do_raw_spin_unlock(lock);
+  __local_bh_enable_ip(SOFTIRQ_LOCK_OFFSET);
+}
+
+/**
+ * spin_lock_irq - disable interrupts on this CPU, then acquire `lock`.
+ * Context: code that knows interrupts are enabled (spin_unlock_irq re-enables them unconditionally).
+ */
+export function spin_lock_irq(lock: SpinlockT): void {
+  local_irq_disable();
+  i32[PCB + PC_PREEMPT_COUNT]! += 1;
+  do_raw_spin_lock(lock);
+}
+
+/** spin_unlock_irq - release `lock` and enable interrupts. */
+export function spin_unlock_irq(lock: SpinlockT): void {
+  do_raw_spin_unlock(lock);
+  i32[PCB + PC_PREEMPT_COUNT]! -= 1;
+  local_irq_enable();
+}
+
+/**
+ * spin_lock_irqsave - save the interrupt state, disable interrupts, acquire `lock`.
+ * @returns the saved flags, for spin_unlock_irqrestore().
+ * Context: any.
+ */
+export function spin_lock_irqsave(lock: SpinlockT): number {
+  const flags = local_irq_save();
+  i32[PCB + PC_PREEMPT_COUNT]! += 1;
+  do_raw_spin_lock(lock);
+  return flags;
+}
+
+/** spin_unlock_irqrestore - release `lock` and restore the saved interrupt state. */
+export function spin_unlock_irqrestore(lock: SpinlockT, flags: number): void {
+  do_raw_spin_unlock(lock);
+  i32[PCB + PC_PREEMPT_COUNT]! -= 1;
+  local_irq_restore(flags);
+}
+
+/**
+ * spin_trylock - acquire `lock` if it is free, without spinning.
+ * @returns 1 if acquired, 0 if not.
+ */
+export function spin_trylock(lock: SpinlockT): number {
+  preempt_point();
+  i32[PCB + PC_PREEMPT_COUNT]! += 1;
+  if (do_raw_spin_trylock(lock)) return 1;
+  i32[PCB + PC_PREEMPT_COUNT]! -= 1;
+  preempt_point();
+  return 0;
+}
+
+/** spin_trylock_bh - as spin_trylock with bottom halves disabled when it succeeds. @returns 1 or 0. */
+export function spin_trylock_bh(lock: SpinlockT): number {
+  preempt_point();
+  i32[PCB + PC_PREEMPT_COUNT]! += SOFTIRQ_LOCK_OFFSET;
+  if (do_raw_spin_trylock(lock)) return 1;
+  __local_bh_enable_ip(SOFTIRQ_LOCK_OFFSET);
+  return 0;
+}
+
+/** spin_trylock_irq - as spin_trylock with interrupts disabled when it succeeds. @returns 1 or 0. */
+export function spin_trylock_irq(lock: SpinlockT): number {
+  local_irq_disable();
+  i32[PCB + PC_PREEMPT_COUNT]! += 1;
+  if (do_raw_spin_trylock(lock)) return 1;
+  i32[PCB + PC_PREEMPT_COUNT]! -= 1;
+  local_irq_enable();
+  return 0;
+}
+
+/**
+ * spin_trylock_irqsave - as spin_trylock, saving and disabling interrupts when it succeeds.
+ * @returns the saved flags if acquired (>= 0), -1 if not (interrupt state unchanged).
+ */
+export function spin_trylock_irqsave(lock: SpinlockT): number {
+  const flags = local_irq_save();
+  i32[PCB + PC_PREEMPT_COUNT]! += 1;
+  if (do_raw_spin_trylock(lock)) return flags;
+  i32[PCB + PC_PREEMPT_COUNT]! -= 1;
+  local_irq_restore(flags);
+  return -1;
+}
+
+/** spin_is_locked - whether someone holds `lock` (a racy snapshot). */
+export function spin_is_locked(lock: SpinlockT): boolean {
+  return Atomics.load(i32, lock.w + LK_VAL) !== 0;
+}
+
+/** assert_spin_locked - BUG unless `lock` is held. */
+export function assert_spin_locked(lock: SpinlockT): void {
+  if (!spin_is_locked(lock)) spin_bug_fatal(lock, 'not held (assert_spin_locked)', false);
+}
+
+// ------------------------------------------------------------ rwlock
+
+function rw_slow(lock: RwlockT, tryTake: () => boolean, writer: boolean): void {
+  const w = lock.w;
+  Atomics.add(i32, w + LK_CONTENDED, 1);
+  i32[PCB + PC_SPINNING_ON] = lock.id + 1;
+  const t0 = performance.now();
+  const bound = spin_lockup_ms();
+  let spins = 0;
+  try {
+    for (;;) {
+      const v = Atomics.load(i32, w);
+      if (v & RW_WRITER && Atomics.load(i32, w + LK_OWNER_CPU) === cpuId) spin_bug_fatal(lock, 'recursion', true);
+      preempt_point();
+      if (tryTake()) return;
+      if ((++spins & 255) === 0 && performance.now() - t0 > bound) spin_bug_fatal(lock, `lockup suspected (${writer ? 'writer' : 'reader'})`, true);
+    }
+  } finally {
+    i32[PCB + PC_SPINNING_ON] = 0;
+  }
+}
+
+function try_read(lock: RwlockT): boolean {
+  const v = Atomics.load(i32, lock.w);
+  return (v & RW_WRITER) === 0 && Atomics.compareExchange(i32, lock.w, v, v + 1) === v;
+}
+function try_write(lock: RwlockT): boolean {
+  if (Atomics.compareExchange(i32, lock.w, 0, RW_WRITER) === 0) {
+    set_owner(lock.w);
+    return true;
+  }
+  return false;
+}
+function raw_read_lock(lock: RwlockT): void {
+  if (!try_read(lock)) rw_slow(lock, () => try_read(lock), false);
+}
+function raw_write_lock(lock: RwlockT): void {
+  if (!try_write(lock)) rw_slow(lock, () => try_write(lock), true);
+}
+function raw_read_unlock(lock: RwlockT): void {
+  const v = Atomics.load(i32, lock.w);
+  if ((v & ~RW_WRITER) === 0 || v & RW_WRITER) {
+    spin_bug(lock, 'wrong owner (read_unlock of a lock not read-held)', true);
+    return;
+  }
+  Atomics.sub(i32, lock.w, 1);
+}
+function raw_write_unlock(lock: RwlockT): void {
+  const v = Atomics.load(i32, lock.w);
+  if (!(v & RW_WRITER)) {
+    spin_bug(lock, 'wrong owner (write_unlock of a lock not write-held)', true);
+    return;
+  }
+  if (Atomics.load(i32, lock.w + LK_OWNER_CPU) !== cpuId) spin_bug(lock, 'wrong CPU', true);
+  i32[lock.w + LK_OWNER_CPU] = -1;
+  Atomics.store(i32, lock.w, 0);
+}
+
+/** read_lock - acquire `lock` shared; readers may nest, also from interrupts. */
+export function read_lock(lock: RwlockT): void {
+  preempt_point();
+  i32[PCB + PC_PREEMPT_COUNT]! += 1;
+  raw_read_lock(lock);
+}
+export function read_unlock(lock: RwlockT): void {
+  raw_read_unlock(lock);
+  i32[PCB + PC_PREEMPT_COUNT]! -= 1;
+  preempt_point();
+}
+/** write_lock - acquire `lock` exclusively. */
+export function write_lock(lock: RwlockT): void {
+  preempt_point();
+  i32[PCB + PC_PREEMPT_COUNT]! += 1;
+  raw_write_lock(lock);
+}
+export function write_unlock(lock: RwlockT): void {
+  raw_write_unlock(lock);
+  i32[PCB + PC_PREEMPT_COUNT]! -= 1;
+  preempt_point();
+}
+export function read_lock_bh(lock: RwlockT): void {
+  preempt_point();
+  i32[PCB + PC_PREEMPT_COUNT]! += SOFTIRQ_LOCK_OFFSET;
+  raw_read_lock(lock);
+}
+export function read_unlock_bh(lock: RwlockT): void {
+  raw_read_unlock(lock);
+  __local_bh_enable_ip(SOFTIRQ_LOCK_OFFSET);
+}
+export function write_lock_bh(lock: RwlockT): void {
+  preempt_point();
+  i32[PCB + PC_PREEMPT_COUNT]! += SOFTIRQ_LOCK_OFFSET;
+  raw_write_lock(lock);
+}
+export function write_unlock_bh(lock: RwlockT): void {
+  raw_write_unlock(lock);
+  __local_bh_enable_ip(SOFTIRQ_LOCK_OFFSET);
+}
+export function read_lock_irq(lock: RwlockT): void {
+  local_irq_disable();
+  i32[PCB + PC_PREEMPT_COUNT]! += 1;
+  raw_read_lock(lock);
+}
+export function read_unlock_irq(lock: RwlockT): void {
+  raw_read_unlock(lock);
+  i32[PCB + PC_PREEMPT_COUNT]! -= 1;
+  local_irq_enable();
+}
+export function write_lock_irq(lock: RwlockT): void {
+  local_irq_disable();
+  i32[PCB + PC_PREEMPT_COUNT]! += 1;
+  raw_write_lock(lock);
+}
+export function write_unlock_irq(lock: RwlockT): void {
+  raw_write_unlock(lock);
+  i32[PCB + PC_PREEMPT_COUNT]! -= 1;
+  local_irq_enable();
+}
+export function read_lock_irqsave(lock: RwlockT): number {
+  const flags = local_irq_save();
+  i32[PCB + PC_PREEMPT_COUNT]! += 1;
+  raw_read_lock(lock);
+  return flags;
+}
+export function read_unlock_irqrestore(lock: RwlockT, flags: number): void {
+  raw_read_unlock(lock);
+  i32[PCB + PC_PREEMPT_COUNT]! -= 1;
+  local_irq_restore(flags);
+}
+export function write_lock_irqsave(lock: RwlockT): number {
+  const flags = local_irq_save();
+  i32[PCB + PC_PREEMPT_COUNT]! += 1;
+  raw_write_lock(lock);
+  return flags;
+}
+export function write_unlock_irqrestore(lock: RwlockT, flags: number): void {
+  raw_write_unlock(lock);
+  i32[PCB + PC_PREEMPT_COUNT]! -= 1;
+  local_irq_restore(flags);
+}
+/** read_trylock - @returns 1 if read-acquired, 0 if a writer holds it. */
+export function read_trylock(lock: RwlockT): number {
+  preempt_point();
+  i32[PCB + PC_PREEMPT_COUNT]! += 1;
+  if (try_read(lock)) return 1;
+  i32[PCB + PC_PREEMPT_COUNT]! -= 1;
+  return 0;
+}
+/** write_trylock - @returns 1 if write-acquired, 0 otherwise. */
+export function write_trylock(lock: RwlockT): number {
+  preempt_point();
+  i32[PCB + PC_PREEMPT_COUNT]! += 1;
+  if (try_write(lock)) return 1;
+  i32[PCB + PC_PREEMPT_COUNT]! -= 1;
+  return 0;
+}
+
+/** The name of lock `id` (host side too). */
+export function lock_name(m: Mem, id: number): string {
+  return name_of(m, m.i32[m.lock(id, LK_NAME)]!);
+}

@@ -1,0 +1,5 @@
+/**
+ * @kdefer/workers — the host face: Machine.boot, calls, /proc, dmesg, shutdown.
+ */
+export { Machine, type MachineOptions, type QuiesceOptions } from './machine.js';
+export type { CpuApi, CpuStartup } from './cpu.js';

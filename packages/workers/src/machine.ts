@@ -1,0 +1,357 @@
+/**
+ * machine.ts — the host face: boot a machine of CPU threads, talk to it, stop it.
+ *
+ * One worker thread per simulated CPU, all sharing one SharedArrayBuffer.
+ * The control plane (load modules, call entry points) is comlink over one
+ * dedicated MessagePort per CPU; after posting, the host rings the CPU's
+ * doorbell so that a parked CPU wakes and drains its port. Everything that
+ * can be read from shared memory — dmesg, /proc, the task list, quiescence —
+ * is read directly, without asking the CPUs: it works even when one is stuck.
+ */
+import { Worker, MessageChannel, type MessagePort } from 'node:worker_threads';
+import { availableParallelism } from 'node:os';
+import { once } from 'node:events';
+import { pathToFileURL } from 'node:url';
+import { isAbsolute, resolve } from 'node:path';
+import { wrap, type Endpoint, type Remote } from 'comlink';
+import {
+  type Mem,
+  type BootOptions,
+  type LogRecord,
+  type ThreadInfo,
+  setup_machine_memory,
+  kick_cpu,
+  kick_cpu_control,
+  read_log,
+  format_log,
+  proc_softirqs,
+  proc_interrupts,
+  kstat_softirqs,
+  kstat_irqs,
+  read_tasks,
+  irq_raise,
+  irq_set_affinity_mem,
+  host_shared_array,
+  host_percpu_array,
+  KdeferError,
+  H_STATE,
+  H_ACTIVITY,
+  H_OOPS_COUNT,
+  H_PANIC_CPU,
+  MACHINE_PANIC,
+  MACHINE_SHUTDOWN,
+  PC_IDLE,
+  PC_IRQ_REQUEST,
+  PC_SOFTIRQ_PENDING,
+  PC_NR_RUNNING,
+  PC_HALTED,
+  PC_CONTROL_HOST,
+  REQ_STOP,
+  REQ_HARDIRQ,
+  REQ_RESCHED,
+  REQ_CALL,
+  jiffies_at,
+} from '@kdefer/core';
+import type { CpuApi, CpuStartup } from './cpu.js';
+
+type Listener = Parameters<Endpoint['addEventListener']>[1];
+
+export interface MachineOptions extends Partial<BootOptions> {
+  /** CPUs (worker threads); default one per available core, at least 2 */
+  cpus?: number;
+  /** modules to load on every CPU: URLs, file URLs or paths */
+  modules?: (string | URL)[];
+  /** how long to wait for the CPUs to come online (ms) */
+  bootTimeoutMs?: number;
+}
+
+export interface QuiesceOptions {
+  timeoutMs?: number;
+}
+
+type TypedCtor = Int32ArrayConstructor | Uint32ArrayConstructor | Float64ArrayConstructor;
+
+function moduleUrl(m: string | URL): string {
+  if (m instanceof URL) return m.href;
+  if (/^(file|data|node):/.test(m)) return m;
+  return pathToFileURL(isAbsolute(m) ? m : resolve(m)).href;
+}
+
+/** A booted kdefer machine. */
+export class Machine {
+  private exited = 0;
+  private stopped = false;
+  private readonly exitPromises: Promise<unknown>[];
+
+  private constructor(
+    readonly mem: Mem,
+    private readonly workers: Worker[],
+    private readonly ports: MessagePort[],
+    private readonly cpusApi: Remote<CpuApi>[],
+  ) {
+    this.exitPromises = workers.map((w, cpu) =>
+      once(w, 'exit').then(([code]) => {
+        this.exited++;
+        if (!this.stopped) this.lost.set(cpu, `CPU ${cpu}'s thread exited unexpectedly (code ${String(code)})`);
+      }),
+    );
+  }
+  private readonly lost = new Map<number, string>();
+
+  /** Number of CPUs. */
+  get cpus(): number {
+    return this.mem.g.cpus;
+  }
+
+  /**
+   * Boot a machine: one worker thread per CPU, online when this resolves,
+   * with `modules` loaded on every CPU.
+   */
+  static async boot(opts: MachineOptions = {}): Promise<Machine> {
+    const cpus = opts.cpus ?? Math.max(2, availableParallelism());
+    const mem = setup_machine_memory({ ...opts, cpus });
+    const workers: Worker[] = [];
+    const ports: MessagePort[] = [];
+    const apis: Remote<CpuApi>[] = [];
+    const entry = new URL('./cpu.js', import.meta.url);
+    for (let cpu = 0; cpu < cpus; cpu++) {
+      const { port1, port2 } = new MessageChannel();
+      const startup: CpuStartup = { sab: mem.sab, geometry: mem.g, cpu, port: port2 };
+      const w = new Worker(entry, { workerData: startup, transferList: [port2], name: `cpu${cpu}` });
+      workers.push(w);
+      ports.push(port1);
+      apis.push(wrap<CpuApi>(hostEndpoint(port1, () => kick_cpu_control(mem, cpu))));
+    }
+    const m = new Machine(mem, workers, ports, apis);
+    const failure = new Promise<never>((_, reject) => {
+      for (const [cpu, w] of workers.entries()) {
+        w.once('error', (e) => reject(new KdeferError(`CPU ${cpu} failed to start: ${e instanceof Error ? e.message : String(e)}`)));
+      }
+    });
+    failure.catch(() => {});
+    try {
+      const timeout = opts.bootTimeoutMs ?? 30_000;
+      await Promise.race([Promise.all(apis.map((a) => a.ping())), failure, rejectAfter(timeout, `boot: CPUs not online after ${timeout} ms`)]);
+      if (opts.modules && opts.modules.length > 0) await m.loadModules(opts.modules);
+    } catch (e) {
+      await m.shutdown();
+      throw e;
+    }
+    return m;
+  }
+
+  /** Load modules on every CPU (each runs its init once per CPU). */
+  async loadModules(modules: (string | URL)[]): Promise<Record<string, string[]>> {
+    const urls = modules.map(moduleUrl);
+    const res = await Promise.all(this.cpusApi.map((a) => a.loadModules(urls)));
+    return res[0]!;
+  }
+
+  /**
+   * Run `module.entry(...args)` in process context on `cpu`, as a task, and
+   * return its result. Rejects with the entry's error, or if the CPU halts.
+   */
+  async call<T = unknown>(cpu: number, module: string, entry: string, ...args: unknown[]): Promise<T> {
+    this.checkCpu(cpu);
+    if (this.stopped) throw new KdeferError('machine is shut down');
+    const gone = this.exitPromises[cpu]!.then(() => {
+      throw new KdeferError(this.lost.get(cpu) ?? `CPU ${cpu} stopped`);
+    });
+    return (await Promise.race([this.cpusApi[cpu]!.call(module, entry, args), gone])) as T;
+  }
+
+  /**
+   * Assert IRQ `irq` as a device would: delivered to one CPU of its affinity
+   * (round-robin among them by default).
+   * @returns the CPU it went to, or -1 if the line is disabled
+   */
+  raiseIrq(irq: number): number {
+    if (!Number.isInteger(irq) || irq < 0 || irq >= this.mem.g.nrIrqs) {
+      throw new KdeferError(`raiseIrq: IRQ ${String(irq)} does not exist (IRQs 0-${this.mem.g.nrIrqs - 1}; boot option nrIrqs)`);
+    }
+    return irq_raise(this.mem, irq);
+  }
+
+  /** Route `irq` to the CPUs of `mask` (a bitmask or a list of CPUs). */
+  setIrqAffinity(irq: number, mask: number | number[]): void {
+    if (!Number.isInteger(irq) || irq < 0 || irq >= this.mem.g.nrIrqs) throw new KdeferError(`setIrqAffinity: IRQ ${String(irq)} does not exist`);
+    irq_set_affinity_mem(this.mem, irq, mask);
+  }
+
+  /**
+   * Resolve when no CPU has a pending interrupt, softirq or runnable task
+   * (timers waiting for their time do not count).
+   */
+  async quiesce(opts: QuiesceOptions = {}): Promise<void> {
+    const timeout = opts.timeoutMs ?? 30_000;
+    const t0 = performance.now();
+    let stable = 0;
+    for (;;) {
+      const a1 = Atomics.load(this.mem.i32, H_ACTIVITY);
+      const idle = this.allIdle();
+      const a2 = Atomics.load(this.mem.i32, H_ACTIVITY);
+      if (idle && a1 === a2) {
+        if (++stable >= 2) return;
+      } else stable = 0;
+      if (performance.now() - t0 > timeout) {
+        throw new KdeferError(`quiesce: still busy after ${timeout} ms:\n${this.cpuStatus()}`);
+      }
+      await new Promise((r) => setTimeout(r, stable > 0 ? 0 : 1));
+    }
+  }
+
+  private allIdle(): boolean {
+    const a = this.mem.i32;
+    for (let c = 0; c < this.cpus; c++) {
+      if (a[this.mem.cpu(c, PC_HALTED)] !== 0) continue;
+      if (Atomics.load(a, this.mem.cpu(c, PC_IDLE)) !== 1) return false;
+      if ((Atomics.load(a, this.mem.cpu(c, PC_IRQ_REQUEST)) & (REQ_HARDIRQ | REQ_RESCHED | REQ_CALL)) !== 0) return false;
+      if (Atomics.load(a, this.mem.cpu(c, PC_SOFTIRQ_PENDING)) !== 0) return false;
+      if (Atomics.load(a, this.mem.cpu(c, PC_NR_RUNNING)) !== 0) return false;
+      if (Atomics.load(a, this.mem.cpu(c, PC_CONTROL_HOST)) !== 0) return false;
+    }
+    return true;
+  }
+
+  /** One line per CPU: idle, request bits, pending softirqs, runnable tasks. */
+  cpuStatus(): string {
+    const a = this.mem.i32;
+    const lines: string[] = [];
+    for (let c = 0; c < this.cpus; c++) {
+      const f = (x: number): number => Atomics.load(a, this.mem.cpu(c, x));
+      lines.push(
+        `CPU${c}: ${f(PC_HALTED) ? 'halted' : f(PC_IDLE) ? 'idle' : 'busy'} req=${f(PC_IRQ_REQUEST).toString(16)} softirq_pending=${f(PC_SOFTIRQ_PENDING).toString(16)} nr_running=${f(PC_NR_RUNNING)}`,
+      );
+    }
+    return lines.join('\n');
+  }
+
+  /** The kernel log, as `dmesg` prints it. */
+  dmesg(): string {
+    return format_log(this.mem);
+  }
+  /** The kernel log as records (CPU, context, level, time, text). */
+  dmesgRecords(from = 0): LogRecord[] {
+    return read_log(this.mem, from);
+  }
+  /** /proc/softirqs */
+  procSoftirqs(): string {
+    return proc_softirqs(this.mem);
+  }
+  /** /proc/interrupts */
+  procInterrupts(): string {
+    return proc_interrupts(this.mem);
+  }
+  /** Softirq handler runs [cpu][vector]. */
+  softirqCounts(): number[][] {
+    return kstat_softirqs(this.mem);
+  }
+  /** Deliveries of `irq` per CPU. */
+  irqCounts(irq: number): number[] {
+    return kstat_irqs(this.mem, irq);
+  }
+  /** The kernel threads and tasks, by CPU, with their kernel names and states. */
+  threads(): ThreadInfo[] {
+    return read_tasks(this.mem).sort((x, y) => x.cpu - y.cpu || x.pid - y.pid);
+  }
+  /** `ps -eo pid,psr,stat,comm`: kernel threads in brackets. */
+  ps(): string {
+    const rows = this.threads().map((t) => `${String(t.pid).padStart(5)} ${String(t.cpu).padStart(3)} ${t.state.padEnd(4)} ${t.kthread ? `[${t.comm}]` : t.comm}`);
+    return ['  PID PSR STAT COMMAND', ...rows].join('\n') + '\n';
+  }
+  /** A shared array a module declared, by name. */
+  sharedArray<C extends TypedCtor>(name: string, ctor: C, length?: number): InstanceType<C> {
+    return host_shared_array(this.mem, name, ctor, length);
+  }
+  /** A per-CPU array a module declared, one view per CPU. */
+  perCpuArray<C extends TypedCtor>(name: string, ctor: C, length = 1): InstanceType<C>[] {
+    return host_percpu_array(this.mem, name, ctor, length);
+  }
+  /** jiffies now. */
+  jiffies(): number {
+    return jiffies_at(this.mem);
+  }
+  /** Whether a BUG or Oops stopped the machine. */
+  panicked(): boolean {
+    return Atomics.load(this.mem.i32, H_STATE) === MACHINE_PANIC;
+  }
+  /** The CPU that panicked first, -1 if none. */
+  panicCpu(): number {
+    return Atomics.load(this.mem.i32, H_PANIC_CPU);
+  }
+  /** Oopses and BUGs so far. */
+  oopses(): number {
+    return Atomics.load(this.mem.i32, H_OOPS_COUNT);
+  }
+  /** Which CPUs halted after a BUG. */
+  haltedCpus(): number[] {
+    const out: number[] = [];
+    for (let c = 0; c < this.cpus; c++) if (this.mem.i32[this.mem.cpu(c, PC_HALTED)] !== 0) out.push(c);
+    return out;
+  }
+  /** Worker threads still running (0 after shutdown). */
+  liveThreads(): number {
+    return this.workers.length - this.exited;
+  }
+
+  /**
+   * Stop every CPU and end its thread. Busy or stuck CPUs are interrupted
+   * at their next preemption point; a thread that does not end within
+   * `graceMs` is terminated. When this resolves no worker thread is left.
+   */
+  async shutdown(graceMs = 2000): Promise<void> {
+    if (this.stopped) {
+      await Promise.all(this.exitPromises);
+      return;
+    }
+    this.stopped = true;
+    const a = this.mem.i32;
+    if (Atomics.load(a, H_STATE) !== MACHINE_PANIC) Atomics.store(a, H_STATE, MACHINE_SHUTDOWN);
+    for (let c = 0; c < this.cpus; c++) kick_cpu(this.mem, c, REQ_STOP);
+    await Promise.all(
+      this.cpusApi.map(async (api, c) => {
+        const done = this.exitPromises[c]!;
+        const stop = api.stop().catch(() => {});
+        const ok = await Promise.race([done.then(() => true), stop.then(() => done.then(() => true)), delay(graceMs).then(() => false)]);
+        if (!ok) await this.workers[c]!.terminate();
+      }),
+    );
+    await Promise.all(this.exitPromises);
+    for (const p of this.ports) p.close();
+  }
+
+  private checkCpu(cpu: number): void {
+    if (!Number.isInteger(cpu) || cpu < 0 || cpu >= this.cpus) throw new KdeferError(`CPU ${String(cpu)} does not exist (CPUs 0-${this.cpus - 1})`);
+  }
+}
+
+/** comlink's endpoint over a Node MessagePort, ringing the CPU after each post. */
+function hostEndpoint(port: MessagePort, ring: () => void): Endpoint {
+  const map = new Map<Listener, (data: unknown) => void>();
+  return {
+    postMessage(msg: unknown, transfer?: unknown[]) {
+      port.postMessage(msg, transfer as never);
+      ring();
+    },
+    addEventListener(_type: string, l: Listener) {
+      const f = (data: unknown): void => {
+        if (typeof l === 'function') l({ data } as MessageEvent);
+        else l.handleEvent({ data } as MessageEvent);
+      };
+      map.set(l, f);
+      port.on('message', f);
+    },
+    removeEventListener(_type: string, l: Listener) {
+      const f = map.get(l);
+      if (f) port.off('message', f);
+      map.delete(l);
+    },
+  };
+}
+
+function delay(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms).unref());
+}
+function rejectAfter(ms: number, msg: string): Promise<never> {
+  return new Promise((_, reject) => setTimeout(() => reject(new KdeferError(msg)), ms).unref());
+}
