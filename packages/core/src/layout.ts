@@ -29,6 +29,17 @@
  *          ├────────────────────────────────────────────────────────────┤
  *          │ data arena: dataWords, handed out by name (shared arrays,  │
  *          │ per-CPU arrays, tables of later mechanisms)                │
+ *          ├────────────────────────────────────────────────────────────┤
+ *          │ tasklet_struct table: maxTasklets × TASKLET_STRIDE         │
+ *          ├────────────────────────────────────────────────────────────┤
+ *          │ timer_list table: maxTimers × TIMER_STRIDE                 │
+ *          ├────────────────────────────────────────────────────────────┤
+ *          │ timer bases: per CPU, lock, clk, next_expiry, running_timer│
+ *          │ and the wheel's bucket heads (LVL_DEPTH × 64)              │
+ *          ├────────────────────────────────────────────────────────────┤
+ *          │ slab object descriptors: maxObjects × OBJ_STRIDE           │
+ *          ├────────────────────────────────────────────────────────────┤
+ *          │ slab memory: slabWords (objects' fields, poisoned on free) │
  *          └────────────────────────────────────────────────────────────┘
  *
  * Access rules, in each field's trailing comment (as kernel/workqueue.c marks
@@ -47,6 +58,10 @@ export interface Geometry {
   maxTasks: number;
   logRecords: number;
   dataWords: number;
+  maxTasklets: number;
+  maxTimers: number;
+  maxObjects: number;
+  slabWords: number;
 }
 
 export const DEFAULT_GEOMETRY: Omit<Geometry, 'cpus'> = {
@@ -57,6 +72,10 @@ export const DEFAULT_GEOMETRY: Omit<Geometry, 'cpus'> = {
   maxTasks: 512,
   logRecords: 4096, // 1 MiB of log
   dataWords: 1 << 20, // 4 MiB arena
+  maxTasklets: 1024,
+  maxTimers: 4096,
+  maxObjects: 16384, // slab objects live at once (including quarantine)
+  slabWords: 1 << 20, // 4 MiB of slab memory
 };
 
 /** The most CPUs an affinity mask (two words) can name. */
@@ -90,6 +109,15 @@ export const H_BOOT_TIME = 20; //           I  float64 at word 20 (8-byte aligne
 export const H_SOFTLOCKUP_MS = 22; //       I
 export const H_INITIAL_JIFFIES = 23; //     I  jiffies at boot (INITIAL_JIFFIES)
 export const H_SEED = 24; //                I  machine seed (race amplification)
+export const H_TASKLETS_USED = 25; //       R  tasklet slots handed out
+export const H_TIMERS_USED = 26; //         R  timer slots handed out
+export const H_SLAB_LOCK = 27; //           A  slab allocator lock
+export const H_SLAB_USED = 28; //           L(slab) words of the slab region handed out (bump)
+export const H_KASAN_REPORTS = 29; //       A  KASAN reports printed
+export const H_QUAR_HEAD = 30; //           L(slab) quarantine FIFO head (slot + 1)
+export const H_QUAR_TAIL = 31; //           L(slab)
+export const H_QUAR_WORDS = 32; //          L(slab) words held in quarantine
+export const H_OBJ_HINT = 33; //            A  next object slot to try
 export const HEADER_WORDS = 64;
 
 export const MAGIC = 0x4b444546; // 'KDEF'
@@ -117,6 +145,12 @@ export const PC_IRQ_CURRENT = 11; //        C  IRQ line being handled + 1, 0 non
 export const PC_SOFTIRQ_CURRENT = 12; //    C  softirq vector being served + 1, 0 none
 export const PC_HALTED = 13; //             C  1 when this CPU stopped after a BUG
 export const PC_ONLINE = 14; //             C
+export const PC_TASKLET_HEAD = 16; //       C  tasklet_vec: first tasklet id + 1 (irqs off)
+export const PC_TASKLET_TAIL = 17; //       C  tasklet_vec: last tasklet id + 1
+export const PC_TASKLET_HI_HEAD = 18; //    C  tasklet_hi_vec
+export const PC_TASKLET_HI_TAIL = 19; //    C
+export const PC_TASKLET_CURRENT = 20; //    C  tasklet running now + 1
+export const PC_TIMER_CURRENT = 21; //      C  timer whose function runs now + 1 (base->running_timer mirror)
 // line 1: written by other CPUs and the host
 export const PC_IRQ_REQUEST = 32; //        A  REQ_* bits: why this CPU must look up
 export const PC_WAKE = 33; //               A  doorbell: bumped then notified (Atomics.wait target)
@@ -139,6 +173,9 @@ export const PC_SPURIOUS = 80; //           C  delivered with no action (ERR/spu
 export const PC_CTXSW = 81; //              C  context switches
 export const PC_RAISES = 82; //             C  raise_softirq calls
 export const PC_NMI_COUNT = 83; //          C
+export const PC_TASKLET_RUNS = 84; //       C  tasklet callbacks run
+export const PC_TASKLET_REQUEUES = 85; //   C  tasklets put back (RUN held elsewhere, or disabled)
+export const PC_TIMERS_RUN = 86; //         C  timer functions run
 export const PC_STAT_END = 96;
 export const CPU_STRIDE = 128;
 
@@ -217,6 +254,69 @@ export const LG_TEXT = 8; //                I(record) text, LOG_TEXT_BYTES bytes
 export const LOG_STRIDE = 64;
 export const LOG_TEXT_BYTES = (LOG_STRIDE - LG_TEXT) * 4;
 
+// ---------------------------------------------------------------- tasklet_struct
+export const TL_NEXT = 0; //                C(list owner, irqs off) next tasklet id + 1 on a per-CPU list
+export const TL_STATE = 1; //               A  TASKLET_STATE_SCHED (bit 0) | TASKLET_STATE_RUN (bit 1)
+export const TL_COUNT = 2; //               A  disable depth (0 = enabled)
+export const TL_FUNC = 3; //                I  function id + 1
+export const TL_DATA = 4; //                I  legacy `data` argument
+export const TL_FLAGS = 5; //               A  TLF_* below
+export const TL_NAME = 6; //                I  name id
+export const TL_RUNS = 7; //                A  times the callback ran
+export const TL_LAST_CPU = 8; //            A  CPU it last ran on
+export const TASKLET_STRIDE = 16;
+export const TLF_INIT = 1 << 0; //             initialised (tasklet_init/setup/DECLARE_TASKLET)
+export const TLF_CALLBACK = 1 << 1; //         use_callback: callback(t) rather than func(data)
+export const TLF_KILLED = 1 << 2; //           tasklet_kill ran and nobody re-initialised it
+export const TLF_ALLOCATED = 1 << 3; //        slot in use
+
+// ---------------------------------------------------------------- timer_list
+export const TM_EXPIRES = 0; //             L(base) expires - INITIAL_JIFFIES (fits 24 days at HZ=1000)
+export const TM_FLAGS = 1; //               L(base) TIMER_* flags | cpu (TIMER_CPUMASK) | bucket << TIMER_ARRAYSHIFT
+export const TM_FUNC = 2; //                L(base) function id + 1; 0 after timer_shutdown (function = NULL)
+export const TM_NEXT = 3; //                L(base) next timer id + 1 in the bucket
+export const TM_PREV = 4; //                L(base) prev timer id + 1 (0: bucket head)
+export const TM_PENDING = 5; //             L(base) bucket index + 1 while enqueued (entry.pprev != NULL)
+export const TM_BASE = 6; //                A  CPU whose base it is on (or was last), the lock to take
+export const TM_NAME = 7; //                I  name id
+export const TM_STATE = 8; //               A  TMS_* below
+export const TM_OWNER = 9; //               I  slab handle of the object that embeds it (0 none)
+export const TM_DATA = 10; //               I  legacy data
+export const TM_RUNS = 11; //               A  times its function ran
+export const TIMER_STRIDE = 16;
+export const TMS_ALLOCATED = 1 << 0;
+export const TMS_INIT = 1 << 1; //             timer_setup done
+export const TMS_SHUTDOWN = 1 << 2; //         timer_shutdown: arming is ignored
+
+// ---------------------------------------------------------------- timer_base (one per CPU)
+export const TB_LOCK = 0; //                A  base->lock (raw spinlock word: owner cpu + 1)
+export const TB_CLK = 1; //                 L  base->clk, relative to INITIAL_JIFFIES
+export const TB_NEXT_EXPIRY = 2; //         L  base->next_expiry (relative), valid if TB_NEXT_VALID
+export const TB_NEXT_VALID = 3; //          L  1 if some timer is pending
+export const TB_RUNNING = 4; //             A  base->running_timer: timer id + 1, 0 none
+export const TB_PENDING_COUNT = 5; //       L  timers enqueued
+export const TB_BUCKETS = 32; //            L  WHEEL_SIZE bucket heads (timer id + 1)
+export const WHEEL_LEVELS_MAX = 9;
+export const WHEEL_SIZE_MAX = 64 * WHEEL_LEVELS_MAX;
+export const TIMER_CPU_STRIDE = TB_BUCKETS + WHEEL_SIZE_MAX; // 608 words
+
+// ---------------------------------------------------------------- slab object descriptors
+export const OB_STATE = 0; //               A  OBJ_* below
+export const OB_GEN = 1; //                 A  generation: handles name (slot, gen); stale ones are caught
+export const OB_OFF = 2; //                 L(slab) words into the slab region
+export const OB_SIZE = 3; //                L(slab) size in words
+export const OB_CACHE = 4; //               L(slab) name id of the cache / type
+export const OB_ALLOC_CPU = 5; //           C(allocator) cpu | ctx << 8 | pid << 12
+export const OB_ALLOC_FN = 6; //            C(allocator) name id of the allocating function
+export const OB_FREE_CPU = 7; //            C(freer) cpu | ctx << 8 | pid << 12
+export const OB_FREE_FN = 8; //             C(freer) name id of the freeing function
+export const OB_REPORTED = 9; //            A  a KASAN report was printed for this allocation
+export const OB_QNEXT = 10; //              L(slab) quarantine FIFO link
+export const OBJ_STRIDE = 16;
+export const OBJ_FREE = 0;
+export const OBJ_LIVE = 1;
+export const OBJ_QUARANTINE = 2;
+
 /** Where each region begins, in words; computed once from the geometry. */
 export interface Regions {
   cpuBase: number;
@@ -228,6 +328,11 @@ export interface Regions {
   taskBase: number;
   logBase: number;
   dataBase: number;
+  taskletBase: number;
+  timerBase: number;
+  timerCpuBase: number;
+  objBase: number;
+  slabBase: number;
   totalWords: number;
   irrWords: number;
 }
@@ -243,8 +348,16 @@ export function computeRegions(g: Geometry): Regions {
   const taskBase = align(nameBase + g.maxNames * NAME_STRIDE);
   const logBase = align(taskBase + g.maxTasks * TASK_STRIDE);
   const dataBase = align(logBase + g.logRecords * LOG_STRIDE);
-  const totalWords = align(dataBase + g.dataWords);
-  return { cpuBase, kstatBase, kstatStride, irqBase, lockBase, nameBase, taskBase, logBase, dataBase, totalWords, irrWords };
+  const taskletBase = align(dataBase + g.dataWords);
+  const timerBase = align(taskletBase + g.maxTasklets * TASKLET_STRIDE);
+  const timerCpuBase = align(timerBase + g.maxTimers * TIMER_STRIDE);
+  const objBase = align(timerCpuBase + g.cpus * TIMER_CPU_STRIDE);
+  const slabBase = align(objBase + g.maxObjects * OBJ_STRIDE);
+  const totalWords = align(slabBase + g.slabWords);
+  return {
+    cpuBase, kstatBase, kstatStride, irqBase, lockBase, nameBase, taskBase, logBase, dataBase,
+    taskletBase, timerBase, timerCpuBase, objBase, slabBase, totalWords, irrWords,
+  };
 }
 
 /** Validate boot capacities; a bad one is an error that names it. */
@@ -263,6 +376,10 @@ export function checkGeometry(g: Geometry): void {
   int('maxTasks', g.cpus * 2 + 8, 1 << 16);
   int('logRecords', 64, 1 << 20);
   int('dataWords', 1024, 1 << 26);
+  int('maxTasklets', 1, 1 << 20);
+  int('maxTimers', 1, 1 << 20);
+  int('maxObjects', 1, 1 << 20);
+  int('slabWords', 1024, 1 << 26);
 }
 
 /**
@@ -333,6 +450,22 @@ export class Mem {
   }
   data(off: number): number {
     return this.r.dataBase + off;
+  }
+  tasklet(id: number, f = 0): number {
+    return this.r.taskletBase + id * TASKLET_STRIDE + f;
+  }
+  timer(id: number, f = 0): number {
+    return this.r.timerBase + id * TIMER_STRIDE + f;
+  }
+  /** Word `f` of CPU `cpu`'s timer base (struct timer_base). */
+  timerCpu(cpu: number, f = 0): number {
+    return this.r.timerCpuBase + cpu * TIMER_CPU_STRIDE + f;
+  }
+  obj(slot: number, f = 0): number {
+    return this.r.objBase + slot * OBJ_STRIDE + f;
+  }
+  slab(off: number): number {
+    return this.r.slabBase + off;
   }
   /** Epoch milliseconds of boot (every thread has its own performance.now origin). */
   bootTime(): number {

@@ -260,6 +260,17 @@ async function task_main(t: TaskStruct): Promise<void> {
 }
 
 function task_exit(t: TaskStruct): void {
+  if (current === t && !(t.error instanceof KernelHalt)) {
+    // do_exit's checks: a task must not leave atomic state behind it.
+    if (irqs_disabled()) {
+      printk(KERN_ERR + `note: ${t.comm}[${t.pid}] exited with irqs disabled`);
+      i32[PCB + PC_IRQS_DISABLED] = 0;
+    }
+    if (preempt_count() !== 0) {
+      printk(KERN_ERR + `note: ${t.comm}[${t.pid}] exited with preempt_count ${preempt_count()}`);
+      i32[PCB + PC_PREEMPT_COUNT] = 0;
+    }
+  }
   t.exited = true;
   set_task_state(t, TASK_DEAD);
   tasks.delete(t.pid);
@@ -745,8 +756,6 @@ export function sched_init_cpu(): void {
       `CPU: ${cpuId} PID: ${current_pid()} Comm: ${current_comm()} Not tainted 6.12.0-kdefer #1\n` +
       `Context: ${context_name()} preempt_count: ${(preempt_count() >>> 0).toString(16).padStart(8, '0')} irqs_disabled: ${irqs_disabled() ? 1 : 0}`,
   );
-  void PC_PREEMPT_COUNT;
-  void PC_IRQS_DISABLED;
   void jiffies;
   void HZ;
 }

@@ -1,0 +1,18 @@
+// Shared test helpers: boot a machine with fixture modules, always shut it down.
+import { Machine, type MachineOptions } from '@kdefer/workers';
+
+export const fixture = (name: string): URL => new URL(`./fixtures/dist/${name}.js`, import.meta.url);
+
+/** Boot, run `fn`, and shut down whatever happens (no thread left behind). */
+export async function withMachine<T>(opts: MachineOptions & { fixtures?: string[] }, fn: (m: Machine) => Promise<T>): Promise<T> {
+  const m = await Machine.boot({ cpus: 2, ...opts, modules: [...(opts.modules ?? []), ...(opts.fixtures ?? []).map(fixture)] });
+  try {
+    return await fn(m);
+  } finally {
+    await m.shutdown();
+    if (m.liveThreads() !== 0) throw new Error(`shutdown left ${m.liveThreads()} threads`);
+  }
+}
+
+/** Lines of dmesg matching `re`. */
+export const grep = (m: Machine, re: RegExp): string[] => m.dmesg().split('\n').filter((l) => re.test(l));
