@@ -173,3 +173,27 @@ export {
 } from './sched.js';
 export { proc_softirqs, proc_interrupts, kstat_softirqs, kstat_irqs } from './proc.js';
 export { setup_machine_memory, type BootOptions } from './init.js';
+export * from './tasklet.js';
+export * from './timer.js';
+export {
+  GFP_KERNEL,
+  GFP_ATOMIC,
+  GFP_NOWAIT,
+  POISON_FREE_WORD,
+  type FieldType,
+  type StructFields,
+  StructType,
+  KmemCache,
+  SlabObject,
+  defineStruct,
+  kmalloc,
+  kzalloc,
+  kfree,
+  kmem_cache_create,
+  kmem_cache_alloc,
+  kmem_cache_zalloc,
+  kmem_cache_free,
+  slab_obj,
+  slab_alive,
+  kasan_reports,
+} from './slab.js';

@@ -26,6 +26,9 @@ import { softirq_init_cpu, spawn_ksoftirqd, softirq_kernel_init } from './softir
 import { tick_init_cpu, tick_check, local_timer_interrupt, initial_jiffies } from './tick.js';
 import { sched_init_cpu, sched_ipi } from './sched.js';
 import { RES_ipi_count } from './ipi.js';
+import { tasklet_init_cpu } from './tasklet.js';
+import { init_timers } from './timer.js';
+import { slab_init_cpu } from './slab.js';
 
 /** Boot options beyond the table capacities. */
 export interface BootOptions extends Partial<Geometry> {
@@ -78,7 +81,10 @@ export function start_cpu(sab: SharedArrayBuffer, g: Geometry, cpu: number): Mem
   sched_init_cpu();
   softirq_kernel_init(true);
   try {
-    // Built-in mechanisms open their vectors here (timers, tasklets: later issues).
+    // Built-in mechanisms open their vectors here, as init_timers and softirq_init do.
+    tasklet_init_cpu();
+    init_timers();
+    slab_init_cpu();
   } finally {
     softirq_kernel_init(false);
   }

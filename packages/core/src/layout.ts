@@ -40,6 +40,13 @@
  *          │ slab object descriptors: maxObjects × OBJ_STRIDE           │
  *          ├────────────────────────────────────────────────────────────┤
  *          │ slab memory: slabWords (objects' fields, poisoned on free) │
+ *          ├────────────────────────────────────────────────────────────┤
+ *          │ workqueues and sleeping primitives (workqueue.ts, wait.ts):│
+ *          │   globals (one line); worker_pool × (4·cpus + 2);          │
+ *          │   pool_workqueue × maxWorkqueues·cpus; workqueue_struct ×  │
+ *          │   maxWorkqueues; work_struct × maxWorks; worker ×          │
+ *          │   maxWorkers; wait objects (wait_queue_head, completion,   │
+ *          │   mutex) × maxWaitObjects; wait_queue_entry × maxTasks     │
  *          └────────────────────────────────────────────────────────────┘
  *
  * Access rules, in each field's trailing comment (as kernel/workqueue.c marks
@@ -62,6 +69,10 @@ export interface Geometry {
   maxTimers: number;
   maxObjects: number;
   slabWords: number;
+  maxWorks: number;
+  maxWorkqueues: number;
+  maxWorkers: number;
+  maxWaitObjects: number;
 }
 
 export const DEFAULT_GEOMETRY: Omit<Geometry, 'cpus'> = {
@@ -76,6 +87,10 @@ export const DEFAULT_GEOMETRY: Omit<Geometry, 'cpus'> = {
   maxTimers: 4096,
   maxObjects: 16384, // slab objects live at once (including quarantine)
   slabWords: 1 << 20, // 4 MiB of slab memory
+  maxWorks: 4096, // work_struct + delayed_work slots
+  maxWorkqueues: 64, // the 6 system workqueues plus modules'
+  maxWorkers: 512, // kworkers alive at once (every CPU keeps ~6 at rest)
+  maxWaitObjects: 2048, // wait queue heads, completions, mutexes (64 reserved for work flushing)
 };
 
 /** The most CPUs an affinity mask (two words) can name. */
@@ -264,6 +279,7 @@ export const TL_FLAGS = 5; //               A  TLF_* below
 export const TL_NAME = 6; //                I  name id
 export const TL_RUNS = 7; //                A  times the callback ran
 export const TL_LAST_CPU = 8; //            A  CPU it last ran on
+export const TL_OWNER = 9; //               I  slab handle of the object that embeds it (0 none)
 export const TASKLET_STRIDE = 16;
 export const TLF_INIT = 1 << 0; //             initialised (tasklet_init/setup/DECLARE_TASKLET)
 export const TLF_CALLBACK = 1 << 1; //         use_callback: callback(t) rather than func(data)
@@ -317,6 +333,143 @@ export const OBJ_FREE = 0;
 export const OBJ_LIVE = 1;
 export const OBJ_QUARANTINE = 2;
 
+// ================================================================ workqueues and sleeping primitives
+// workqueue.ts (cmwq), wait.ts, completion.ts, mutex.ts. Everything below is
+// one contiguous block of regions after the slab. Lists are doubly linked
+// through element ids + 1 (0 = none); a list head is two words (head, tail).
+
+// ---------------------------------------------------------------- workqueue globals (one line)
+export const WQG_WORKS_USED = 0; //         R  work_struct slots handed out
+export const WQG_WQS_USED = 1; //           R  workqueue_struct slots handed out
+export const WQG_WAITOBJ_USED = 2; //       R  wait objects handed out (ids below WAITOBJ_RESERVED are never handed out)
+export const WQG_IDLE_TIMEOUT_MS = 3; //    I  IDLE_WORKER_TIMEOUT (boot option wqIdleTimeoutMs; 0 = the kernel's 300 s)
+export const WQG_WORKERS_CREATED = 4; //    A  kworkers ever created (statistics)
+export const WQG_WORKERS_REAPED = 5; //     A  idle kworkers culled
+export const WQG_WORDS = 32;
+/** Wait objects 0..WAITOBJ_RESERVED-1 are the hashed queues flush_work/cancel_work_sync sleep on. */
+export const WAITOBJ_RESERVED = 64;
+
+// ---------------------------------------------------------------- worker_pool
+// Per CPU, in the kernel's id order: BH, BH highpri, normal, highpri; then
+// the unbound pools (normal, highpri). Id = index in this table.
+export const WQ_POOLS_PER_CPU = 4;
+export const WQ_UNBOUND_POOLS = 2;
+export const PL_LOCK = 0; //                A  pool->lock: raw spinlock word, owner cpu + 1; held with local irqs off
+export const PL_ID = 1; //                  I
+export const PL_CPU = 2; //                 I  the CPU of a per-CPU pool, -1 unbound
+export const PL_NICE = 3; //                I  0, or HIGHPRI_NICE_LEVEL (-20)
+export const PL_FLAGS = 4; //               I  POOL_BH (workqueue.ts)
+export const PL_NR_RUNNING = 5; //          A  workers running and counted (concurrency management)
+export const PL_WORKLIST = 6; //            L(pool) head, tail (+7): work ids + 1
+export const PL_NR_WORKERS = 8; //          L(pool)
+export const PL_NR_IDLE = 9; //             L(pool)
+export const PL_IDLE_LIST = 10; //          L(pool) head, tail (+11): worker ids + 1, most recently idle first
+export const PL_BUSY_LIST = 12; //          L(pool) head, tail (+13): workers executing a work item
+export const PL_NEXT_WORKER_ID = 14; //     A  the M of the next kworker/N:M
+export const PL_NR_STARTED = 15; //         A  work items started (statistics)
+export const PL_NR_CM_WAKEUPS = 16; //      A  idle workers woken because the running one slept
+export const PL_BH_KICK = 17; //            A  1: a remote CPU asked this BH pool's CPU to run it
+export const PL_NR_MAYDAYS = 18; //         A  rescuers summoned
+export const POOL_STRIDE = 32;
+
+// ---------------------------------------------------------------- pool_workqueue (id = wq * cpus + cpu)
+// A bound or BH workqueue has one per CPU; an unbound one uses its CPU-0
+// entry (the others only hold that CPU's rescuer pid).
+export const PWQ_POOL = 0; //               I  pool id
+export const PWQ_WQ = 1; //                 I  workqueue id
+export const PWQ_NR_ACTIVE = 2; //          L(pool)
+export const PWQ_MAX_ACTIVE = 3; //         L(pool)
+export const PWQ_INACTIVE = 4; //           L(pool) head, tail (+5): items over max_active, in queueing order
+export const PWQ_NR_IN_FLIGHT = 6; //       L(pool) writes, Atomics.load by flushers: two flush colours (+7)
+export const PWQ_RESCUER = 8; //            I  pid of this CPU's rescuer of the wq (0 none)
+export const PWQ_RESCUER_WORKER = 9; //     I  worker id + 1 of that rescuer
+export const PWQ_MAYDAY = 10; //            A  1 while this pwq asks for its rescuer
+export const PWQ_STAT_STARTED = 11; //      A  items started
+export const PWQ_STAT_COMPLETED = 12; //    A  items completed
+export const PWQ_STAT_MAX_ACTIVE = 13; //   L(pool) the most items ever active at once
+export const PWQ_STRIDE = 16;
+
+// ---------------------------------------------------------------- workqueue_struct
+export const WQS_FLAGS = 0; //              I  WQ_* | __WQ_ORDERED
+export const WQS_NAME = 1; //               I  name id (what kworker comms show)
+export const WQS_MAX_ACTIVE = 2; //         I  saved max_active
+export const WQS_STATE = 3; //              A  __WQ_DRAINING | __WQ_DESTROYING | WQS_DESTROYED (workqueue.ts)
+export const WQS_WORK_COLOR = 4; //         A  flush colour new items get (0/1)
+export const WQS_FLUSH_MUTEX = 5; //        I  wait object id of wq->mutex (serialises flushers and drainers)
+export const WQS_FLUSH_WAITQ = 6; //        I  wait object id flushers sleep on
+export const WQS_NR_DRAINERS = 7; //        L(flush mutex)
+export const WQS_GEN = 8; //                A  generation: bumped by destroy_workqueue (stale handles are caught)
+export const WQS_STRIDE = 16;
+
+// ---------------------------------------------------------------- work_struct (and delayed_work)
+export const WK_DATA = 0; //                A  WORK_STRUCT_* bits (PENDING by test-and-set)
+export const WK_FUNC = 1; //                L(idle) function id (INIT_WORK on an idle work)
+export const WK_NAME = 2; //                I  name id
+export const WK_NEXT = 3; //                L(pool) next work id + 1 on the list it is on
+export const WK_PREV = 4; //                L(pool)
+export const WK_LIST = 5; //                L(pool) word index of the head of that list, 0 = on none
+export const WK_PWQ = 6; //                 L(pool) pwq id + 1 while queued
+export const WK_POOL = 7; //                L(pool) last pool id + 1 (non-reentrancy: where it may still run)
+export const WK_COLOR = 8; //               L(pool) flush colour of the queued instance
+export const WK_QSEQ = 9; //                A  insertions so far (flush_work's target)
+export const WK_RUNSEQ = 10; //             A  WK_QSEQ when the running (or last) execution started
+export const WK_DONESEQ = 11; //            A  every insertion up to this has finished or was cancelled
+export const WK_DISCARD = 12; //            A  insertion cancelled while an older one ran: done when that one ends
+export const WK_DISABLE = 13; //            A  disable_work() depth
+export const WK_FLAGS = 14; //              I  WKF_* (workqueue.ts): allocated, delayed, ...
+export const WK_TIMER = 15; //              I  delayed_work: its timer id + 1
+export const WK_DW_CPU = 16; //             A  delayed_work: target CPU (WORK_CPU_UNBOUND: -1)
+export const WK_DW_WQ = 17; //              A  delayed_work: target workqueue id + 1
+export const WK_RUNS = 18; //               A  executions (statistics)
+export const WK_LAST_CPU = 19; //           A  CPU of the last execution
+export const WORK_STRIDE = 32; //              a line each: works are queued from every CPU
+
+// ---------------------------------------------------------------- worker
+export const WR_STATE = 0; //               A  WRS_* (workqueue.ts): free, worker, rescuer, BH pseudo-worker
+export const WR_POOL = 1; //                I  pool id (a rescuer: the pool it is attached to, -1 none)
+export const WR_PID = 2; //                 I  its task's pid (0: the BH pseudo-worker)
+export const WR_CPU = 3; //                 I  the CPU its task runs on
+export const WR_ID = 4; //                  I  the M of kworker/N:M
+export const WR_FLAGS = 5; //               L(pool) WORKER_* flags
+export const WR_SLEEPING = 6; //            C  1 while its work function sleeps (wq_worker_sleeping)
+export const WR_CURRENT_WORK = 7; //        L(pool) work id + 1 being executed, 0 none
+export const WR_CURRENT_FUNC = 8; //        L(pool) its function id
+export const WR_CURRENT_PWQ = 9; //         L(pool) pwq id + 1
+export const WR_LAST_WQ = 10; //            C  workqueue id + 1 of the last item ("+events"/"-events")
+export const WR_NEXT = 11; //               L(pool) idle list links
+export const WR_PREV = 12; //               L(pool)
+export const WR_BNEXT = 13; //              L(pool) busy list links
+export const WR_BPREV = 14; //              L(pool)
+export const WR_SCHEDULED = 15; //          L(pool) head, tail (+16): items handed to this worker (collisions)
+export const WR_ITEMS = 17; //              C  items executed
+export const WR_SLOT = 18; //               I  its task's slot in the task table
+export const WORKER_STRIDE = 32;
+
+// ---------------------------------------------------------------- wait objects (wait_queue_head, completion, mutex)
+export const WO_LOCK = 0; //                A  the head's spinlock word: owner cpu + 1; held with local irqs off
+export const WO_HEAD = 1; //                L(lock) first waiter (task slot + 1)
+export const WO_TAIL = 2; //                L(lock)
+export const WO_NR = 3; //                  L(lock) waiters; Atomics.load without it (waitqueue_active)
+export const WO_KIND = 4; //                I  WO_KIND_* below
+export const WO_NAME = 5; //                I  name id
+export const WO_VAL = 6; //                 A  completion: done; mutex: owner pid (0 unlocked)
+export const WO_OWNER_CPU = 7; //           C(owner) mutex: CPU of the owner
+export const WO_CONTENDED = 8; //           A  sleeps on it (statistics)
+export const WAITOBJ_STRIDE = 16;
+export const WO_KIND_WAITQ = 1;
+export const WO_KIND_COMPLETION = 2;
+export const WO_KIND_MUTEX = 3;
+
+// ---------------------------------------------------------------- wait_queue_entry (one per task slot)
+export const WT_NEXT = 0; //                L(queue) next waiter (task slot + 1)
+export const WT_PREV = 1; //                L(queue)
+export const WT_QUEUE = 2; //               L(queue) wait object id + 1 it is queued on, 0 none
+export const WT_FLAGS = 3; //               L(queue) WQ_FLAG_EXCLUSIVE | WQ_FLAG_WOKEN (wait.ts)
+export const WT_PID = 4; //                 L(queue)
+export const WT_CPU = 5; //                 L(queue)
+export const WAITER_STRIDE = 8;
+// ================================================================ end of workqueues and sleeping primitives
+
 /** Where each region begins, in words; computed once from the geometry. */
 export interface Regions {
   cpuBase: number;
@@ -333,6 +486,14 @@ export interface Regions {
   timerCpuBase: number;
   objBase: number;
   slabBase: number;
+  wqGlobalBase: number;
+  poolBase: number;
+  pwqBase: number;
+  wqBase: number;
+  workBase: number;
+  workerBase: number;
+  waitObjBase: number;
+  waiterBase: number;
   totalWords: number;
   irrWords: number;
 }
@@ -353,10 +514,21 @@ export function computeRegions(g: Geometry): Regions {
   const timerCpuBase = align(timerBase + g.maxTimers * TIMER_STRIDE);
   const objBase = align(timerCpuBase + g.cpus * TIMER_CPU_STRIDE);
   const slabBase = align(objBase + g.maxObjects * OBJ_STRIDE);
-  const totalWords = align(slabBase + g.slabWords);
+  // workqueues and sleeping primitives
+  const wqGlobalBase = align(slabBase + g.slabWords);
+  const poolBase = align(wqGlobalBase + WQG_WORDS);
+  const pwqBase = align(poolBase + (g.cpus * WQ_POOLS_PER_CPU + WQ_UNBOUND_POOLS) * POOL_STRIDE);
+  const wqBase = align(pwqBase + g.maxWorkqueues * g.cpus * PWQ_STRIDE);
+  const workBase = align(wqBase + g.maxWorkqueues * WQS_STRIDE);
+  const workerBase = align(workBase + g.maxWorks * WORK_STRIDE);
+  const waitObjBase = align(workerBase + g.maxWorkers * WORKER_STRIDE);
+  const waiterBase = align(waitObjBase + g.maxWaitObjects * WAITOBJ_STRIDE);
+  const totalWords = align(waiterBase + g.maxTasks * WAITER_STRIDE);
   return {
     cpuBase, kstatBase, kstatStride, irqBase, lockBase, nameBase, taskBase, logBase, dataBase,
-    taskletBase, timerBase, timerCpuBase, objBase, slabBase, totalWords, irrWords,
+    taskletBase, timerBase, timerCpuBase, objBase, slabBase,
+    wqGlobalBase, poolBase, pwqBase, wqBase, workBase, workerBase, waitObjBase, waiterBase,
+    totalWords, irrWords,
   };
 }
 
@@ -380,6 +552,10 @@ export function checkGeometry(g: Geometry): void {
   int('maxTimers', 1, 1 << 20);
   int('maxObjects', 1, 1 << 20);
   int('slabWords', 1024, 1 << 26);
+  int('maxWorks', 16, 1 << 20);
+  int('maxWorkqueues', 8, 1 << 12);
+  int('maxWorkers', g.cpus * 8, 1 << 16);
+  int('maxWaitObjects', WAITOBJ_RESERVED + 64, 1 << 20);
 }
 
 /**
@@ -466,6 +642,41 @@ export class Mem {
   }
   slab(off: number): number {
     return this.r.slabBase + off;
+  }
+  /** Word `f` of the workqueue globals. */
+  wqGlobal(f: number): number {
+    return this.r.wqGlobalBase + f;
+  }
+  /** Number of worker pools: WQ_POOLS_PER_CPU per CPU, then the unbound ones. */
+  nrPools(): number {
+    return this.g.cpus * WQ_POOLS_PER_CPU + WQ_UNBOUND_POOLS;
+  }
+  pool(id: number, f = 0): number {
+    return this.r.poolBase + id * POOL_STRIDE + f;
+  }
+  /** pool_workqueue of workqueue `wq` for CPU `cpu` (an unbound workqueue's is cpu 0). */
+  pwq(wq: number, cpu: number, f = 0): number {
+    return this.r.pwqBase + (wq * this.g.cpus + cpu) * PWQ_STRIDE + f;
+  }
+  /** pool_workqueue by id (wq * cpus + cpu). */
+  pwqById(id: number, f = 0): number {
+    return this.r.pwqBase + id * PWQ_STRIDE + f;
+  }
+  wq(id: number, f = 0): number {
+    return this.r.wqBase + id * WQS_STRIDE + f;
+  }
+  work(id: number, f = 0): number {
+    return this.r.workBase + id * WORK_STRIDE + f;
+  }
+  worker(id: number, f = 0): number {
+    return this.r.workerBase + id * WORKER_STRIDE + f;
+  }
+  waitObj(id: number, f = 0): number {
+    return this.r.waitObjBase + id * WAITOBJ_STRIDE + f;
+  }
+  /** The wait_queue_entry of the task in task-table slot `slot`. */
+  waiter(slot: number, f = 0): number {
+    return this.r.waiterBase + slot * WAITER_STRIDE + f;
   }
   /** Epoch milliseconds of boot (every thread has its own performance.now origin). */
   bootTime(): number {

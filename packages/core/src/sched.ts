@@ -314,11 +314,13 @@ function enqueue(t: TaskStruct): void {
 /**
  * Wake the task `pid`, wherever it runs: on this CPU directly, on another
  * through its wake ring and a rescheduling IPI.
+ * @param cpuHint the task's CPU when the caller knows it (saves a scan of the task table)
  */
-export function wake_up_pid(pid: number): boolean {
+export function wake_up_pid(pid: number, cpuHint?: number): boolean {
   const local = tasks.get(pid);
   if (local) return wake_up_process(local);
-  const cpu = cpu_of_pid(mem, pid);
+  const cpu = cpuHint ?? cpu_of_pid(mem, pid);
+  if (cpu === cpuId) return false; // exited
   if (cpu < 0) return false;
   const base = mem.cpu(cpu, PC_WAKE_RING);
   for (let spins = 0; ; spins++) {
@@ -361,6 +363,16 @@ export function task_is_running(t: TaskStruct): boolean {
 
 // ------------------------------------------------------------ sleeping
 
+// Concurrency management (workqueue.ts): told when a kworker (PF_WQ_WORKER)
+// goes to sleep and when it runs again, as wq_worker_sleeping() and
+// wq_worker_running() are by the kernel's scheduler.
+let wqWorkerSleeping: (t: TaskStruct) => void = () => {};
+let wqWorkerRunning: (t: TaskStruct) => void = () => {};
+export function sched_set_wq_worker_hooks(sleeping: (t: TaskStruct) => void, running: (t: TaskStruct) => void): void {
+  wqWorkerSleeping = sleeping;
+  wqWorkerRunning = running;
+}
+
 function signal_scheduler(why: string): void {
   const s = yieldSignal;
   yieldSignal = null;
@@ -391,6 +403,7 @@ export function schedule(): Promise<void> {
     return Promise.resolve();
   }
   const t = current;
+  if ((t.flags & PF_WQ_WORKER) !== 0 && t.state !== TASK_RUNNING) wqWorkerSleeping(t);
   return new Promise<void>((res) => {
     t.resume = res as (v: unknown) => void;
     signal_scheduler('yield');
@@ -584,6 +597,7 @@ async function run_task(t: TaskStruct): Promise<void> {
   }
   const resume = t.resume;
   t.resume = null;
+  if ((t.flags & PF_WQ_WORKER) !== 0) wqWorkerRunning(t);
   if (resume) resume(undefined);
   const why = await yielded;
   current = null;

@@ -51,6 +51,7 @@ import {
   REQ_RESCHED,
   REQ_CALL,
   jiffies_at,
+  MAX_CPUS,
 } from '@kdefer/core';
 import type { CpuApi, CpuStartup } from './cpu.js';
 
@@ -108,7 +109,7 @@ export class Machine {
    * with `modules` loaded on every CPU.
    */
   static async boot(opts: MachineOptions = {}): Promise<Machine> {
-    const cpus = opts.cpus ?? Math.max(2, availableParallelism());
+    const cpus = opts.cpus ?? Math.min(MAX_CPUS, Math.max(2, availableParallelism()));
     const mem = setup_machine_memory({ ...opts, cpus });
     const workers: Worker[] = [];
     const ports: MessagePort[] = [];
