@@ -84,6 +84,36 @@ export function summarize(name: string, samples: readonly number[], unit: Unit, 
   return r;
 }
 
+/**
+ * Two modes in a latency distribution? 1-D 2-means on log(x): returns the
+ * threshold between the modes (the geometric mean of the two centres) when
+ * the centres are at least `minFactor` apart and each holds at least
+ * `minShare` of the samples, else null (one mode).
+ */
+export function twoModes(xs: readonly number[], minFactor = 3, minShare = 0.1): number | null {
+  const all = sorted(xs).filter((x) => x > 0);
+  if (all.length < 20) return null;
+  // Drop the top 1 %: a few outliers (a descheduled thread, ms long) would
+  // otherwise make a cluster of their own.
+  const v = all.slice(0, Math.ceil(all.length * 0.99)).map(Math.log);
+  let lo = v[Math.floor(v.length * 0.1)]!;
+  let hi = v[Math.floor(v.length * 0.9)]!;
+  let cut = 0;
+  for (let it = 0; it < 100; it++) {
+    const mid = (lo + hi) / 2;
+    cut = v.findIndex((x) => x > mid);
+    if (cut <= 0) return null;
+    const nlo = v.slice(0, cut).reduce((a, b) => a + b, 0) / cut;
+    const nhi = v.slice(cut).reduce((a, b) => a + b, 0) / (v.length - cut);
+    if (nlo === lo && nhi === hi) break;
+    lo = nlo;
+    hi = nhi;
+  }
+  const share = Math.min(cut, v.length - cut) / v.length;
+  if (Math.exp(hi - lo) < minFactor || share < minShare) return null;
+  return Math.exp((lo + hi) / 2);
+}
+
 /** a / b, rounded; NaN if either is missing. */
 export function ratio(a: number, b: number): number {
   return sig(a / b, 3);

@@ -197,3 +197,4 @@ export {
   slab_alive,
   kasan_reports,
 } from './slab.js';
+export { lockdep_map, lock_map_acquire, lock_map_release, lockdep_reports, lockdep_depth, lockdep_check_return, MAX_LOCK_DEPTH } from './lockdep.js';

@@ -17,6 +17,7 @@ import {
   H_SEED,
   H_STATE,
   H_INITIAL_JIFFIES,
+  H_LOCKDEP,
   MACHINE_RUNNING,
 } from './layout.js';
 import { smp_init_cpu } from './smp.js';
@@ -29,6 +30,7 @@ import { RES_ipi_count } from './ipi.js';
 import { tasklet_init_cpu } from './tasklet.js';
 import { init_timers } from './timer.js';
 import { slab_init_cpu } from './slab.js';
+import { spinlock_init_cpu } from './spinlock.js';
 
 /** Boot options beyond the table capacities. */
 export interface BootOptions extends Partial<Geometry> {
@@ -41,6 +43,8 @@ export interface BootOptions extends Partial<Geometry> {
   softLockupMs?: number;
   /** machine seed (race amplification, randomised tests) */
   seed?: number;
+  /** the lock validator (default on; switch it off for benchmarks) */
+  lockdep?: boolean;
 }
 
 /** Host side: allocate and fill a machine's shared memory. */
@@ -52,6 +56,7 @@ export function setup_machine_memory(opts: BootOptions): Mem {
   a[H_SPIN_LOCKUP_MS] = opts.spinLockupMs ?? 2000;
   a[H_SOFTLOCKUP_MS] = opts.softLockupMs ?? 5000;
   a[H_SEED] = opts.seed ?? 0;
+  a[H_LOCKDEP] = opts.lockdep === false ? 0 : 1;
   a[H_INITIAL_JIFFIES] = initial_jiffies(g.hz) | 0;
   m.setBootTime(performance.timeOrigin + performance.now());
   Atomics.store(a, H_STATE, MACHINE_RUNNING);
@@ -79,6 +84,7 @@ export function start_cpu(sab: SharedArrayBuffer, g: Geometry, cpu: number): Mem
   softirq_init_cpu();
   tick_init_cpu();
   sched_init_cpu();
+  spinlock_init_cpu();
   softirq_kernel_init(true);
   try {
     // Built-in mechanisms open their vectors here, as init_timers and softirq_init do.

@@ -55,6 +55,7 @@ import { WARN, pr_err, printk, KERN_EMERG, KernelHalt, dump_context, call_trace,
 import { HARDIRQ_OFFSET, HARDIRQ_MASK, SOFTIRQ_MASK, NMI_MASK, in_interrupt, context_name } from './preempt.js';
 import { invoke_softirq } from './softirq.js';
 import { spin_lockup_ms } from './spinlock.js';
+import { lockdep_depth, lockdep_check_return } from './lockdep.js';
 
 export const IRQ_NONE = 0;
 export const IRQ_HANDLED = 1;
@@ -267,6 +268,7 @@ function run_action(irq: number, k: number, id: number, d: number): void {
   const cookie = i32[d + IRQD_ACTION_DEV + k]!;
   const dev = localDev.has(irq * IRQ_ACTIONS + k) ? localDev.get(irq * IRQ_ACTIONS + k) : cookie_value(cookie);
   const before = i32[PCB + PC_PREEMPT_COUNT]!;
+  const held = lockdep_depth();
   try {
     const ret = fn(irq, dev);
     if (ret === IRQ_HANDLED) Atomics.add(i32, d + IRQD_ACTION_COUNT, 1);
@@ -276,6 +278,7 @@ function run_action(irq: number, k: number, id: number, d: number): void {
     i32[PCB + PC_PREEMPT_COUNT] = before;
     i32[PCB + PC_IRQS_DISABLED] = 1;
   }
+  lockdep_check_return(held, `hardirq handler ${fn_name(id)}`);
   if (i32[PCB + PC_IRQS_DISABLED] === 0) {
     WARN(true, `irq ${irq} handler ${fn_name(id)} enabled interrupts`);
     i32[PCB + PC_IRQS_DISABLED] = 1;

@@ -133,6 +133,10 @@ export const H_QUAR_HEAD = 30; //           L(slab) quarantine FIFO head (slot +
 export const H_QUAR_TAIL = 31; //           L(slab)
 export const H_QUAR_WORDS = 32; //          L(slab) words held in quarantine
 export const H_OBJ_HINT = 33; //            A  next object slot to try
+export const H_LOCKDEP = 34; //             I  1: the lock validator is on (boot option lockdep)
+export const H_LOCKDEP_LOCK = 35; //        A  graph lock (new dependencies are rare)
+export const H_LOCKDEP_REPORTS = 36; //     A  lockdep reports printed
+export const H_AMPLIFY = 37; //             I  race amplification level (0 off)
 export const HEADER_WORDS = 64;
 
 export const MAGIC = 0x4b444546; // 'KDEF'
@@ -233,9 +237,13 @@ export const LK_KIND = 5; //                I  LOCK_KIND_*
 export const LK_CONTENDED = 6; //           A  contention events
 export const LK_ACQUIRED = 7; //            A  acquisitions (statistics; sampled)
 export const LK_OWNER_FN = 8; //            C(owner) name id of the function that took it
+export const LK_USAGE = 9; //               A  lockdep usage bits of the class (lockdep.ts LU_*)
+export const LK_SITE = 10; //               A  name id of the first function seen taking it
+export const LK_USAGE_SITE = 16; //         A  8 words: for each usage bit, cpu | ctx << 8 | fn name id << 12 where first seen
 export const LOCK_STRIDE = 32;
 export const LOCK_KIND_SPIN = 1;
 export const LOCK_KIND_RW = 2;
+export const LOCK_KIND_PSEUDO = 3; //          a lockdep map: a timer's or a work's pseudo-lock
 
 // ---------------------------------------------------------------- name registry
 export const NM_KIND = 0; //                R  NAME_KIND_*; 0 = free
@@ -299,6 +307,7 @@ export const TM_STATE = 8; //               A  TMS_* below
 export const TM_OWNER = 9; //               I  slab handle of the object that embeds it (0 none)
 export const TM_DATA = 10; //               I  legacy data
 export const TM_RUNS = 11; //               A  times its function ran
+export const TM_LOCKDEP = 12; //            I  lock id + 1 of its lockdep map "(&name)" (0: validator off)
 export const TIMER_STRIDE = 16;
 export const TMS_ALLOCATED = 1 << 0;
 export const TMS_INIT = 1 << 1; //             timer_setup done

@@ -199,7 +199,21 @@ export function call_trace(err?: unknown, frames = 8): string[] {
     .filter((l) => l.trim().startsWith('at '))
     .filter((l) => !/\/core\/(dist|src)\/(printk|spinlock)\./.test(l) || err !== undefined)
     .slice(0, frames)
-    .map((l) => ' ' + l.trim().replace(/^at /, '').replace(/\(?file:\/\/\S*\/([^/\s]+)\)?/, '[$1]'));
+    .map((l) => ' ' + l.trim().replace(/^at /, '').replace(/\(?file:\/\/\S*\/([^/\s)]+)\)?/, '[$1]'));
+}
+
+/**
+ * The first function on the stack outside the kernel core: the driver code
+ * that called the kernel API (what the kernel prints as _RET_IP_).
+ */
+export function kernel_caller(): string {
+  const stack = new Error().stack?.split('\n') ?? [];
+  for (const l of stack.slice(1)) {
+    if (/\/core\/(dist|src)\//.test(l) || !/\bat /.test(l)) continue;
+    const m = /at (?:async )?([\w$.<>]+) \(/.exec(l) ?? /at (?:async )?([\w$.<>]+)/.exec(l);
+    if (m) return m[1]!.replace(/^Object\./, '').replace(/^TaskStruct\.fn$/, 'task');
+  }
+  return '?';
 }
 
 /**

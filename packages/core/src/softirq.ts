@@ -36,6 +36,7 @@ import {
   __irq_flag_set,
 } from './preempt.js';
 import { report_handler_oops } from './irq.js';
+import { lockdep_depth, lockdep_check_return } from './lockdep.js';
 import { type TaskStruct, kthread_create_on_cpu, wake_up_process, set_current_state, schedule, cond_resched, TASK_INTERRUPTIBLE, TASK_RUNNING, kthread_should_stop, task_is_running } from './sched.js';
 
 export const HI_SOFTIRQ = 0;
@@ -120,6 +121,7 @@ export function __do_softirq(): void {
         i32[PCB + PC_SOFTIRQ_CURRENT] = nr + 1;
         const h = softirq_vec[nr];
         const prev_count = i32[PC]!;
+        const held = lockdep_depth();
         if (h) {
           try {
             h();
@@ -129,6 +131,7 @@ export function __do_softirq(): void {
             __irq_flag_set(false);
           }
         }
+        lockdep_check_return(held, `softirq handler ${softirq_action_name[nr]}`);
         if (i32[PC] !== prev_count) {
           pr_err(
             `huh, entered softirq ${nr} ${softirq_to_name[nr]} ${softirq_action_name[nr]} with preempt_count ${hex8(prev_count)}, exited with ${hex8(i32[PC]!)}?`,

@@ -45,6 +45,23 @@ import { registry_resolve, NAME_KIND_LOCK, KdeferError, name_of } from './module
 import { printk, KERN_EMERG, oops_end, call_trace } from './printk.js';
 import { local_irq_disable, local_irq_enable, local_irq_save, local_irq_restore, __local_bh_enable_ip, SOFTIRQ_LOCK_OFFSET, context_name, in_interrupt } from './preempt.js';
 import { comm_of_pid, current_comm } from './sched.js';
+import { lockdep_init_cpu, lock_acquire, lock_release } from './lockdep.js';
+
+// The validator's hooks: installed once at boot when lockdep is on (no branch in the hot path).
+const noop = (): void => {};
+let lockdep_acquire: (id: number, read: boolean, trylock: boolean) => void = noop;
+let lockdep_release: (id: number) => void = noop;
+
+/** Install the lock validator's hooks if the machine booted with it. */
+export function spinlock_init_cpu(): void {
+  if (lockdep_init_cpu()) {
+    lockdep_acquire = lock_acquire;
+    lockdep_release = lock_release;
+  } else {
+    lockdep_acquire = noop;
+    lockdep_release = noop;
+  }
+}
 
 export const SPINLOCK_MAGIC = 0xdead4ead;
 export const RWLOCK_MAGIC = 0xdeaf1eed;
@@ -151,6 +168,7 @@ function set_owner(w: number): void {
 
 /** do_raw_spin_lock: take the lock word, spinning (with interrupts as they are) if needed. */
 function do_raw_spin_lock(lock: SpinlockT): void {
+  lockdep_acquire(lock.id, false, false);
   const w = lock.w;
   if (Atomics.compareExchange(i32, w, 0, cpuId + 1) !== 0) spin_slow(lock);
   set_owner(w);
@@ -177,6 +195,7 @@ function spin_slow(lock: SpinlockT): void {
 }
 
 function do_raw_spin_unlock(lock: SpinlockT): void {
+  lockdep_release(lock.id);
   const w = lock.w;
   const v = Atomics.load(i32, w);
   if (v !== cpuId + 1) {
@@ -190,6 +209,7 @@ function do_raw_spin_unlock(lock: SpinlockT): void {
 function do_raw_spin_trylock(lock: SpinlockT): boolean {
   if (Atomics.compareExchange(i32, lock.w, 0, cpuId + 1) === 0) {
     set_owner(lock.w);
+    lockdep_acquire(lock.id, false, true);
     return true;
   }
   return false;
@@ -360,12 +380,15 @@ function try_write(lock: RwlockT): boolean {
   return false;
 }
 function raw_read_lock(lock: RwlockT): void {
+  lockdep_acquire(lock.id, true, false);
   if (!try_read(lock)) rw_slow(lock, () => try_read(lock), false);
 }
 function raw_write_lock(lock: RwlockT): void {
+  lockdep_acquire(lock.id, false, false);
   if (!try_write(lock)) rw_slow(lock, () => try_write(lock), true);
 }
 function raw_read_unlock(lock: RwlockT): void {
+  lockdep_release(lock.id);
   const v = Atomics.load(i32, lock.w);
   if ((v & ~RW_WRITER) === 0 || v & RW_WRITER) {
     spin_bug(lock, 'wrong owner (read_unlock of a lock not read-held)', true);
@@ -374,6 +397,7 @@ function raw_read_unlock(lock: RwlockT): void {
   Atomics.sub(i32, lock.w, 1);
 }
 function raw_write_unlock(lock: RwlockT): void {
+  lockdep_release(lock.id);
   const v = Atomics.load(i32, lock.w);
   if (!(v & RW_WRITER)) {
     spin_bug(lock, 'wrong owner (write_unlock of a lock not write-held)', true);
@@ -470,7 +494,10 @@ export function write_unlock_irqrestore(lock: RwlockT, flags: number): void {
 export function read_trylock(lock: RwlockT): number {
   preempt_point();
   i32[PCB + PC_PREEMPT_COUNT]! += 1;
-  if (try_read(lock)) return 1;
+  if (try_read(lock)) {
+    lockdep_acquire(lock.id, true, true);
+    return 1;
+  }
   i32[PCB + PC_PREEMPT_COUNT]! -= 1;
   return 0;
 }
@@ -478,7 +505,10 @@ export function read_trylock(lock: RwlockT): number {
 export function write_trylock(lock: RwlockT): number {
   preempt_point();
   i32[PCB + PC_PREEMPT_COUNT]! += 1;
-  if (try_write(lock)) return 1;
+  if (try_write(lock)) {
+    lockdep_acquire(lock.id, false, true);
+    return 1;
+  }
   i32[PCB + PC_PREEMPT_COUNT]! -= 1;
   return 0;
 }

@@ -60,6 +60,7 @@ import { open_softirq, raise_softirq_irqoff, __raise_softirq_irqoff, TASKLET_SOF
 import { report_handler_oops } from './irq.js';
 import { cond_resched } from './sched.js';
 import { spin_lockup_ms } from './spinlock.js';
+import { lockdep_depth, lockdep_check_return } from './lockdep.js';
 import { slab_alive, kasan_report, slab_obj, type SlabObject, type StructFields } from './slab.js';
 
 export const TASKLET_STATE_SCHED = 0;
@@ -379,6 +380,7 @@ function run_callback(t: TaskletStruct): void {
   i32[PCB + PC_TASKLET_RUNS]!++;
   Atomics.add(i32, tl(id, TL_RUNS), 1);
   Atomics.store(i32, tl(id, TL_LAST_CPU), cpuId);
+  const held = lockdep_depth();
   try {
     if (!fn) return;
     if (f & TLF_CALLBACK) (fn as TaskletCallback)(t);
@@ -389,6 +391,7 @@ function run_callback(t: TaskletStruct): void {
   } finally {
     i32[PCB + PC_TASKLET_CURRENT] = prev;
   }
+  lockdep_check_return(held, `tasklet ${t.name}`);
 }
 
 /** TASKLET_SOFTIRQ's action: BH work first, then the tasklets of tasklet_vec. */
