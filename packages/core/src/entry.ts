@@ -18,12 +18,37 @@
  *   so a CPU that makes no kernel calls takes no ticks — as a CPU with
  *   interrupts disabled would not.
  */
-import { H_STATE, MACHINE_RUNNING, PC_IRQ_REQUEST, PC_IRQS_DISABLED, PC_PREEMPT_COUNT, PC_HALTED, REQ_HARDIRQ, REQ_RESCHED, REQ_STOP, REQ_CALL } from './layout.js';
-import { i32, PCB } from './smp.js';
+import { H_STATE, H_AMPLIFY, H_SEED, PC_AMPLIFY_DELAYS, MACHINE_RUNNING, PC_IRQ_REQUEST, PC_IRQS_DISABLED, PC_PREEMPT_COUNT, PC_HALTED, REQ_HARDIRQ, REQ_RESCHED, REQ_STOP, REQ_CALL } from './layout.js';
+import { i32, PCB, cpuId } from './smp.js';
 import { KernelHalt, machine_panicked } from './printk.js';
 
 /** Preemption points between two looks at the clock for the local timer tick. */
 export const TICK_CHECK_ROUNDS = 256;
+
+/**
+ * Race amplification (boot option `amplify`, in the spirit of KCSAN's delay
+ * injection): at level L, about one preemption point in AMP_MEAN[L] busy-waits
+ * a seeded random time up to AMP_MAX_US[L] µs, widening race windows. The
+ * round counter of the tick check drives it, so the fast path is unchanged.
+ */
+export const AMP_MEAN = [0, 64, 16, 4];
+export const AMP_MAX_US = [0, 20, 100, 300];
+let amplify = 0;
+let rng = 1;
+function next_rand(): number {
+  rng ^= rng << 13;
+  rng ^= rng >>> 17;
+  rng ^= rng << 5;
+  return rng >>> 0;
+}
+function amplify_delay(): void {
+  const us = next_rand() % AMP_MAX_US[amplify]!;
+  const t0 = performance.now();
+  while (performance.now() - t0 < us / 1000) {
+    /* widen the window: the other CPUs run meanwhile */
+  }
+  i32[PCB + PC_AMPLIFY_DELAYS]!++;
+}
 const HARDIRQ_MASK = 0x000f0000;
 
 let REQ = 0;
@@ -49,6 +74,8 @@ export interface EntryHooks {
 
 export function entry_init(hooks: Partial<EntryHooks>): void {
   REQ = PCB + PC_IRQ_REQUEST;
+  amplify = Math.max(0, Math.min(3, i32[H_AMPLIFY]! | 0));
+  rng = ((i32[H_SEED]! ^ Math.imul(cpuId + 1, 0x9e3779b9)) >>> 0) || 1;
   if (hooks.hardirq) hardirqHook = hooks.hardirq;
   if (hooks.tickCheck) tickCheckHook = hooks.tickCheck;
   if (hooks.tick) tickHook = hooks.tick;
@@ -72,7 +99,10 @@ export function entry_check_tick_soon(): void {
 
 function preempt_point_slow(): void {
   if (tickRounds < 0) {
-    tickRounds = TICK_CHECK_ROUNDS;
+    if (amplify !== 0) {
+      tickRounds = next_rand() % (2 * AMP_MEAN[amplify]!);
+      amplify_delay();
+    } else tickRounds = TICK_CHECK_ROUNDS;
     if (tickCheckHook()) localTimerPending = true;
   }
   const req = Atomics.load(i32, REQ);

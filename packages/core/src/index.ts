@@ -44,6 +44,7 @@ export {
   read_log,
   format_log,
   format_record,
+  log_store,
   type LogRecord,
 } from './printk.js';
 export {
@@ -198,3 +199,6 @@ export {
   kasan_reports,
 } from './slab.js';
 export { lockdep_map, lock_map_acquire, lock_map_release, lockdep_reports, lockdep_depth, lockdep_check_return, MAX_LOCK_DEPTH } from './lockdep.js';
+export { touch_softlockup_watchdog, describe_activity } from './watchdog.js';
+export { trace_event, read_trace, trace_tail, trace_detail, chrome_trace, tracing_on, TP_NAMES, type TraceRecord } from './trace.js';
+export * as tracepoints from './trace.js';

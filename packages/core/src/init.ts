@@ -18,19 +18,26 @@ import {
   H_STATE,
   H_INITIAL_JIFFIES,
   H_LOCKDEP,
+  H_TRACE_FLAGS,
+  H_AMPLIFY,
+  H_HUNG_TASK_MS,
+  H_HARDLOCKUP_MS,
   MACHINE_RUNNING,
 } from './layout.js';
 import { smp_init_cpu } from './smp.js';
 import { entry_init } from './entry.js';
 import { irq_init_cpu, do_IRQ_pending } from './irq.js';
 import { softirq_init_cpu, spawn_ksoftirqd, softirq_kernel_init } from './softirq.js';
-import { tick_init_cpu, tick_check, local_timer_interrupt, initial_jiffies } from './tick.js';
+import { tick_init_cpu, tick_check, local_timer_interrupt, initial_jiffies, tick_register_hook } from './tick.js';
 import { sched_init_cpu, sched_ipi } from './sched.js';
 import { RES_ipi_count } from './ipi.js';
 import { tasklet_init_cpu } from './tasklet.js';
 import { init_timers } from './timer.js';
 import { slab_init_cpu } from './slab.js';
 import { spinlock_init_cpu } from './spinlock.js';
+import { watchdog_init_cpu, watchdog_timer_fn } from './watchdog.js';
+import { printk } from './printk.js';
+import { trace_init_cpu } from './trace.js';
 
 /** Boot options beyond the table capacities. */
 export interface BootOptions extends Partial<Geometry> {
@@ -39,12 +46,20 @@ export interface BootOptions extends Partial<Geometry> {
   panicOnOops?: boolean;
   /** a spinner waiting this long reports "spinlock lockup suspected" (default 2000 ms) */
   spinLockupMs?: number;
-  /** soft lockup threshold (default 5000 ms) */
+  /** soft lockup threshold: a CPU that does not schedule this long (default 20 000 ms, 2 × watchdog_thresh) */
   softLockupMs?: number;
   /** machine seed (race amplification, randomised tests) */
   seed?: number;
   /** the lock validator (default on; switch it off for benchmarks) */
   lockdep?: boolean;
+  /** record tracepoints into per-CPU rings (default off) */
+  trace?: boolean;
+  /** race amplification level 0-3: seeded random delays at preemption points (default 0) */
+  amplify?: number;
+  /** a task asleep in TASK_UNINTERRUPTIBLE this long is reported (default 120 000 ms) */
+  hungTaskMs?: number;
+  /** a busy CPU that takes no interrupt this long is a hard lockup (host NMI watchdog, default 10 000 ms) */
+  hardLockupMs?: number;
 }
 
 /** Host side: allocate and fill a machine's shared memory. */
@@ -54,9 +69,16 @@ export function setup_machine_memory(opts: BootOptions): Mem {
   const a = m.i32;
   a[H_PANIC_ON_OOPS] = opts.panicOnOops === false ? 0 : 1;
   a[H_SPIN_LOCKUP_MS] = opts.spinLockupMs ?? 2000;
-  a[H_SOFTLOCKUP_MS] = opts.softLockupMs ?? 5000;
+  a[H_SOFTLOCKUP_MS] = opts.softLockupMs ?? 20_000;
+  a[H_HUNG_TASK_MS] = opts.hungTaskMs ?? 120_000;
+  a[H_HARDLOCKUP_MS] = opts.hardLockupMs ?? 10_000;
+  if (opts.amplify !== undefined && (!Number.isInteger(opts.amplify) || opts.amplify < 0 || opts.amplify > 3)) {
+    throw new RangeError(`kdefer: boot option amplify=${String(opts.amplify)} must be 0, 1, 2 or 3`);
+  }
+  a[H_AMPLIFY] = opts.amplify ?? 0;
   a[H_SEED] = opts.seed ?? 0;
   a[H_LOCKDEP] = opts.lockdep === false ? 0 : 1;
+  a[H_TRACE_FLAGS] = opts.trace ? 1 : 0;
   a[H_INITIAL_JIFFIES] = initial_jiffies(g.hz) | 0;
   m.setBootTime(performance.timeOrigin + performance.now());
   Atomics.store(a, H_STATE, MACHINE_RUNNING);
@@ -84,7 +106,11 @@ export function start_cpu(sab: SharedArrayBuffer, g: Geometry, cpu: number): Mem
   softirq_init_cpu();
   tick_init_cpu();
   sched_init_cpu();
+  trace_init_cpu();
   spinlock_init_cpu();
+  watchdog_init_cpu();
+  tick_register_hook(watchdog_timer_fn);
+  if (cpu === 0 && m.i32[H_AMPLIFY]) printk(`kdefer: race amplification level ${m.i32[H_AMPLIFY]}, seed ${m.i32[H_SEED]}`);
   softirq_kernel_init(true);
   try {
     // Built-in mechanisms open their vectors here, as init_timers and softirq_init do.

@@ -56,6 +56,7 @@ import { HARDIRQ_OFFSET, HARDIRQ_MASK, SOFTIRQ_MASK, NMI_MASK, in_interrupt, con
 import { invoke_softirq } from './softirq.js';
 import { spin_lockup_ms } from './spinlock.js';
 import { lockdep_depth, lockdep_check_return } from './lockdep.js';
+import { trace_event, TP_IRQ_HANDLER_ENTRY, TP_IRQ_HANDLER_EXIT } from './trace.js';
 
 export const IRQ_NONE = 0;
 export const IRQ_HANDLED = 1;
@@ -269,8 +270,10 @@ function run_action(irq: number, k: number, id: number, d: number): void {
   const dev = localDev.has(irq * IRQ_ACTIONS + k) ? localDev.get(irq * IRQ_ACTIONS + k) : cookie_value(cookie);
   const before = i32[PCB + PC_PREEMPT_COUNT]!;
   const held = lockdep_depth();
+  trace_event(TP_IRQ_HANDLER_ENTRY, irq, i32[d + IRQD_ACTION_NAME + k]!);
+  let ret = IRQ_NONE;
   try {
-    const ret = fn(irq, dev);
+    ret = fn(irq, dev);
     if (ret === IRQ_HANDLED) Atomics.add(i32, d + IRQD_ACTION_COUNT, 1);
   } catch (e) {
     if (e instanceof KernelHalt) throw e;
@@ -278,6 +281,7 @@ function run_action(irq: number, k: number, id: number, d: number): void {
     i32[PCB + PC_PREEMPT_COUNT] = before;
     i32[PCB + PC_IRQS_DISABLED] = 1;
   }
+  trace_event(TP_IRQ_HANDLER_EXIT, irq, ret);
   lockdep_check_return(held, `hardirq handler ${fn_name(id)}`);
   if (i32[PCB + PC_IRQS_DISABLED] === 0) {
     WARN(true, `irq ${irq} handler ${fn_name(id)} enabled interrupts`);

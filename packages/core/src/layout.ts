@@ -47,6 +47,10 @@
  *          │   maxWorkqueues; work_struct × maxWorks; worker ×          │
  *          │   maxWorkers; wait objects (wait_queue_head, completion,   │
  *          │   mutex) × maxWaitObjects; wait_queue_entry × maxTasks     │
+ *          ├────────────────────────────────────────────────────────────┤
+ *          │ NAPI and softnet (napi.ts): softnet_data per CPU (poll     │
+ *          │   list, softnet_stat, netif_rx backlog); napi_struct ×     │
+ *          │   maxNapi (ids 0..cpus-1: the CPUs' backlog pseudo-NAPIs)  │
  *          └────────────────────────────────────────────────────────────┘
  *
  * Access rules, in each field's trailing comment (as kernel/workqueue.c marks
@@ -73,6 +77,7 @@ export interface Geometry {
   maxWorkqueues: number;
   maxWorkers: number;
   maxWaitObjects: number;
+  maxNapi: number;
 }
 
 export const DEFAULT_GEOMETRY: Omit<Geometry, 'cpus'> = {
@@ -91,6 +96,7 @@ export const DEFAULT_GEOMETRY: Omit<Geometry, 'cpus'> = {
   maxWorkqueues: 64, // the 6 system workqueues plus modules'
   maxWorkers: 512, // kworkers alive at once (every CPU keeps ~6 at rest)
   maxWaitObjects: 2048, // wait queue heads, completions, mutexes (64 reserved for work flushing)
+  maxNapi: 256, // napi_structs: one per CPU (the backlog) plus one per device queue
 };
 
 /** The most CPUs an affinity mask (two words) can name. */
@@ -137,6 +143,8 @@ export const H_LOCKDEP = 34; //             I  1: the lock validator is on (boot
 export const H_LOCKDEP_LOCK = 35; //        A  graph lock (new dependencies are rare)
 export const H_LOCKDEP_REPORTS = 36; //     A  lockdep reports printed
 export const H_AMPLIFY = 37; //             I  race amplification level (0 off)
+export const H_HUNG_TASK_MS = 38; //        I  hung task threshold (khungtaskd)
+export const H_HARDLOCKUP_MS = 39; //       I  hard lockup threshold (the host's NMI watchdog)
 export const HEADER_WORDS = 64;
 
 export const MAGIC = 0x4b444546; // 'KDEF'
@@ -170,6 +178,9 @@ export const PC_TASKLET_HI_HEAD = 18; //    C  tasklet_hi_vec
 export const PC_TASKLET_HI_TAIL = 19; //    C
 export const PC_TASKLET_CURRENT = 20; //    C  tasklet running now + 1
 export const PC_TIMER_CURRENT = 21; //      C  timer whose function runs now + 1 (base->running_timer mirror)
+export const PC_AMPLIFY_DELAYS = 24; //     C  delays injected by race amplification
+export const PC_SOFTLOCKUPS = 25; //        C  soft lockups reported
+export const PC_WORK_CURRENT = 26; //       C  name id of the work function running now (workqueue.ts), 0 none
 // line 1: written by other CPUs and the host
 export const PC_IRQ_REQUEST = 32; //        A  REQ_* bits: why this CPU must look up
 export const PC_WAKE = 33; //               A  doorbell: bumped then notified (Atomics.wait target)
@@ -479,6 +490,48 @@ export const WT_CPU = 5; //                 L(queue)
 export const WAITER_STRIDE = 8;
 // ================================================================ end of workqueues and sleeping primitives
 
+// ================================================================ NAPI and softnet (napi.ts)
+// Two regions after the waiters: one softnet_data per CPU, then the
+// napi_struct table. Napi ids 0..cpus-1 are the CPUs' backlog pseudo-NAPIs
+// (process_backlog); netif_napi_add hands out the others. Lists link napi
+// ids + 1 (0 = none).
+
+// ---------------------------------------------------------------- softnet_data (one per CPU)
+// line 0: the poll list and the backlog, touched by this CPU only, with irqs off
+export const SD_POLL_HEAD = 0; //           C  poll_list: first napi id + 1
+export const SD_POLL_TAIL = 1; //           C  poll_list: last napi id + 1
+export const SD_INPUT_HEAD = 2; //          C  backlog: first packet of input_pkt_queue (= end of process_queue)
+export const SD_BACKLOG_HEAD = 3; //        C  backlog: next packet process_backlog takes
+export const SD_BACKLOG_TAIL = 4; //        C  backlog: where netif_rx appends
+// line 1: statistics, written by this CPU (/proc/net/softnet_stat)
+export const SD_PROCESSED = 32; //          C  packets handed to the protocols (column 1)
+export const SD_DROPPED = 33; //            C  netif_rx drops: backlog over netdev_max_backlog (column 2)
+export const SD_TIME_SQUEEZE = 34; //       C  net_rx_action stopped with work left (column 3)
+export const SD_RX_ACTIONS = 35; //         C  net_rx_action runs
+export const SD_POLLS = 36; //              C  napi->poll calls
+export const SD_RX_WORK_MAX = 37; //        C  the most packets one net_rx_action run processed
+export const SD_RX_POLLS_MAX = 38; //       C  the most polls one net_rx_action run made
+// lines 2..: the backlog ring: BACKLOG_SLOTS packets of SKB_WORDS words (dev, data)
+export const SD_BACKLOG = 64; //            C  slot i at SD_BACKLOG + (i & (BACKLOG_SLOTS - 1)) * SKB_WORDS
+export const BACKLOG_SLOTS = 2048; //          input_pkt_queue + process_queue, each at most netdev_max_backlog + 1
+export const SKB_WORDS = 2;
+export const SOFTNET_STRIDE = SD_BACKLOG + BACKLOG_SLOTS * SKB_WORDS;
+
+// ---------------------------------------------------------------- napi_struct (one line each: polled from any CPU)
+export const NP_STATE = 0; //               A  NAPIF_* bits (napi.ts)
+export const NP_FLAGS = 1; //               A  NPF_* (napi.ts): slot in use
+export const NP_WEIGHT = 2; //              I
+export const NP_POLL = 3; //                I  poll function id + 1
+export const NP_NAME = 4; //                I  name id
+export const NP_IRQ = 5; //                 I  netif_napi_set_irq: IRQ line + 1, 0 none
+export const NP_NEXT = 6; //                C(list owner, irqs off) next napi id + 1 on a poll list
+export const NP_LIST_OWNER = 7; //          A  CPU whose poll list holds it, -1 none (napi->list_owner)
+export const NP_POLLING = 8; //             A  CPU running its poll + 1, 0 none
+export const NP_POLLS = 9; //               A  poll calls (statistics)
+export const NP_WORK = 10; //               A  packets its polls reported
+export const NAPI_STRIDE = 32;
+// ================================================================ end of NAPI and softnet
+
 /** Where each region begins, in words; computed once from the geometry. */
 export interface Regions {
   cpuBase: number;
@@ -503,6 +556,8 @@ export interface Regions {
   workerBase: number;
   waitObjBase: number;
   waiterBase: number;
+  softnetBase: number;
+  napiBase: number;
   totalWords: number;
   irrWords: number;
 }
@@ -532,11 +587,15 @@ export function computeRegions(g: Geometry): Regions {
   const workerBase = align(workBase + g.maxWorks * WORK_STRIDE);
   const waitObjBase = align(workerBase + g.maxWorkers * WORKER_STRIDE);
   const waiterBase = align(waitObjBase + g.maxWaitObjects * WAITOBJ_STRIDE);
-  const totalWords = align(waiterBase + g.maxTasks * WAITER_STRIDE);
+  // NAPI and softnet
+  const softnetBase = align(waiterBase + g.maxTasks * WAITER_STRIDE);
+  const napiBase = align(softnetBase + g.cpus * SOFTNET_STRIDE);
+  const totalWords = align(napiBase + g.maxNapi * NAPI_STRIDE);
   return {
     cpuBase, kstatBase, kstatStride, irqBase, lockBase, nameBase, taskBase, logBase, dataBase,
     taskletBase, timerBase, timerCpuBase, objBase, slabBase,
     wqGlobalBase, poolBase, pwqBase, wqBase, workBase, workerBase, waitObjBase, waiterBase,
+    softnetBase, napiBase,
     totalWords, irrWords,
   };
 }
@@ -565,6 +624,7 @@ export function checkGeometry(g: Geometry): void {
   int('maxWorkqueues', 8, 1 << 12);
   int('maxWorkers', g.cpus * 8, 1 << 16);
   int('maxWaitObjects', WAITOBJ_RESERVED + 64, 1 << 20);
+  int('maxNapi', g.cpus + 1, 1 << 16);
 }
 
 /**
@@ -686,6 +746,14 @@ export class Mem {
   /** The wait_queue_entry of the task in task-table slot `slot`. */
   waiter(slot: number, f = 0): number {
     return this.r.waiterBase + slot * WAITER_STRIDE + f;
+  }
+  /** Word `f` of CPU `cpu`'s softnet_data. */
+  softnet(cpu: number, f = 0): number {
+    return this.r.softnetBase + cpu * SOFTNET_STRIDE + f;
+  }
+  /** Word `f` of napi_struct `id` (ids below the CPU count are the backlogs). */
+  napi(id: number, f = 0): number {
+    return this.r.napiBase + id * NAPI_STRIDE + f;
   }
   /** Epoch milliseconds of boot (every thread has its own performance.now origin). */
   bootTime(): number {

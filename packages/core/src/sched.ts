@@ -40,6 +40,8 @@ import {
   CPU_HALTED,
   H_ACTIVITY,
   H_NEXT_PID,
+  H_AMPLIFY,
+  H_SEED,
   TK_PID,
   TK_CPU,
   TK_STATE,
@@ -57,6 +59,8 @@ import { KdeferError } from './module.js';
 import { printk, KERN_ERR, KERN_WARNING, KernelHalt, dump_context, callerName, printk_set_describe_hook, printk_set_context_hook, call_trace } from './printk.js';
 import { interrupt_context_level, context_name, in_atomic, irqs_disabled, preempt_count } from './preempt.js';
 import { wakeup_softirqd } from './softirq.js';
+import { trace_event, TP_SCHED_SWITCH } from './trace.js';
+import { touch_softlockup_watchdog, report_hung_task, hung_task_ms } from './watchdog.js';
 import { jiffies, get_jiffies_64, ms_until_jiffy, msecs_to_jiffies, HZ } from './tick.js';
 
 export const TASK_RUNNING = 0x0000;
@@ -82,6 +86,9 @@ export class TaskStruct {
   /** set by a timed sleep when its time ran out */
   timedOut = false;
   sleepUntil = 0;
+  /** performance.now() when it went to sleep in TASK_UNINTERRUPTIBLE (hung task detector), 0 awake */
+  blockedSince = 0;
+  hungReported = false;
   result: unknown = undefined;
   error: unknown = undefined;
   exited = false;
@@ -296,6 +303,7 @@ export function wake_up_process(t: TaskStruct): boolean {
   if (t.cpu !== cpuId) return wake_up_pid(t.pid);
   if (t.state === TASK_RUNNING) return false;
   set_task_state(t, TASK_RUNNING);
+  t.blockedSince = 0;
   sleepers.delete(t);
   if (t !== current && !t.onRq) enqueue(t);
   return true;
@@ -398,6 +406,7 @@ function sleep_point(who: string): TaskStruct {
  */
 export function schedule(): Promise<void> {
   preempt_point();
+  touch_softlockup_watchdog();
   if (current === null || preempt_count() !== 0 || irqs_disabled()) {
     __schedule_bug();
     return Promise.resolve();
@@ -450,6 +459,7 @@ export function might_sleep(what = callerName(2)): boolean {
  */
 export function cond_resched(): Promise<void> {
   preempt_point();
+  touch_softlockup_watchdog();
   if (current === null || preempt_count() !== 0) return Promise.resolve();
   if (runqueue.length === 0 && Atomics.load(i32, PCB + PC_CONTROL_HOST) === 0 && foreignPending === 0 && !entry_work_pending()) {
     return Promise.resolve();
@@ -585,6 +595,7 @@ const macrotask = (): Promise<void> => new Promise((r) => setImmediate(r));
 async function run_task(t: TaskStruct): Promise<void> {
   t.onRq = false;
   i32[PCB + PC_NR_RUNNING] = runqueue.length;
+  trace_event(TP_SCHED_SWITCH, 0, t.pid);
   current = t;
   i32[PCB + PC_CURRENT_PID] = t.pid;
   Atomics.store(i32, PCB + PC_NEED_RESCHED, 0);
@@ -600,12 +611,17 @@ async function run_task(t: TaskStruct): Promise<void> {
   if ((t.flags & PF_WQ_WORKER) !== 0) wqWorkerRunning(t);
   if (resume) resume(undefined);
   const why = await yielded;
+  trace_event(TP_SCHED_SWITCH, t.pid, 0);
   current = null;
   i32[PCB + PC_CURRENT_PID] = 0;
   if (why === 'halt') throw new KernelHalt('task halted');
   if (why === 'yield' && !t.exited && t.state === TASK_RUNNING && !t.onRq) {
     t.onRq = true;
     runqueue.push(t);
+  }
+  if (!t.exited && t.state & TASK_UNINTERRUPTIBLE && !(t.state & TASK_NOLOAD)) {
+    t.blockedSince = performance.now();
+    t.hungReported = false;
   }
   i32[PCB + PC_NR_RUNNING] = runqueue.length;
 }
@@ -624,6 +640,26 @@ function foreign_await_detector(): void {
   }
   set_task_state(t, TASK_UNINTERRUPTIBLE);
   signal_scheduler('foreign');
+}
+
+let lastHungCheck = 0;
+/** khungtaskd: report tasks asleep in TASK_UNINTERRUPTIBLE past the threshold. */
+function check_hung_tasks(): void {
+  const now = performance.now();
+  if (now - lastHungCheck < 100) return;
+  lastHungCheck = now;
+  const limit = hung_task_ms();
+  for (const t of tasks.values()) {
+    if (t.blockedSince > 0 && !t.hungReported && t.state & TASK_UNINTERRUPTIBLE && now - t.blockedSince > limit) {
+      t.hungReported = true;
+      report_hung_task(t.comm, t.pid, now - t.blockedSince, t.foreign ? 'awaitHost' : 'schedule');
+    }
+  }
+}
+
+function hung_check_timeout(): number {
+  for (const t of tasks.values()) if (t.blockedSince > 0 && !t.hungReported) return Math.max(50, Math.min(1000, hung_task_ms() / 4));
+  return Infinity;
 }
 
 function expire_sleepers(): void {
@@ -677,8 +713,10 @@ export async function cpu_startup_entry(hooks: CpuLoopHooks): Promise<void> {
       continue;
     }
     try {
+      touch_softlockup_watchdog();
       preempt_point();
       expire_sleepers();
+      check_hung_tasks();
       const t = runqueue.shift();
       if (t !== undefined) {
         Atomics.add(i32, H_ACTIVITY, 1);
@@ -691,7 +729,7 @@ export async function cpu_startup_entry(hooks: CpuLoopHooks): Promise<void> {
         wakeup_softirqd();
         if (runqueue.length > 0) continue;
       }
-      let timeout = next_sleeper_ms();
+      let timeout = Math.min(next_sleeper_ms(), hung_check_timeout());
       for (const h of idleTimeoutHooks) timeout = Math.min(timeout, h());
       await park(timeout);
     } catch (e) {
@@ -765,10 +803,13 @@ export function cpu_request_stop(): void {
 
 export function sched_init_cpu(): void {
   printk_set_context_hook(interrupt_context_level);
+  const amp = i32[H_AMPLIFY]!;
+  const ampLine = amp ? `\nkdefer: race amplification level ${amp}, seed ${i32[H_SEED]}` : '';
   printk_set_describe_hook(
     () =>
       `CPU: ${cpuId} PID: ${current_pid()} Comm: ${current_comm()} Not tainted 6.12.0-kdefer #1\n` +
-      `Context: ${context_name()} preempt_count: ${(preempt_count() >>> 0).toString(16).padStart(8, '0')} irqs_disabled: ${irqs_disabled() ? 1 : 0}`,
+      `Context: ${context_name()} preempt_count: ${(preempt_count() >>> 0).toString(16).padStart(8, '0')} irqs_disabled: ${irqs_disabled() ? 1 : 0}` +
+      ampLine,
   );
   void jiffies;
   void HZ;

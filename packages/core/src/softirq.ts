@@ -37,6 +37,7 @@ import {
 } from './preempt.js';
 import { report_handler_oops } from './irq.js';
 import { lockdep_depth, lockdep_check_return } from './lockdep.js';
+import { trace_event, TP_SOFTIRQ_RAISE, TP_SOFTIRQ_ENTRY, TP_SOFTIRQ_EXIT } from './trace.js';
 import { type TaskStruct, kthread_create_on_cpu, wake_up_process, set_current_state, schedule, cond_resched, TASK_INTERRUPTIBLE, TASK_RUNNING, kthread_should_stop, task_is_running } from './sched.js';
 
 export const HI_SOFTIRQ = 0;
@@ -122,6 +123,7 @@ export function __do_softirq(): void {
         const h = softirq_vec[nr];
         const prev_count = i32[PC]!;
         const held = lockdep_depth();
+        trace_event(TP_SOFTIRQ_ENTRY, nr, 0);
         if (h) {
           try {
             h();
@@ -131,6 +133,7 @@ export function __do_softirq(): void {
             __irq_flag_set(false);
           }
         }
+        trace_event(TP_SOFTIRQ_EXIT, nr, 0);
         lockdep_check_return(held, `softirq handler ${softirq_action_name[nr]}`);
         if (i32[PC] !== prev_count) {
           pr_err(
@@ -212,6 +215,7 @@ export function softirq_kernel_init(on: boolean): void {
  * local_bh_enable or restart pass to run it.
  */
 export function __raise_softirq_irqoff(nr: number): void {
+  trace_event(TP_SOFTIRQ_RAISE, nr, 0);
   Atomics.or(i32, PENDING, 1 << nr);
   i32[PCB + PC_RAISES]!++;
 }

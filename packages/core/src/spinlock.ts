@@ -46,6 +46,7 @@ import { printk, KERN_EMERG, oops_end, call_trace } from './printk.js';
 import { local_irq_disable, local_irq_enable, local_irq_save, local_irq_restore, __local_bh_enable_ip, SOFTIRQ_LOCK_OFFSET, context_name, in_interrupt } from './preempt.js';
 import { comm_of_pid, current_comm } from './sched.js';
 import { lockdep_init_cpu, lock_acquire, lock_release } from './lockdep.js';
+import { trace_event, tracing_on, trace_tail, TP_LOCK_ACQUIRE, TP_LOCK_RELEASE, TP_LOCK_CONTENDED } from './trace.js';
 
 // The validator's hooks: installed once at boot when lockdep is on (no branch in the hot path).
 const noop = (): void => {};
@@ -54,9 +55,24 @@ let lockdep_release: (id: number) => void = noop;
 
 /** Install the lock validator's hooks if the machine booted with it. */
 export function spinlock_init_cpu(): void {
-  if (lockdep_init_cpu()) {
+  const ld = lockdep_init_cpu();
+  const tr = tracing_on();
+  const nameOf = (id: number): number => i32[mem.lock(id, LK_NAME)]!;
+  if (ld && tr) {
+    lockdep_acquire = (id, read, trylock) => {
+      lock_acquire(id, read, trylock);
+      trace_event(TP_LOCK_ACQUIRE, id, nameOf(id));
+    };
+    lockdep_release = (id) => {
+      lock_release(id);
+      trace_event(TP_LOCK_RELEASE, id, nameOf(id));
+    };
+  } else if (ld) {
     lockdep_acquire = lock_acquire;
     lockdep_release = lock_release;
+  } else if (tr) {
+    lockdep_acquire = (id) => trace_event(TP_LOCK_ACQUIRE, id, nameOf(id));
+    lockdep_release = (id) => trace_event(TP_LOCK_RELEASE, id, nameOf(id));
   } else {
     lockdep_acquire = noop;
     lockdep_release = noop;
@@ -143,6 +159,12 @@ function spin_dump(lock: SpinlockT, msg: string, rw: boolean): void {
   printk(KERN_EMERG + ` this:  CPU#${cpuId} wants it in ${context_name(me)} context (preempt_count ${hex8(me)})`);
   printk(KERN_EMERG + 'Call Trace:');
   for (const l of call_trace(undefined, 6)) printk(KERN_EMERG + l);
+  if (tracing_on()) {
+    for (const c of ownerCpu >= 0 && ownerCpu !== cpuId ? [cpuId, ownerCpu] : [cpuId]) {
+      printk(KERN_EMERG + `Last trace events of CPU#${c}:`);
+      for (const l of trace_tail(mem, c, 8)) printk(KERN_EMERG + l);
+    }
+  }
 }
 
 const hex8 = (v: number): string => (v >>> 0).toString(16).padStart(8, '0');
@@ -179,6 +201,7 @@ function spin_slow(lock: SpinlockT): void {
   const me = cpuId + 1;
   if (Atomics.load(i32, w) === me) spin_bug_fatal(lock, 'recursion', false);
   Atomics.add(i32, w + LK_CONTENDED, 1);
+  trace_event(TP_LOCK_CONTENDED, lock.id, i32[w + LK_NAME]!);
   i32[PCB + PC_SPINNING_ON] = lock.id + 1;
   const t0 = performance.now();
   const bound = spin_lockup_ms();

@@ -61,6 +61,7 @@ import { report_handler_oops } from './irq.js';
 import { cond_resched } from './sched.js';
 import { spin_lockup_ms } from './spinlock.js';
 import { lockdep_depth, lockdep_check_return } from './lockdep.js';
+import { trace_event, TP_TASKLET_ENTRY, TP_TASKLET_EXIT } from './trace.js';
 import { slab_alive, kasan_report, slab_obj, type SlabObject, type StructFields } from './slab.js';
 
 export const TASKLET_STATE_SCHED = 0;
@@ -381,6 +382,7 @@ function run_callback(t: TaskletStruct): void {
   Atomics.add(i32, tl(id, TL_RUNS), 1);
   Atomics.store(i32, tl(id, TL_LAST_CPU), cpuId);
   const held = lockdep_depth();
+  trace_event(TP_TASKLET_ENTRY, id, i32[tl(id, TL_NAME)]!);
   try {
     if (!fn) return;
     if (f & TLF_CALLBACK) (fn as TaskletCallback)(t);
@@ -391,6 +393,7 @@ function run_callback(t: TaskletStruct): void {
   } finally {
     i32[PCB + PC_TASKLET_CURRENT] = prev;
   }
+  trace_event(TP_TASKLET_EXIT, id, i32[tl(id, TL_NAME)]!);
   lockdep_check_return(held, `tasklet ${t.name}`);
 }
 

@@ -20,6 +20,7 @@
 import { type Mem, H_JIFFIES, H_HZ, H_INITIAL_JIFFIES, PC_LOC_COUNT } from './layout.js';
 import { mem, i32, PCB } from './smp.js';
 import { irq_enter, irq_exit } from './irq.js';
+import { trace_event, TP_LOCAL_TIMER_ENTRY, TP_LOCAL_TIMER_EXIT } from './trace.js';
 
 /** The jiffies at boot, as 64-bit kernels define INITIAL_JIFFIES. */
 export function initial_jiffies(hz: number): number {
@@ -70,9 +71,11 @@ export function tick_update_jiffies(): number {
 /** The local timer interrupt: hardirq context, jiffies, tick hooks (run_local_timers). */
 export function local_timer_interrupt(): void {
   irq_enter();
+  trace_event(TP_LOCAL_TIMER_ENTRY, 0, 0);
   i32[PCB + PC_LOC_COUNT]!++;
   tick_update_jiffies();
   for (const h of tickHooks) h();
+  trace_event(TP_LOCAL_TIMER_EXIT, 0, 0);
   irq_exit();
 }
 

@@ -66,6 +66,7 @@ import { jiffies, tick_update_jiffies, tick_register_hook, ms_until_jiffy, initi
 import { sched_register_idle_timeout } from './sched.js';
 import { spin_lockup_ms } from './spinlock.js';
 import { slab_alive, slab_obj, kasan_report, type SlabObject } from './slab.js';
+import { trace_event, TP_TIMER_START, TP_TIMER_EXPIRE_ENTRY, TP_TIMER_EXPIRE_EXIT, TP_TIMER_CANCEL } from './trace.js';
 import { lockdep_depth, lockdep_check_return, lockdep_map, lockdep_enabled, lock_map_acquire, lock_map_release } from './lockdep.js';
 
 // ------------------------------------------------------------ tunables
@@ -228,6 +229,7 @@ function enqueue_timer_locked(cpu: number, id: number): void {
   Atomics.store(i32, tw(id, TM_BASE), cpu);
   i32[tw(id, TM_FLAGS)] = (i32[tw(id, TM_FLAGS)]! & ~TIMER_CPUMASK & ((1 << TIMER_ARRAYSHIFT) - 1)) | cpu | (idx << TIMER_ARRAYSHIFT);
   i32[bw(cpu, TB_PENDING_COUNT)]!++;
+  trace_event(TP_TIMER_START, (cpu << 24) | id, i32[tw(id, TM_NAME)]!);
   const wasValid = i32[bw(cpu, TB_NEXT_VALID)] !== 0;
   if (!wasValid || bucketExpiry - i32[bw(cpu, TB_NEXT_EXPIRY)]! < 0) {
     i32[bw(cpu, TB_NEXT_EXPIRY)] = bucketExpiry;
@@ -311,6 +313,7 @@ function call_timer_fn(cpu: number, id: number): void {
   const map = i32[tw(id, TM_LOCKDEP)]! - 1;
   const held = lockdep_depth();
   if (map >= 0) lock_map_acquire(map);
+  trace_event(TP_TIMER_EXPIRE_ENTRY, id, i32[tw(id, TM_NAME)]!);
   // irqs are enabled while the function runs, except for TIMER_IRQSAFE timers
   if (!irqsafe) i32[PCB + PC_IRQS_DISABLED] = 0;
   try {
@@ -324,6 +327,7 @@ function call_timer_fn(cpu: number, id: number): void {
     runningHere = prevRunning;
     i32[PCB + PC_TIMER_CURRENT] = prevRunning + 1;
   }
+  trace_event(TP_TIMER_EXPIRE_EXIT, id, i32[tw(id, TM_NAME)]!);
   if (map >= 0) lock_map_release(map);
   lockdep_check_return(held, `timer function ${fn_name(fid)}`);
   if (i32[PCB + PC_PREEMPT_COUNT] !== count) {
@@ -543,6 +547,7 @@ function __timer_delete(t: TimerList, shutdown: boolean): number {
   const cpu = lock_timer_base(id);
   try {
     const ret = detach_timer_locked(cpu, id) ? 1 : 0;
+    if (ret) trace_event(TP_TIMER_CANCEL, id, i32[tw(id, TM_NAME)]!);
     if (shutdown) {
       i32[tw(id, TM_FUNC)] = 0;
       Atomics.or(i32, tw(id, TM_STATE), TMS_SHUTDOWN);

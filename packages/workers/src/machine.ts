@@ -52,7 +52,17 @@ import {
   REQ_CALL,
   jiffies_at,
   MAX_CPUS,
+  log_store,
+  describe_activity,
+  comm_of_pid,
+  H_HARDLOCKUP_MS,
+  PC_LOC_COUNT,
+  PC_CURRENT_PID,
+  chrome_trace,
+  read_trace,
+  type TraceRecord,
 } from '@kdefer/core';
+import { writeFile } from 'node:fs/promises';
 import type { CpuApi, CpuStartup } from './cpu.js';
 
 type Listener = Parameters<Endpoint['addEventListener']>[1];
@@ -98,6 +108,46 @@ export class Machine {
     );
   }
   private readonly lost = new Map<number, string>();
+  private nmiWatchdog: ReturnType<typeof setInterval> | undefined;
+
+  /**
+   * The NMI watchdog: a busy CPU whose local timer interrupt count does not
+   * move for hardLockupMs takes no interrupt at all — a hard lockup. It runs
+   * on the host, as the NMI lives outside the stuck CPU, and writes the
+   * report into that CPU's log as an NMI would.
+   */
+  private startNmiWatchdog(): void {
+    const a = this.mem.i32;
+    const limit = a[H_HARDLOCKUP_MS]! || 10_000;
+    const last = new Array<number>(this.cpus).fill(-1);
+    const since = new Array<number>(this.cpus).fill(performance.now());
+    const reported = new Array<boolean>(this.cpus).fill(false);
+    this.nmiWatchdog = setInterval(
+      () => {
+        const now = performance.now();
+        for (let c = 0; c < this.cpus; c++) {
+          const f = (x: number): number => Atomics.load(a, this.mem.cpu(c, x));
+          const loc = f(PC_LOC_COUNT);
+          if (f(PC_IDLE) === 1 || f(PC_HALTED) !== 0 || loc !== last[c]) {
+            last[c] = loc;
+            since[c] = now;
+            reported[c] = false;
+            continue;
+          }
+          if (!reported[c] && now - since[c]! > limit) {
+            reported[c] = true;
+            const pid = f(PC_CURRENT_PID);
+            const say = (s: string): void => log_store(this.mem, c, 3, pid, 0, s);
+            say(`NMI watchdog: Watchdog detected hard LOCKUP on cpu ${c}`);
+            say(`CPU: ${c} PID: ${pid} Comm: ${pid ? comm_of_pid(this.mem, pid) : `swapper/${c}`} Not tainted 6.12.0-kdefer #1`);
+            say(`doing: ${describe_activity(this.mem, c)} (no interrupt taken for ${Math.round(now - since[c]!)} ms)`);
+          }
+        }
+      },
+      Math.max(100, Math.floor(limit / 4)),
+    );
+    this.nmiWatchdog.unref();
+  }
 
   /** Number of CPUs. */
   get cpus(): number {
@@ -124,6 +174,7 @@ export class Machine {
       apis.push(wrap<CpuApi>(hostEndpoint(port1, () => kick_cpu_control(mem, cpu))));
     }
     const m = new Machine(mem, workers, ports, apis);
+    m.startNmiWatchdog();
     const failure = new Promise<never>((_, reject) => {
       for (const [cpu, w] of workers.entries()) {
         w.once('error', (e) => reject(new KdeferError(`CPU ${cpu} failed to start: ${e instanceof Error ? e.message : String(e)}`)));
@@ -268,6 +319,20 @@ export class Machine {
   perCpuArray<C extends TypedCtor>(name: string, ctor: C, length = 1): InstanceType<C>[] {
     return host_percpu_array(this.mem, name, ctor, length);
   }
+  /** The trace (boot with `trace: true`) as Chrome trace-event JSON, for Perfetto. */
+  trace(): ReturnType<typeof chrome_trace> {
+    return chrome_trace(this.mem);
+  }
+  /** The raw trace records of every CPU. */
+  traceRecords(): TraceRecord[] {
+    return read_trace(this.mem);
+  }
+  /** Write the trace to `file` (Chrome trace-event JSON). @returns the number of events */
+  async writeTrace(file: string): Promise<number> {
+    const t = this.trace();
+    await writeFile(file, JSON.stringify(t));
+    return t.traceEvents.length;
+  }
   /** jiffies now. */
   jiffies(): number {
     return jiffies_at(this.mem);
@@ -306,6 +371,7 @@ export class Machine {
       return;
     }
     this.stopped = true;
+    clearInterval(this.nmiWatchdog);
     const a = this.mem.i32;
     if (Atomics.load(a, H_STATE) !== MACHINE_PANIC) Atomics.store(a, H_STATE, MACHINE_SHUTDOWN);
     for (let c = 0; c < this.cpus; c++) kick_cpu(this.mem, c, REQ_STOP);

@@ -1,0 +1,46 @@
+import { describe, it, expect } from 'vitest';
+import { withMachine } from './helpers.js';
+
+describe('tracing', () => {
+  it('records the kernel\'s tracepoints per CPU and exports Chrome trace JSON with one track per CPU and context', async () => {
+    await withMachine({ fixtures: ['locks', 'tm'], trace: true }, async (m) => {
+      await m.call(0, 'locks', 'bumpBh', 50);
+      for (let i = 0; i < 20; i++) m.raiseIrq(7);
+      await m.call(1, 'tm', 'armIn', 2);
+      await m.quiesce();
+      const names = new Set(m.traceRecords().map((r) => r.name));
+      for (const n of ['irq_handler_entry', 'irq_handler_exit', 'softirq_raise', 'softirq_entry', 'softirq_exit', 'timer_start', 'timer_expire_entry', 'timer_expire_exit', 'lock_acquire', 'lock_release', 'sched_switch', 'local_timer_entry']) {
+        expect(names, n).toContain(n);
+      }
+      const t = m.trace();
+      const threads = t.traceEvents.filter((e) => e.name === 'thread_name').map((e) => (e.args as { name: string }).name);
+      expect(threads).toContain('CPU0 hardirq');
+      expect(threads).toContain('CPU1 softirq');
+      const begins = t.traceEvents.filter((e) => e.ph === 'B').length;
+      const ends = t.traceEvents.filter((e) => e.ph === 'E').length;
+      expect(begins).toBeGreaterThan(0);
+      expect(ends).toBeLessThanOrEqual(begins);
+      expect(t.traceEvents.some((e) => e.name.startsWith('softirq_entry: vec=3 [action=NET_RX]'))).toBe(true);
+      expect(JSON.parse(JSON.stringify(t)).traceEvents.length).toBe(t.traceEvents.length);
+    });
+  });
+
+  it('a lockup report includes the last trace events of both CPUs', async () => {
+    await withMachine({ fixtures: ['locks'], trace: true, spinLockupMs: 200 }, async (m) => {
+      const holder = m.call(0, 'locks', 'holdUntilReleased');
+      holder.catch(() => {});
+      await m.call(1, 'locks', 'waitHolder');
+      await expect(m.call(1, 'locks', 'takeL')).rejects.toThrow();
+      const d = m.dmesg();
+      expect(d).toMatch(/Last trace events of CPU#1:/);
+      expect(d).toMatch(/Last trace events of CPU#0:\n(.*\n)*.*lock_acquire: locks\.L/);
+    });
+  });
+
+  it('with tracing off nothing is recorded', async () => {
+    await withMachine({ fixtures: ['locks'] }, async (m) => {
+      await m.call(0, 'locks', 'bumpBh', 10);
+      expect(m.traceRecords()).toEqual([]);
+    });
+  });
+});
