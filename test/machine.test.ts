@@ -7,7 +7,7 @@ describe('the machine (host face)', () => {
   it('boots one CPU per core by default (at least 2), lists ksoftirqd/N per CPU, and shutdown leaves no thread', async () => {
     const m = await Machine.boot({ modules: [fixture('misc')] });
     try {
-      expect(m.cpus).toBe(Math.max(2, availableParallelism()));
+      expect(m.cpus).toBe(Math.min(64, Math.max(2, availableParallelism())));
       const ks = m.threads().filter((t) => t.kthread);
       expect(ks.map((t) => t.comm)).toEqual(Array.from({ length: m.cpus }, (_, c) => `ksoftirqd/${c}`));
       expect(ks.every((t, c) => t.cpu === c && t.state === 'S')).toBe(true);
@@ -36,6 +36,16 @@ describe('the machine (host face)', () => {
       const y = m.call(0, 'misc', 'yieldForever');
       y.catch(() => {});
       expect(await m.call(0, 'misc', 'whoami')).toEqual({ comm: 'whoami', cpu: 0 });
+    });
+  });
+
+  it('a CPU left idle for over a second after loading modules still takes an interrupt and answers a call (no lost wake-up)', async () => {
+    await withMachine({ fixtures: ['irqs'] }, async (m) => {
+      await new Promise((r) => setTimeout(r, 1300));
+      m.setIrqAffinity(9, [1]);
+      m.raiseIrq(9);
+      const c = await m.call<number[]>(1, 'irqs', 'counts');
+      expect(c[1]).toBe(1);
     });
   });
 

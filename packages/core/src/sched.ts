@@ -755,10 +755,13 @@ async function park(timeoutMs: number): Promise<void> {
       // A host operation settles on this thread's event loop: wait without
       // blocking it. A pending waitAsync alone does not keep a worker alive,
       // so a ref'd timer (which is also the timeout) does.
-      const r = Atomics.waitAsync(i32, PCB + PC_WAKE, seq, t);
+      // Both bounded by the same time: a waitAsync left queued after its
+      // timer won would swallow the next notify meant for this CPU.
+      const bound = Math.min(t ?? 1000, 1000);
+      const r = Atomics.waitAsync(i32, PCB + PC_WAKE, seq, bound);
       if (r.async) {
         let timer: ReturnType<typeof setTimeout> | undefined;
-        await Promise.race([r.value, new Promise((res) => (timer = setTimeout(res, Math.min(t ?? 1000, 1000))))]);
+        await Promise.race([r.value, new Promise((res) => (timer = setTimeout(res, bound + 5)))]);
         clearTimeout(timer);
       }
     } else {

@@ -70,7 +70,8 @@ export function kick_cpu(m: Mem, cpu: number, reqBits: number): void {
   const base = m.r.cpuBase + cpu * CPU_STRIDE;
   if (reqBits !== 0) Atomics.or(a, base + PC_IRQ_REQUEST, reqBits);
   Atomics.add(a, base + PC_WAKE, 1);
-  Atomics.notify(a, base + PC_WAKE, 1);
+  // every waiter: the CPU thread, and any async waiter it left behind
+  Atomics.notify(a, base + PC_WAKE);
 }
 
 /** Host side: flag control messages for `cpu` and ring its doorbell. */
@@ -79,7 +80,7 @@ export function kick_cpu_control(m: Mem, cpu: number): void {
   const base = m.r.cpuBase + cpu * CPU_STRIDE;
   Atomics.store(a, base + PC_CONTROL_HOST, 1);
   Atomics.add(a, base + PC_WAKE, 1);
-  Atomics.notify(a, base + PC_WAKE, 1);
+  Atomics.notify(a, base + PC_WAKE);
 }
 
 export function geometryOf(m: Mem): Geometry {
