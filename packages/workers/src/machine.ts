@@ -60,6 +60,8 @@ import {
   PC_CURRENT_PID,
   chrome_trace,
   read_trace,
+  kasan_reports,
+  lockdep_reports,
   type TraceRecord,
 } from '@kdefer/core';
 import { writeFile } from 'node:fs/promises';
@@ -344,6 +346,14 @@ export class Machine {
   /** The CPU that panicked first, -1 if none. */
   panicCpu(): number {
     return Atomics.load(this.mem.i32, H_PANIC_CPU);
+  }
+  /** KASAN reports so far. */
+  kasanReports(): number {
+    return kasan_reports(this.mem);
+  }
+  /** Lock validator reports so far. */
+  lockdepReports(): number {
+    return lockdep_reports(this.mem);
   }
   /** Oopses and BUGs so far. */
   oopses(): number {
