@@ -54,6 +54,11 @@ export function hzOption(): Option {
   return new Option('--hz <n>', 'timer tick rate, jiffies per second').argParser(intInRange('--hz', 1, 10_000)).default(1000);
 }
 
+/** `--trace FILE`: record tracepoints and write Chrome trace-event JSON (opens in Perfetto). */
+export function traceOption(): Option {
+  return new Option('--trace <file>', 'record the kernel tracepoints and write them as Chrome trace JSON (open it in ui.perfetto.dev)');
+}
+
 /** The options above, as commander hands them to an action. */
 export interface MachineFlags {
   cpus: number;

@@ -19,6 +19,7 @@ import {
   H_INITIAL_JIFFIES,
   H_LOCKDEP,
   H_TRACE_FLAGS,
+  H_TRACE_RECORDS,
   H_AMPLIFY,
   H_HUNG_TASK_MS,
   H_HARDLOCKUP_MS,
@@ -37,7 +38,7 @@ import { slab_init_cpu } from './slab.js';
 import { spinlock_init_cpu } from './spinlock.js';
 import { watchdog_init_cpu, watchdog_timer_fn } from './watchdog.js';
 import { printk } from './printk.js';
-import { trace_init_cpu } from './trace.js';
+import { trace_init_cpu, trace_ring_words, TRACE_RECORDS, TRACE_ON, TRACE_LOCKS } from './trace.js';
 
 /** Boot options beyond the table capacities. */
 export interface BootOptions extends Partial<Geometry> {
@@ -54,6 +55,10 @@ export interface BootOptions extends Partial<Geometry> {
   lockdep?: boolean;
   /** record tracepoints into per-CPU rings (default off) */
   trace?: boolean;
+  /** records per CPU trace ring, a power of two (default 65 536: the most recent events are kept) */
+  traceRecords?: number;
+  /** trace lock_acquire / lock_release too (default true when tracing; they flood the ring) */
+  traceLocks?: boolean;
   /** race amplification level 0-3: seeded random delays at preemption points (default 0) */
   amplify?: number;
   /** a task asleep in TASK_UNINTERRUPTIBLE this long is reported (default 120 000 ms) */
@@ -65,6 +70,13 @@ export interface BootOptions extends Partial<Geometry> {
 /** Host side: allocate and fill a machine's shared memory. */
 export function setup_machine_memory(opts: BootOptions): Mem {
   const g: Geometry = { ...DEFAULT_GEOMETRY, ...stripUndefined(opts), cpus: opts.cpus };
+  const records = opts.traceRecords ?? TRACE_RECORDS;
+  if (opts.trace) {
+    if (!Number.isInteger(records) || records < 64 || (records & (records - 1)) !== 0) {
+      throw new RangeError(`kdefer: boot option traceRecords=${String(records)} must be a power of two, at least 64`);
+    }
+    g.dataWords += opts.cpus * trace_ring_words(records); // the rings live in the arena
+  }
   const m = Mem.create(g);
   const a = m.i32;
   a[H_PANIC_ON_OOPS] = opts.panicOnOops === false ? 0 : 1;
@@ -78,7 +90,8 @@ export function setup_machine_memory(opts: BootOptions): Mem {
   a[H_AMPLIFY] = opts.amplify ?? 0;
   a[H_SEED] = opts.seed ?? 0;
   a[H_LOCKDEP] = opts.lockdep === false ? 0 : 1;
-  a[H_TRACE_FLAGS] = opts.trace ? 1 : 0;
+  a[H_TRACE_FLAGS] = opts.trace ? TRACE_ON | (opts.traceLocks === false ? 0 : TRACE_LOCKS) : 0;
+  a[H_TRACE_RECORDS] = records;
   a[H_INITIAL_JIFFIES] = initial_jiffies(g.hz) | 0;
   m.setBootTime(performance.timeOrigin + performance.now());
   Atomics.store(a, H_STATE, MACHINE_RUNNING);

@@ -46,17 +46,19 @@ import { printk, KERN_EMERG, oops_end, call_trace } from './printk.js';
 import { local_irq_disable, local_irq_enable, local_irq_save, local_irq_restore, __local_bh_enable_ip, SOFTIRQ_LOCK_OFFSET, context_name, in_interrupt } from './preempt.js';
 import { comm_of_pid, current_comm } from './sched.js';
 import { lockdep_init_cpu, lock_acquire, lock_release } from './lockdep.js';
-import { trace_event, tracing_on, trace_tail, TP_LOCK_ACQUIRE, TP_LOCK_RELEASE, TP_LOCK_CONTENDED } from './trace.js';
+import { trace_event, tracing_on, tracing_locks, trace_tail, TP_LOCK_ACQUIRE, TP_LOCK_RELEASE, TP_LOCK_CONTENDED } from './trace.js';
 
 // The validator's hooks: installed once at boot when lockdep is on (no branch in the hot path).
 const noop = (): void => {};
 let lockdep_acquire: (id: number, read: boolean, trylock: boolean) => void = noop;
 let lockdep_release: (id: number) => void = noop;
+let traceContended = false;
 
 /** Install the lock validator's hooks if the machine booted with it. */
 export function spinlock_init_cpu(): void {
   const ld = lockdep_init_cpu();
-  const tr = tracing_on();
+  const tr = tracing_on() && tracing_locks();
+  traceContended = tr;
   const nameOf = (id: number): number => i32[mem.lock(id, LK_NAME)]!;
   if (ld && tr) {
     lockdep_acquire = (id, read, trylock) => {
@@ -201,7 +203,7 @@ function spin_slow(lock: SpinlockT): void {
   const me = cpuId + 1;
   if (Atomics.load(i32, w) === me) spin_bug_fatal(lock, 'recursion', false);
   Atomics.add(i32, w + LK_CONTENDED, 1);
-  trace_event(TP_LOCK_CONTENDED, lock.id, i32[w + LK_NAME]!);
+  if (traceContended) trace_event(TP_LOCK_CONTENDED, lock.id, i32[w + LK_NAME]!);
   i32[PCB + PC_SPINNING_ON] = lock.id + 1;
   const t0 = performance.now();
   const bound = spin_lockup_ms();

@@ -18,7 +18,7 @@
  * - one fixed record format (time, event, two integer arguments); names are
  *   resolved from the name registry when exported.
  */
-import { type Mem, H_TRACE_FLAGS } from './layout.js';
+import { type Mem, H_TRACE_FLAGS, H_TRACE_RECORDS } from './layout.js';
 import { mem, i32, cpuId, nrCpus } from './smp.js';
 import { arena_region, registry_lookup, name_of, NAME_KIND_DATA } from './module.js';
 
@@ -66,12 +66,18 @@ export const TP_NAMES = [
   'local_timer_exit',
 ];
 
-/** Records per CPU ring (a power of two). */
-export const TRACE_RECORDS = 16384;
+/** Default records per CPU ring (boot option traceRecords, a power of two). */
+export const TRACE_RECORDS = 65536;
+/** H_TRACE_FLAGS bits */
+export const TRACE_ON = 1;
+export const TRACE_LOCKS = 2;
 const REC = 4; // t (f64, 2 words), event, arg0 ... packed: [t_lo, t_hi, ev | a1 << 8, a0]
 const HDR = 32; // head counter, then padding to a line
-const RING = HDR + TRACE_RECORDS * REC;
 const REGION = 'kernel.trace';
+/** Words of shared memory the trace rings take (setup adds them to the arena). */
+export const trace_ring_words = (records: number): number => HDR + records * REC;
+let RECORDS = TRACE_RECORDS;
+let RING = trace_ring_words(RECORDS);
 
 let base = 0; // this CPU's ring (word index)
 let bootMs = 0;
@@ -85,7 +91,7 @@ export let trace_event: (ev: number, a0: number, a1: number) => void = noop;
 
 function record(ev: number, a0: number, a1: number): void {
   const head = i32[base]!;
-  const w = base + HDR + (head & (TRACE_RECORDS - 1)) * REC;
+  const w = base + HDR + (head & (RECORDS - 1)) * REC;
   mem.f64[w / 2] = (performance.timeOrigin + performance.now() - bootMs) * 1000;
   i32[w + 2] = ev | (a1 << 8);
   i32[w + 3] = a0;
@@ -93,7 +99,11 @@ function record(ev: number, a0: number, a1: number): void {
 }
 
 export function tracing_on(m: Mem = mem): boolean {
-  return m.i32[H_TRACE_FLAGS] !== 0;
+  return (m.i32[H_TRACE_FLAGS]! & TRACE_ON) !== 0;
+}
+/** Whether lock_acquire/lock_release are traced too (they flood the ring). */
+export function tracing_locks(m: Mem = mem): boolean {
+  return (m.i32[H_TRACE_FLAGS]! & TRACE_LOCKS) !== 0;
 }
 
 export function trace_init_cpu(): void {
@@ -101,6 +111,8 @@ export function trace_init_cpu(): void {
     trace_event = noop;
     return;
   }
+  RECORDS = i32[H_TRACE_RECORDS]! || TRACE_RECORDS;
+  RING = trace_ring_words(RECORDS);
   base = arena_region(REGION, nrCpus * RING) + cpuId * RING;
   bootMs = mem.bootTime();
   trace_event = record;
@@ -124,11 +136,13 @@ export function read_trace(m: Mem): TraceRecord[] {
   const e = registry_lookup(m, REGION);
   if (!e || e.kind !== NAME_KIND_DATA) return [];
   const out: TraceRecord[] = [];
+  const records = m.i32[H_TRACE_RECORDS]! || TRACE_RECORDS;
+  const ring = trace_ring_words(records);
   for (let c = 0; c < m.g.cpus; c++) {
-    const b = m.data(e.value) + c * RING;
+    const b = m.data(e.value) + c * ring;
     const head = Atomics.load(m.i32, b);
-    for (let k = Math.max(0, head - TRACE_RECORDS); k < head; k++) {
-      const w = b + HDR + (k & (TRACE_RECORDS - 1)) * REC;
+    for (let k = Math.max(0, head - records); k < head; k++) {
+      const w = b + HDR + (k & (records - 1)) * REC;
       const evw = m.i32[w + 2]!;
       const ev = evw & 0xff;
       out.push({ cpu: c, ts: m.f64[w / 2]!, ev, name: TP_NAMES[ev] ?? `ev${ev}`, a0: m.i32[w + 3]!, a1: evw >> 8 });

@@ -10,12 +10,13 @@ import { availableParallelism } from 'node:os';
 import { Command, Option } from 'commander';
 import { runTour, type TourResult, type TourProgress } from '../scenarios/tour.js';
 import { IRQ_BASE } from '../modules/netdev.js';
-import { cpusOption, secondsOption, hzOption, positiveNumber, type MachineFlags } from '../options.js';
+import { cpusOption, secondsOption, hzOption, positiveNumber, traceOption, type MachineFlags } from '../options.js';
 import { startProgress } from '../progress.js';
 import { withInterrupt, section, compact } from './common.js';
 
 interface TourFlags extends MachineFlags {
   rate: number;
+  trace?: string;
 }
 
 /** The `tour` command. */
@@ -26,12 +27,14 @@ export function tourCommand(): Command {
     .addOption(secondsOption(2))
     .addOption(hzOption())
     .addOption(new Option('--rate <n>', 'interrupt bursts per second (each raises every RX queue once)').argParser(positiveNumber('--rate', 100_000)).default(1000))
+    .addOption(traceOption())
     .action(async (flags: TourFlags) => {
       process.exitCode = await tour(flags);
     });
 }
 
 async function tour(flags: TourFlags): Promise<number> {
+  flagsTrace = flags.trace;
   const out = process.stdout;
   out.write(`kdefer tour — machine: ${flags.cpus} CPUs, HZ=${flags.hz}, node ${process.version}, ${availableParallelism()} cores\n`);
   out.write(
@@ -47,6 +50,7 @@ async function tour(flags: TourFlags): Promise<number> {
         seconds: flags.seconds,
         hz: flags.hz,
         rate: flags.rate,
+        trace: flags.trace,
         signal,
         onProgress: (p: TourProgress) => bar.update(p.elapsedS, progressLine(p)),
       }),
@@ -63,6 +67,8 @@ function progressLine(p: TourProgress): string {
   return `irqs ${compact(p.delivered)} delivered of ${compact(p.raised)} raised | NET_RX ${compact(p.netRx)} | writer updates ${compact(p.writes)}`;
 }
 
+let flagsTrace: string | undefined;
+
 function printResult(r: TourResult): void {
   const out = process.stdout;
   const delivered = r.hardirqs.reduce((a, b) => a + b, 0);
@@ -71,6 +77,7 @@ function printResult(r: TourResult): void {
       `${r.burstsSkipped > 0 ? `, ${r.burstsSkipped} skipped: host timer late` : ''}); ` +
       `${delivered} delivered (the rest coalesced while pending)${r.aborted ? ' — interrupted' : ''}\n`,
   );
+  if (r.traceEvents !== undefined) out.write(`trace: ${r.traceEvents} events written to ${flagsTrace ?? '?'} (open it in ui.perfetto.dev)\n`);
   section('/proc/softirqs', r.procSoftirqs);
   section('/proc/interrupts', r.procInterrupts);
   section('ps (at the end of the run, writers still running)', r.ps);

@@ -61,6 +61,8 @@ export interface TourOptions {
   onProgress?: (p: TourProgress) => void;
   /** called once the machine is up, before the run starts */
   onBoot?: (m: Machine) => void;
+  /** record tracepoints and write them to this file as Chrome trace JSON */
+  trace?: string;
 }
 
 export interface TourProgress {
@@ -84,6 +86,8 @@ export interface TourCheck {
 }
 
 export interface TourResult {
+  /** events written to the --trace file, if one was asked for */
+  traceEvents?: number;
   cpus: number;
   hz: number;
   seconds: number;
@@ -131,11 +135,12 @@ export async function runTour(opts: TourOptions = {}): Promise<TourResult> {
   if (!(seconds > 0) || !Number.isFinite(seconds)) throw new KdeferError(`tour: seconds must be a positive number, not ${seconds}`);
   if (!(rate > 0) || !Number.isFinite(rate)) throw new KdeferError(`tour: rate must be a positive number, not ${rate}`);
 
-  const m = await Machine.boot({ cpus, hz, nrIrqs: Math.max(64, IRQ_BASE + cpus), modules: [netdevModule] });
+  const m = await Machine.boot({ cpus, hz, nrIrqs: Math.max(64, IRQ_BASE + cpus), modules: [netdevModule], trace: opts.trace !== undefined, traceLocks: false });
   let shutDown = false;
   try {
     opts.onBoot?.(m);
     const result = await drive(m, { cpus, seconds, hz, rate, signal: opts.signal, onProgress: opts.onProgress });
+    if (opts.trace !== undefined) result.traceEvents = await m.writeTrace(opts.trace);
     await m.shutdown();
     shutDown = true;
     const live = m.liveThreads();
