@@ -80,3 +80,12 @@ describe('softirqs', () => {
     });
   });
 });
+
+describe('softirq vectors and their owners', () => {
+  it('a module cannot replace the action of a vector a built-in mechanism or another module opened', async () => {
+    const { Machine } = await import('@kdefer/workers');
+    const { fixture } = await import('./helpers.js');
+    // ctx and sirq both open BLOCK_SOFTIRQ: the second load is refused with the owner's name
+    await expect(Machine.boot({ cpus: 2, modules: [fixture('ctx'), fixture('sirq')] })).rejects.toThrow(/open_softirq\(BLOCK_SOFTIRQ\): the vector belongs to ctx/);
+  });
+});

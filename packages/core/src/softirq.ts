@@ -69,6 +69,8 @@ export type SoftirqAction = () => void;
 // This CPU's copy of the actions (every CPU ran the same open_softirq at load).
 const softirq_vec: (SoftirqAction | null)[] = new Array<SoftirqAction | null>(NR_SOFTIRQS).fill(null);
 const softirq_action_name: string[] = new Array<string>(NR_SOFTIRQS).fill('');
+// who opened each vector: 'kernel' (timers, tasklets) or a module's name
+const softirq_owner: string[] = new Array<string>(NR_SOFTIRQS).fill('');
 
 let PENDING = 0;
 let ksoftirqd: TaskStruct | null = null;
@@ -199,6 +201,11 @@ export function open_softirq(nr: number, action: SoftirqAction): void {
   if (loading === null && !kernelInit) {
     throw new KdeferError(`open_softirq(${softirq_to_name[nr]}): call it at module load, so that every CPU has the action`);
   }
+  const owner = softirq_owner[nr];
+  if (owner && owner !== (loading ?? 'kernel')) {
+    throw new KdeferError(`open_softirq(${softirq_to_name[nr]}_SOFTIRQ): the vector belongs to ${owner}; a second action would replace its handler`);
+  }
+  softirq_owner[nr] = loading ?? 'kernel';
   softirq_vec[nr] = action;
   softirq_action_name[nr] = action.name || `${softirq_to_name[nr]!.toLowerCase()}_action`;
 }
