@@ -127,6 +127,18 @@ function task_line(): string {
   return `${current_comm()}/${i32[PCB + PC_CURRENT_PID]}`;
 }
 
+/** "N locks held by comm/pid:" and one "#k: (name), at: fn" line per held lock, as lockdep_print_held_locks. */
+function held_locks_lines(): string[] {
+  const depth = i32[HELD]!;
+  if (depth === 0) return [`no locks held by ${task_line()}.`];
+  const out = [`${depth} lock${depth > 1 ? 's' : ''} held by ${task_line()}:`];
+  for (let k = 0; k < depth; k++) {
+    const id = i32[HELD + 1 + 2 * k]! - 1;
+    out.push(` #${k}: ${fmtName(id)}${usage_str(id)}, at: ${site_of(id)}`);
+  }
+  return out;
+}
+
 function report(lines: string[]): void {
   Atomics.add(i32, H_LOCKDEP_REPORTS, 1);
   for (const l of lines) printk(KERN_WARNING + l);
@@ -197,7 +209,8 @@ function check_pair(id: number, newBits: number, all: number, inIrq: number, ena
     '',
     ' *** DEADLOCK ***',
     '',
-    `no locks held by ${task_line()} in ${state.toLowerCase()} context beyond the above`,
+    ...held_locks_lines(),
+    `(the ${state.toLowerCase()}-safe and -unsafe uses above were seen on CPUs ${usage_site(id, 31 - Math.clz32(prevBit)).replace(/^.*\(CPU#(\d+).*$/, '$1')} and ${cpuId})`,
   ]);
 }
 
@@ -293,6 +306,7 @@ function report_circular(held: number, next: number, path: number[]): void {
       : [` Chain exists of:\n   ${rev.map(fmtName).join(' --> ')} --> ${h}`, '']),
     ' *** DEADLOCK ***',
     '',
+    ...held_locks_lines(),
     `context: CPU#${cpuId}, ${context_name()}`,
   ]);
 }
@@ -354,6 +368,8 @@ function report_recursive(id: number): void {
     ' *** DEADLOCK ***',
     '',
     ' May be due to missing lock nesting notation',
+    '',
+    ...held_locks_lines(),
   ]);
 }
 
