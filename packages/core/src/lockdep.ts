@@ -85,9 +85,10 @@ const REPORTED_SIZE = 4096;
 function bit(a: number, b: number): [number, number] {
   return [GRAPH + a * ROW + (b >>> 5), 1 << (b & 31)];
 }
+// Bits are only ever added: a plain read that misses a fresh bit just takes
+// the slow path, which re-checks under the graph lock.
 function has_edge(a: number, b: number): boolean {
-  const [w, m] = bit(a, b);
-  return (Atomics.load(i32, w) & m) !== 0;
+  return (i32[GRAPH + a * ROW + (b >>> 5)]! & (1 << (b & 31))) !== 0;
 }
 
 /** Report once per (kind, a, b) across all CPUs. @returns true the first time. */
@@ -158,7 +159,7 @@ function mark_usage(id: number, read: boolean): void {
   if (pc & SOFTIRQ_OFFSET) want |= read ? LU_IN_SOFTIRQ_READ : LU_IN_SOFTIRQ;
   else if (softirqsOn && !(pc & HARDIRQ_MASK)) want |= read ? LU_ENABLED_SOFTIRQ_READ : LU_ENABLED_SOFTIRQ;
   const w = mem.lock(id, LK_USAGE);
-  const have = Atomics.load(i32, w);
+  const have = i32[w]!; // usage bits only grow: a stale read costs one Atomics.or below
   const fresh = want & ~have;
   if (fresh === 0) return;
   const old = Atomics.or(i32, w, fresh);
