@@ -90,6 +90,15 @@ describe('lockdep: the lock validator', () => {
     });
   });
 
+  it('S-TIME-13: del_timer_sync from process context on a timer that has run, holding nothing, is not a report', async () => {
+    await withMachine({ fixtures: ['ld'] }, async (m) => {
+      await m.call(1, 'ld', 'timerOnce');
+      await m.call(0, 'ld', 'syncNoLock');
+      await m.call(0, 'ld', 'syncNoLock');
+      expect(grep(m, /WARNING/)).toEqual([]);
+    });
+  });
+
   it('with lockdep off at boot the same programs print nothing', async () => {
     await withMachine({ fixtures: ['ld'], lockdep: false }, async (m) => {
       await m.call(0, 'ld', 'plainInTask');

@@ -13,7 +13,9 @@ describe('tasklets', () => {
       expect(runs).toBeGreaterThan(0);
       expect(runs).toBeLessThanOrEqual(2 * N); // S-TASK-6(ii): schedules while pending do not add runs
       expect(s[25]).toBe(0); // always in softirq context
-      expect(m.softirqCounts().every((c) => c[6]! > 0)).toBe(true);
+      // (not asserted: that both CPUs ran it — while one CPU's schedule holds
+      // TASKLET_STATE_SCHED, the other's schedules are no-ops, S-TASK-3)
+      expect(m.softirqCounts().reduce((n, c) => n + c[6]!, 0)).toBeGreaterThan(0);
     });
   });
 

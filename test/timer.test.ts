@@ -31,6 +31,15 @@ describe('timers', () => {
     });
   });
 
+  it('S-TIME-15: a timer armed on a CPU that sat idle goes by its delta from now (forward_timer_base), not from the stale base clock', async () => {
+    await withMachine({ fixtures: ['tm'] }, async (m) => {
+      await new Promise((r) => setTimeout(r, 300)); // CPU 1's base clock stands still meanwhile
+      expect(await m.call(1, 'tm', 'levelOf', 5)).toBe(0); // 5 jiffies: level 0 (0-63)
+      expect(await m.call(1, 'tm', 'levelOf', 100)).toBe(1); // level 1 (64-511)
+      expect(await m.call(1, 'tm', 'levelOf', 1000)).toBe(2); // level 2 (512-4095)
+    });
+  });
+
   it('S-TIME-7/S-TIME-8/S-TIME-10: mod_timer, mod_timer_pending, timer_reduce and del_timer return what the kernel returns', async () => {
     await withMachine({ fixtures: ['tm'] }, async (m) => {
       expect(await m.call(0, 'tm', 'returns')).toEqual([0, 0, 0, 0, 1, 1, 2000, 1, 500, 1, 0, 0]);

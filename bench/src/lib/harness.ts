@@ -8,8 +8,8 @@
  * say in `notes` how to read them.
  */
 
-/** Units a result may be expressed in. */
-export type Unit = 'ns' | 'us' | 'ms' | 'ops/s';
+/** Units a result may be expressed in ('count': a tally, not a time; '%': a rate). */
+export type Unit = 'ns' | 'us' | 'ms' | 'ops/s' | 'jiffies' | 'count' | '%';
 
 /** One measured figure. */
 export interface Result {

@@ -17,3 +17,71 @@ export {
 } from './modules/netdev.js';
 export { startProgress, type Progress, type ProgressOptions } from './progress.js';
 export { defaultCpus } from './options.js';
+export {
+  runStressLocking,
+  runCell,
+  mayStop,
+  guideSaysCorrect,
+  stressModule,
+  type LockingOptions,
+  type LockingResult,
+  type CellResult,
+  type CellSpec,
+  type CellRun,
+} from './scenarios/locking.js';
+export { runTorture, tortureModule, type TortureOptions, type TortureResult } from './scenarios/torture.js';
+export {
+  runCampaign,
+  mergeCampaigns,
+  summarize,
+  shardIndices,
+  parseShard,
+  defaultJobs,
+  type CampaignScenario,
+  type CampaignOptions,
+  type CampaignResult,
+  type CampaignSummary,
+  type TrialResult,
+} from './scenarios/campaign.js';
+export { CAMPAIGN_SCENARIOS, campaignScenario, lostUpdate, lostUpdateWindows, type LostUpdateOptions } from './scenarios/trials.js';
+export { STRESS_ROWS, VARIANTS, type StressRow, type VariantName } from './modules/stress.js';
+export { trialSeed, fmtSeed, parseSeed, seededRandom } from './seed.js';
+export {
+  runScalingOnce,
+  runScalingSweep,
+  calibrate,
+  computeSpeedups,
+  parseLoad,
+  loadLabel,
+  formatScalingTable,
+  scalingCharts,
+  compactRate,
+  rxModule,
+  ROUTINGS,
+  DEFAULT_WORKLOAD,
+  type Routing,
+  type LoadSpec,
+  type ScalingWorkload,
+  type RunOptions as ScalingRunOptions,
+  type RunResult as ScalingRunResult,
+  type RunAccounting,
+  type SweepOptions,
+  type SweepProgress,
+  type ScalingRow,
+  type ScalingReport,
+} from './scenarios/scaling.js';
+export { problems as scalingProblems, reportJson as scalingReportJson } from './commands/bench.js';
+export { RX, RX_IRQ_BASE, RX_MAX_QUEUES, RX_RING_SIZE, RX_NAMES, RX_MODES, RX_CHECK_MAX, type RxMode, type RxConfig } from './modules/rx.js';
+export { lineChart, compactNumber, type Series, type LineChartOptions } from './charts.js';
+export {
+  runRace,
+  raceCase,
+  RACE_CASES,
+  type RaceOptions,
+  type RaceResult,
+  type RaceRow,
+  type RaceProgress,
+  type RaceVariant,
+  type RaceCaseInfo,
+} from './scenarios/race.js';
+export { formatRaceTable } from './commands/race.js';

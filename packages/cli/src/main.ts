@@ -10,8 +10,12 @@
  */
 import { Command } from 'commander';
 import { tourCommand } from './commands/tour.js';
+import { stressCommand } from './commands/stress.js';
+import { reportCommand } from './commands/report.js';
+import { benchCommand } from './commands/bench.js';
+import { raceCommand } from './commands/race.js';
 
-const COMMANDS: (() => Command)[] = [tourCommand];
+const COMMANDS: (() => Command)[] = [tourCommand, stressCommand, reportCommand, benchCommand, raceCommand];
 
 async function main(argv: string[]): Promise<void> {
   const program = new Command('kdefer')

@@ -99,6 +99,8 @@ export {
   irq_set_affinity_mem,
   irq_enter,
   irq_exit,
+  irq_to_desc,
+  IrqDesc,
 } from './irq.js';
 export {
   HI_SOFTIRQ,
@@ -202,3 +204,33 @@ export { lockdep_map, lock_map_acquire, lock_map_release, lockdep_reports, lockd
 export { touch_softlockup_watchdog, describe_activity } from './watchdog.js';
 export { trace_event, read_trace, trace_tail, trace_detail, chrome_trace, tracing_on, TP_NAMES, type TraceRecord } from './trace.js';
 export * as tracepoints from './trace.js';
+export * from './napi.js';
+export * from './bh.js';
+export * from './nic.js';
+export {
+  WaitQueueHead,
+  type wait_queue_head_t,
+  WQ_FLAG_EXCLUSIVE,
+  DECLARE_WAIT_QUEUE_HEAD,
+  init_waitqueue_head,
+  prepare_to_wait,
+  prepare_to_wait_exclusive,
+  prepare_to_wait_event,
+  finish_wait,
+  wait_event,
+  wait_event_timeout,
+  wait_event_interruptible,
+  wait_event_interruptible_timeout,
+  wait_event_interruptible_exclusive,
+  wait_event_killable,
+  wake_up,
+  wake_up_all,
+  wake_up_nr,
+  wake_up_interruptible,
+  wake_up_interruptible_all,
+  waitqueue_active,
+} from './wait.js';
+export * from './completion.js';
+export { Mutex, type mutex, DEFINE_MUTEX, mutex_init, mutex_lock, mutex_lock_interruptible, mutex_lock_killable, mutex_trylock, mutex_unlock, mutex_is_locked } from './mutex.js';
+export * from './workqueue.js';
+export { wake_up_pid, PF_WQ_WORKER, TASK_NOLOAD } from './sched.js';

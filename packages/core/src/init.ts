@@ -36,6 +36,7 @@ import { tasklet_init_cpu } from './tasklet.js';
 import { init_timers } from './timer.js';
 import { slab_init_cpu } from './slab.js';
 import { spinlock_init_cpu } from './spinlock.js';
+import { workqueue_init_early, workqueue_init_cpu } from './workqueue.js';
 import { watchdog_init_cpu, watchdog_timer_fn } from './watchdog.js';
 import { printk } from './printk.js';
 import { trace_init_cpu, trace_ring_words, TRACE_RECORDS, TRACE_ON, TRACE_LOCKS } from './trace.js';
@@ -53,6 +54,8 @@ export interface BootOptions extends Partial<Geometry> {
   seed?: number;
   /** the lock validator (default on; switch it off for benchmarks) */
   lockdep?: boolean;
+  /** idle kworkers beyond the pool's spares are culled after this long (default: the kernel's 300 s) */
+  wqIdleTimeoutMs?: number;
   /** record tracepoints into per-CPU rings (default off) */
   trace?: boolean;
   /** records per CPU trace ring, a power of two (default 65 536: the most recent events are kept) */
@@ -93,6 +96,7 @@ export function setup_machine_memory(opts: BootOptions): Mem {
   a[H_TRACE_FLAGS] = opts.trace ? TRACE_ON | (opts.traceLocks === false ? 0 : TRACE_LOCKS) : 0;
   a[H_TRACE_RECORDS] = records;
   a[H_INITIAL_JIFFIES] = initial_jiffies(g.hz) | 0;
+  workqueue_init_early(m, opts.wqIdleTimeoutMs ?? 0);
   m.setBootTime(performance.timeOrigin + performance.now());
   Atomics.store(a, H_STATE, MACHINE_RUNNING);
   return m;
@@ -134,5 +138,6 @@ export function start_cpu(sab: SharedArrayBuffer, g: Geometry, cpu: number): Mem
     softirq_kernel_init(false);
   }
   spawn_ksoftirqd();
+  workqueue_init_cpu();
   return m;
 }

@@ -231,30 +231,49 @@ export function irq_exit(): void {
   i32[PCB + PC_IRQS_DISABLED] = 0;
 }
 
-/** Run `irq`'s handlers here, in hardirq context (handle_edge_irq). */
+/**
+ * Run `irq`'s handlers here, in hardirq context, as handle_edge_irq does: a
+ * line that is disabled, or already running on another CPU, is only marked
+ * pending — the CPU running it replays it — so one line's handlers never
+ * run on two CPUs at once.
+ */
 export function handle_irq(irq: number): void {
   const d = mem.irq(irq);
   irq_enter();
   const prevIrq = i32[PCB + PC_IRQ_CURRENT]!;
   i32[PCB + PC_IRQ_CURRENT] = irq + 1;
   try {
-    if (Atomics.load(i32, d + IRQD_DEPTH) > 0) {
-      // Disabled after it was raised: remember it, enable_irq replays it.
+    desc_lock(d);
+    if (Atomics.load(i32, d + IRQD_DEPTH) > 0 || Atomics.load(i32, d + IRQD_INPROGRESS) !== 0) {
+      // Disabled (enable_irq replays it) or running elsewhere (that CPU replays it).
       Atomics.store(i32, d + IRQD_PENDING, 1);
+      desc_unlock(d);
     } else {
-      Atomics.add(i32, d + IRQD_INPROGRESS, 1);
+      Atomics.store(i32, d + IRQD_INPROGRESS, 1);
+      desc_unlock(d);
       try {
         i32[mem.kstatIrq(cpuId, irq)]!++;
-        let ran = 0;
-        for (let k = 0; k < IRQ_ACTIONS; k++) {
-          const id = Atomics.load(i32, d + IRQD_ACTION_FN + k);
-          if (id === 0) continue;
-          ran++;
-          run_action(irq, k, id - 1, d);
+        for (;;) {
+          let ran = 0;
+          for (let k = 0; k < IRQ_ACTIONS; k++) {
+            const id = Atomics.load(i32, d + IRQD_ACTION_FN + k);
+            if (id === 0) continue;
+            ran++;
+            run_action(irq, k, id - 1, d);
+          }
+          if (ran === 0) i32[PCB + PC_SPURIOUS]!++;
+          desc_lock(d);
+          if (Atomics.load(i32, d + IRQD_DEPTH) === 0 && Atomics.exchange(i32, d + IRQD_PENDING, 0) !== 0) {
+            desc_unlock(d);
+            continue; // raised again while it ran: replay here
+          }
+          Atomics.store(i32, d + IRQD_INPROGRESS, 0);
+          desc_unlock(d);
+          break;
         }
-        if (ran === 0) i32[PCB + PC_SPURIOUS]!++;
-      } finally {
-        Atomics.sub(i32, d + IRQD_INPROGRESS, 1);
+      } catch (e) {
+        Atomics.store(i32, d + IRQD_INPROGRESS, 0);
+        throw e;
       }
     }
   } finally {
@@ -534,6 +553,27 @@ export function irq_action_names(m: Mem, irq: number): string[] {
   const out: string[] = [];
   for (let k = 0; k < IRQ_ACTIONS; k++) if (Atomics.load(m.i32, d + IRQD_ACTION_FN + k) !== 0) out.push(name_of(m, m.i32[d + IRQD_ACTION_NAME + k]!));
   return out;
+}
+
+/** An irq_desc, read-only: what drivers may look at (desc->depth). */
+export class IrqDesc {
+  constructor(
+    readonly irq: number,
+    private readonly m: Mem,
+  ) {}
+  /** desc->depth: disable_irq nesting, 0 when the line is enabled. */
+  get depth(): number {
+    return Atomics.load(this.m.i32, this.m.irq(this.irq, IRQD_DEPTH));
+  }
+}
+
+/**
+ * irq_to_desc - the descriptor of line `irq`, a read-only view.
+ * Context: any.
+ */
+export function irq_to_desc(irq: number): IrqDesc {
+  check_irq(irq, 'irq_to_desc');
+  return new IrqDesc(irq, mem);
 }
 
 export function irq_init_cpu(): void {

@@ -387,7 +387,7 @@ export const PL_NR_IDLE = 9; //             L(pool)
 export const PL_IDLE_LIST = 10; //          L(pool) head, tail (+11): worker ids + 1, most recently idle first
 export const PL_BUSY_LIST = 12; //          L(pool) head, tail (+13): workers executing a work item
 export const PL_NEXT_WORKER_ID = 14; //     A  the M of the next kworker/N:M
-export const PL_NR_STARTED = 15; //         A  work items started (statistics)
+export const PL_NR_STARTED = 15; //         L(pool) work items started (statistics)
 export const PL_NR_CM_WAKEUPS = 16; //      A  idle workers woken because the running one slept
 export const PL_BH_KICK = 17; //            A  1: a remote CPU asked this BH pool's CPU to run it
 export const PL_NR_MAYDAYS = 18; //         A  rescuers summoned
@@ -405,8 +405,8 @@ export const PWQ_NR_IN_FLIGHT = 6; //       L(pool) writes, Atomics.load by flus
 export const PWQ_RESCUER = 8; //            I  pid of this CPU's rescuer of the wq (0 none)
 export const PWQ_RESCUER_WORKER = 9; //     I  worker id + 1 of that rescuer
 export const PWQ_MAYDAY = 10; //            A  1 while this pwq asks for its rescuer
-export const PWQ_STAT_STARTED = 11; //      A  items started
-export const PWQ_STAT_COMPLETED = 12; //    A  items completed
+export const PWQ_STAT_STARTED = 11; //      L(pool) items started
+export const PWQ_STAT_COMPLETED = 12; //    L(pool) items completed
 export const PWQ_STAT_MAX_ACTIVE = 13; //   L(pool) the most items ever active at once
 export const PWQ_STRIDE = 16;
 
@@ -439,10 +439,10 @@ export const WK_DISCARD = 12; //            A  insertion cancelled while an olde
 export const WK_DISABLE = 13; //            A  disable_work() depth
 export const WK_FLAGS = 14; //              I  WKF_* (workqueue.ts): allocated, delayed, ...
 export const WK_TIMER = 15; //              I  delayed_work: its timer id + 1
-export const WK_DW_CPU = 16; //             A  delayed_work: target CPU (WORK_CPU_UNBOUND: -1)
+export const WK_DW_CPU = 16; //             A  delayed_work: target CPU (WORK_CPU_UNBOUND = MAX_CPUS)
 export const WK_DW_WQ = 17; //              A  delayed_work: target workqueue id + 1
-export const WK_RUNS = 18; //               A  executions (statistics)
-export const WK_LAST_CPU = 19; //           A  CPU of the last execution
+export const WK_RUNS = 18; //               L(pool) executions (statistics; the pool it ran on)
+export const WK_LAST_CPU = 19; //           L(pool) CPU of the last execution
 export const WORK_STRIDE = 32; //              a line each: works are queued from every CPU
 
 // ---------------------------------------------------------------- worker
@@ -464,6 +464,7 @@ export const WR_BPREV = 14; //              L(pool)
 export const WR_SCHEDULED = 15; //          L(pool) head, tail (+16): items handed to this worker (collisions)
 export const WR_ITEMS = 17; //              C  items executed
 export const WR_SLOT = 18; //               I  its task's slot in the task table
+export const WR_WAKING = 19; //             L(pool) 1 while a wake-up sent to it (kick_pool) is in flight
 export const WORKER_STRIDE = 32;
 
 // ---------------------------------------------------------------- wait objects (wait_queue_head, completion, mutex)

@@ -157,7 +157,9 @@ function mark_usage(id: number, read: boolean): void {
   if (pc & HARDIRQ_MASK) want |= read ? LU_IN_HARDIRQ_READ : LU_IN_HARDIRQ;
   else if (hardirqsOn) want |= read ? LU_ENABLED_HARDIRQ_READ : LU_ENABLED_HARDIRQ;
   if (pc & SOFTIRQ_OFFSET) want |= read ? LU_IN_SOFTIRQ_READ : LU_IN_SOFTIRQ;
-  else if (softirqsOn && !(pc & HARDIRQ_MASK)) want |= read ? LU_ENABLED_SOFTIRQ_READ : LU_ENABLED_SOFTIRQ;
+  // as mark_irqflags: "softirqs enabled" counts only while hardirqs are on too
+  // (with interrupts off no softirq can run on this CPU)
+  else if (softirqsOn && hardirqsOn && !(pc & HARDIRQ_MASK)) want |= read ? LU_ENABLED_SOFTIRQ_READ : LU_ENABLED_SOFTIRQ;
   const w = mem.lock(id, LK_USAGE);
   const have = i32[w]!; // usage bits only grow: a stale read costs one Atomics.or below
   const fresh = want & ~have;

@@ -54,7 +54,7 @@ import {
 import { mem, i32, cpuId, PCB } from './smp.js';
 import { preempt_point, cpu_relax } from './entry.js';
 import { KdeferError, intern, name_of, arena_region } from './module.js';
-import { printk, KERN_ERR, dump_context, call_trace } from './printk.js';
+import { printk, KERN_ERR, dump_context, call_trace, kernel_caller } from './printk.js';
 import { interrupt_context_level, local_irq_save, local_irq_restore } from './preempt.js';
 import { might_sleep, comm_of_pid } from './sched.js';
 void comm_of_pid;
@@ -158,18 +158,13 @@ function make_handle(slot: number, gen: number): number {
   return ((gen & 0x7ff) << 20) | (slot + 1);
 }
 
-function caller_fn(depth: number): number {
-  return intern(callerFnName(depth + 1));
+// The driver function that called into the kernel (the first frame outside
+// packages/core), as KASAN names the function of a bad access.
+function caller_fn(_depth: number): number {
+  return intern(kernel_caller());
 }
-function callerFnName(depth: number): string {
-  const stack = new Error().stack?.split('\n') ?? [];
-  for (let k = depth + 1; k < stack.length; k++) {
-    const m = /at (?:async )?([\w$.<>]+)/.exec(stack[k] ?? '');
-    if (m && !/^(Object\.|Module\.)?(kmalloc|kzalloc|kfree|kmem_cache_\w+|slab_\w+|SlabObject\.\w+|check|report\w*|kasan\w*)$/.test(m[1]!)) {
-      return m[1]!.replace(/^Object\./, '');
-    }
-  }
-  return '(unknown)';
+function callerFnName(_depth: number): string {
+  return kernel_caller();
 }
 
 function who(): number {

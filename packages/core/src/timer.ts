@@ -62,7 +62,7 @@ import { printk, KERN_ERR, KERN_EMERG, KERN_WARNING, WARN, WARN_ON_ONCE, KernelH
 import { in_hardirq, in_interrupt, local_irq_save, local_irq_restore, context_name } from './preempt.js';
 import { open_softirq, raise_softirq_nocheck, TIMER_SOFTIRQ } from './softirq.js';
 import { report_handler_oops } from './irq.js';
-import { jiffies, tick_update_jiffies, tick_register_hook, ms_until_jiffy, initial_jiffies } from './tick.js';
+import { jiffies, tick_update_jiffies, tick_register_hook, ms_until_jiffy, initial_jiffies, get_jiffies_64 } from './tick.js';
 import { sched_register_idle_timeout } from './sched.js';
 import { spin_lockup_ms } from './spinlock.js';
 import { slab_alive, slab_obj, kasan_report, type SlabObject } from './slab.js';
@@ -215,7 +215,22 @@ function calc_wheel_index(expires: number, clk: number): [number, number] {
   return [LVL_OFFS(lvl) + (shifted & LVL_MASK), shifted * LVL_GRAN(lvl)];
 }
 
+/**
+ * forward_timer_base: a base whose CPU sat idle has a stale clk; bring it up
+ * to now (never past its earliest pending bucket) before computing a new
+ * timer's bucket, or the timer would land in a coarser level and run late.
+ */
+function forward_timer_base_locked(cpu: number): void {
+  const clk = i32[bw(cpu, TB_CLK)]!;
+  const jnow = rel(get_jiffies_64());
+  if (jnow - clk <= 0) return;
+  let next = jnow;
+  if (i32[bw(cpu, TB_NEXT_VALID)] !== 0 && i32[bw(cpu, TB_NEXT_EXPIRY)]! - next < 0) next = i32[bw(cpu, TB_NEXT_EXPIRY)]!;
+  if (next - clk > 0) i32[bw(cpu, TB_CLK)] = next;
+}
+
 function enqueue_timer_locked(cpu: number, id: number): void {
+  forward_timer_base_locked(cpu);
   const clk = i32[bw(cpu, TB_CLK)]!;
   const expires = i32[tw(id, TM_EXPIRES)]!;
   const [idx, bucketExpiry] = calc_wheel_index(expires, clk);
@@ -538,14 +553,19 @@ export function add_timer_on(t: TimerList, cpu: number): void {
   __mod_timer(t, t.expires, 'mod', cpu);
 }
 
-function __timer_delete(t: TimerList, shutdown: boolean): number {
+/**
+ * Deactivate `t` under its base lock; with `unlessRunning`, leave it alone
+ * and return -1 while its function runs (try_to_del_timer_sync).
+ */
+function __try_to_del(t: TimerList, shutdown: boolean, unlessRunning: boolean): number {
   preempt_point();
-  check_timer(t, shutdown ? 'timer_shutdown' : 'del_timer');
+  check_timer(t, shutdown ? 'timer_shutdown' : unlessRunning ? 'try_to_del_timer_sync' : 'del_timer');
   const id = t.id;
   check_owner(id, 'del_timer');
   const flags = local_irq_save();
   const cpu = lock_timer_base(id);
   try {
+    if (unlessRunning && Atomics.load(i32, bw(cpu, TB_RUNNING)) === id + 1) return -1;
     const ret = detach_timer_locked(cpu, id) ? 1 : 0;
     if (ret) trace_event(TP_TIMER_CANCEL, id, i32[tw(id, TM_NAME)]!);
     if (shutdown) {
@@ -557,6 +577,10 @@ function __timer_delete(t: TimerList, shutdown: boolean): number {
     base_unlock(cpu);
     local_irq_restore(flags);
   }
+}
+
+function __timer_delete(t: TimerList, shutdown: boolean): number {
+  return __try_to_del(t, shutdown, false);
 }
 
 /**
@@ -575,23 +599,7 @@ export const del_timer = timer_delete;
  * @returns -1 if the function is running, else as timer_delete.
  */
 export function try_to_del_timer_sync(t: TimerList, shutdown = false): number {
-  preempt_point();
-  check_timer(t, 'try_to_del_timer_sync');
-  const id = t.id;
-  const flags = local_irq_save();
-  const cpu = lock_timer_base(id);
-  try {
-    if (Atomics.load(i32, bw(cpu, TB_RUNNING)) === id + 1) return -1;
-    const ret = detach_timer_locked(cpu, id) ? 1 : 0;
-    if (shutdown) {
-      i32[tw(id, TM_FUNC)] = 0;
-      Atomics.or(i32, tw(id, TM_STATE), TMS_SHUTDOWN);
-    }
-    return ret;
-  } finally {
-    base_unlock(cpu);
-    local_irq_restore(flags);
-  }
+  return __try_to_del(t, shutdown, true);
 }
 export const timer_delete_sync_try = try_to_del_timer_sync;
 
@@ -631,8 +639,11 @@ function __timer_delete_sync(t: TimerList, shutdown: boolean): number {
   // function takes, held here, closes a cycle the validator reports.
   const map = i32[tw(id, TM_LOCKDEP)]! - 1;
   if (map >= 0) {
+    // with interrupts off, as the kernel does: the map is also taken in softirq context
+    const flags = local_irq_save();
     lock_map_acquire(map);
     lock_map_release(map);
+    local_irq_restore(flags);
   }
   const t0 = performance.now();
   let spins = 0;

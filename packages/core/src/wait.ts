@@ -101,7 +101,11 @@ function raw_word_lock_slow(w: number, what: string): void {
   let t0 = 0;
   for (;;) {
     while (Atomics.load(i32, w) !== 0) {
-      if ((++spins & 1023) === 0) {
+      // Interrupts are off here, but remote wake-ups must still drain (a
+      // holder may be waiting for room in this CPU's wake ring) and a
+      // stopped machine must unwind us: a preemption point does both.
+      if ((++spins & 63) === 0) preempt_point();
+      if ((spins & 1023) === 0) {
         // Never spin on a machine that stopped, nor past the lockup bound.
         if (Atomics.load(i32, H_STATE) !== MACHINE_RUNNING) {
           throw new KernelHalt(machine_panicked() ? 'machine panicked' : 'machine shut down');

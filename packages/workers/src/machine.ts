@@ -19,6 +19,7 @@ import {
   type BootOptions,
   type LogRecord,
   type ThreadInfo,
+  type PoolInfo,
   setup_machine_memory,
   kick_cpu,
   kick_cpu_control,
@@ -26,9 +27,13 @@ import {
   format_log,
   proc_softirqs,
   proc_interrupts,
+  proc_net_softnet_stat,
+  softnet_stat,
+  type SoftnetStat,
   kstat_softirqs,
   kstat_irqs,
   read_tasks,
+  read_workers,
   irq_raise,
   irq_set_affinity_mem,
   host_shared_array,
@@ -98,11 +103,11 @@ export class Machine {
 
   private constructor(
     readonly mem: Mem,
-    private readonly workers: Worker[],
+    private readonly cpuThreads: Worker[],
     private readonly ports: MessagePort[],
     private readonly cpusApi: Remote<CpuApi>[],
   ) {
-    this.exitPromises = workers.map((w, cpu) =>
+    this.exitPromises = cpuThreads.map((w, cpu) =>
       once(w, 'exit').then(([code]) => {
         this.exited++;
         if (!this.stopped) this.lost.set(cpu, `CPU ${cpu}'s thread exited unexpectedly (code ${String(code)})`);
@@ -296,6 +301,14 @@ export class Machine {
   procInterrupts(): string {
     return proc_interrupts(this.mem);
   }
+  /** /proc/net/softnet_stat: one line per CPU, hex fields (processed, dropped, time_squeeze, ...). */
+  procNetSoftnetStat(): string {
+    return proc_net_softnet_stat(this.mem);
+  }
+  /** Every CPU's softnet_data counters (napi.ts). */
+  softnetStat(): SoftnetStat[] {
+    return softnet_stat(this.mem);
+  }
   /** Softirq handler runs [cpu][vector]. */
   softirqCounts(): number[][] {
     return kstat_softirqs(this.mem);
@@ -303,6 +316,15 @@ export class Machine {
   /** Deliveries of `irq` per CPU. */
   irqCounts(irq: number): number[] {
     return kstat_irqs(this.mem, irq);
+  }
+  /**
+   * The workqueue worker pools and their kworkers, read from shared memory:
+   * per pool (BH, normal and highpri per CPU, then the unbound ones) its
+   * counters and each kworker's state (idle, running, sleeping) and current
+   * work, with the comm /proc shows ("kworker/0:1+events").
+   */
+  workers(): PoolInfo[] {
+    return read_workers(this.mem);
   }
   /** The kernel threads and tasks, by CPU, with their kernel names and states. */
   threads(): ThreadInfo[] {
@@ -367,7 +389,7 @@ export class Machine {
   }
   /** Worker threads still running (0 after shutdown). */
   liveThreads(): number {
-    return this.workers.length - this.exited;
+    return this.cpuThreads.length - this.exited;
   }
 
   /**
@@ -390,7 +412,7 @@ export class Machine {
         const done = this.exitPromises[c]!;
         const stop = api.stop().catch(() => {});
         const ok = await Promise.race([done.then(() => true), stop.then(() => done.then(() => true)), delay(graceMs).then(() => false)]);
-        if (!ok) await this.workers[c]!.terminate();
+        if (!ok) await this.cpuThreads[c]!.terminate();
       }),
     );
     await Promise.all(this.exitPromises);
