@@ -108,4 +108,34 @@ describe('lockdep: the lock validator', () => {
       expect(grep(m, /WARNING/)).toEqual([]);
     });
   });
+
+  it('S-WQ-20/R-7: flush_work while holding a mutex the work function takes is a circular dependency with "(work_completion)(...)" — without the deadlock happening', async () => {
+    await withMachine({ fixtures: ['ldwq'] }, async (m) => {
+      await m.call(1, 'ldwq', 'runOnce'); // (work_completion)(ldwq.w) -> (ldwq.M), recorded while the work slept holding M
+      await m.call(0, 'ldwq', 'flushUnderMutex'); // (ldwq.M) -> (work_completion)(ldwq.w): the cycle
+      const d = m.dmesg();
+      expect(d).toMatch(/possible circular locking dependency detected/);
+      expect(d).toMatch(/is trying to acquire lock:\n.* \(work_completion\)\(ldwq\.w\)/);
+      expect(d).toMatch(/but task is already holding lock:\n.* \(ldwq\.M\)/);
+    });
+  });
+
+  it('S-WQ-20: cancel_work_sync under that mutex is the same cycle; flushing a work that does not take it is not', async () => {
+    await withMachine({ fixtures: ['ldwq'] }, async (m) => {
+      await m.call(0, 'ldwq', 'flushPlainUnderMutex');
+      await m.call(0, 'ldwq', 'runOnce');
+      expect(grep(m, /WARNING/)).toEqual([]);
+      await m.call(1, 'ldwq', 'cancelUnderMutex');
+      expect(m.dmesg()).toMatch(/possible circular locking dependency detected/);
+    });
+  });
+
+  it('S-LOCK-12: two mutexes taken in both orders, by tasks that sleep holding them, are a circular dependency', async () => {
+    await withMachine({ fixtures: ['ldwq'] }, async (m) => {
+      await m.call(0, 'ldwq', 'mn');
+      expect(grep(m, /WARNING/)).toEqual([]);
+      await m.call(1, 'ldwq', 'nm');
+      expect(m.dmesg()).toMatch(/possible circular locking dependency detected[\s\S]*\(ldwq\.M\)/);
+    });
+  });
 });

@@ -443,10 +443,50 @@ export function lockdep_map(name: string): number {
   return e.value;
 }
 
+const mapCache = new Map<string, number>();
+/**
+ * The pseudo-lock class named `name` (cached on this CPU), or -1 when the
+ * validator is off — so that callers annotate without allocating classes.
+ */
+export function lockdep_map_of(name: string): number {
+  if (!HELD) return -1;
+  let id = mapCache.get(name);
+  if (id === undefined) {
+    id = lockdep_map(name);
+    mapCache.set(name, id);
+  }
+  return id;
+}
+
+/**
+ * A task switches out: its held locks (sleeping locks and maps: it holds no
+ * spinlock when it sleeps) leave this CPU's stack with it, as lockdep keeps
+ * held_locks per task.
+ */
+export function lockdep_switch_out(): Int32Array | null {
+  if (!HELD) return null;
+  const depth = i32[HELD]!;
+  if (depth === 0) return null;
+  const saved = i32.slice(HELD + 1, HELD + 1 + 2 * depth);
+  i32[HELD] = 0;
+  return saved;
+}
+/** The task switches back in: its held locks return to this CPU's stack. */
+export function lockdep_switch_in(saved: Int32Array | null): void {
+  if (!HELD || saved === null) return;
+  const depth = i32[HELD]!;
+  const n = saved.length / 2;
+  if (depth + n > MAX_LOCK_DEPTH) return;
+  i32.set(saved, HELD + 1 + 2 * depth);
+  i32[HELD] = depth + n;
+}
+
 /** lock_map_acquire: take a pseudo-lock (around a timer function, a work function, or in a _sync wait). */
 export let lock_map_acquire: (id: number) => void = () => {};
 /** lock_map_release */
 export let lock_map_release: (id: number) => void = () => {};
+/** lock_map_acquire_try: a successful trylock of a class (usage recorded, no ordering). */
+export let lock_map_acquire_try: (id: number) => void = () => {};
 
 /** Lockdep reports printed so far (host side too). */
 export function lockdep_reports(m: Mem): number {
@@ -468,5 +508,6 @@ export function lockdep_init_cpu(): boolean {
   HELD = arena_region('kernel.lockdep.held', nrCpus * HELD_STRIDE) + cpuId * HELD_STRIDE;
   lock_map_acquire = (id) => lock_acquire(id, false, false);
   lock_map_release = (id) => lock_release(id);
+  lock_map_acquire_try = (id) => lock_acquire(id, false, true);
   return true;
 }

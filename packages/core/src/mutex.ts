@@ -25,6 +25,7 @@
  *   detected") and then deadlocks, as it would in the kernel: the task
  *   sleeps for good; the rest of the machine goes on.
  */
+import { lockdep_map_of, lock_map_acquire, lock_map_release, lock_map_acquire_try } from './lockdep.js';
 import { WO_LOCK, WO_VAL, WO_OWNER_CPU, WO_HEAD, WO_CONTENDED, WO_KIND_MUTEX, WT_PID, WT_CPU, WT_QUEUE } from './layout.js';
 import { mem, i32, cpuId } from './smp.js';
 import { preempt_point } from './entry.js';
@@ -136,6 +137,9 @@ function mutex_lock_common(lock: Mutex, state: number, who: string): Promise<voi
     return Promise.resolve();
   }
   const me = current!.pid;
+  // the validator sees the acquisition before any wait, as mutex_acquire does
+  const map = lockdep_map_of(`(${lock.name})`);
+  if (map >= 0) lock_map_acquire(map);
   if (Atomics.compareExchange(i32, lock.w + WO_VAL, 0, me) === 0) {
     set_owner(lock, me);
     return Promise.resolve();
@@ -174,6 +178,8 @@ export function mutex_trylock(lock: Mutex): number {
   const me = owner_id();
   if (Atomics.compareExchange(i32, lock.w + WO_VAL, 0, me) !== 0) return 0;
   set_owner(lock, me);
+  const map = lockdep_map_of(`(${lock.name})`);
+  if (map >= 0) lock_map_acquire_try(map);
   return 1;
 }
 
@@ -192,6 +198,8 @@ export function mutex_unlock(lock: Mutex): void {
     WARN(true, 'DEBUG_LOCKS_WARN_ON(__owner_task(owner) != current)');
     printk(KERN_WARNING + `mutex ${lock.name}: released by ${current_comm()}/${current_pid()} on CPU#${cpuId}, owner: ${owner_desc(owner)}`);
   }
+  const map = lockdep_map_of(`(${lock.name})`);
+  if (map >= 0) lock_map_release(map);
   const f = raw_word_lock_irqsave(lock.w + WO_LOCK, lock.name);
   const head = i32[lock.w + WO_HEAD]!;
   if (head !== 0) {

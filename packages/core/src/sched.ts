@@ -60,6 +60,7 @@ import { printk, KERN_ERR, KERN_WARNING, KernelHalt, dump_context, callerName, p
 import { interrupt_context_level, context_name, in_atomic, irqs_disabled, preempt_count } from './preempt.js';
 import { wakeup_softirqd } from './softirq.js';
 import { trace_event, TP_SCHED_SWITCH } from './trace.js';
+import { lockdep_switch_in, lockdep_switch_out } from './lockdep.js';
 import { touch_softlockup_watchdog, report_hung_task, hung_task_ms } from './watchdog.js';
 import { jiffies, get_jiffies_64, ms_until_jiffy, msecs_to_jiffies, HZ } from './tick.js';
 
@@ -89,6 +90,8 @@ export class TaskStruct {
   /** performance.now() when it went to sleep in TASK_UNINTERRUPTIBLE (hung task detector), 0 awake */
   blockedSince = 0;
   hungReported = false;
+  /** the validator's held locks of this task while it is switched out */
+  lockdepHeld: Int32Array | null = null;
   result: unknown = undefined;
   error: unknown = undefined;
   exited = false;
@@ -609,8 +612,11 @@ async function run_task(t: TaskStruct): Promise<void> {
   const resume = t.resume;
   t.resume = null;
   if ((t.flags & PF_WQ_WORKER) !== 0) wqWorkerRunning(t);
+  lockdep_switch_in(t.lockdepHeld);
+  t.lockdepHeld = null;
   if (resume) resume(undefined);
   const why = await yielded;
+  t.lockdepHeld = lockdep_switch_out();
   trace_event(TP_SCHED_SWITCH, t.pid, 0);
   current = null;
   i32[PCB + PC_CURRENT_PID] = 0;
