@@ -1,4 +1,10 @@
 import { describe, it, expect } from 'vitest';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { readFile, mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { withMachine } from './helpers.js';
 
 describe('tracing', () => {
@@ -42,5 +48,16 @@ describe('tracing', () => {
       await m.call(0, 'locks', 'bumpBh', 10);
       expect(m.traceRecords()).toEqual([]);
     });
+  });
+
+  it('kdefer <command> --trace FILE merges the traces of every machine the command booted', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'kdefer-trace-'));
+    const file = join(dir, 'torture.json');
+    const main = fileURLToPath(new URL('../packages/cli/dist/main.js', import.meta.url));
+    const { stdout } = await promisify(execFile)(process.execPath, [main, 'stress', 'torture', '--seconds', '0.3', '--seed', '5', '--trace', file]);
+    expect(stdout).toMatch(/trace: \d+ events of every machine written to/);
+    const t = JSON.parse(await readFile(file, 'utf8')) as { traceEvents: { name: string; args?: { name?: string } }[] };
+    expect(t.traceEvents.some((e) => e.name === 'process_name' && e.args?.name === 'machine 0 CPU 1')).toBe(true);
+    expect(t.traceEvents.some((e) => e.name === 'lock_acquire')).toBe(true);
   });
 });

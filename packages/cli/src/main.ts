@@ -14,6 +14,7 @@ import { stressCommand } from './commands/stress.js';
 import { reportCommand } from './commands/report.js';
 import { benchCommand } from './commands/bench.js';
 import { raceCommand } from './commands/race.js';
+import { collectTraces } from './trace_file.js';
 
 const COMMANDS: (() => Command)[] = [tourCommand, stressCommand, reportCommand, benchCommand, raceCommand];
 
@@ -24,6 +25,19 @@ async function main(argv: string[]): Promise<void> {
     .showHelpAfterError()
     .enablePositionalOptions();
   for (const make of COMMANDS) program.addCommand(make());
+  // --trace FILE on a command that boots machines: every machine it boots
+  // records tracepoints, and their traces are merged into FILE at the end
+  // (the tour writes its own, without the lock events).
+  let tracing: { file: string; c: ReturnType<typeof collectTraces> } | null = null;
+  program.hook('preAction', (_p, action) => {
+    const file = (action.opts() as { trace?: unknown }).trace;
+    if (typeof file === 'string' && action.name() !== 'tour') tracing = { file, c: collectTraces(file) };
+  });
+  program.hook('postAction', async () => {
+    if (tracing === null) return;
+    const n = await tracing.c.finish();
+    process.stdout.write(`trace: ${n} events of every machine written to ${tracing.file} (open it in ui.perfetto.dev)\n`);
+  });
   await program.parseAsync(argv);
 }
 

@@ -162,10 +162,26 @@ export class Machine {
   }
 
   /**
+   * Boot options every later boot in this process starts from (a command's
+   * `--trace` sets `trace: true` here); a boot's own options win.
+   */
+  static readonly defaults: Partial<MachineOptions> = {};
+  private static readonly shutdownHooks = new Set<(m: Machine) => void>();
+  /**
+   * Run `hook(machine)` at the start of every shutdown (the machine is still
+   * readable: dmesg, trace, /proc). @returns a function that removes the hook.
+   */
+  static onShutdown(hook: (m: Machine) => void): () => void {
+    Machine.shutdownHooks.add(hook);
+    return () => Machine.shutdownHooks.delete(hook);
+  }
+
+  /**
    * Boot a machine: one worker thread per CPU, online when this resolves,
    * with `modules` loaded on every CPU.
    */
   static async boot(opts: MachineOptions = {}): Promise<Machine> {
+    opts = { ...Machine.defaults, ...opts };
     const cpus = opts.cpus ?? Math.min(MAX_CPUS, Math.max(2, availableParallelism()));
     const mem = setup_machine_memory({ ...opts, cpus });
     const workers: Worker[] = [];
@@ -403,6 +419,13 @@ export class Machine {
       return;
     }
     this.stopped = true;
+    for (const h of Machine.shutdownHooks) {
+      try {
+        h(this);
+      } catch {
+        /* a hook must not keep the machine from stopping */
+      }
+    }
     clearInterval(this.nmiWatchdog);
     const a = this.mem.i32;
     if (Atomics.load(a, H_STATE) !== MACHINE_PANIC) Atomics.store(a, H_STATE, MACHINE_SHUTDOWN);

@@ -10,7 +10,7 @@
 import { availableParallelism } from 'node:os';
 import { Command, Argument, Option } from 'commander';
 import { runRace, RACE_CASES, raceCase, type RaceResult, type RaceProgress } from '../scenarios/race.js';
-import { cpusOption, intInRange } from '../options.js';
+import { cpusOption, intInRange, traceOption } from '../options.js';
 import { seedOption, amplifyOption, randomSeed, fmtSeed, fmtAmplify } from '../seed.js';
 import { startProgress } from '../progress.js';
 import { withInterrupt } from './common.js';
@@ -30,6 +30,7 @@ export function raceCommand(): Command {
   const width = Math.max(...RACE_CASES.map((c) => c.name.length));
   const cases = RACE_CASES.map((c) => `  ${c.name.padEnd(width)}  ${c.statement.padEnd(9)} ${c.summary}`).join('\n');
   return new Command('race')
+    .addOption(traceOption())
     .description('reproduce a del_timer/tasklet teardown race: many natural trials per API variant, counting the kernel reports each produces')
     .addArgument(new Argument('<case>', 'the race case (listed below)').choices(RACE_CASES.map((c) => c.name)))
     .addOption(cpusOption())

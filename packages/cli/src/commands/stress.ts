@@ -23,7 +23,7 @@ import { runCampaign, parseShard, defaultJobs, type CampaignResult, type Campaig
 import { CAMPAIGN_SCENARIOS } from '../scenarios/trials.js';
 import type { CampaignScenario } from '../scenarios/campaign.js';
 import { STRESS_ROWS, VARIANTS, type VariantName } from '../modules/stress.js';
-import { cpusOption, secondsOption, intInRange } from '../options.js';
+import { cpusOption, secondsOption, intInRange, traceOption } from '../options.js';
 import { seedOption, amplifyOption, randomSeed, fmtSeed, fmtAmplify } from '../seed.js';
 import { startProgress, type Progress } from '../progress.js';
 import { withInterrupt, section, compact } from './common.js';
@@ -85,6 +85,7 @@ const list = (what: string, allowed: readonly string[]) => (value: string): stri
 
 function lockingCommand(): Command {
   return new Command('locking')
+    .addOption(traceOption())
     .description("run every cell of the matrix — who shares a counter, by the lock variant used — and set each against the kernel's locking guide (S-LOCK-6)")
     .addOption(cpusOption())
     .addOption(new Option('--iterations <n>', 'increments of each side per cell').argParser(intInRange('--iterations', 2, 10_000_000)).default(1000))
@@ -223,6 +224,7 @@ interface TortureFlags {
 
 function tortureCommand(): Command {
   return new Command('torture')
+    .addOption(traceOption())
     .description('lock torture after locktorture.c: writer and reader tasks on every CPU hammer one lock for a bounded time; acquisitions, fairness, failures')
     .addOption(cpusOption())
     .addOption(secondsOption(2))
