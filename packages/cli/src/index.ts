@@ -54,6 +54,7 @@ export {
   parseLoad,
   loadLabel,
   formatScalingTable,
+  SCALING_TABLE_LEGEND,
   scalingCharts,
   compactRate,
   rxModule,

@@ -19,6 +19,7 @@ import {
   runScalingSweep,
   parseLoad,
   formatScalingTable,
+  SCALING_TABLE_LEGEND,
   scalingCharts,
   compactRate,
   ROUTINGS,
@@ -137,6 +138,7 @@ async function scaling(f: ScalingFlags): Promise<number> {
   out.write('\n');
   if (report.capacity > 0) out.write(`1-CPU capacity (napi, overloaded): ${compactRate(report.capacity)} packets/s; "Nx" loads are N × that × CPUs\n\n`);
   out.write(formatScalingTable(report));
+  for (const l of SCALING_TABLE_LEGEND) out.write(`  ${l}\n`);
   // Where the interrupts went, for one run per routing at the most CPUs.
   const most = Math.max(...report.rows.map((r) => r.cpus));
   for (const routing of f.routing) {

@@ -154,7 +154,7 @@ export interface RunResult {
   deliveredPps: number;
   /** delivered per CPU over the window, packets/s */
   deliveredPpsPerCpu: number[];
-  /** rx hardirqs per delivered packet, over the window */
+  /** rx hardirqs per delivered packet, over the window (NaN when nothing was delivered) */
   irqsPerPacket: number;
   /** packets dropped (any place) over the window, and per second */
   drops: number;
@@ -313,7 +313,7 @@ export async function runScalingOnce(o: RunOptions): Promise<RunResult> {
         offeredPps: (b.offered - a.offered) / win,
         deliveredPps: delivered / win,
         deliveredPpsPerCpu: perCpu1.map((n, c) => (n - perCpu0[c]!) / win),
-        irqsPerPacket: delivered > 0 ? (b.hardirqs - a.hardirqs) / delivered : b.hardirqs - a.hardirqs,
+        irqsPerPacket: delivered > 0 ? (b.hardirqs - a.hardirqs) / delivered : NaN,
         drops,
         dropPps: drops / win,
         timeSqueeze: b.timeSqueeze - a.timeSqueeze,
@@ -503,11 +503,19 @@ export async function runScalingSweep(o: SweepOptions): Promise<ScalingReport> {
   return { date: new Date().toISOString().replace(/\.\d+Z$/, 'Z'), node: process.version, cores, workload, seconds, capacity, rows, aborted: o.signal?.aborted === true };
 }
 
-/** Speedup of each row over its 1-CPU twin; none past the machine's core count. */
+/** A 1-CPU run that delivered less than this share of its offered load has collapsed: no speedup is computed over it. */
+const COLLAPSED = 0.01;
+
+/**
+ * Speedup of each row over its 1-CPU twin (same mode, routing and load);
+ * none past the machine's core count, and none over a 1-CPU run that
+ * collapsed (receive livelock: a ratio over almost nothing means nothing).
+ */
 export function computeSpeedups(rows: ScalingRow[], cores: number): void {
   for (const r of rows) {
     const base = rows.find((x) => x.cpus === 1 && x.mode === r.mode && x.routing === r.routing && x.loadSpec === r.loadSpec);
-    r.speedup = base && base.deliveredPps > 0 && r.cpus <= cores ? r.deliveredPps / base.deliveredPps : null;
+    const usable = base !== undefined && base.deliveredPps > 0 && base.deliveredPps >= COLLAPSED * base.offeredPps;
+    r.speedup = usable && r.cpus <= cores ? r.deliveredPps / base.deliveredPps : null;
   }
 }
 
@@ -530,8 +538,8 @@ export function formatScalingTable(rep: ScalingReport): string {
     r.loadSpec.endsWith('x') ? r.loadSpec : compactRate(Number(r.loadSpec)),
     compactRate(r.offeredPps),
     compactRate(r.deliveredPps),
-    r.speedup === null ? (r.cpus > rep.cores ? `>${rep.cores} cores` : '-') : `${r.speedup.toFixed(2)}x`,
-    r.irqsPerPacket.toFixed(4),
+    r.speedup !== null ? `${r.speedup.toFixed(2)}x` : r.cpus > rep.cores ? `>${rep.cores} cores` : collapsedBase(rep.rows, r) ? 'vs ~0' : '-',
+    Number.isFinite(r.irqsPerPacket) ? r.irqsPerPacket.toFixed(4) : '-',
     compactRate(r.dropPps),
     String(r.timeSqueeze),
     r.cpuThreadCores >= 0 ? r.cpuThreadCores.toFixed(2) : '?',
@@ -540,6 +548,20 @@ export function formatScalingTable(rep: ScalingReport): string {
   const w = head.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i]!.length)));
   const line = (cells: string[]): string => cells.map((c, i) => (i < 2 ? c.padEnd(w[i]!) : c.padStart(w[i]!))).join('  ');
   return [line(head), w.map((n) => '-'.repeat(n)).join('  '), ...rows.map(line)].join('\n') + '\n';
+}
+
+/** What the table's columns mean. */
+export const SCALING_TABLE_LEGEND = [
+  'load: packets/s, or Nx = N × the 1-CPU capacity × CPUs; offered/delivered: packets/s over the counted window',
+  "speedup: delivered over the same mode, routing and load on 1 CPU ('vs ~0': the 1-CPU run delivered almost nothing)",
+  'irq/pkt: rx hardirqs per delivered packet; drops/s: ring full + backlog full; squeeze: net_rx_action (or net_bh) stopped with work left',
+  'cores got: CPU time the CPU threads received per second (below the CPU count when the device, the host or other processes took some); dev CPU: the device thread',
+];
+
+/** Whether `r`'s 1-CPU twin collapsed (so that no speedup is shown over it). */
+function collapsedBase(rows: ScalingRow[], r: ScalingRow): boolean {
+  const base = rows.find((x) => x.cpus === 1 && x.mode === r.mode && x.routing === r.routing && x.loadSpec === r.loadSpec);
+  return r.cpus > 1 && base !== undefined && base.deliveredPps < COLLAPSED * base.offeredPps;
 }
 
 /** The charts of a report: file name and SVG text. */
