@@ -54,6 +54,8 @@ import {
   cpu_relax,
   register_function,
   KdeferError,
+  get_current,
+  PF_WQ_WORKER,
   type TimerList,
   type WorkStruct,
   type SlabObject,
@@ -122,6 +124,14 @@ export default defineModule(MODULE, () => {
   const ObjT = defineStruct('race_sd_obj', { wd: 'i32', t: 'timer_list' });
 
   function sd_timer_fn(t: TimerList): void {
+    // forced: the run the work re-armed must wait for kfree — but if its tick
+    // landed on top of the kworker still finishing that very work item (this
+    // CPU), spinning here would wait for itself: cancel_work_sync, and so the
+    // kfree, wait for that work to return. Come back one jiffy later instead.
+    if (Atomics.load(s, HOLD_TIMER) === 1 && ((get_current()?.flags ?? 0) & PF_WQ_WORKER) !== 0) {
+      mod_timer(t, jiffies + 1);
+      return;
+    }
     Atomics.store(s, RUNNING, 1);
     Atomics.add(s, RUNS, 1);
     // forced: a run the work re-armed does not start before the remove
