@@ -125,7 +125,7 @@ export async function run(): Promise<BenchResult> {
     }
     notes.push(
       `(c) ${LATE_ROUNDS} rounds of ${LATE_TIMERS} timers armed at once with add_timer_on(CPU 1) per range, expiries spread uniformly (seeded); run jiffies is get_jiffies_64() at the function's entry. The wheel rounds a timer's bucket UP (calc_index: the next granularity boundary strictly above expires), so a level-0 timer runs 1 jiffy after its expires at the earliest, a level-1 timer 1-8 jiffies after; the rest is CPU 1 waking from its park and the tick`,
-      `(c) before each round one timer runs on CPU 1 first, so that its base's clock is current. ANOMALY (core, timer.ts): the wheel does not forward an idle base's clock when a timer is enqueued (the kernel's forward_timer_base in __mod_timer), so a timer armed on a CPU whose base ran no timer for a while is placed by its distance from the STALE clock, in a coarser level: the last row (${STALE_IDLE_MS} ms idle) shows it — late by up to that level's granularity, never early`,
+      `(c) the last row arms timers after CPU 1's base ran no timer for ${STALE_IDLE_MS} ms: timer.ts forwards an idle base's clock on enqueue (the kernel's forward_timer_base), so they land by their distance from now, as the others do`,
     );
     const missing = lvl0.missing + lvl1.missing + stale.missing;
     if (missing > 0) notes.push(`(c) ANOMALY: ${missing} timers had not run 5 s after arming`);
