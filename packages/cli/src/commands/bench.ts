@@ -30,7 +30,7 @@ import {
   type LoadSpec,
 } from '../scenarios/scaling.js';
 import { RX_MODES, RX_MAX_QUEUES, type RxMode } from '../modules/rx.js';
-import { intInRange, positiveNumber } from '../options.js';
+import { intInRange, positiveNumber, traceOption } from '../options.js';
 import { startProgress } from '../progress.js';
 import { withInterrupt, compact } from './common.js';
 
@@ -75,6 +75,7 @@ interface ScalingFlags {
 function scalingCommand(): Command {
   const cpuParse = intInRange('--cpus', 1, MAX_CPUS);
   return new Command('scaling')
+    .addOption(traceOption())
     .description('the SMP scalability lab: one receive workload through the 2.2 global bottom half (bh), softnet (softirq) and NAPI, against CPUs, IRQ routing and offered load')
     .addOption(new Option('--cpus <list>', 'CPU counts to run, e.g. 1,2').argParser(listOf('--cpus', cpuParse)).default([1, 2], '1,2'))
     .addOption(new Option('--mode <list>', `receive paths: ${RX_MODES.join(', ')}`).argParser(listOf('--mode', oneOf('mode', RX_MODES))).default([...RX_MODES], RX_MODES.join(',')))
