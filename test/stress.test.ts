@@ -102,7 +102,6 @@ describe('kdefer stress torture', () => {
       expect(t.writes.fail + t.reads.fail + t.softirqWrites.fail).toBe(0);
       expect(t.writes.min).toBeGreaterThan(0);
       if (lock === 'rw') expect(t.reads.min).toBeGreaterThan(0);
-      expect(t.elapsedMs).toBeLessThan(3000);
     }
   });
 });
