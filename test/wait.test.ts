@@ -143,7 +143,7 @@ describe('kthreads and sleeping', () => {
     });
   });
 
-  it('S-TIME-21: schedule_timeout returns 0 when the time ran out, the jiffies left when woken early (wake_up_pid from another CPU)', async () => {
+  it('S-TIME-21: schedule_timeout returns 0 when the time ran out, the jiffies left when woken early (wakeUpPid from another CPU)', async () => {
     await withMachine({ fixtures: ['sync'] }, async (m) => {
       expect(await m.call(0, 'sync', 'schedTimeout', 2)).toBe(0);
       const sl = m.call<number>(1, 'sync', 'sleepLong');

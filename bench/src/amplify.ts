@@ -13,7 +13,7 @@
  * (issue 5: goal ≥ 10).
  */
 import { Machine } from '@kdefer/workers';
-import { kasan_reports } from '@kdefer/core';
+import { kasanReportCount } from '@kdefer/core';
 import { type BenchResult, sig } from './lib/harness.js';
 
 const MODULE = new URL('./modules/amplify.js', import.meta.url);
@@ -40,10 +40,10 @@ async function lostUpdate(m: Machine, trials: number): Promise<Hunt> {
 async function uaf(m: Machine, trials: number): Promise<Hunt> {
   let hits = 0;
   for (let t = 0; t < trials; t++) {
-    const before = kasan_reports(m.mem);
+    const before = kasanReportCount(m.mem);
     // the same spread of teardown points in both runs (golden-ratio sequence over 0-1000 µs)
     await m.call(0, 'ampbench', 'uafTrial', 1, false, ((t * 0.6180339887) % 1) * 1000);
-    if (kasan_reports(m.mem) > before) hits++;
+    if (kasanReportCount(m.mem) > before) hits++;
   }
   return { trials, hits };
 }

@@ -3,7 +3,7 @@
 // del-timer-uaf: del_timer + kfree while the timer function may run.
 import {
   defineModule, shared_int32, cpu_relax, defineStruct, kmalloc, kfree, GFP_KERNEL, timer_setup, add_timer_on,
-  del_timer, del_timer_sync, get_jiffies_64, from_timer, register_function, type TimerList, msleep,
+  del_timer, del_timer_sync, get_jiffies_64, from_timer, registerFunction, type TimerList, msleep,
 } from '@kdefer/core';
 
 export default defineModule('ampbench', () => {
@@ -17,7 +17,7 @@ export default defineModule('ampbench', () => {
       cpu_relax();
     }
   }
-  register_function('ampbench.timer_fn', amp_timer_fn);
+  registerFunction('ampbench.timer_fn', amp_timer_fn);
   return {
     async increments(k: number) {
       for (let i = 0; i < k; i++) {

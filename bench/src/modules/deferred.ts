@@ -44,12 +44,12 @@ import {
   kfree,
   GFP_KERNEL,
   from_timer,
-  register_function,
+  registerFunction,
   get_jiffies_64,
   cpu_relax,
   cond_resched,
   msleep,
-  timer_runs,
+  timerRuns,
   type TimerList,
   type SlabObject,
 } from '@kdefer/core';
@@ -129,7 +129,7 @@ export default defineModule('deferred', () => {
     if (now < late[2 * i]!) Atomics.add(ctl, CTL_EARLY, 1);
     Atomics.add(ctl, CTL_TIMERS, 1);
   }
-  register_function('deferred.late_fn', deferred_late_fn);
+  registerFunction('deferred.late_fn', deferred_late_fn);
   const far = DEFINE_TIMER('deferred.far', function deferred_far_fn() {});
   const probe = DEFINE_TIMER('deferred.probe', function deferred_probe_fn() {});
 
@@ -227,11 +227,11 @@ export default defineModule('deferred', () => {
     async lateness(cpu: number, n: number, minDelta: number, span: number, seed: number, limitMs: number, freshen: boolean): Promise<Lateness> {
       n = Math.min(n, MAX_LATE);
       if (freshen) {
-        const before = timer_runs(probe);
+        const before = timerRuns(probe);
         probe.expires = get_jiffies_64();
         add_timer_on(probe, cpu);
         const give = performance.now() + limitMs;
-        while (timer_runs(probe) === before && performance.now() < give) await msleep(1);
+        while (timerRuns(probe) === before && performance.now() < give) await msleep(1);
       }
       let x = seed >>> 0 || 1;
       const rnd = (): number => ((x = (Math.imul(x, 1664525) + 1013904223) >>> 0) / 2 ** 32);

@@ -62,7 +62,7 @@ export {
   this_cpu_add,
   this_cpu_inc,
   this_cpu_dec,
-  register_function,
+  registerFunction,
   KdeferError,
   load_module,
   module_entry,
@@ -95,7 +95,7 @@ export {
   enable_irq,
   irq_set_affinity,
   raiseIrq,
-  irq_raise,
+  assertIrq,
   irq_set_affinity_mem,
   irq_enter,
   irq_exit,
@@ -198,9 +198,9 @@ export {
   kmem_cache_free,
   slab_obj,
   slab_alive,
-  kasan_reports,
+  kasanReportCount,
 } from './slab.js';
-export { lockdep_map, lock_map_acquire, lock_map_release, lockdep_reports, lockdep_depth, lockdep_check_return, MAX_LOCK_DEPTH } from './lockdep.js';
+export { lockdep_map, lock_map_acquire, lock_map_release, lockdepReportCount, lockdep_depth, lockdep_check_return, MAX_LOCK_DEPTH } from './lockdep.js';
 export { touch_softlockup_watchdog, describe_activity } from './watchdog.js';
 export { trace_event, read_trace, trace_tail, trace_detail, chrome_trace, tracing_on, TP_NAMES, type TraceRecord } from './trace.js';
 export * as tracepoints from './trace.js';
@@ -233,4 +233,4 @@ export {
 export * from './completion.js';
 export { Mutex, type mutex, DEFINE_MUTEX, mutex_init, mutex_lock, mutex_lock_interruptible, mutex_lock_killable, mutex_trylock, mutex_unlock, mutex_is_locked } from './mutex.js';
 export * from './workqueue.js';
-export { wake_up_pid, PF_WQ_WORKER, TASK_NOLOAD } from './sched.js';
+export { wakeUpPid, PF_WQ_WORKER, TASK_NOLOAD } from './sched.js';

@@ -48,7 +48,7 @@ import {
   H_NR_CPUS,
   H_PANIC_ON_OOPS,
 } from './layout.js';
-import { mem, i32, cpuId, PCB, nrCpus, kick_cpu } from './smp.js';
+import { mem, i32, cpuId, PCB, kick_cpu } from './smp.js';
 import { preempt_point, cpu_relax } from './entry.js';
 import { KdeferError, fn_id, fn_by_id, fn_name, intern, name_of, loading } from './module.js';
 import { WARN, pr_err, printk, KERN_EMERG, KernelHalt, dump_context, call_trace, oops_end, machine_panicked } from './printk.js';
@@ -110,7 +110,7 @@ function dev_cookie(dev: unknown, irq: number, name: string): number {
  * IRR and ring it. Safe from any thread. Returns the target CPU, or -1 if
  * the line is disabled (it is then replayed by enable_irq).
  */
-export function irq_raise(m: Mem, irq: number): number {
+export function assertIrq(m: Mem, irq: number): number {
   const a = m.i32;
   const d = m.irq(irq);
   Atomics.add(a, d + IRQD_RAISED, 1);
@@ -544,7 +544,7 @@ export function irq_set_affinity(irq: number, mask: number | readonly number[]):
 export function raiseIrq(irq: number): number {
   preempt_point();
   check_irq(irq, 'raiseIrq');
-  return irq_raise(mem, irq);
+  return assertIrq(mem, irq);
 }
 
 /** The handler names of a line, for /proc/interrupts. */
@@ -579,5 +579,4 @@ export function irq_to_desc(irq: number): IrqDesc {
 export function irq_init_cpu(): void {
   IRR = PCB + PC_IRR;
   irrWords = mem.r.irrWords;
-  void nrCpus;
 }

@@ -489,7 +489,7 @@ export let lock_map_release: (id: number) => void = () => {};
 export let lock_map_acquire_try: (id: number) => void = () => {};
 
 /** Lockdep reports printed so far (host side too). */
-export function lockdep_reports(m: Mem): number {
+export function lockdepReportCount(m: Mem): number {
   return Atomics.load(m.i32, H_LOCKDEP_REPORTS);
 }
 

@@ -33,7 +33,7 @@ import {
   getString,
   encodedLength,
 } from './layout.js';
-import { mem, i32, cpuId, nrCpus } from './smp.js';
+import { mem, cpuId, nrCpus } from './smp.js';
 
 export const NAME_KIND_STRING = 1; // a bare string (names of handlers, devices)
 export const NAME_KIND_DATA = 2; //   shared array: value = arena offset, size = words
@@ -303,7 +303,7 @@ export function fn_id(fn: (...a: never[]) => unknown, hint: string): number {
   if (loading === null) {
     throw new KdeferError(
       `${hint}: function '${fn.name || '(anonymous)'}' was not seen at module load; functions that shared memory refers to ` +
-        `must be handed to the kernel (or to register_function) while the module loads, on every CPU`,
+        `must be handed to the kernel (or to registerFunction) while the module loads, on every CPU`,
     );
   }
   const name = `fn:${loading}:${hint}:${fn.name || 'anon'}#${loadSeq++}`;
@@ -318,8 +318,8 @@ function register_function_as(name: string, fn: (...a: never[]) => unknown): num
   return id;
 }
 
-/** register_function - make `fn` known on this CPU under `name` (call it at load, on every CPU). */
-export function register_function(name: string, fn: (...a: never[]) => unknown): number {
+/** registerFunction - make `fn` known on this CPU under `name` (call it at load, on every CPU). */
+export function registerFunction(name: string, fn: (...a: never[]) => unknown): number {
   return register_function_as(`fn:${name}`, fn);
 }
 
@@ -389,4 +389,3 @@ export function module_reset_thread(): void {
   fnNames.length = 0;
 }
 
-export const _i32 = (): Int32Array => i32;

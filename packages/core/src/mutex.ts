@@ -31,7 +31,7 @@ import { mem, i32, cpuId } from './smp.js';
 import { preempt_point } from './entry.js';
 import { KdeferError } from './module.js';
 import { printk, KERN_WARNING, WARN, call_trace } from './printk.js';
-import { current, schedule, set_current_state, might_sleep, wake_up_pid, __schedule_bug, comm_of_pid, current_comm, current_pid, TASK_UNINTERRUPTIBLE, TASK_INTERRUPTIBLE, TASK_RUNNING } from './sched.js';
+import { current, schedule, set_current_state, might_sleep, wakeUpPid, __schedule_bug, comm_of_pid, current_comm, current_pid, TASK_UNINTERRUPTIBLE, TASK_INTERRUPTIBLE, TASK_RUNNING } from './sched.js';
 import { WQ_FLAG_EXCLUSIVE, raw_word_lock_irqsave, raw_word_unlock_irqrestore, wait_object_by_name, __add_wait_queue_entry_tail, __remove_wait_queue } from './wait.js';
 
 /** A struct mutex in shared memory. */
@@ -210,7 +210,7 @@ export function mutex_unlock(lock: Mutex): void {
     __remove_wait_queue(lock.w, head - 1);
     Atomics.store(i32, lock.w + WO_VAL, pid);
     i32[lock.w + WO_OWNER_CPU] = cpu;
-    wake_up_pid(pid, cpu);
+    wakeUpPid(pid, cpu);
   } else {
     Atomics.store(i32, lock.w + WO_VAL, 0);
     i32[lock.w + WO_OWNER_CPU] = -1;

@@ -7,7 +7,7 @@
  * driver module running on the CPUs. The driver allocates the rings — a
  * shared array, its "DMA memory" — and the host tells the device where they
  * are, as a driver programs a NIC's ring base registers. The device raises
- * the queue's IRQ line after it adds packets (irq.ts irq_raise works from
+ * the queue's IRQ line after it adds packets (irq.ts assertIrq works from
  * any thread).
  *
  * One ring per RX queue, single producer (the device) and single consumer

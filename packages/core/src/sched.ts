@@ -62,7 +62,7 @@ import { wakeup_softirqd } from './softirq.js';
 import { trace_event, TP_SCHED_SWITCH } from './trace.js';
 import { lockdep_switch_in, lockdep_switch_out } from './lockdep.js';
 import { touch_softlockup_watchdog, report_hung_task, hung_task_ms } from './watchdog.js';
-import { jiffies, get_jiffies_64, ms_until_jiffy, msecs_to_jiffies, HZ } from './tick.js';
+import { get_jiffies_64, ms_until_jiffy, msecs_to_jiffies } from './tick.js';
 
 export const TASK_RUNNING = 0x0000;
 export const TASK_INTERRUPTIBLE = 0x0001;
@@ -299,11 +299,11 @@ export function task_on_exit(t: TaskStruct, cb: (t: TaskStruct) => void): void {
 /**
  * wake_up_process - make `t` runnable.
  * @returns true if it was woken, false if it was already running.
- * Context: any (tasks on other CPUs are woken through wake_up_pid).
+ * Context: any (tasks on other CPUs are woken through wakeUpPid).
  */
 export function wake_up_process(t: TaskStruct): boolean {
   if (t.exited) return false;
-  if (t.cpu !== cpuId) return wake_up_pid(t.pid);
+  if (t.cpu !== cpuId) return wakeUpPid(t.pid);
   if (t.state === TASK_RUNNING) return false;
   set_task_state(t, TASK_RUNNING);
   t.blockedSince = 0;
@@ -327,7 +327,7 @@ function enqueue(t: TaskStruct): void {
  * through its wake ring and a rescheduling IPI.
  * @param cpuHint the task's CPU when the caller knows it (saves a scan of the task table)
  */
-export function wake_up_pid(pid: number, cpuHint?: number): boolean {
+export function wakeUpPid(pid: number, cpuHint?: number): boolean {
   const local = tasks.get(pid);
   if (local) return wake_up_process(local);
   const cpu = cpuHint ?? cpu_of_pid(mem, pid);
@@ -342,7 +342,7 @@ export function wake_up_pid(pid: number, cpuHint?: number): boolean {
       }
     }
     preempt_point();
-    if (spins > 1e6) throw new KdeferError(`wake_up_pid(${pid}): CPU ${cpu}'s wake ring stays full`);
+    if (spins > 1e6) throw new KdeferError(`wakeUpPid(${pid}): CPU ${cpu}'s wake ring stays full`);
   }
 }
 
@@ -820,6 +820,4 @@ export function sched_init_cpu(): void {
       `Context: ${context_name()} preempt_count: ${(preempt_count() >>> 0).toString(16).padStart(8, '0')} irqs_disabled: ${irqs_disabled() ? 1 : 0}` +
       ampLine,
   );
-  void jiffies;
-  void HZ;
 }

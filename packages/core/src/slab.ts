@@ -57,7 +57,6 @@ import { KdeferError, intern, name_of, arena_region } from './module.js';
 import { printk, KERN_ERR, dump_context, call_trace, kernel_caller } from './printk.js';
 import { interrupt_context_level, local_irq_save, local_irq_restore } from './preempt.js';
 import { might_sleep, comm_of_pid } from './sched.js';
-void comm_of_pid;
 import { timer_slot_alloc, timer_slot_release, type TimerList, timer_by_id } from './timer.js';
 import { tasklet_slot_alloc, tasklet_slot_release, type TaskletStruct, tasklet_by_id } from './tasklet.js';
 
@@ -159,13 +158,7 @@ function make_handle(slot: number, gen: number): number {
 }
 
 // The driver function that called into the kernel (the first frame outside
-// packages/core), as KASAN names the function of a bad access.
-function caller_fn(_depth: number): number {
-  return intern(kernel_caller());
-}
-function callerFnName(_depth: number): string {
-  return kernel_caller();
-}
+// packages/core) is what KASAN names: kernel_caller().
 
 function who(): number {
   return cpuId | (interrupt_context_level() << 8) | (i32[PCB + PC_CURRENT_PID]! << 12);
@@ -315,7 +308,7 @@ export function kasan_report(handle: number, st: StructType | null, field: strin
   const known = slot >= 0 && slot < mem.g.maxObjects && i32[mem.obj(slot, OB_SIZE)]! > 0;
   if (kind === 'slab-use-after-free' && known && Atomics.exchange(i32, mem.obj(slot, OB_REPORTED), 1) === 1) return;
   Atomics.add(i32, H_KASAN_REPORTS, 1);
-  const fn = callerFnName(2);
+  const fn = kernel_caller();
   if (!known) {
     for (const l of ['==================================================================', `BUG: KASAN: ${kind} in ${fn}`, ` ${handle} is not an object the slab handed out`, ...dump_context().split('\n'), 'Call Trace:', ...call_trace(undefined, 6), '==================================================================']) {
       printk(KERN_ERR + l);
@@ -350,7 +343,7 @@ export function kasan_report(handle: number, st: StructType | null, field: strin
 }
 
 /** KASAN reports printed so far (host side too). */
-export function kasan_reports(m: Mem): number {
+export function kasanReportCount(m: Mem): number {
   return Atomics.load(m.i32, H_KASAN_REPORTS);
 }
 
@@ -359,7 +352,7 @@ export function kasan_reports(m: Mem): number {
 function do_alloc<F extends StructFields>(st: StructType<F>, flags: number, cacheName: number): SlabObject<F> {
   preempt_point();
   if (flags & 0x400 /* __GFP_DIRECT_RECLAIM: GFP_KERNEL */) might_sleep('kmalloc(GFP_KERNEL)');
-  const caller = caller_fn(2);
+  const caller = intern(kernel_caller());
   const fl = slab_lock();
   let slot: number;
   try {
@@ -412,7 +405,7 @@ export function kfree(obj: SlabObject | number | null): void {
     kasan_report(handle, null, '', true, 0, 'invalid-free');
     return;
   }
-  const caller = caller_fn(2);
+  const caller = intern(kernel_caller());
   const fl = slab_lock();
   let kind = '';
   try {

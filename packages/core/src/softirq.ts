@@ -19,7 +19,6 @@
  */
 import { PC_SOFTIRQ_PENDING, PC_KSTAT_SOFTIRQS, PC_SOFTIRQ_RESTARTS, PC_KSOFTIRQD_WAKEUPS, PC_RAISES, PC_SOFTIRQ_CURRENT, PC_PREEMPT_COUNT, PC_IRQS_DISABLED } from './layout.js';
 import { i32, PCB, cpuId } from './smp.js';
-import { preempt_point } from './entry.js';
 import { KdeferError, loading } from './module.js';
 import { pr_err, KernelHalt } from './printk.js';
 import {
@@ -297,5 +296,4 @@ export function this_ksoftirqd(): TaskStruct | null {
 
 export function softirq_init_cpu(): void {
   PENDING = PCB + PC_SOFTIRQ_PENDING;
-  void preempt_point;
 }

@@ -409,7 +409,7 @@ function tasklet_hi_action(): void {
 }
 
 /** How many times `t`'s callback ran, and on which CPU last. */
-export function tasklet_stats(t: TaskletStruct): { runs: number; lastCpu: number } {
+export function taskletStats(t: TaskletStruct): { runs: number; lastCpu: number } {
   return { runs: Atomics.load(i32, tl(t.id, TL_RUNS)), lastCpu: Atomics.load(i32, tl(t.id, TL_LAST_CPU)) };
 }
 

@@ -17,7 +17,7 @@
  *   moves the shared value forward); between ticks a CPU's `jiffies` is its
  *   last tick's value, as in the kernel.
  */
-import { type Mem, H_JIFFIES, H_HZ, H_INITIAL_JIFFIES, PC_LOC_COUNT } from './layout.js';
+import { type Mem, H_JIFFIES, H_HZ, PC_LOC_COUNT } from './layout.js';
 import { mem, i32, PCB } from './smp.js';
 import { irq_enter, irq_exit } from './irq.js';
 import { trace_event, TP_LOCAL_TIMER_ENTRY, TP_LOCAL_TIMER_EXIT } from './trace.js';
@@ -105,6 +105,5 @@ export function tick_init_cpu(): void {
   HZ = i32[H_HZ]!;
   msPerJiffy = 1000 / HZ;
   bootMs = mem.bootTime();
-  void H_INITIAL_JIFFIES;
   tick_update_jiffies();
 }

@@ -35,7 +35,6 @@ import {
   TM_NAME,
   TM_STATE,
   TM_OWNER,
-  TM_DATA,
   TM_RUNS,
   TM_LOCKDEP,
   TMS_ALLOCATED,
@@ -58,7 +57,7 @@ import {
 import { mem, i32, cpuId, PCB, nrCpus, kick_cpu } from './smp.js';
 import { preempt_point, cpu_relax } from './entry.js';
 import { KdeferError, fn_id, fn_by_id, fn_name, intern, name_of, registry_resolve, NAME_KIND_OBJECT } from './module.js';
-import { printk, KERN_ERR, KERN_EMERG, KERN_WARNING, WARN, WARN_ON_ONCE, KernelHalt, dump_context, call_trace, oops_end } from './printk.js';
+import { printk, KERN_EMERG, KERN_WARNING, WARN, WARN_ON_ONCE, KernelHalt, dump_context, call_trace, oops_end } from './printk.js';
 import { in_hardirq, in_interrupt, local_irq_save, local_irq_restore, context_name } from './preempt.js';
 import { open_softirq, raise_softirq_nocheck, TIMER_SOFTIRQ } from './softirq.js';
 import { report_handler_oops } from './irq.js';
@@ -127,7 +126,6 @@ const clampRel = (r: number): number => Math.max(-(2 ** 31), Math.min(2 ** 31 - 
 // ------------------------------------------------------------ state accessors
 
 let DEPTH = 9;
-let WHEEL = 9 * LVL_SIZE;
 let CUTOFF = 0;
 let TIMEOUT_MAX = 0;
 let INITIAL = 0;
@@ -137,9 +135,15 @@ const bw = (cpu: number, f: number): number => mem.timerCpu(cpu, f);
 /** jiffies relative to INITIAL_JIFFIES (what the wheel stores). */
 const rel = (j: number): number => j - INITIAL;
 
+// One TimerList per slot and name: call_timer_fn hands one to every expiry.
+const byId = new Map<number, TimerList>();
+
 export function timer_by_id(id: number): TimerList {
   if (!Number.isInteger(id) || id < 0 || id >= mem.g.maxTimers) throw new KdeferError(`timer: ${id} is not a timer`);
-  return new TimerList(id, name_of(mem, i32[tw(id, TM_NAME)]!) || `timer#${id}`);
+  const name = name_of(mem, i32[tw(id, TM_NAME)]!) || `timer#${id}`;
+  let t = byId.get(id);
+  if (t === undefined || t.name !== name) byId.set(id, (t = new TimerList(id, name)));
+  return t;
 }
 
 // ------------------------------------------------------------ slots
@@ -290,11 +294,10 @@ function next_expiry_locked(cpu: number): number | null {
   return best;
 }
 
-function check_owner(id: number, who: string): boolean {
+function check_owner(id: number): boolean {
   const owner = i32[tw(id, TM_OWNER)]!;
   if (owner !== 0 && !slab_alive(mem, owner)) {
     kasan_report(owner, null, '', true, 4, 'slab-use-after-free');
-    void who;
     return false;
   }
   return true;
@@ -482,7 +485,7 @@ function __mod_timer(t: TimerList, expires: number, mode: 'mod' | 'pending' | 'r
   preempt_point();
   check_timer(t, 'mod_timer');
   const id = t.id;
-  if (!check_owner(id, 'mod_timer')) return 0;
+  if (!check_owner(id)) return 0;
   const flags = local_irq_save();
   let cpu = lock_timer_base(id);
   try {
@@ -561,7 +564,7 @@ function __try_to_del(t: TimerList, shutdown: boolean, unlessRunning: boolean): 
   preempt_point();
   check_timer(t, shutdown ? 'timer_shutdown' : unlessRunning ? 'try_to_del_timer_sync' : 'del_timer');
   const id = t.id;
-  check_owner(id, 'del_timer');
+  check_owner(id);
   const flags = local_irq_save();
   const cpu = lock_timer_base(id);
   try {
@@ -695,12 +698,12 @@ export function timer_shutdown_sync(t: TimerList): number {
 }
 
 /** How many times `t`'s function ran. */
-export function timer_runs(t: TimerList): number {
+export function timerRuns(t: TimerList): number {
   return Atomics.load(i32, tw(t.id, TM_RUNS));
 }
 
 /** Host side: expiry and pending state of a named timer. */
-export function host_timer_info(m: Mem, id: number): { pending: boolean; base: number; runs: number } {
+export function hostTimerInfo(m: Mem, id: number): { pending: boolean; base: number; runs: number } {
   return {
     pending: Atomics.load(m.i32, m.timer(id, TM_PENDING)) !== 0,
     base: Atomics.load(m.i32, m.timer(id, TM_BASE)),
@@ -712,15 +715,11 @@ export function host_timer_info(m: Mem, id: number): { pending: boolean; base: n
 export function init_timers(): void {
   const hz = i32[H_HZ]!;
   DEPTH = lvl_depth(hz);
-  WHEEL = DEPTH * LVL_SIZE;
   CUTOFF = LVL_START(DEPTH);
   TIMEOUT_MAX = CUTOFF - LVL_GRAN(DEPTH - 1);
   INITIAL = initial_jiffies(hz);
   const b = bw(cpuId, 0);
   i32[b + TB_CLK] = rel(jiffies);
-  void WHEEL;
-  void TM_DATA;
-  void KERN_ERR;
   open_softirq(TIMER_SOFTIRQ, run_timer_softirq);
   tick_register_hook(run_local_timers);
   sched_register_idle_timeout(idle_timeout_ms);

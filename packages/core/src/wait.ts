@@ -59,7 +59,7 @@ import {
   schedule_timeout,
   set_current_state,
   might_sleep,
-  wake_up_pid,
+  wakeUpPid,
   TASK_RUNNING,
   TASK_UNINTERRUPTIBLE,
   TASK_INTERRUPTIBLE,
@@ -247,7 +247,7 @@ export function __wake_up_common(q: number, nr_exclusive: number): number {
     const cpu = i32[e + WT_CPU]!;
     i32[e + WT_FLAGS] = flags | WQ_FLAG_WOKEN;
     __remove_wait_queue(q, slot - 1);
-    wake_up_pid(pid, cpu);
+    wakeUpPid(pid, cpu);
     woken++;
     if ((flags & WQ_FLAG_EXCLUSIVE) !== 0 && --nr_exclusive === 0) break;
     slot = next;

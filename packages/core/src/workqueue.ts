@@ -24,7 +24,7 @@
  *   CPU0 (queue_work_on(1, wq, w))        CPU1 (pool kworker/1:0, idle)
  *   test_and_set PENDING                   .
  *   lock pool; insert w; nr_running == 0   .
- *   wake_up_pid(kworker/1:0)  ───────────▶ rescheduling IPI, runqueue
+ *   wakeUpPid(kworker/1:0)  ───────────▶ rescheduling IPI, runqueue
  *   unlock                                 lock; take w; clear PENDING; unlock
  *                                          w->func(w)
  *
@@ -174,7 +174,7 @@ import {
 } from './layout.js';
 import { mem, i32, cpuId, nrCpus, PCB } from './smp.js';
 import { preempt_point } from './entry.js';
-import { KdeferError, registry_resolve, NAME_KIND_OBJECT, fn_id, fn_by_id, fn_name, name_of, register_function, intern } from './module.js';
+import { KdeferError, registry_resolve, NAME_KIND_OBJECT, fn_id, fn_by_id, fn_name, name_of, registerFunction, intern } from './module.js';
 import { printk, pr_err, pr_warn, KERN_ERR, KERN_WARNING, WARN_ONCE, WARN_ON_ONCE, KernelHalt, BUG, call_trace, dump_context } from './printk.js';
 import { preempt_count, preempt_count_set, irqs_disabled, __irq_flag_set, in_task, in_serving_softirq, in_interrupt, local_bh_disable, local_bh_enable } from './preempt.js';
 import {
@@ -182,7 +182,7 @@ import {
   current,
   create_task,
   wake_up_process,
-  wake_up_pid,
+  wakeUpPid,
   set_current_state,
   schedule,
   schedule_timeout,
@@ -463,7 +463,7 @@ function flush_deferred_wakes(): void {
   while (nrDeferredWakes !== 0) {
     const cpu = deferredWakes[--nrDeferredWakes]!;
     const pid = deferredWakes[--nrDeferredWakes]!;
-    wake_up_pid(pid, cpu);
+    wakeUpPid(pid, cpu);
   }
 }
 
@@ -1150,7 +1150,7 @@ function send_mayday(pool: number): void {
       const c = (home + k) % nrCpus;
       const pid = i32[mem.pwq(wqId, c, PWQ_RESCUER)]!;
       if (pid !== 0) {
-        wake_up_pid(pid, c);
+        wakeUpPid(pid, c);
         break;
       }
     }
@@ -1987,7 +1987,7 @@ export async function destroy_workqueue(wq: WorkqueueStruct): Promise<void> {
   Atomics.add(i32, WQ(wq.id, WQS_GEN), 1);
   for (let c = 0; c < nrCpus; c++) {
     const pid = Atomics.load(i32, mem.pwq(wq.id, c, PWQ_RESCUER));
-    if (pid !== 0) wake_up_pid(pid, c);
+    if (pid !== 0) wakeUpPid(pid, c);
   }
 }
 
@@ -2277,8 +2277,8 @@ export function workqueue_init_cpu(): void {
   idleTimeoutJiffies = msecs_to_jiffies(i32[mem.wqGlobal(WQG_IDLE_TIMEOUT_MS)]! || IDLE_WORKER_TIMEOUT_MS);
   sched_set_wq_worker_hooks(wq_worker_sleeping, wq_worker_running);
   tasklet_register_bh_hook(workqueue_softirq_action);
-  register_function('kernel.workqueue.delayed_work_timer_fn', delayed_work_timer_fn as (...a: never[]) => unknown);
-  const kickFid = register_function('kernel.workqueue.bh_pool_kick', bh_pool_kick_fn as (...a: never[]) => unknown);
+  registerFunction('kernel.workqueue.delayed_work_timer_fn', delayed_work_timer_fn as (...a: never[]) => unknown);
+  const kickFid = registerFunction('kernel.workqueue.bh_pool_kick', bh_pool_kick_fn as (...a: never[]) => unknown);
   system_wq = alloc_workqueue('events', 0, 0)!;
   system_highpri_wq = alloc_workqueue('events_highpri', WQ_HIGHPRI, 0)!;
   system_long_wq = alloc_workqueue('events_long', 0, 0)!;

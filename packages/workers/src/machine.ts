@@ -34,7 +34,7 @@ import {
   kstat_irqs,
   read_tasks,
   read_workers,
-  irq_raise,
+  assertIrq,
   irq_set_affinity_mem,
   host_shared_array,
   host_percpu_array,
@@ -65,8 +65,8 @@ import {
   PC_CURRENT_PID,
   chrome_trace,
   read_trace,
-  kasan_reports,
-  lockdep_reports,
+  kasanReportCount,
+  lockdepReportCount,
   type TraceRecord,
 } from '@kdefer/core';
 import { writeFile } from 'node:fs/promises';
@@ -244,7 +244,7 @@ export class Machine {
     if (!Number.isInteger(irq) || irq < 0 || irq >= this.mem.g.nrIrqs) {
       throw new KdeferError(`raiseIrq: IRQ ${String(irq)} does not exist (IRQs 0-${this.mem.g.nrIrqs - 1}; boot option nrIrqs)`);
     }
-    return irq_raise(this.mem, irq);
+    return assertIrq(this.mem, irq);
   }
 
   /** Route `irq` to the CPUs of `mask` (a bitmask or a list of CPUs). */
@@ -387,11 +387,11 @@ export class Machine {
   }
   /** KASAN reports so far. */
   kasanReports(): number {
-    return kasan_reports(this.mem);
+    return kasanReportCount(this.mem);
   }
   /** Lock validator reports so far. */
   lockdepReports(): number {
-    return lockdep_reports(this.mem);
+    return lockdepReportCount(this.mem);
   }
   /** Oopses and BUGs so far. */
   oopses(): number {

@@ -35,7 +35,7 @@ export const F_CPU_MS = 11; //       device: its thread's CPU time while running
 export const F_BUSY_MS = 12; //      device: wall time spent awake while running (ms)
 export const F_RUN_MS = 13; //       device: wall time spent running (ms)
 export const F_WAKEUPS = 14; //      device: batches
-export const F_RAISES = 15; //       device: irq_raise calls
+export const F_RAISES = 15; //       device: assertIrq calls
 export const CTL_BYTES = 16 * 8;
 
 export const DEV_PAUSED = 0;

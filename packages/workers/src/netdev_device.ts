@@ -8,14 +8,14 @@
  * spread round-robin over the RX queues — what a NIC's RSS hash does to
  * many flows — written into each queue's ring (nic.ts: the ring's
  * overflow is counted as missed), and every queue that got packets has its
- * IRQ raised with irq_raise, which works from any thread.
+ * IRQ raised with assertIrq, which works from any thread.
  *
  * It measures its own CPU time from /proc/thread-self/schedstat (Linux),
  * falling back to /proc/thread-self/stat, and to its awake time elsewhere.
  */
 import { workerData } from 'node:worker_threads';
 import { readFileSync } from 'node:fs';
-import { Mem, RxRing, irq_raise } from '@kdefer/core';
+import { Mem, RxRing, assertIrq } from '@kdefer/core';
 import {
   type DeviceStartup,
   CTL_STATE,
@@ -137,7 +137,7 @@ function device_loop(boot: DeviceStartup): void {
         const n = per + (k < extra ? 1 : 0);
         if (n === 0) continue;
         if (rings[q]!.produce(n) > 0) {
-          irq_raise(mem, boot.irqBase + q);
+          assertIrq(mem, boot.irqBase + q);
           raises++;
         }
       }

@@ -37,7 +37,7 @@ import {
   timer_shutdown_sync,
   from_timer,
   get_jiffies_64,
-  register_function,
+  registerFunction,
   cpu_relax,
   KdeferError,
   type TimerList,
@@ -125,7 +125,7 @@ export default defineModule(MODULE, () => {
     Atomics.add(s, DONE, 1);
     Atomics.store(s, RUNNING, 0);
   }
-  register_function(`${MODULE}.fn`, uaf_timer_fn);
+  registerFunction(`${MODULE}.fn`, uaf_timer_fn);
   gate_irq_init(GATE_IRQ, s, 'uaf');
 
   /** The driver's probe: the object and its timer. */

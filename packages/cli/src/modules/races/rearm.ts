@@ -42,7 +42,7 @@ import {
   jiffies,
   msleep,
   cpu_relax,
-  register_function,
+  registerFunction,
   KdeferError,
   type TimerList,
   type SlabObject,
@@ -123,7 +123,7 @@ export default defineModule(MODULE, () => {
     if (!obj.alive()) Atomics.store(s, SAW_FREED, 1);
     Atomics.store(s, RUNNING, 0);
   }
-  register_function(`${MODULE}.fn`, rearm_timer_fn);
+  registerFunction(`${MODULE}.fn`, rearm_timer_fn);
   gate_irq_init(GATE_IRQ, s, 'rearm');
 
   function race_rearm_probe(): SlabObject<Obj> {

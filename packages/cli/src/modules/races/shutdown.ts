@@ -52,7 +52,7 @@ import {
   jiffies,
   msleep,
   cpu_relax,
-  register_function,
+  registerFunction,
   KdeferError,
   get_current,
   PF_WQ_WORKER,
@@ -170,7 +170,7 @@ export default defineModule(MODULE, () => {
     }
     Atomics.store(s, WORK_RUNNING, 0);
   }
-  register_function(`${MODULE}.timer_fn`, sd_timer_fn);
+  registerFunction(`${MODULE}.timer_fn`, sd_timer_fn);
   const work = DECLARE_WORK(`${MODULE}.work`, sd_work_fn);
   gate_irq_init(GATE_IRQ, s, 'sd');
 

@@ -48,7 +48,7 @@ import {
   get_jiffies_64,
   jiffies,
   cpu_relax,
-  register_function,
+  registerFunction,
   KdeferError,
   type TimerList,
   type SlabObject,
@@ -123,7 +123,7 @@ export default defineModule(MODULE, () => {
     if (rearm) mod_timer(t, jiffies + 1);
     Atomics.store(s, RUNNING, 0);
   }
-  register_function(`${MODULE}.fn`, dl_timer_fn);
+  registerFunction(`${MODULE}.fn`, dl_timer_fn);
   gate_irq_init(GATE_IRQ, s, 'dl');
 
   function race_dl_probe(): SlabObject<Obj> {

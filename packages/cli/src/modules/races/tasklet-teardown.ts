@@ -53,7 +53,7 @@ import {
   IRQF_SHARED,
   msleep,
   cpu_relax,
-  register_function,
+  registerFunction,
   KdeferError,
   type TaskletStruct,
   type SlabObject,
@@ -137,8 +137,8 @@ export default defineModule(MODULE, () => {
     Atomics.store(s, RUNNING, 0);
   }
 
-  register_function(`${MODULE}.irq`, ttd_interrupt);
-  register_function(`${MODULE}.tasklet`, ttd_tasklet_fn);
+  registerFunction(`${MODULE}.irq`, ttd_interrupt);
+  registerFunction(`${MODULE}.tasklet`, ttd_tasklet_fn);
   request_irq(DEV_IRQ, function ttd_sibling() {
     Atomics.add(s, SIBLING, 1);
     return IRQ_HANDLED;
