@@ -194,6 +194,19 @@ describe('workqueues: guarantees under load', () => {
     });
   });
 
+  it(`S-WQ-8: no lost wake-up — bursts of remote queue_work_on with pauses around the kworker's idle poll all run, both ways at once (seed ${seed})`, async () => {
+    await withMachine({ fixtures: ['wq'] }, async (m) => {
+      type Bursts = { stalledAt: number; expected: number; ran: number; refused: number };
+      const r = await Promise.all([m.call<Bursts>(0, 'wq', 'bursts', 1, 600, seed), m.call<Bursts>(1, 'wq', 'bursts', 0, 600, seed + 1)]);
+      for (const b of r) {
+        expect(b.stalledAt, `seed ${seed}: burst never finished (${b.ran}/${b.expected} ran)`).toBe(-1);
+        expect(b.refused).toBe(0); // every item had run (PENDING clear) before it was queued again
+        expect(b.ran).toBe(b.expected);
+      }
+      expect(grep(m, /BUG|WARNING/)).toEqual([]);
+    });
+  });
+
   it('S-WQ-11: max_active is never exceeded (per CPU for a bound workqueue, per pool_workqueue for an unbound one)', async () => {
     await withMachine({ fixtures: ['wq'] }, async (m) => {
       await Promise.all([m.call(0, 'wq', 'maxActive'), m.call(1, 'wq', 'maxActive')]);
@@ -281,6 +294,18 @@ describe('workqueues: flush, drain, destroy', () => {
   it('S-WQ-17: flush_workqueue waits for every item queued before it', async () => {
     await withMachine({ fixtures: ['wq'] }, async (m) => {
       expect(await m.call(1, 'wq', 'flushWq')).toBe(8);
+    });
+  });
+
+  it(`S-WQ-17: flush_workqueue under load — two CPUs stream items onto one workqueue and flush it; every item queued before a flush has run when it returns (seed ${seed})`, async () => {
+    await withMachine({ fixtures: ['wq'] }, async (m) => {
+      type Fs = { early: number; queued: number; ran: number };
+      const r = await Promise.all([m.call<Fs>(0, 'wq', 'flushStorm', 300, seed), m.call<Fs>(1, 'wq', 'flushStorm', 300, seed + 1)]);
+      for (const x of r) {
+        expect(x.early, `seed ${seed}`).toBe(0);
+        expect(x.ran).toBe(x.queued);
+      }
+      expect(grep(m, /BUG|WARNING/)).toEqual([]);
     });
   });
 

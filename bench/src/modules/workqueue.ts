@@ -12,7 +12,14 @@
 import { defineModule, shared_int32, shared_array, DECLARE_WORK, type WorkStruct, alloc_workqueue, queue_work_on, cpu_relax, cond_resched, smp_processor_id, WQ_MAX_ACTIVE } from '@kdefer/core';
 
 /** Distinct trivial work items the throughput loop cycles through (a pending one cannot be queued again). */
-export const NR_WORKS = 256;
+export const NR_WORKS = 512;
+/**
+ * Items the producer may have queued and not yet seen executed. Half the
+ * works: the work queued next last ran WINDOW items before the one that
+ * just ran, so the producer never touches the line of the item the kworker
+ * is finishing.
+ */
+export const WINDOW = NR_WORKS / 2;
 // wqbench.ctl (Int32Array): each word on its own 128-byte line.
 export const CTL_EXECUTED = 0; //  A: trivial items executed
 export const CTL_LAT_SEQ = 32; //  A: latency items executed
@@ -46,14 +53,16 @@ export default defineModule('wqbench', () => {
       const c0 = Atomics.load(ctl, CTL_EXECUTED);
       let busy = 0;
       const t0 = performance.now();
-      // At most NR_WORKS items in flight: the next work to queue has run (and
+      // At most WINDOW items in flight: the next work to queue has run (and
       // so is no longer pending). The count is re-read only when the window
       // looks full, as a ring's producer re-reads the consumer's tail.
       let done = 0;
       for (let q = 0; q < n; ) {
-        if (q - done >= NR_WORKS) {
+        if (q - done >= WINDOW) {
           done = Atomics.load(ctl, CTL_EXECUTED) - c0;
-          if (q - done >= NR_WORKS) cpu_relax();
+          // Still full: pause before looking again (each look takes the
+          // counter's line from the CPU that runs the items).
+          if (q - done >= WINDOW) for (let k = 0; k < 16; k++) cpu_relax();
           continue;
         }
         if (queue_work_on(target, wq, works[q & (NR_WORKS - 1)]!)) q++;

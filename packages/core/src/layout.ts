@@ -56,7 +56,9 @@
  * Access rules, in each field's trailing comment (as kernel/workqueue.c marks
  * its fields): `I` written once at init; `A` only by Atomics read-modify-write;
  * `C` written by its own CPU only (plain stores), read by others with
- * Atomics.load; `L(lock)` only under that lock; `R` under the registry lock.
+ * Atomics.load; `L(lock)` only under that lock; `R` under the registry lock;
+ * `P` by whoever owns the work's PENDING bit, published to others by an
+ * Atomics write that follows (the push onto a pool's inbound list).
  */
 
 /** Boot-time capacities. Every table is fixed-size; running out is an error naming it. */
@@ -380,7 +382,6 @@ export const PL_ID = 1; //                  I
 export const PL_CPU = 2; //                 I  the CPU of a per-CPU pool, -1 unbound
 export const PL_NICE = 3; //                I  0, or HIGHPRI_NICE_LEVEL (-20)
 export const PL_FLAGS = 4; //               I  POOL_BH (workqueue.ts)
-export const PL_NR_RUNNING = 5; //          A  workers running and counted (concurrency management)
 export const PL_WORKLIST = 6; //            L(pool) head, tail (+7): work ids + 1
 export const PL_NR_WORKERS = 8; //          L(pool)
 export const PL_NR_IDLE = 9; //             L(pool)
@@ -391,7 +392,13 @@ export const PL_NR_STARTED = 15; //         L(pool) work items started (statisti
 export const PL_NR_CM_WAKEUPS = 16; //      A  idle workers woken because the running one slept
 export const PL_BH_KICK = 17; //            A  1: a remote CPU asked this BH pool's CPU to run it
 export const PL_NR_MAYDAYS = 18; //         A  rescuers summoned
-export const POOL_STRIDE = 32;
+// Second line: what a remote queue_work_on touches, away from the lock and
+// the lists the pool's kworker writes for every item.
+export const PL_INBOUND = 32; //            A  lock-free list of works queued without the pool lock (work id + 1,
+//                                             linked by WK_INEXT, newest first): pushed by CAS, taken whole by
+//                                             Atomics.exchange under the pool lock (pool_drain_inbound, workqueue.ts)
+export const PL_NR_RUNNING = 64; //         A  workers running and counted (concurrency management): read by every remote queue_work_on, written only when a worker starts or stops running — a line of its own
+export const POOL_STRIDE = 96;
 
 // ---------------------------------------------------------------- pool_workqueue (id = wq * cpus + cpu)
 // A bound or BH workqueue has one per CPU; an unbound one uses its CPU-0
@@ -408,6 +415,7 @@ export const PWQ_MAYDAY = 10; //            A  1 while this pwq asks for its res
 export const PWQ_STAT_STARTED = 11; //      L(pool) items started
 export const PWQ_STAT_COMPLETED = 12; //    L(pool) items completed
 export const PWQ_STAT_MAX_ACTIVE = 13; //   L(pool) the most items ever active at once
+export const PWQ_WORK_COLOR = 14; //        L(pool) flush colour items get when they enter the pool (flush_workqueue flips it under the pool lock)
 export const PWQ_STRIDE = 16;
 
 // ---------------------------------------------------------------- workqueue_struct
@@ -429,9 +437,9 @@ export const WK_NAME = 2; //                I  name id
 export const WK_NEXT = 3; //                L(pool) next work id + 1 on the list it is on
 export const WK_PREV = 4; //                L(pool)
 export const WK_LIST = 5; //                L(pool) word index of the head of that list, 0 = on none
-export const WK_PWQ = 6; //                 L(pool) pwq id + 1 while queued
-export const WK_POOL = 7; //                L(pool) last pool id + 1 (non-reentrancy: where it may still run)
-export const WK_COLOR = 8; //               L(pool) flush colour of the queued instance
+export const WK_PWQ = 6; //                 L(pool), P  pwq id + 1 while queued (on a list, or on its pool's inbound list)
+export const WK_POOL = 7; //                L(pool), P  last pool id + 1 (non-reentrancy: where it may still run)
+export const WK_COLOR = 8; //               L(pool) flush colour of the queued instance (the pwq's when it entered the pool)
 export const WK_QSEQ = 9; //                A  insertions so far (flush_work's target)
 export const WK_RUNSEQ = 10; //             A  WK_QSEQ when the running (or last) execution started
 export const WK_DONESEQ = 11; //            A  every insertion up to this has finished or was cancelled
@@ -443,6 +451,7 @@ export const WK_DW_CPU = 16; //             A  delayed_work: target CPU (WORK_CP
 export const WK_DW_WQ = 17; //              A  delayed_work: target workqueue id + 1
 export const WK_RUNS = 18; //               L(pool) executions (statistics; the pool it ran on)
 export const WK_LAST_CPU = 19; //           L(pool) CPU of the last execution
+export const WK_INEXT = 20; //              P  next work id + 1 on the pool's inbound list (written by the PENDING owner before the push)
 export const WORK_STRIDE = 32; //              a line each: works are queued from every CPU
 
 // ---------------------------------------------------------------- worker
@@ -630,6 +639,17 @@ export function checkGeometry(g: Geometry): void {
 }
 
 /**
+ * Word `f` of record `id` of a table at `base` (a Regions base): the same
+ * arithmetic as the Mem methods, for hot paths that keep the base in a
+ * module variable (workqueue.ts) — a Mem method reached through the
+ * machine's live binding costs several loads per field.
+ */
+export const poolWord = (base: number, id: number, f: number): number => base + id * POOL_STRIDE + f;
+export const pwqWord = (base: number, id: number, f: number): number => base + id * PWQ_STRIDE + f;
+export const workWord = (base: number, id: number, f: number): number => base + id * WORK_STRIDE + f;
+export const workerWord = (base: number, id: number, f: number): number => base + id * WORKER_STRIDE + f;
+
+/**
  * The views of one machine's memory. Host and CPUs build the same Mem over
  * the same buffer; all offset arithmetic goes through its methods.
  */
@@ -723,7 +743,7 @@ export class Mem {
     return this.g.cpus * WQ_POOLS_PER_CPU + WQ_UNBOUND_POOLS;
   }
   pool(id: number, f = 0): number {
-    return this.r.poolBase + id * POOL_STRIDE + f;
+    return poolWord(this.r.poolBase, id, f);
   }
   /** pool_workqueue of workqueue `wq` for CPU `cpu` (an unbound workqueue's is cpu 0). */
   pwq(wq: number, cpu: number, f = 0): number {
@@ -731,16 +751,16 @@ export class Mem {
   }
   /** pool_workqueue by id (wq * cpus + cpu). */
   pwqById(id: number, f = 0): number {
-    return this.r.pwqBase + id * PWQ_STRIDE + f;
+    return pwqWord(this.r.pwqBase, id, f);
   }
   wq(id: number, f = 0): number {
     return this.r.wqBase + id * WQS_STRIDE + f;
   }
   work(id: number, f = 0): number {
-    return this.r.workBase + id * WORK_STRIDE + f;
+    return workWord(this.r.workBase, id, f);
   }
   worker(id: number, f = 0): number {
-    return this.r.workerBase + id * WORKER_STRIDE + f;
+    return workerWord(this.r.workerBase, id, f);
   }
   waitObj(id: number, f = 0): number {
     return this.r.waitObjBase + id * WAITOBJ_STRIDE + f;

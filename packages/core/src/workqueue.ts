@@ -97,6 +97,8 @@ import {
   PL_NR_CM_WAKEUPS,
   PL_BH_KICK,
   PL_NR_MAYDAYS,
+  PL_INBOUND,
+  POOL_STRIDE,
   PWQ_POOL,
   PWQ_WQ,
   PWQ_NR_ACTIVE,
@@ -109,6 +111,7 @@ import {
   PWQ_STAT_STARTED,
   PWQ_STAT_COMPLETED,
   PWQ_STAT_MAX_ACTIVE,
+  PWQ_WORK_COLOR,
   PWQ_STRIDE,
   WQS_FLAGS,
   WQS_NAME,
@@ -139,6 +142,7 @@ import {
   WK_DW_WQ,
   WK_RUNS,
   WK_LAST_CPU,
+  WK_INEXT,
   WORK_STRIDE,
   WR_STATE,
   WR_POOL,
@@ -307,11 +311,14 @@ export type work_func_t = (work: WorkStruct) => unknown;
 export class WorkStruct {
   /** word index of the slot */
   readonly w: number;
+  /** the name of its lockdep map, "(work_completion)(name)" (S-WQ-20) */
+  readonly mapName: string;
   constructor(
     readonly id: number,
     readonly name: string,
   ) {
     this.w = mem.work(id);
+    this.mapName = `(work_completion)(${name})`;
   }
 }
 export type work_struct = WorkStruct;
@@ -363,10 +370,15 @@ interface LocalWorker {
 
 // ------------------------------------------------------------ state accessors
 
-const W = (id: number, f: number): number => mem.work(id, f);
-const P = (id: number, f: number): number => mem.pool(id, f);
-const Q = (id: number, f: number): number => mem.pwqById(id, f);
-const R = (id: number, f: number): number => mem.worker(id, f);
+let WB = 0, PB = 0, QB = 0, RB = 0;
+const WS_: number = WORK_STRIDE;
+const PS_: number = POOL_STRIDE;
+const QS_: number = PWQ_STRIDE;
+const RS_: number = WORKER_STRIDE;
+const W = (id: number, f: number): number => WB + id * WS_ + f;
+const P = (id: number, f: number): number => PB + id * PS_ + f;
+const Q = (id: number, f: number): number => QB + id * QS_ + f;
+const R = (id: number, f: number): number => RB + id * RS_ + f;
 const WQ = (id: number, f: number): number => mem.wq(id, f);
 
 /** Pool id of CPU `cpu`'s pool: BH or not, highpri or not (the kernel's id order). */
@@ -442,7 +454,23 @@ const work_running = (id: number): boolean => Atomics.load(i32, W(id, WK_RUNSEQ)
 
 // ------------------------------------------------------------ the pool lock and lists
 
+/**
+ * Take `pool`'s lock (interrupts off) and move what was queued on it without
+ * the lock onto its lists: whoever holds the lock sees every item queued
+ * before it took it.
+ */
 function pool_lock(pool: number): number {
+  const f = raw_word_lock_irqsave(P(pool, PL_LOCK), 'worker_pool->lock');
+  if (Atomics.load(i32, P(pool, PL_INBOUND)) !== 0) pool_drain_inbound(pool);
+  return f;
+}
+/**
+ * Take `pool`'s lock, leaving its inbound list alone: for the kworker
+ * between two items, which enters the inbound items once its worklist is
+ * empty (worklist_first), so that a stream of remote queueing is entered in
+ * batches and not item by item.
+ */
+function pool_relock(pool: number): number {
   return raw_word_lock_irqsave(P(pool, PL_LOCK), 'worker_pool->lock');
 }
 function pool_unlock(pool: number, flags: number): void {
@@ -493,6 +521,34 @@ function work_list_del(id: number): void {
   i32[W(id, WK_LIST)] = 0;
 }
 
+/**
+ * pool_drain_inbound - take the pool's inbound list whole and enter its items
+ * in the order they were pushed, as __queue_work would have under the lock.
+ *
+ * The inbound list is kdefer's, not the kernel's: a remote queue_work_on on a
+ * per-CPU pool pushes the work there with one compare-and-swap instead of
+ * contending for the pool lock the pool's kworker takes for every item. Only
+ * pushes and whole-list exchanges touch it, so it has no ABA problem.
+ * Context: pool lock held.
+ */
+function pool_drain_inbound(pool: number): void {
+  let w = Atomics.exchange(i32, P(pool, PL_INBOUND), 0) - 1;
+  // newest first: reverse into queueing order
+  let fifo = -1;
+  while (w >= 0) {
+    const next = i32[W(w, WK_INEXT)]! - 1;
+    i32[W(w, WK_INEXT)] = fifo + 1;
+    fifo = w;
+    w = next;
+  }
+  while (fifo >= 0) {
+    const next = i32[W(fifo, WK_INEXT)]! - 1;
+    i32[W(fifo, WK_INEXT)] = 0;
+    enqueue_locked(fifo, i32[W(fifo, WK_PWQ)]! - 1, pool);
+    fifo = next;
+  }
+}
+
 function idle_list_add(pool: number, wk: number): void {
   const h = P(pool, PL_IDLE_LIST);
   const first = i32[h]!;
@@ -536,14 +592,19 @@ function busy_del(pool: number, wk: number): void {
 
 // ------------------------------------------------------------ pool predicates (pool lock held)
 
-const worklist_first = (pool: number): number => i32[P(pool, PL_WORKLIST)]! - 1;
+/** The first item of the worklist, -1 if none; an empty worklist takes in the inbound list first. */
+function worklist_first(pool: number): number {
+  const h = P(pool, PL_WORKLIST);
+  if (i32[h] === 0 && Atomics.load(i32, P(pool, PL_INBOUND)) !== 0) pool_drain_inbound(pool);
+  return i32[h]! - 1;
+}
 const nr_running = (pool: number): number => Atomics.load(i32, P(pool, PL_NR_RUNNING));
 /** need_more_worker: work to do and nobody running it. */
-const need_more_worker = (pool: number): boolean => i32[P(pool, PL_WORKLIST)] !== 0 && nr_running(pool) === 0;
+const need_more_worker = (pool: number): boolean => worklist_first(pool) >= 0 && nr_running(pool) === 0;
 /** may_start_working: an idle worker is left to take over if this one sleeps. */
 const may_start_working = (pool: number): boolean => i32[P(pool, PL_NR_IDLE)]! > 0;
 /** keep_working: more work, and at most this worker running. */
-const keep_working = (pool: number): boolean => i32[P(pool, PL_WORKLIST)] !== 0 && nr_running(pool) <= 1;
+const keep_working = (pool: number): boolean => worklist_first(pool) >= 0 && nr_running(pool) <= 1;
 const need_to_create_worker = (pool: number): boolean => need_more_worker(pool) && !may_start_working(pool);
 
 /** too_many_workers: more than 2 idle, and more than a quarter of the busy ones. */
@@ -611,6 +672,8 @@ function pick_idle_worker(pool: number): number {
  * Context: pool lock held.
  */
 function kick_pool(pool: number): boolean {
+  // need_more_worker looks at the inbound list too: what was pushed before
+  // the caller stopped counting as running is seen here.
   if (!need_more_worker(pool)) return false;
   if (pool_is_bh(pool)) {
     kick_bh_pool(pool);
@@ -679,6 +742,25 @@ function wq_worker_running(t: TaskStruct): void {
 }
 
 // ------------------------------------------------------------ queueing
+
+/**
+ * Enter `work` (whose PENDING the caller owns) into `pwq` of `pool`: count
+ * it in flight under the pwq's flush colour, then onto the worklist, or the
+ * pwq's inactive list if max_active items are active. Does not kick.
+ * Context: pool lock held.
+ */
+function enqueue_locked(work: number, pwq: number, pool: number): void {
+  const color = i32[Q(pwq, PWQ_WORK_COLOR)]!;
+  i32[W(work, WK_COLOR)] = color;
+  const inf = Q(pwq, PWQ_NR_IN_FLIGHT + color);
+  Atomics.store(i32, inf, i32[inf]! + 1);
+  if (i32[Q(pwq, PWQ_INACTIVE)] === 0 && i32[Q(pwq, PWQ_NR_ACTIVE)]! < i32[Q(pwq, PWQ_MAX_ACTIVE)]!) {
+    pwq_note_active(pwq);
+    insert_work(work, pwq, pool, P(pool, PL_WORKLIST), 0);
+  } else {
+    insert_work(work, pwq, pool, Q(pwq, PWQ_INACTIVE), WORK_STRUCT_INACTIVE);
+  }
+}
 
 /** Insert `work` on list `h` of `pwq` (pool lock held); `extra`: WORK_STRUCT_INACTIVE or 0. */
 function insert_work(work: number, pwq: number, pool: number, h: number, extra: number): void {
@@ -769,10 +851,32 @@ function __queue_work(reqCpu: number, wq: WorkqueueStruct, work: number): boolea
   }
   if (flags & WQ_UNBOUND) cpu = 0;
   let pwq = wqId * nrCpus + cpu;
-  let pool = i32[Q(pwq, PWQ_POOL)]!;
+  let pool = pool_for(flags, cpu); // = the pwq's pool, without reading its line
   let f: number;
   // Non-reentrancy: still running on another pool of this wq? Queue it there.
   const last = Atomics.load(i32, W(work, WK_POOL)) - 1;
+  if (!(flags & (WQ_UNBOUND | WQ_BH)) && (last < 0 || last === pool)) {
+    // A per-CPU pool, and the work cannot be running elsewhere: push it on
+    // the pool's inbound list; the pool's lock holder enters it.
+    i32[W(work, WK_PWQ)] = pwq + 1;
+    i32[W(work, WK_POOL)] = pool + 1;
+    Atomics.add(i32, W(work, WK_QSEQ), 1);
+    const h = P(pool, PL_INBOUND);
+    for (;;) {
+      const head = Atomics.load(i32, h);
+      i32[W(work, WK_INEXT)] = head;
+      if (Atomics.compareExchange(i32, h, head, work + 1) === head) break;
+    }
+    // Nobody running on the pool: wake a worker. A worker that stops running
+    // drops nr_running before it looks at the inbound list (kick_pool,
+    // worker_thread), so one of the two sides always sees the other.
+    if (Atomics.load(i32, P(pool, PL_NR_RUNNING)) === 0) {
+      f = pool_lock(pool);
+      kick_pool(pool);
+      pool_unlock(pool, f);
+    }
+    return true;
+  }
   if (last >= 0 && last !== pool && !(flags & __WQ_ORDERED)) {
     f = pool_lock(last);
     const wk = find_worker_executing_work(last, work);
@@ -787,18 +891,9 @@ function __queue_work(reqCpu: number, wq: WorkqueueStruct, work: number): boolea
   } else {
     f = pool_lock(pool);
   }
-  const color = Atomics.load(i32, WQ(wqId, WQS_WORK_COLOR));
-  i32[W(work, WK_COLOR)] = color;
-  const inf = Q(pwq, PWQ_NR_IN_FLIGHT + color);
-  Atomics.store(i32, inf, i32[inf]! + 1);
   Atomics.add(i32, W(work, WK_QSEQ), 1);
-  if (i32[Q(pwq, PWQ_INACTIVE)] === 0 && i32[Q(pwq, PWQ_NR_ACTIVE)]! < i32[Q(pwq, PWQ_MAX_ACTIVE)]!) {
-    pwq_note_active(pwq);
-    insert_work(work, pwq, pool, P(pool, PL_WORKLIST), 0);
-    kick_pool(pool);
-  } else {
-    insert_work(work, pwq, pool, Q(pwq, PWQ_INACTIVE), WORK_STRUCT_INACTIVE);
-  }
+  enqueue_locked(work, pwq, pool);
+  kick_pool(pool);
   pool_unlock(pool, f);
   return true;
 }
@@ -909,8 +1004,9 @@ function process_one_work_begin(wk: number, work: number, pool: number, ex: Exec
   i32[R(wk, WR_LAST_WQ)] = wqId + 1;
   work_list_del(work);
   if (i32[WQ(wqId, WQS_FLAGS)]! & WQ_CPU_INTENSIVE) worker_set_flags(wk, pool, WORKER_CPU_INTENSIVE);
-  // Chains execution for NOT_RUNNING workers (unbound, CPU-intensive); a no-op otherwise.
-  kick_pool(pool);
+  // Chains execution for NOT_RUNNING workers (unbound, CPU-intensive); a
+  // no-op for a worker counted in nr_running, which is never 0 then.
+  if (i32[R(wk, WR_FLAGS)]! & WORKER_NOT_RUNNING) kick_pool(pool);
   Atomics.store(i32, W(work, WK_RUNSEQ), Atomics.load(i32, W(work, WK_QSEQ)));
   i32[W(work, WK_PWQ)] = 0;
   i32[W(work, WK_POOL)] = pool + 1;
@@ -975,7 +1071,7 @@ function process_one_work(lw: LocalWorker, work: number, pool: number, f: number
   lw.current = w;
   const held = lockdep_depth();
   // the work's lockdep map is held around its function (S-WQ-20)
-  const map = lockdep_map_of(`(work_completion)(${w.name})`);
+  const map = lockdep_map_of(w.mapName);
   if (map >= 0) lock_map_acquire(map);
   let r: unknown;
   try {
@@ -996,7 +1092,7 @@ function process_one_work(lw: LocalWorker, work: number, pool: number, f: number
     return process_one_work_tail(lw, pool, ex);
   }
   preempt_point();
-  f = pool_lock(pool);
+  f = pool_relock(pool);
   process_one_work_end(lw.id, ex, pool);
   return f;
 }
@@ -1019,7 +1115,7 @@ async function process_one_work_async(lw: LocalWorker, pool: number, ex: Exec, r
 async function process_one_work_tail(lw: LocalWorker, pool: number, ex: Exec): Promise<number> {
   lw.sinceResched = 0;
   await cond_resched();
-  const f = pool_lock(pool);
+  const f = pool_relock(pool);
   process_one_work_end(lw.id, ex, pool);
   return f;
 }
@@ -1182,12 +1278,13 @@ async function maybe_create_worker(pool: number): Promise<void> {
 /** Poll `pool`'s worklist for WORKER_IDLE_POLL_US; @returns whether work came. Pool lock not held. */
 function worker_poll_worklist(pool: number): boolean {
   const head = P(pool, PL_WORKLIST);
+  const inbound = P(pool, PL_INBOUND);
   const end = performance.now() + WORKER_IDLE_POLL_US / 1000;
   for (let k = 1; ; k++) {
-    if (Atomics.load(i32, head) !== 0) return true;
+    if (Atomics.load(i32, inbound) !== 0 || Atomics.load(i32, head) !== 0) return true;
     if ((k & 15) === 0) {
       preempt_point();
-      if (i32[PCB + PC_NR_RUNNING] !== 0 || Atomics.load(i32, PCB + PC_CONTROL_HOST) !== 0 || performance.now() > end) return Atomics.load(i32, head) !== 0;
+      if (i32[PCB + PC_NR_RUNNING] !== 0 || Atomics.load(i32, PCB + PC_CONTROL_HOST) !== 0 || performance.now() > end) return Atomics.load(i32, inbound) !== 0 || Atomics.load(i32, head) !== 0;
     }
   }
 }
@@ -1227,7 +1324,8 @@ async function worker_thread(lw: LocalWorker): Promise<number> {
       worker_clr_flags(wk, pool, WORKER_PREP | WORKER_REBOUND);
       for (;;) {
         f = await worker_process(lw, pool, f);
-        if (i32[P(pool, PL_WORKLIST)] !== 0 || pool_cpu(pool) < 0 || nr_running(pool) !== 1) break;
+        if (keep_working(pool)) continue; // the inbound list brought more
+        if (worklist_first(pool) >= 0 || pool_cpu(pool) < 0 || nr_running(pool) !== 1) break;
         pool_unlock(pool, f);
         worker_poll_worklist(pool);
         f = pool_lock(pool);
@@ -1236,7 +1334,10 @@ async function worker_thread(lw: LocalWorker): Promise<number> {
         if (!keep_working(pool)) break;
       }
       worker_set_flags(wk, pool, WORKER_PREP);
-      break;
+      // No longer counted as running: a remote queue_work_on that pushed
+      // before that saw this worker running and woke nobody, and the
+      // worklist may have taken in the inbound list since worker_process
+      // stopped. need_more_worker() looks again.
     }
     worker_enter_idle(wk, pool);
     set_current_state(TASK_IDLE);
@@ -1636,12 +1737,13 @@ function try_to_grab_pending(work: number, isDwork: boolean): number {
     if (timer_delete(d.timer)) return 1;
   }
   if (!(Atomics.or(i32, W(work, WK_DATA), WORK_STRUCT_PENDING) & WORK_STRUCT_PENDING)) return 0;
-  if (!(Atomics.load(i32, W(work, WK_DATA)) & WORK_STRUCT_PWQ)) return -1;
+  // Queued: on a list of its pwq's pool (WORK_STRUCT_PWQ), or still on that
+  // pool's inbound list (WK_PWQ set; taking the pool lock enters it).
   const pwq = Atomics.load(i32, W(work, WK_PWQ)) - 1;
   if (pwq < 0) return -1;
   const pool = i32[Q(pwq, PWQ_POOL)]!;
   const f = pool_lock(pool);
-  if (i32[W(work, WK_PWQ)] !== pwq + 1) {
+  if (i32[W(work, WK_PWQ)] !== pwq + 1 || !(Atomics.load(i32, W(work, WK_DATA)) & WORK_STRUCT_PWQ)) {
     pool_unlock(pool, f);
     return -1;
   }
@@ -1721,7 +1823,7 @@ async function __flush_work(work: number): Promise<boolean> {
   // Waiting for the work "takes" its map (S-WQ-20): holding a lock the work
   // function takes, here, closes a cycle the validator reports — whether or
   // not the work is running now.
-  const map = lockdep_map_of(`(work_completion)(${work_by_id(work).name})`);
+  const map = lockdep_map_of(work_by_id(work).mapName);
   if (map >= 0) {
     lock_map_acquire(map);
     lock_map_release(map);
@@ -1920,10 +2022,13 @@ export async function flush_workqueue(wq: WorkqueueStruct): Promise<void> {
   try {
     const old = Atomics.load(i32, WQ(wq.id, WQS_WORK_COLOR));
     Atomics.store(i32, WQ(wq.id, WQS_WORK_COLOR), old ^ 1);
-    // Pass each pool's lock once: an insertion that read the old colour is complete.
+    // flush_workqueue_prep_pwqs: under each pool's lock — which enters every
+    // item pushed before (old colour) — items from now on get the new colour.
     for (const pwq of wq_pwqs(wq.id)) {
       const pool = i32[Q(pwq, PWQ_POOL)]!;
-      pool_unlock(pool, pool_lock(pool));
+      const f = pool_lock(pool);
+      i32[Q(pwq, PWQ_WORK_COLOR)] = old ^ 1;
+      pool_unlock(pool, f);
     }
     if (in_flight(wq.id, old) !== 0) await wait_event(wq_flush_waitq(wq.id), () => in_flight(wq.id, old) === 0);
   } finally {
@@ -2194,6 +2299,7 @@ export function read_workers(m: Mem): PoolInfo[] {
   for (let p = 0; p < nPools; p++) {
     let pending = 0;
     for (let w = Atomics.load(a, m.pool(p, PL_WORKLIST)); w !== 0 && pending < m.g.maxWorks; w = a[m.work(w - 1, WK_NEXT)]!) pending++;
+    for (let w = Atomics.load(a, m.pool(p, PL_INBOUND)); w !== 0 && pending < m.g.maxWorks; w = a[m.work(w - 1, WK_INEXT)]!) pending++;
     pools.push({
       id: a[m.pool(p, PL_ID)]!,
       cpu: a[m.pool(p, PL_CPU)]!,
@@ -2274,6 +2380,7 @@ export function workqueue_init_early(m: Mem, idleTimeoutMs = 0): void {
  * the BH pseudo-workers, and the first kworker of each pool this CPU serves.
  */
 export function workqueue_init_cpu(): void {
+  WB = mem.r.workBase; PB = mem.r.poolBase; QB = mem.r.pwqBase; RB = mem.r.workerBase;
   idleTimeoutJiffies = msecs_to_jiffies(i32[mem.wqGlobal(WQG_IDLE_TIMEOUT_MS)]! || IDLE_WORKER_TIMEOUT_MS);
   sched_set_wq_worker_hooks(wq_worker_sleeping, wq_worker_running);
   tasklet_register_bh_hook(workqueue_softirq_action);
