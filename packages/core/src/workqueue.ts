@@ -752,8 +752,8 @@ function wq_worker_running(t: TaskStruct): void {
 function enqueue_locked(work: number, pwq: number, pool: number): void {
   const color = i32[Q(pwq, PWQ_WORK_COLOR)]!;
   i32[W(work, WK_COLOR)] = color;
-  const inf = Q(pwq, PWQ_NR_IN_FLIGHT + color);
-  Atomics.store(i32, inf, i32[inf]! + 1);
+  // A plain increment: flushers read the count after passing the pool lock.
+  i32[Q(pwq, PWQ_NR_IN_FLIGHT + color)]!++;
   if (i32[Q(pwq, PWQ_INACTIVE)] === 0 && i32[Q(pwq, PWQ_NR_ACTIVE)]! < i32[Q(pwq, PWQ_MAX_ACTIVE)]!) {
     pwq_note_active(pwq);
     insert_work(work, pwq, pool, P(pool, PL_WORKLIST), 0);
@@ -795,8 +795,14 @@ function pwq_dec_nr_in_flight(pwq: number, pool: number, color: number, wasInact
   }
   const inf = Q(pwq, PWQ_NR_IN_FLIGHT + color);
   const n = i32[inf]! - 1;
-  Atomics.store(i32, inf, n);
-  if (n === 0) wake_waitobj_all(i32[WQ(pwq_wq(pwq), WQS_FLUSH_WAITQ)]!);
+  if (n !== 0) {
+    i32[inf] = n;
+    return;
+  }
+  // The last one: publish before looking for flushers (who queue themselves,
+  // then read the count).
+  Atomics.store(i32, inf, 0);
+  wake_waitobj_all(i32[WQ(pwq_wq(pwq), WQS_FLUSH_WAITQ)]!);
 }
 
 /** is_chained_work: the caller is a work item of `wq` (allowed to queue on it while it drains). */
@@ -1007,7 +1013,8 @@ function process_one_work_begin(wk: number, work: number, pool: number, ex: Exec
   // Chains execution for NOT_RUNNING workers (unbound, CPU-intensive); a
   // no-op for a worker counted in nr_running, which is never 0 then.
   if (i32[R(wk, WR_FLAGS)]! & WORKER_NOT_RUNNING) kick_pool(pool);
-  Atomics.store(i32, W(work, WK_RUNSEQ), Atomics.load(i32, W(work, WK_QSEQ)));
+  // RUNSEQ and PWQ are published by the Atomics.store of the data word below.
+  i32[W(work, WK_RUNSEQ)] = Atomics.load(i32, W(work, WK_QSEQ));
   i32[W(work, WK_PWQ)] = 0;
   i32[W(work, WK_POOL)] = pool + 1;
   Atomics.store(i32, W(work, WK_DATA), 0); // set_work_pool_and_clear_pending
@@ -1155,11 +1162,21 @@ async function worker_process(lw: LocalWorker, pool: number, f: number): Promise
   const wk = lw.id;
   do {
     const first = worklist_first(pool);
-    if (first >= 0 && assign_work(first, wk, pool)) {
-      for (let work = i32[R(wk, WR_SCHEDULED)]! - 1; work >= 0; work = i32[R(wk, WR_SCHEDULED)]! - 1) {
-        const r = process_one_work(lw, work, pool, f);
-        f = typeof r === 'number' ? r : await r;
-      }
+    if (first < 0) continue;
+    // assign_work, without the trip through this worker's scheduled list
+    // when no other worker of the pool runs the item (the usual case).
+    const coll = find_worker_executing_work(pool, first);
+    if (coll >= 0) {
+      work_list_del(first);
+      work_list_add_tail(R(coll, WR_SCHEDULED), first);
+      continue;
+    }
+    const r = process_one_work(lw, first, pool, f);
+    f = typeof r === 'number' ? r : await r;
+    // Items other workers handed to this one while it ran them (collisions).
+    for (let work = i32[R(wk, WR_SCHEDULED)]! - 1; work >= 0; work = i32[R(wk, WR_SCHEDULED)]! - 1) {
+      const r2 = process_one_work(lw, work, pool, f);
+      f = typeof r2 === 'number' ? r2 : await r2;
     }
   } while (keep_working(pool));
   return f;
