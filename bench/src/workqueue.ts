@@ -119,7 +119,7 @@ export async function run(): Promise<BenchResult> {
       `(a) ${LAT_SAMPLES} samples after ${LAT_WARMUP} warm-up; timestamps are timeOrigin + now() on each thread; ${LAT_GAP_US} µs before each idle sample so that CPU 1 parks; the back-to-back figure queues as soon as the previous item ran`,
       `(b) ${ROUNDS} rounds; the producer loop runs inside CPU 0 (no comlink per item); queue_work_on found the next work still pending ${busy} times over ${ROUNDS * WQ_ITEMS} items (the producer kept at most ${WINDOW} items in flight); CPU 1's normal pool ran ${pools[6]?.started ?? 0} items in all with ${pools[6]?.nrWorkers ?? 0} kworkers`,
       `ratios: median of the per-round ratios; goals: queue_work_vs_piscina_throughput ≥ 50, queue_work_vs_bare_ring ≥ 0.2 (figures: kdefer ${sig(median(wq))} items/s, ring ${sig(median(ring))}/s, piscina ${sig(median(pisc))}/s; the issue assumed piscina at ~18 000/s)`,
-      'where the time goes: each item moves about ten cache lines between the two cores (the pool lock with its worklist, the pool_workqueue counters, the work item, its list neighbour, the bench counter) where the ring moves two; a single CPU queues an item in ~0.3 µs and runs it in ~0.5 µs',
+      'where the time goes: queue_work_on pushes the work onto CPU 1 pool\'s inbound list with one compare-and-swap (no pool lock) and wakes nobody while the kworker runs; the kworker takes the list whole when its worklist runs dry. Per item, the work item\'s line crosses to CPU 1 and back (the PENDING bit), the inbound head once per batch, and the bench\'s executed count (as the ring\'s tail does); the kworker is the busier side (the producer waits for the window about half of the time)',
     );
   } finally {
     await pool.destroy();

@@ -639,17 +639,6 @@ export function checkGeometry(g: Geometry): void {
 }
 
 /**
- * Word `f` of record `id` of a table at `base` (a Regions base): the same
- * arithmetic as the Mem methods, for hot paths that keep the base in a
- * module variable (workqueue.ts) — a Mem method reached through the
- * machine's live binding costs several loads per field.
- */
-export const poolWord = (base: number, id: number, f: number): number => base + id * POOL_STRIDE + f;
-export const pwqWord = (base: number, id: number, f: number): number => base + id * PWQ_STRIDE + f;
-export const workWord = (base: number, id: number, f: number): number => base + id * WORK_STRIDE + f;
-export const workerWord = (base: number, id: number, f: number): number => base + id * WORKER_STRIDE + f;
-
-/**
  * The views of one machine's memory. Host and CPUs build the same Mem over
  * the same buffer; all offset arithmetic goes through its methods.
  */
@@ -743,7 +732,7 @@ export class Mem {
     return this.g.cpus * WQ_POOLS_PER_CPU + WQ_UNBOUND_POOLS;
   }
   pool(id: number, f = 0): number {
-    return poolWord(this.r.poolBase, id, f);
+    return this.r.poolBase + id * POOL_STRIDE + f;
   }
   /** pool_workqueue of workqueue `wq` for CPU `cpu` (an unbound workqueue's is cpu 0). */
   pwq(wq: number, cpu: number, f = 0): number {
@@ -751,16 +740,16 @@ export class Mem {
   }
   /** pool_workqueue by id (wq * cpus + cpu). */
   pwqById(id: number, f = 0): number {
-    return pwqWord(this.r.pwqBase, id, f);
+    return this.r.pwqBase + id * PWQ_STRIDE + f;
   }
   wq(id: number, f = 0): number {
     return this.r.wqBase + id * WQS_STRIDE + f;
   }
   work(id: number, f = 0): number {
-    return workWord(this.r.workBase, id, f);
+    return this.r.workBase + id * WORK_STRIDE + f;
   }
   worker(id: number, f = 0): number {
-    return workerWord(this.r.workerBase, id, f);
+    return this.r.workerBase + id * WORKER_STRIDE + f;
   }
   waitObj(id: number, f = 0): number {
     return this.r.waitObjBase + id * WAITOBJ_STRIDE + f;

@@ -8,10 +8,12 @@
  * flush domain, rescuer); execution belongs to worker pools, all in shared
  * memory: per CPU a BH pool and a BH highpri pool (run in softirq context),
  * a normal pool and a highpri pool (kworker/N:M, kworker/N:MH), and two
- * unbound pools (kworker/uP:M). Queueing on another CPU is an insertion into
- * that pool's worklist under the pool's lock, then a wake-up of an idle
- * kworker of the pool by pid (sched.ts: the wake ring and a rescheduling
- * IPI) — shared memory and Atomics only.
+ * unbound pools (kworker/uP:M). Queueing on a per-CPU pool is a push onto
+ * the pool's inbound list (one compare-and-swap, no lock), then — only if
+ * no worker of the pool is running — a wake-up of an idle kworker of the
+ * pool by pid (sched.ts: the wake ring and a rescheduling IPI); whoever
+ * holds the pool's lock enters the inbound items into the worklist. Shared
+ * memory and Atomics only.
  *
  * Concurrency management: a bound pool counts nr_running, the workers that
  * run and are not sleeping. A worker takes the next item only while
@@ -23,12 +25,29 @@
  *
  *   CPU0 (queue_work_on(1, wq, w))        CPU1 (pool kworker/1:0, idle)
  *   test_and_set PENDING                   .
- *   lock pool; insert w; nr_running == 0   .
- *   wakeUpPid(kworker/1:0)  ───────────▶ rescheduling IPI, runqueue
- *   unlock                                 lock; take w; clear PENDING; unlock
+ *   push w on the inbound list (CAS)       .
+ *   nr_running == 0: lock pool, enter      .
+ *   the inbound list, pick an idle worker  .
+ *   unlock; wakeUpPid(kworker/1:0) ──────▶ rescheduling IPI, runqueue
+ *                                          lock; take w; clear PENDING; unlock
  *                                          w->func(w)
  *
+ * While the kworker runs (nr_running 1), CPU0's pushes wake nobody: the
+ * kworker takes the inbound list whole when its worklist runs dry. A worker
+ * that stops counting as running (it goes idle, or sleeps in a work
+ * function) drops nr_running before it looks at the inbound list, and a
+ * pusher pushes before it reads nr_running: one of the two sees the other.
+ *
  * Differs from Linux:
+ * - __queue_work takes the pool lock in the kernel; here a per-CPU pool's
+ *   remote queueing only pushes onto its inbound list (pool_drain_inbound),
+ *   so that a stream of queue_work_on does not contend with the kworker for
+ *   the lock it takes per item. What the kernel decides at insertion under
+ *   the lock — flush colour, nr_in_flight, max_active (inactive list) — is
+ *   decided when the item is entered, under the lock; every path that looks
+ *   at a pool's lists (cancel, flush, drain, max_active) takes the lock,
+ *   which enters the inbound items first. Per-pwq flush colours change
+ *   under each pool's lock (flush_workqueue_prep_pwqs), as in the kernel.
  * - kworkers never migrate: each CPU creates its own workers (also for the
  *   unbound pools, whose worklist every CPU's unbound workers serve; a
  *   queue wakes an idle one on an idle CPU first). There is no CPU hotplug,
@@ -176,7 +195,7 @@ import {
   TK_PID,
   TK_STATE,
 } from './layout.js';
-import { mem, i32, cpuId, nrCpus, PCB } from './smp.js';
+import { mem, i32 as smp_i32, cpuId, nrCpus, PCB } from './smp.js';
 import { preempt_point } from './entry.js';
 import { KdeferError, registry_resolve, NAME_KIND_OBJECT, fn_id, fn_by_id, fn_name, name_of, registerFunction, intern } from './module.js';
 import { printk, pr_err, pr_warn, KERN_ERR, KERN_WARNING, WARN_ONCE, WARN_ON_ONCE, KernelHalt, BUG, call_trace, dump_context } from './printk.js';
@@ -370,7 +389,15 @@ interface LocalWorker {
 
 // ------------------------------------------------------------ state accessors
 
-let WB = 0, PB = 0, QB = 0, RB = 0;
+// Hot-path copies, set by workqueue_init_cpu: the machine's words and the
+// tables' bases and strides. Reached through smp.ts's live bindings and
+// mem's methods, each field access costs several loads; a stream of remote
+// queue_work_on touches ~50 fields per item (bench/results/workqueue.json).
+let i32: Int32Array = new Int32Array(0);
+let WB = 0;
+let PB = 0;
+let QB = 0;
+let RB = 0;
 const WS_: number = WORK_STRIDE;
 const PS_: number = POOL_STRIDE;
 const QS_: number = PWQ_STRIDE;
@@ -2397,7 +2424,11 @@ export function workqueue_init_early(m: Mem, idleTimeoutMs = 0): void {
  * the BH pseudo-workers, and the first kworker of each pool this CPU serves.
  */
 export function workqueue_init_cpu(): void {
-  WB = mem.r.workBase; PB = mem.r.poolBase; QB = mem.r.pwqBase; RB = mem.r.workerBase;
+  i32 = smp_i32;
+  WB = mem.r.workBase;
+  PB = mem.r.poolBase;
+  QB = mem.r.pwqBase;
+  RB = mem.r.workerBase;
   idleTimeoutJiffies = msecs_to_jiffies(i32[mem.wqGlobal(WQG_IDLE_TIMEOUT_MS)]! || IDLE_WORKER_TIMEOUT_MS);
   sched_set_wq_worker_hooks(wq_worker_sleeping, wq_worker_running);
   tasklet_register_bh_hook(workqueue_softirq_action);
