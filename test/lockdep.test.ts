@@ -120,6 +120,18 @@ describe('lockdep: the lock validator', () => {
     });
   });
 
+  it('S-WQ-20: flush_workqueue while holding a mutex an item of the workqueue takes is a circular dependency with "(wq_completion)<wq>"', async () => {
+    await withMachine({ fixtures: ['ldwq'] }, async (m) => {
+      await m.call(1, 'ldwq', 'runOnQ'); // (wq_completion)ldwq.q -> (ldwq.M), around the item
+      expect(grep(m, /WARNING/)).toEqual([]);
+      await m.call(0, 'ldwq', 'flushWqUnderMutex'); // (ldwq.M) -> (wq_completion)ldwq.q: the cycle
+      const d = m.dmesg();
+      expect(d).toMatch(/possible circular locking dependency detected/);
+      expect(d).toMatch(/is trying to acquire lock:\n.* \(wq_completion\)ldwq\.q/);
+      expect(d).toMatch(/but task is already holding lock:\n.* \(ldwq\.M\)/);
+    });
+  });
+
   it('S-WQ-20: cancel_work_sync under that mutex is the same cycle; flushing a work that does not take it is not', async () => {
     await withMachine({ fixtures: ['ldwq'] }, async (m) => {
       await m.call(0, 'ldwq', 'flushPlainUnderMutex');

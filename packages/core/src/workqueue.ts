@@ -59,12 +59,14 @@
  *   (insertions / finished executions) instead of queueing barrier works;
  *   flush_workqueue uses two flush colours, flushers serialised by the
  *   workqueue's mutex. The guarantees are the kernel's (S-WQ-16/17/18).
- * - lockdep: each work has its "(work_completion)(name)" map (held around its
- *   function, taken by flush_work/cancel_work_sync); the workqueue map
- *   "(wq_completion)name" is not modelled (S-WQ-20) — for the rest, only
- *   the direct self-deadlocks (flush or cancel_sync of the running work from
- *   itself, flush of the running work's own workqueue) are reported, and the
- *   call returns instead of hanging.
+ * - lockdep (S-WQ-20): the workqueue's "(wq_completion)name" map and the
+ *   work's "(work_completion)(name)" map are held around each work function;
+ *   flush_workqueue takes the first, flush_work/cancel_work_sync the second
+ *   (and flush_work the first too on a max_active 1 or rescuer workqueue),
+ *   so waiting while holding a lock the items take is a reported cycle. The
+ *   direct self-deadlocks (flush or cancel_sync of the running work from
+ *   itself, flush of the running work's own workqueue) are reported with
+ *   or without the validator, and the call returns instead of hanging.
  * - queueing on a draining or destroyed workqueue warns and returns false
  *   with PENDING cleared (the kernel leaves the work pending forever, so a
  *   later cancel_work_sync would spin); a destroyed one is reported as a
@@ -225,7 +227,7 @@ import { __raise_softirq_irqoff, wakeup_softirqd, TASKLET_SOFTIRQ, HI_SOFTIRQ } 
 import { tasklet_register_bh_hook } from './tasklet.js';
 import { type TimerList, timer_slot_alloc, timer_by_id, timer_setup, add_timer, add_timer_on, timer_delete, timer_delete_sync, TIMER_IRQSAFE } from './timer.js';
 import { report_handler_oops } from './irq.js';
-import { lockdep_depth, lockdep_check_return, lockdep_map_of, lock_map_acquire, lock_map_release } from './lockdep.js';
+import { lockdep_depth, lockdep_check_return, lockdep_map_of, lockdep_enabled, lock_map_acquire, lock_map_release } from './lockdep.js';
 import { spin_lockup_ms } from './spinlock.js';
 import { get_jiffies_64, msecs_to_jiffies } from './tick.js';
 import { raw_word_lock_irqsave, raw_word_unlock_irqrestore, wait_object_alloc_locked, wait_queue_by_id, wait_event, __wake_up_common, type WaitQueueHead } from './wait.js';
@@ -360,6 +362,8 @@ export type delayed_work = DelayedWork;
 /** A workqueue_struct: a slot of the shared workqueue table. */
 export class WorkqueueStruct {
   readonly w: number;
+  /** the name of its lockdep map, "(wq_completion)name" (S-WQ-20) */
+  readonly mapName: string;
   constructor(
     readonly id: number,
     readonly name: string,
@@ -367,6 +371,7 @@ export class WorkqueueStruct {
     readonly gen: number,
   ) {
     this.w = mem.wq(id);
+    this.mapName = `(wq_completion)${name}`;
   }
 }
 export type workqueue_struct = WorkqueueStruct;
@@ -1104,9 +1109,17 @@ function process_one_work(lw: LocalWorker, work: number, pool: number, f: number
   const w = work_by_id(work);
   lw.current = w;
   const held = lockdep_depth();
-  // the work's lockdep map is held around its function (S-WQ-20)
-  const map = lockdep_map_of(w.mapName);
-  if (map >= 0) lock_map_acquire(map);
+  // The workqueue's lockdep map, then the work's, are held around the
+  // function (S-WQ-20): flushing either while holding a lock the function
+  // takes closes a cycle.
+  let wqMap = -1;
+  let map = -1;
+  if (lockdep_enabled()) {
+    wqMap = lockdep_map_of(wq_by_id(pwq_wq(ex.pwq)).mapName);
+    map = lockdep_map_of(w.mapName);
+    lock_map_acquire(wqMap);
+    lock_map_acquire(map);
+  }
   let r: unknown;
   try {
     if (!fn) throw new KdeferError(`work ${w.name}: function #${ex.fid} is not known on CPU ${cpuId}`);
@@ -1115,8 +1128,11 @@ function process_one_work(lw: LocalWorker, work: number, pool: number, f: number
     if (e instanceof KernelHalt) throw e;
     report_work_oops(e, ex);
   }
-  if (r !== undefined && r !== null && typeof (r as Promise<unknown>).then === 'function') return process_one_work_async(lw, pool, ex, r as Promise<unknown>, held, map);
-  if (map >= 0) lock_map_release(map);
+  if (r !== undefined && r !== null && typeof (r as Promise<unknown>).then === 'function') return process_one_work_async(lw, pool, ex, r as Promise<unknown>, held, wqMap, map);
+  if (map >= 0) {
+    lock_map_release(map);
+    lock_map_release(wqMap);
+  }
   lw.current = null;
   check_leak(ex, 0, held);
   // The kernel's cond_resched() after every item: a stream of work must not
@@ -1132,7 +1148,7 @@ function process_one_work(lw: LocalWorker, work: number, pool: number, f: number
 }
 
 /** process_one_work for a function that returned a promise (it may sleep). */
-async function process_one_work_async(lw: LocalWorker, pool: number, ex: Exec, r: Promise<unknown>, held: number, map: number): Promise<number> {
+async function process_one_work_async(lw: LocalWorker, pool: number, ex: Exec, r: Promise<unknown>, held: number, wqMap: number, map: number): Promise<number> {
   try {
     await r;
   } catch (e) {
@@ -1140,7 +1156,10 @@ async function process_one_work_async(lw: LocalWorker, pool: number, ex: Exec, r
     report_work_oops(e, ex);
   } finally {
     lw.current = null;
-    if (map >= 0) lock_map_release(map);
+    if (map >= 0) {
+      lock_map_release(map);
+      lock_map_release(wqMap);
+    }
   }
   check_leak(ex, 0, held);
   return process_one_work_tail(lw, pool, ex);
@@ -1869,6 +1888,10 @@ async function __flush_work(work: number): Promise<boolean> {
   // not the work is running now.
   const map = lockdep_map_of(work_by_id(work).mapName);
   if (map >= 0) {
+    // start_flush_work: on a workqueue that runs one item at a time, or has
+    // a rescuer, waiting for the item waits for the workqueue as well.
+    const wqId = work_wq_now(work);
+    if (wqId >= 0 && (i32[WQ(wqId, WQS_MAX_ACTIVE)] === 1 || i32[WQ(wqId, WQS_FLAGS)]! & WQ_MEM_RECLAIM)) touch_wq_lockdep_map(wq_by_id(wqId));
     lock_map_acquire(map);
     lock_map_release(map);
   }
@@ -1876,6 +1899,27 @@ async function __flush_work(work: number): Promise<boolean> {
   if (Atomics.load(i32, W(work, WK_DONESEQ)) >= target) return false;
   await wait_event(work_waitq(work), () => Atomics.load(i32, W(work, WK_DONESEQ)) >= target);
   return true;
+}
+
+/** The workqueue `work` is queued on or runs for now, -1 if neither. */
+function work_wq_now(work: number): number {
+  const pwq = Atomics.load(i32, W(work, WK_PWQ)) - 1;
+  if (pwq >= 0) return pwq_wq(pwq);
+  const pool = Atomics.load(i32, W(work, WK_POOL)) - 1;
+  if (pool < 0 || pool_is_bh(pool)) return -1;
+  const f = pool_lock(pool);
+  const wk = find_worker_executing_work(pool, work);
+  const cur = wk >= 0 ? i32[R(wk, WR_CURRENT_PWQ)]! - 1 : -1;
+  pool_unlock(pool, f);
+  return cur >= 0 ? pwq_wq(cur) : -1;
+}
+
+/** Acquire and release `wq`'s "(wq_completion)" map: what waiting for the workqueue is to the validator. */
+function touch_wq_lockdep_map(wq: WorkqueueStruct): void {
+  const m = lockdep_map_of(wq.mapName);
+  if (m < 0) return;
+  lock_map_acquire(m);
+  lock_map_release(m);
 }
 
 /**
@@ -2021,7 +2065,8 @@ export function enable_delayed_work(dwork: DelayedWork): boolean {
 // ------------------------------------------------------------ workqueues
 
 function wq_flush_mutex(wqId: number): Mutex {
-  return new MutexClass(i32[WQ(wqId, WQS_FLUSH_MUTEX)]!, `(wq_completion)${strip(name_of(mem, i32[WQ(wqId, WQS_NAME)]!))}`);
+  // wq->mutex: one lock class for every workqueue's, as the kernel's one init site gives.
+  return new MutexClass(i32[WQ(wqId, WQS_FLUSH_MUTEX)]!, '&wq->mutex');
 }
 function wq_flush_waitq(wqId: number): WaitQueueHead {
   return wait_queue_by_id(i32[WQ(wqId, WQS_FLUSH_WAITQ)]!, 'wq flush');
@@ -2061,6 +2106,7 @@ export async function flush_workqueue(wq: WorkqueueStruct): Promise<void> {
     report_self_wait(`flush_workqueue(${wq.name}) from an item of ${wq.name}`, 'flush_workqueue', `((wq_completion)${wq.name})`);
     return;
   }
+  touch_wq_lockdep_map(wq);
   const mtx = wq_flush_mutex(wq.id);
   await mutex_lock(mtx);
   try {
