@@ -347,6 +347,30 @@ describe('workqueues: flush, drain, destroy', () => {
   });
 });
 
+describe('workqueues: works embedded in slab objects', () => {
+  it('a work_struct field of a kmalloc\'d object: INIT_WORK, queue, container_of in the function; queueing it before INIT_WORK is an error naming it', async () => {
+    await withMachine({ fixtures: ['wq'] }, async (m) => {
+      const r = await m.call<{ early: string; queued: boolean; runs: number; n: number; cpu: number; name: string }>(0, 'wq', 'devWork', 1, 41);
+      expect(r.early).toMatch(/queue_work_on: work '&wq_dev->w' was never set up \(INIT_WORK it first\)/);
+      expect([r.queued, r.runs, r.n, r.cpu, r.name]).toEqual([true, 1, 41, 1, '&wq_dev->w']);
+      // the slot is reused by the next object once the first left the quarantine; either way it works again
+      const r2 = await m.call<{ runs: number; n: number }>(1, 'wq', 'devWork', 0, 42);
+      expect([r2.runs, r2.n]).toEqual([2, 42]);
+      expect(grep(m, /BUG|WARNING/)).toEqual([]);
+    });
+  });
+
+  it('R-1, with a work for the timer: kfree of the object while its work is queued — the kworker reports the use-after-free instead of running it, and queueing it again is refused', async () => {
+    await withMachine({ fixtures: ['wq'] }, async (m) => {
+      const r = await m.call<{ ran: number; again: boolean }>(0, 'wq', 'devFreeWhilePending');
+      expect(r).toEqual({ ran: 0, again: false });
+      // KASAN reports an object once
+      expect(grep(m, /BUG: KASAN: slab-use-after-free/)).toEqual([expect.stringMatching(/slab-use-after-free in process_one_work$/)]);
+      expect(m.dmesg()).toMatch(/Freed by task/);
+    });
+  });
+});
+
 describe('workqueues: BH', () => {
   it('S-WQ-23: BH work runs in softirq context on the queueing CPU; current_work() is its work', async () => {
     await withMachine({ fixtures: ['wq'] }, async (m) => {

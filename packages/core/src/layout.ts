@@ -362,7 +362,7 @@ export const OBJ_QUARANTINE = 2;
 // through element ids + 1 (0 = none); a list head is two words (head, tail).
 
 // ---------------------------------------------------------------- workqueue globals (one line)
-export const WQG_WORKS_USED = 0; //         R  work_struct slots handed out
+export const WQG_WORKS_USED = 0; //         A  work_struct slots handed out (named ones under the registry lock)
 export const WQG_WQS_USED = 1; //           R  workqueue_struct slots handed out
 export const WQG_WAITOBJ_USED = 2; //       R  wait objects handed out (ids below WAITOBJ_RESERVED are never handed out)
 export const WQG_IDLE_TIMEOUT_MS = 3; //    I  IDLE_WORKER_TIMEOUT (boot option wqIdleTimeoutMs; 0 = the kernel's 300 s)
@@ -451,6 +451,7 @@ export const WK_DW_CPU = 16; //             A  delayed_work: target CPU (WORK_CP
 export const WK_DW_WQ = 17; //              A  delayed_work: target workqueue id + 1
 export const WK_RUNS = 18; //               L(pool) executions (statistics; the pool it ran on)
 export const WK_LAST_CPU = 19; //           L(pool) CPU of the last execution
+export const WK_OWNER = 21; //              I  the slab object that embeds it (handle), 0: declared by name
 export const WK_INEXT = 20; //              P  next work id + 1 on the pool's inbound list (written by the PENDING owner before the push)
 export const WORK_STRIDE = 32; //              a line each: works are queued from every CPU
 

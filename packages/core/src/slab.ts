@@ -19,9 +19,10 @@
  *   accessed through get/set, not through pointers: a freed object is caught
  *   on every access, even after its memory was reused (handles carry a
  *   generation), which real KASAN cannot promise.
- * - a `timer_list` or `tasklet_struct` field embeds a timer or tasklet whose
- *   state lives in the timer/tasklet tables and points back at the object,
- *   so that from_timer() works and arming a timer of a freed object is a
+ * - a `timer_list`, `tasklet_struct` or `work_struct` field embeds a timer,
+ *   tasklet or work whose state lives in its own table and points back at
+ *   the object, so that from_timer() (workContainerOf) works and arming a
+ *   timer, or queueing or running a work, of a freed object is a
  *   use-after-free too.
  * - allocation never sleeps, but kmalloc(GFP_KERNEL) from atomic context is
  *   reported by might_sleep as the kernel's is.
@@ -59,6 +60,7 @@ import { interrupt_context_level, local_irq_save, local_irq_restore } from './pr
 import { might_sleep, comm_of_pid } from './sched.js';
 import { timer_slot_alloc, timer_slot_release, type TimerList, timer_by_id } from './timer.js';
 import { tasklet_slot_alloc, tasklet_slot_release, type TaskletStruct, tasklet_by_id } from './tasklet.js';
+import { work_slot_alloc_owned, work_slot_release, type WorkStruct, work_by_id } from './workqueue.js';
 
 export const GFP_KERNEL = 0xcc0;
 export const GFP_ATOMIC = 0x820;
@@ -75,13 +77,17 @@ const KASAN_ADDR_BASE = 0xffff888000000000n;
  */
 const QUARANTINE_FRACTION = 8;
 
-export type FieldType = 'i32' | 'u32' | 'f64' | 'timer_list' | 'tasklet_struct';
+export type FieldType = 'i32' | 'u32' | 'f64' | 'timer_list' | 'tasklet_struct' | 'work_struct';
 export type StructFields = Record<string, FieldType>;
 
 interface FieldInfo {
   off: number;
   type: FieldType;
+  /** an embedded work_struct's name, "&struct->field": its lockdep class, as INIT_WORK's site gives */
+  nameId: number;
 }
+/** Field types that embed an object kept in another table (the field holds its id + 1). */
+const EMBEDDED: readonly FieldType[] = ['timer_list', 'tasklet_struct', 'work_struct'];
 
 /** A struct type: named typed fields laid out in 32-bit words. */
 export class StructType<F extends StructFields = StructFields> {
@@ -94,11 +100,11 @@ export class StructType<F extends StructFields = StructFields> {
   ) {
     let off = 0;
     for (const [f, type] of Object.entries(spec)) {
-      if (!['i32', 'u32', 'f64', 'timer_list', 'tasklet_struct'].includes(type)) {
+      if (!['i32', 'u32', 'f64', 'timer_list', 'tasklet_struct', 'work_struct'].includes(type)) {
         throw new KdeferError(`struct ${name}: field '${f}' has unknown type '${String(type)}'`);
       }
       if (type === 'f64' && off & 1) off++;
-      this.fields.set(f, { off, type });
+      this.fields.set(f, { off, type, nameId: type === 'work_struct' ? intern(`&${name}->${f}`) : 0 });
       off += type === 'f64' ? 2 : 1;
     }
     this.words = Math.max(off, 1);
@@ -263,6 +269,14 @@ export class SlabObject<F extends StructFields = StructFields> {
     if (w < 0) return tasklet_by_id(Atomics.load(i32, mem.slab(i32[mem.obj(this.slot, OB_OFF)]! + this.type.fields.get(field)!.off)) - 1);
     return tasklet_by_id(Atomics.load(i32, w) - 1);
   }
+  /** The work_struct embedded as `field` (INIT_WORK it before queueing it). */
+  work(field: keyof F & string): WorkStruct {
+    const f = this.type.fields.get(field);
+    if (f?.type !== 'work_struct') throw new KdeferError(`struct ${this.type.name}: field '${field}' is not a work_struct`);
+    const w = this.word(field, false, 4);
+    if (w < 0) return work_by_id(Atomics.load(i32, mem.slab(i32[mem.obj(this.slot, OB_OFF)]! + f.off)) - 1);
+    return work_by_id(Atomics.load(i32, w) - 1);
+  }
 }
 
 /** The object of `handle`, on any CPU (its struct type must have been declared here). */
@@ -303,12 +317,12 @@ function addr_of(slot: number, off: number): string {
 /**
  * Print a KASAN report for `handle` (once per allocation for use-after-free).
  */
-export function kasan_report(handle: number, st: StructType | null, field: string, write: boolean, size: number, kind: string): void {
+export function kasan_report(handle: number, st: StructType | null, field: string, write: boolean, size: number, kind: string, where?: string): void {
   const slot = slot_of(handle);
   const known = slot >= 0 && slot < mem.g.maxObjects && i32[mem.obj(slot, OB_SIZE)]! > 0;
   if (kind === 'slab-use-after-free' && known && Atomics.exchange(i32, mem.obj(slot, OB_REPORTED), 1) === 1) return;
   Atomics.add(i32, H_KASAN_REPORTS, 1);
-  const fn = kernel_caller();
+  const fn = where ?? kernel_caller();
   if (!known) {
     for (const l of ['==================================================================', `BUG: KASAN: ${kind} in ${fn}`, ` ${handle} is not an object the slab handed out`, ...dump_context().split('\n'), 'Call Trace:', ...call_trace(undefined, 6), '==================================================================']) {
       printk(KERN_ERR + l);
@@ -368,10 +382,11 @@ function do_alloc<F extends StructFields>(st: StructType<F>, flags: number, cach
   i32[mem.obj(slot, OB_ALLOC_FN)] = caller;
   i32[mem.obj(slot, OB_CACHE)] = st.nameId;
   const handle = make_handle(slot, gen);
-  // embedded timers and tasklets get their slots now, pointing back at the object
+  // embedded timers, tasklets and works get their slots now, pointing back at the object
   for (const [, f] of st.fields) {
     if (f.type === 'timer_list') Atomics.store(i32, off + f.off, timer_slot_alloc(handle) + 1);
     else if (f.type === 'tasklet_struct') Atomics.store(i32, off + f.off, tasklet_slot_alloc(handle) + 1);
+    else if (f.type === 'work_struct') Atomics.store(i32, off + f.off, work_slot_alloc_owned(handle, f.nameId) + 1);
   }
   Atomics.store(i32, mem.obj(slot, OB_STATE), OBJ_LIVE);
   return new SlabObject<F>(handle, st);
@@ -419,11 +434,11 @@ export function kfree(obj: SlabObject | number | null): void {
       Atomics.store(i32, mem.obj(slot, OB_STATE), OBJ_QUARANTINE);
       const off = mem.slab(i32[mem.obj(slot, OB_OFF)]!);
       const size = i32[mem.obj(slot, OB_SIZE)]!;
-      // keep the embedded timer/tasklet ids readable: poison everything else
+      // keep the embedded timer/tasklet/work ids readable: poison everything else
       const st2 = structs.get(i32[mem.obj(slot, OB_CACHE)]!);
       for (let k = 0; k < size; k++) {
         const f = st2 ? [...st2.fields.values()].find((x) => x.off === k) : undefined;
-        if (f && (f.type === 'timer_list' || f.type === 'tasklet_struct')) continue;
+        if (f && EMBEDDED.includes(f.type)) continue;
         i32[off + k] = POISON_FREE_WORD;
       }
       quarantine_put_locked(slot, size);
@@ -459,6 +474,7 @@ function reclaim_locked(slot: number): void {
       const id = i32[off + f.off]! - 1;
       if (f.type === 'timer_list' && id >= 0) timer_slot_release(id);
       else if (f.type === 'tasklet_struct' && id >= 0) tasklet_slot_release(id);
+      else if (f.type === 'work_struct' && id >= 0) work_slot_release(id);
     }
   }
   Atomics.store(i32, mem.obj(slot, OB_GEN), ((Atomics.load(i32, mem.obj(slot, OB_GEN)) + 1) & 0x7ff) || 1);

@@ -164,6 +164,7 @@ import {
   WK_RUNS,
   WK_LAST_CPU,
   WK_INEXT,
+  WK_OWNER,
   WORK_STRIDE,
   WR_STATE,
   WR_POOL,
@@ -227,6 +228,7 @@ import { __raise_softirq_irqoff, wakeup_softirqd, TASKLET_SOFTIRQ, HI_SOFTIRQ } 
 import { tasklet_register_bh_hook } from './tasklet.js';
 import { type TimerList, timer_slot_alloc, timer_by_id, timer_setup, add_timer, add_timer_on, timer_delete, timer_delete_sync, TIMER_IRQSAFE } from './timer.js';
 import { report_handler_oops } from './irq.js';
+import { slab_alive, slab_obj, kasan_report, type SlabObject, type StructFields } from './slab.js';
 import { lockdep_depth, lockdep_check_return, lockdep_map_of, lockdep_enabled, lock_map_acquire, lock_map_release } from './lockdep.js';
 import { spin_lockup_ms } from './spinlock.js';
 import { get_jiffies_64, msecs_to_jiffies } from './tick.js';
@@ -318,6 +320,8 @@ export const POOL_MANAGER_ACTIVE = 1 << 1;
 // kdefer: work slot flags (WK_FLAGS) and worker slot states (WR_STATE)
 const WKF_ALLOCATED = 1 << 0;
 const WKF_DELAYED = 1 << 1;
+/** a slot of a freed slab object's work, free for the next object that embeds one */
+const WKF_RELEASED = 1 << 2;
 const WRS_FREE = 0;
 const WRS_WORKER = 1;
 const WRS_RESCUER = 2;
@@ -440,7 +444,8 @@ function strip(prefixed: string): string {
 /** The WorkStruct of slot `id` on this CPU. */
 export function work_by_id(id: number): WorkStruct {
   let w = workObjs[id];
-  if (!w) {
+  // A slot of an embedded work is reused by the next object: its name may change.
+  if (!w || (i32[W(id, WK_OWNER)] !== 0 && w.name !== (strip(name_of(mem, i32[W(id, WK_NAME)]!)) || `work#${id}`))) {
     w = new WorkStruct(id, strip(name_of(mem, i32[W(id, WK_NAME)]!)) || `work#${id}`);
     workObjs[id] = w;
   }
@@ -949,6 +954,7 @@ function check_work(work: WorkStruct, who: string): number {
   }
   return work.id;
 }
+
 function check_wq(wq: WorkqueueStruct | null, who: string): void {
   if (!(wq instanceof WorkqueueStruct)) throw new KdeferError(`${who}: not a workqueue (alloc_workqueue returned ${String(wq)}?)`);
 }
@@ -966,6 +972,10 @@ export function queue_work_on(cpu: number, wq: WorkqueueStruct, work: WorkStruct
   preempt_point();
   const id = check_work(work, 'queue_work_on');
   check_wq(wq, 'queue_work_on');
+  if (i32[W(id, WK_FUNC)] === 0 || i32[W(id, WK_OWNER)] !== 0) {
+    if (work_owner_freed(id, '__queue_work')) return false;
+    if (i32[W(id, WK_FUNC)] === 0) throw new KdeferError(`queue_work_on: work '${work.name}' was never set up (INIT_WORK it first)`);
+  }
   let ret = false;
   const flags = irqs_disabled();
   __irq_flag_set(true);
@@ -1107,6 +1117,7 @@ function process_one_work(lw: LocalWorker, work: number, pool: number, f: number
   pool_unlock(pool, f);
   const fn = fn_by_id(ex.fid) as work_func_t | undefined;
   const w = work_by_id(work);
+  if (i32[W(work, WK_OWNER)] !== 0 && work_owner_freed(work, 'process_one_work')) return process_one_work_skip(lw, pool, ex);
   lw.current = w;
   const held = lockdep_depth();
   // The workqueue's lockdep map, then the work's, are held around the
@@ -1143,6 +1154,13 @@ function process_one_work(lw: LocalWorker, work: number, pool: number, f: number
   }
   preempt_point();
   f = pool_relock(pool);
+  process_one_work_end(lw.id, ex, pool);
+  return f;
+}
+
+/** The work's object was freed while it was queued: reported, its function is not called. */
+function process_one_work_skip(lw: LocalWorker, pool: number, ex: Exec): number {
+  const f = pool_relock(pool);
   process_one_work_end(lw.id, ex, pool);
   return f;
 }
@@ -1523,6 +1541,11 @@ function bh_process_one_work(wk: number, work: number, pool: number, f: number):
   pool_unlock(pool, f);
   const fn = fn_by_id(ex.fid) as work_func_t | undefined;
   const w = work_by_id(work);
+  if (i32[W(work, WK_OWNER)] !== 0 && work_owner_freed(work, 'process_one_work')) {
+    const g = pool_lock(pool);
+    process_one_work_end(wk, ex, pool);
+    return g;
+  }
   const prev = bhCurrent;
   const prevPwq = bhCurrentPwq;
   bhCurrent = w;
@@ -1578,17 +1601,70 @@ function bh_pool_kick_fn(): void {
 
 // ------------------------------------------------------------ declaring work
 
-function work_slot_alloc_locked(nameId: number, fid: number, flags: number): number {
+/** A never used work slot (named works: under the registry lock; embedded ones: any time). */
+function work_slot_take(): number {
   const g = mem.wqGlobal(WQG_WORKS_USED);
-  const id = i32[g]!;
-  if (id >= mem.g.maxWorks) throw new KdeferError(`work table full: maxWorks=${mem.g.maxWorks} work items are declared (boot option maxWorks)`);
-  i32[g] = id + 1;
+  const id = Atomics.add(i32, g, 1);
+  if (id >= mem.g.maxWorks) {
+    Atomics.sub(i32, g, 1);
+    throw new KdeferError(`work table full: maxWorks=${mem.g.maxWorks} work items exist (boot option maxWorks)`);
+  }
+  return id;
+}
+
+function work_slot_alloc_locked(nameId: number, fid: number, flags: number): number {
+  const id = work_slot_take();
   for (let f = 0; f < WORK_STRIDE; f++) i32[W(id, f)] = 0;
   i32[W(id, WK_NAME)] = nameId;
   i32[W(id, WK_FUNC)] = fid;
   i32[W(id, WK_DW_CPU)] = WORK_CPU_UNBOUND;
   Atomics.store(i32, W(id, WK_FLAGS), WKF_ALLOCATED | flags);
   return id;
+}
+
+/**
+ * The work slot of a work_struct embedded in slab object `owner` (slab.ts,
+ * at kmalloc): a released one, else a new one. Its function is set by
+ * INIT_WORK. Context: any.
+ */
+export function work_slot_alloc_owned(owner: number, nameId: number): number {
+  const used = Math.min(Atomics.load(i32, mem.wqGlobal(WQG_WORKS_USED)), mem.g.maxWorks);
+  let id = -1;
+  for (let k = 0; k < used && id < 0; k++) {
+    if (Atomics.load(i32, W(k, WK_FLAGS)) === WKF_RELEASED && Atomics.compareExchange(i32, W(k, WK_FLAGS), WKF_RELEASED, -1) === WKF_RELEASED) id = k;
+  }
+  if (id < 0) id = work_slot_take();
+  for (let f = 0; f < WORK_STRIDE; f++) if (f !== WK_FLAGS && f !== WK_QSEQ && f !== WK_RUNSEQ && f !== WK_DONESEQ) i32[W(id, f)] = 0;
+  // The sequence numbers go on from the last object's (a flusher of that one may still look).
+  i32[W(id, WK_NAME)] = nameId;
+  i32[W(id, WK_OWNER)] = owner;
+  i32[W(id, WK_DW_CPU)] = WORK_CPU_UNBOUND;
+  Atomics.store(i32, W(id, WK_FLAGS), WKF_ALLOCATED);
+  return id;
+}
+
+/** Give back an embedded work's slot once its object left the quarantine (not while pending or running: then it leaks). */
+export function work_slot_release(id: number): void {
+  if (Atomics.load(i32, W(id, WK_DATA)) & WORK_STRUCT_PENDING || work_running(id)) return;
+  Atomics.store(i32, W(id, WK_FLAGS), WKF_RELEASED);
+}
+
+/**
+ * workContainerOf - the slab object that embeds `work` (the kernel's
+ * container_of(work, struct ..., field)). Context: any.
+ */
+export function workContainerOf<F extends StructFields>(work: WorkStruct): SlabObject<F> {
+  const owner = i32[W(check_work(work, 'workContainerOf'), WK_OWNER)]!;
+  if (owner === 0) throw new KdeferError(`workContainerOf(${work.name}): this work is not embedded in a slab object`);
+  return slab_obj<F>(owner);
+}
+
+/** A work of a freed object: KASAN's report, as the kernel's reading of work->data would give. */
+function work_owner_freed(work: number, where: string): boolean {
+  const owner = i32[W(work, WK_OWNER)]!;
+  if (owner === 0 || slab_alive(mem, owner)) return false;
+  kasan_report(owner, null, '', false, 4, 'slab-use-after-free', where);
+  return true;
 }
 
 function declare_work(name: string, fid: number, delayed: boolean, who: string): number {
