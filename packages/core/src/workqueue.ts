@@ -71,8 +71,12 @@
  *   with PENDING cleared (the kernel leaves the work pending forever, so a
  *   later cancel_work_sync would spin); a destroyed one is reported as a
  *   use-after-free.
- * - work items are declared by name (DECLARE_WORK('drv.work', fn)); they
- *   cannot be embedded in slab objects yet. BH work functions must be
+ * - work items are declared by name (DECLARE_WORK('drv.work', fn)), or
+ *   embedded in a slab object as a 'work_struct' field (obj.work('w'),
+ *   INIT_WORK at run time with a function registered at load,
+ *   workContainerOf for container_of); no delayed_work fields yet. A work
+ *   of a freed object is reported by KASAN when it is queued or about to
+ *   run, and its function is not called. BH work functions must be
  *   synchronous; unbound max_active is per pool_workqueue (S-WQ-11).
  * - a remote kick of a BH pool (queue_work_on(cpu, system_bh_wq, ...) for
  *   another CPU) is an internal work item on that CPU's highpri pool that
@@ -332,7 +336,7 @@ const WRS_BH = 3;
 /** A work function: runs in process context on a kworker (synchronously in softirq for BH workqueues). */
 export type work_func_t = (work: WorkStruct) => unknown;
 
-/** A work_struct: a slot of the shared work table, declared by name. */
+/** A work_struct: a slot of the shared work table, declared by name or embedded in a slab object. */
 export class WorkStruct {
   /** word index of the slot */
   readonly w: number;
