@@ -36,11 +36,11 @@ const LAT_SAMPLES = 400;
 const LAT_WARMUP = 40;
 const LAT_GAP_US = 1000;
 // (b)-(d): items per round (kdefer, ring), tasks per round (piscina: ~18k/s), rounds.
-const WQ_ITEMS = 200_000;
+const WQ_ITEMS = 400_000;
 const RING_ITEMS = 2_000_000;
 const PISCINA_TASKS = 20_000;
 const PISCINA_IN_FLIGHT = 1024;
-const ROUNDS = 5;
+const ROUNDS = 7;
 
 /** One run of the bare ring: items per second. */
 async function bareRing(n: number): Promise<number> {
