@@ -360,6 +360,20 @@ describe('workqueues: works embedded in slab objects', () => {
     });
   });
 
+  it('S-WQ-15 in an object: a delayed_work field — never set up is an error naming it; queued with a delay it runs once on the CPU asked; mod_delayed_work and cancel_delayed_work_sync return values', async () => {
+    await withMachine({ fixtures: ['wq'] }, async (m) => {
+      type R = { early: string; queued: boolean; pendingAfter: boolean; ran: number; n: number; cpu: number; requeued: boolean; cancelled: boolean; name: string; late: number };
+      const r = await m.call<R>(0, 'wq', 'devDelayed', 1, 7);
+      expect(r.early).toMatch(/queue_delayed_work_on: work '&\(&wq_dev->dw\)->work' was never set up \(INIT_DELAYED_WORK it first\)/);
+      expect([r.queued, r.pendingAfter, r.ran, r.n, r.cpu]).toEqual([true, true, 1, 7, 1]);
+      expect(r.late).toBeGreaterThanOrEqual(3); // never early (S-TIMER)
+      expect([r.requeued, r.cancelled]).toEqual([false, true]); // idle when modded: false; pending when cancelled: true
+      const r2 = await m.call<R>(1, 'wq', 'devDelayed', 0, 8);
+      expect([r2.ran, r2.n, r2.cpu]).toEqual([1, 8, 0]);
+      expect(grep(m, /BUG|WARNING/)).toEqual([]);
+    });
+  });
+
   it('R-1, with a work for the timer: kfree of the object while its work is queued — the kworker reports the use-after-free instead of running it, and queueing it again is refused', async () => {
     await withMachine({ fixtures: ['wq'] }, async (m) => {
       const r = await m.call<{ ran: number; again: boolean }>(0, 'wq', 'devFreeWhilePending');

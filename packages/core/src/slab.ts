@@ -19,9 +19,10 @@
  *   accessed through get/set, not through pointers: a freed object is caught
  *   on every access, even after its memory was reused (handles carry a
  *   generation), which real KASAN cannot promise.
- * - a `timer_list`, `tasklet_struct` or `work_struct` field embeds a timer,
- *   tasklet or work whose state lives in its own table and points back at
- *   the object, so that from_timer() (workContainerOf) works and arming a
+ * - a `timer_list`, `tasklet_struct`, `work_struct` or `delayed_work` field
+ *   embeds a timer, tasklet or work whose state lives in its own table and
+ *   points back at the object, so that from_timer() (workContainerOf) works
+ *   and arming a
  *   timer, or queueing or running a work, of a freed object is a
  *   use-after-free too.
  * - allocation never sleeps, but kmalloc(GFP_KERNEL) from atomic context is
@@ -60,7 +61,7 @@ import { interrupt_context_level, local_irq_save, local_irq_restore } from './pr
 import { might_sleep, comm_of_pid } from './sched.js';
 import { timer_slot_alloc, timer_slot_release, type TimerList, timer_by_id } from './timer.js';
 import { tasklet_slot_alloc, tasklet_slot_release, type TaskletStruct, tasklet_by_id } from './tasklet.js';
-import { work_slot_alloc_owned, work_slot_release, type WorkStruct, work_by_id } from './workqueue.js';
+import { work_slot_alloc_owned, dwork_slot_alloc_owned, work_slot_release, type WorkStruct, type DelayedWork, work_by_id, dwork_by_id } from './workqueue.js';
 
 export const GFP_KERNEL = 0xcc0;
 export const GFP_ATOMIC = 0x820;
@@ -77,7 +78,7 @@ const KASAN_ADDR_BASE = 0xffff888000000000n;
  */
 const QUARANTINE_FRACTION = 8;
 
-export type FieldType = 'i32' | 'u32' | 'f64' | 'timer_list' | 'tasklet_struct' | 'work_struct';
+export type FieldType = 'i32' | 'u32' | 'f64' | 'timer_list' | 'tasklet_struct' | 'work_struct' | 'delayed_work';
 export type StructFields = Record<string, FieldType>;
 
 interface FieldInfo {
@@ -87,7 +88,7 @@ interface FieldInfo {
   nameId: number;
 }
 /** Field types that embed an object kept in another table (the field holds its id + 1). */
-const EMBEDDED: readonly FieldType[] = ['timer_list', 'tasklet_struct', 'work_struct'];
+const EMBEDDED: readonly FieldType[] = ['timer_list', 'tasklet_struct', 'work_struct', 'delayed_work'];
 
 /** A struct type: named typed fields laid out in 32-bit words. */
 export class StructType<F extends StructFields = StructFields> {
@@ -100,11 +101,11 @@ export class StructType<F extends StructFields = StructFields> {
   ) {
     let off = 0;
     for (const [f, type] of Object.entries(spec)) {
-      if (!['i32', 'u32', 'f64', 'timer_list', 'tasklet_struct', 'work_struct'].includes(type)) {
+      if (!['i32', 'u32', 'f64', ...EMBEDDED].includes(type)) {
         throw new KdeferError(`struct ${name}: field '${f}' has unknown type '${String(type)}'`);
       }
       if (type === 'f64' && off & 1) off++;
-      this.fields.set(f, { off, type, nameId: type === 'work_struct' ? intern(`&${name}->${f}`) : 0 });
+      this.fields.set(f, { off, type, nameId: type === 'work_struct' ? intern(`&${name}->${f}`) : type === 'delayed_work' ? intern(`&(&${name}->${f})->work`) : 0 });
       off += type === 'f64' ? 2 : 1;
     }
     this.words = Math.max(off, 1);
@@ -271,11 +272,18 @@ export class SlabObject<F extends StructFields = StructFields> {
   }
   /** The work_struct embedded as `field` (INIT_WORK it before queueing it). */
   work(field: keyof F & string): WorkStruct {
+    return work_by_id(this.embedded(field, 'work_struct'));
+  }
+  /** The delayed_work embedded as `field` (INIT_DELAYED_WORK it before queueing it). */
+  dwork(field: keyof F & string): DelayedWork {
+    return dwork_by_id(this.embedded(field, 'delayed_work'));
+  }
+  /** The id of the object embedded as `field` of type `type` (read even after free: the access is reported). */
+  private embedded(field: keyof F & string, type: FieldType): number {
     const f = this.type.fields.get(field);
-    if (f?.type !== 'work_struct') throw new KdeferError(`struct ${this.type.name}: field '${field}' is not a work_struct`);
+    if (f?.type !== type) throw new KdeferError(`struct ${this.type.name}: field '${field}' is not a ${type}`);
     const w = this.word(field, false, 4);
-    if (w < 0) return work_by_id(Atomics.load(i32, mem.slab(i32[mem.obj(this.slot, OB_OFF)]! + f.off)) - 1);
-    return work_by_id(Atomics.load(i32, w) - 1);
+    return Atomics.load(i32, w >= 0 ? w : mem.slab(i32[mem.obj(this.slot, OB_OFF)]! + f.off)) - 1;
   }
 }
 
@@ -387,6 +395,7 @@ function do_alloc<F extends StructFields>(st: StructType<F>, flags: number, cach
     if (f.type === 'timer_list') Atomics.store(i32, off + f.off, timer_slot_alloc(handle) + 1);
     else if (f.type === 'tasklet_struct') Atomics.store(i32, off + f.off, tasklet_slot_alloc(handle) + 1);
     else if (f.type === 'work_struct') Atomics.store(i32, off + f.off, work_slot_alloc_owned(handle, f.nameId) + 1);
+    else if (f.type === 'delayed_work') Atomics.store(i32, off + f.off, dwork_slot_alloc_owned(handle, f.nameId) + 1);
   }
   Atomics.store(i32, mem.obj(slot, OB_STATE), OBJ_LIVE);
   return new SlabObject<F>(handle, st);
@@ -474,7 +483,7 @@ function reclaim_locked(slot: number): void {
       const id = i32[off + f.off]! - 1;
       if (f.type === 'timer_list' && id >= 0) timer_slot_release(id);
       else if (f.type === 'tasklet_struct' && id >= 0) tasklet_slot_release(id);
-      else if (f.type === 'work_struct' && id >= 0) work_slot_release(id);
+      else if ((f.type === 'work_struct' || f.type === 'delayed_work') && id >= 0) work_slot_release(id);
     }
   }
   Atomics.store(i32, mem.obj(slot, OB_GEN), ((Atomics.load(i32, mem.obj(slot, OB_GEN)) + 1) & 0x7ff) || 1);

@@ -230,7 +230,7 @@ import {
 } from './sched.js';
 import { __raise_softirq_irqoff, wakeup_softirqd, TASKLET_SOFTIRQ, HI_SOFTIRQ } from './softirq.js';
 import { tasklet_register_bh_hook } from './tasklet.js';
-import { type TimerList, timer_slot_alloc, timer_by_id, timer_setup, add_timer, add_timer_on, timer_delete, timer_delete_sync, TIMER_IRQSAFE } from './timer.js';
+import { type TimerList, timer_slot_alloc, timer_slot_release, timer_by_id, timer_setup, add_timer, add_timer_on, timer_delete, timer_delete_sync, TIMER_IRQSAFE } from './timer.js';
 import { report_handler_oops } from './irq.js';
 import { slab_alive, slab_obj, kasan_report, type SlabObject, type StructFields } from './slab.js';
 import { lockdep_depth, lockdep_check_return, lockdep_map_of, lockdep_enabled, lock_map_acquire, lock_map_release } from './lockdep.js';
@@ -976,10 +976,7 @@ export function queue_work_on(cpu: number, wq: WorkqueueStruct, work: WorkStruct
   preempt_point();
   const id = check_work(work, 'queue_work_on');
   check_wq(wq, 'queue_work_on');
-  if (i32[W(id, WK_FUNC)] === 0 || i32[W(id, WK_OWNER)] !== 0) {
-    if (work_owner_freed(id, '__queue_work')) return false;
-    if (i32[W(id, WK_FUNC)] === 0) throw new KdeferError(`queue_work_on: work '${work.name}' was never set up (INIT_WORK it first)`);
-  }
+  if (!work_queueable(id, 'queue_work_on', 'INIT_WORK')) return false;
   let ret = false;
   const flags = irqs_disabled();
   __irq_flag_set(true);
@@ -1631,7 +1628,7 @@ function work_slot_alloc_locked(nameId: number, fid: number, flags: number): num
  * at kmalloc): a released one, else a new one. Its function is set by
  * INIT_WORK. Context: any.
  */
-export function work_slot_alloc_owned(owner: number, nameId: number): number {
+export function work_slot_alloc_owned(owner: number, nameId: number, flags = 0): number {
   const used = Math.min(Atomics.load(i32, mem.wqGlobal(WQG_WORKS_USED)), mem.g.maxWorks);
   let id = -1;
   for (let k = 0; k < used && id < 0; k++) {
@@ -1643,14 +1640,36 @@ export function work_slot_alloc_owned(owner: number, nameId: number): number {
   i32[W(id, WK_NAME)] = nameId;
   i32[W(id, WK_OWNER)] = owner;
   i32[W(id, WK_DW_CPU)] = WORK_CPU_UNBOUND;
-  Atomics.store(i32, W(id, WK_FLAGS), WKF_ALLOCATED);
+  Atomics.store(i32, W(id, WK_FLAGS), WKF_ALLOCATED | flags);
+  return id;
+}
+
+/**
+ * The work slot of a delayed_work embedded in slab object `owner`, with its
+ * TIMER_IRQSAFE timer (which points back at the object too: arming it after
+ * the object was freed is a use-after-free). Context: any.
+ */
+export function dwork_slot_alloc_owned(owner: number, nameId: number): number {
+  const id = work_slot_alloc_owned(owner, nameId, WKF_DELAYED);
+  const tid = timer_slot_alloc(owner);
+  i32[mem.timer(tid, TM_DATA)] = id;
+  i32[mem.timer(tid, TM_NAME)] = intern(`${name_of(mem, nameId)}.timer`);
+  timer_setup(timer_by_id(tid), delayed_work_timer_fn, TIMER_IRQSAFE);
+  Atomics.store(i32, W(id, WK_TIMER), tid + 1);
   return id;
 }
 
 /** Give back an embedded work's slot once its object left the quarantine (not while pending or running: then it leaks). */
 export function work_slot_release(id: number): void {
   if (Atomics.load(i32, W(id, WK_DATA)) & WORK_STRUCT_PENDING || work_running(id)) return;
+  const tid = i32[W(id, WK_TIMER)]! - 1;
+  if (tid >= 0) timer_slot_release(tid);
   Atomics.store(i32, W(id, WK_FLAGS), WKF_RELEASED);
+}
+
+/** The delayed_work whose work is slot `id` (slab.ts: an embedded one). */
+export function dwork_by_id(id: number): DelayedWork {
+  return dwork_of(id);
 }
 
 /**
@@ -1661,6 +1680,17 @@ export function workContainerOf<F extends StructFields>(work: WorkStruct): SlabO
   const owner = i32[W(check_work(work, 'workContainerOf'), WK_OWNER)]!;
   if (owner === 0) throw new KdeferError(`workContainerOf(${work.name}): this work is not embedded in a slab object`);
   return slab_obj<F>(owner);
+}
+
+/**
+ * Whether `work` may be queued: false (reported) when its object was freed;
+ * an error naming it when it was never set up. Context: any.
+ */
+function work_queueable(id: number, who: string, init: string): boolean {
+  if (i32[W(id, WK_FUNC)] !== 0 && i32[W(id, WK_OWNER)] === 0) return true;
+  if (work_owner_freed(id, '__queue_work')) return false;
+  if (i32[W(id, WK_FUNC)] === 0) throw new KdeferError(`${who}: work '${work_by_id(id).name}' was never set up (${init} it first)`);
+  return true;
 }
 
 /** A work of a freed object: KASAN's report, as the kernel's reading of work->data would give. */
@@ -1721,7 +1751,8 @@ export function DECLARE_WORK(name: string, func: work_func_t): WorkStruct {
 
 function dwork_of(id: number): DelayedWork {
   let d = dworkObjs[id];
-  if (!d) {
+  // An embedded one's slot is reused with a new timer by the next object.
+  if (!d || (i32[W(id, WK_OWNER)] !== 0 && (d.timer.id !== i32[W(id, WK_TIMER)]! - 1 || d.work !== work_by_id(id)))) {
     let tid = Atomics.load(i32, W(id, WK_TIMER)) - 1;
     for (let spins = 0; tid < 0; spins++) {
       // Another CPU is still setting it up (module load on every CPU).
@@ -1810,6 +1841,7 @@ export function queue_delayed_work_on(cpu: number, wq: WorkqueueStruct, dwork: D
   check_dwork(dwork, 'queue_delayed_work_on');
   check_wq(wq, 'queue_delayed_work_on');
   const id = dwork.id;
+  if (!work_queueable(id, 'queue_delayed_work_on', 'INIT_DELAYED_WORK')) return false;
   let ret = false;
   const flags = irqs_disabled();
   __irq_flag_set(true);
@@ -1850,6 +1882,7 @@ export function mod_delayed_work_on(cpu: number, wq: WorkqueueStruct, dwork: Del
   check_dwork(dwork, 'mod_delayed_work_on');
   check_wq(wq, 'mod_delayed_work_on');
   const id = dwork.id;
+  if (!work_queueable(id, 'mod_delayed_work_on', 'INIT_DELAYED_WORK')) return false;
   const flags = irqs_disabled();
   __irq_flag_set(true);
   try {
