@@ -22,9 +22,8 @@
  * - a `timer_list`, `tasklet_struct`, `work_struct` or `delayed_work` field
  *   embeds a timer, tasklet or work whose state lives in its own table and
  *   points back at the object, so that from_timer() (workContainerOf) works
- *   and arming a
- *   timer, or queueing or running a work, of a freed object is a
- *   use-after-free too.
+ *   and arming a timer, or queueing or running a work, of a freed object is
+ *   a use-after-free too.
  * - allocation never sleeps, but kmalloc(GFP_KERNEL) from atomic context is
  *   reported by might_sleep as the kernel's is.
  */
