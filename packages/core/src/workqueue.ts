@@ -72,9 +72,10 @@
  *   later cancel_work_sync would spin); a destroyed one is reported as a
  *   use-after-free.
  * - work items are declared by name (DECLARE_WORK('drv.work', fn)), or
- *   embedded in a slab object as a 'work_struct' field (obj.work('w'),
- *   INIT_WORK at run time with a function registered at load,
- *   workContainerOf for container_of); no delayed_work fields yet. A work
+ *   embedded in a slab object as a 'work_struct' or 'delayed_work' field
+ *   (obj.work('w'), obj.dwork('dw'); INIT_WORK / INIT_DELAYED_WORK at run
+ *   time with a function registered at load; workContainerOf for
+ *   container_of). A work
  *   of a freed object is reported by KASAN when it is queued or about to
  *   run, and its function is not called. BH work functions must be
  *   synchronous; unbound max_active is per pool_workqueue (S-WQ-11).
