@@ -4,6 +4,10 @@
 import { describe, it, expect } from 'vitest';
 import type { Machine } from '@kdefer/workers';
 import { registry_lookup, WK_DATA, WORK_STRUCT_PENDING, WORK_STRUCT_PWQ } from '@kdefer/core';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { fileURLToPath } from 'node:url';
+import { runWorkqueueDemo } from '@kdefer/cli';
 import { withMachine, grep } from './helpers.js';
 
 const S = (m: Machine): Int32Array => m.sharedArray('wq.s', Int32Array);
@@ -382,6 +386,24 @@ describe('workqueues: works embedded in slab objects', () => {
       expect(grep(m, /BUG: KASAN: slab-use-after-free/)).toEqual([expect.stringMatching(/slab-use-after-free in process_one_work$/)]);
       expect(m.dmesg()).toMatch(/Freed by task/);
     });
+  });
+});
+
+describe('kdefer workqueue (the user-facing example)', () => {
+  it('S-WQ-23/S-WQ-8: a tasklet and BH work from one interrupt run on its CPU in softirq context, the BH work first; a sleeping item lets B and C run on another kworker; every check passes', async () => {
+    const r = await runWorkqueueDemo({ cpus: 2, irqs: 3 });
+    const failed = r.checks.filter((c) => !c.ok).map((c) => `${c.name}: ${c.detail}`);
+    expect(failed).toEqual([]);
+    expect(r.bh.map((x) => x.who)).toEqual(['BH work', 'tasklet', 'BH work', 'tasklet', 'BH work', 'tasklet']);
+    expect(r.procSoftirqs).toMatch(/^ +TASKLET: +0 +3 *$/m);
+    expect(r.threadsAfterShutdown).toBe(0);
+  });
+
+  it('the built command runs it: kdefer wq exits 0 and prints the checks', async () => {
+    const main = fileURLToPath(new URL('../packages/cli/dist/main.js', import.meta.url));
+    const { stdout } = await promisify(execFile)(process.execPath, [main, 'wq', '--cpus', '2', '--irqs', '2']);
+    expect(stdout).toMatch(/^workqueue: 10 of 10 checks passed$/m);
+    expect(stdout).toMatch(/kworker\/1:\d+\+events +wqdemo\.A/);
   });
 });
 

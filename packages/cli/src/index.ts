@@ -3,6 +3,7 @@
  * notebooks) without spawning the `kdefer` executable.
  */
 export { runTour, netdevModule, type TourOptions, type TourProgress, type TourCheck, type TourResult } from './scenarios/tour.js';
+export { runWorkqueueDemo, wqdemoModule, type WorkqueueOptions, type WorkqueueResult, type WorkqueueCheck, type BhRecord, type ItemRecord } from './scenarios/workqueue.js';
 export {
   IRQ_BASE,
   NETDEV,

@@ -14,9 +14,10 @@ import { stressCommand } from './commands/stress.js';
 import { reportCommand } from './commands/report.js';
 import { benchCommand } from './commands/bench.js';
 import { raceCommand } from './commands/race.js';
+import { workqueueCommand } from './commands/workqueue.js';
 import { collectTraces } from './trace_file.js';
 
-const COMMANDS: (() => Command)[] = [tourCommand, stressCommand, reportCommand, benchCommand, raceCommand];
+const COMMANDS: (() => Command)[] = [tourCommand, stressCommand, reportCommand, benchCommand, raceCommand, workqueueCommand];
 
 async function main(argv: string[]): Promise<void> {
   const program = new Command('kdefer')
