@@ -75,10 +75,10 @@
  *   embedded in a slab object as a 'work_struct' or 'delayed_work' field
  *   (obj.work('w'), obj.dwork('dw'); INIT_WORK / INIT_DELAYED_WORK at run
  *   time with a function registered at load; workContainerOf for
- *   container_of). A work
- *   of a freed object is reported by KASAN when it is queued or about to
- *   run, and its function is not called. BH work functions must be
- *   synchronous; unbound max_active is per pool_workqueue (S-WQ-11).
+ *   container_of). A work of a freed object is reported by KASAN when it is
+ *   queued or about to run, and its function is not called. BH work
+ *   functions must be synchronous; unbound max_active is per pool_workqueue
+ *   (S-WQ-11).
  * - a remote kick of a BH pool (queue_work_on(cpu, system_bh_wq, ...) for
  *   another CPU) is an internal work item on that CPU's highpri pool that
  *   raises the softirq there, where the kernel uses irq_work.
@@ -1996,15 +1996,16 @@ function waiting_for_self(work: number): boolean {
 }
 
 /** __flush_work: wait until every insertion of `work` made so far has finished. */
-async function __flush_work(work: number): Promise<boolean> {
+async function __flush_work(work: number, fromCancel: boolean): Promise<boolean> {
   // Waiting for the work "takes" its map (S-WQ-20): holding a lock the work
   // function takes, here, closes a cycle the validator reports — whether or
   // not the work is running now.
   const map = lockdep_map_of(work_by_id(work).mapName);
   if (map >= 0) {
     // start_flush_work: on a workqueue that runs one item at a time, or has
-    // a rescuer, waiting for the item waits for the workqueue as well.
-    const wqId = work_wq_now(work);
+    // a rescuer, waiting for the item waits for the workqueue as well (not
+    // from cancel_work_sync: the item it waits for is already running).
+    const wqId = fromCancel ? -1 : work_wq_now(work);
     if (wqId >= 0 && (i32[WQ(wqId, WQS_MAX_ACTIVE)] === 1 || i32[WQ(wqId, WQS_FLAGS)]! & WQ_MEM_RECLAIM)) touch_wq_lockdep_map(wq_by_id(wqId));
     lock_map_acquire(map);
     lock_map_release(map);
@@ -2049,7 +2050,7 @@ export async function flush_work(work: WorkStruct): Promise<boolean> {
     report_self_wait(`flush_work(${work.name}) from its own work function`, 'flush_work', `((work_completion)(${work.name}))`);
     return false;
   }
-  return __flush_work(id);
+  return __flush_work(id, false);
 }
 
 /**
@@ -2102,7 +2103,7 @@ async function __cancel_work_sync(work: number, isDwork: boolean, keepDisabled: 
   // Disabling blocks every queueing attempt (a self-requeueing work too) while we wait.
   const ret = __cancel_work(work, true, isDwork, who);
   try {
-    await __flush_work(work);
+    await __flush_work(work, true);
   } finally {
     if (!keepDisabled) Atomics.sub(i32, W(work, WK_DISABLE), 1);
   }
