@@ -28,7 +28,14 @@
  *          │ kernel log ring: logRecords × LOG_STRIDE                   │
  *          ├────────────────────────────────────────────────────────────┤
  *          │ data arena: dataWords, handed out by name (shared arrays,  │
- *          │ per-CPU arrays, tables of later mechanisms)                │
+ *          │ per-CPU arrays, tables of later mechanisms). The kernel's  │
+ *          │ own, laid out below ("tables in the data arena"):          │
+ *          │   kernel.lockdep.graph: maxLocks rows of dependency bits;  │
+ *          │   kernel.lockdep.reported: LOCKDEP_REPORTED_SIZE words;    │
+ *          │   kernel.lockdep.held: cpus × LOCKDEP_CPU_STRIDE;          │
+ *          │   kernel.trace: cpus × trace_ring_words(H_TRACE_RECORDS)   │
+ *          │   (boot option trace; setup adds them to dataWords);       │
+ *          │   kernel.slab.freelists: KMALLOC_FREELISTS list heads      │
  *          ├────────────────────────────────────────────────────────────┤
  *          │ tasklet_struct table: maxTasklets × TASKLET_STRIDE         │
  *          ├────────────────────────────────────────────────────────────┤
@@ -290,6 +297,79 @@ export const LG_LEN = 7; //                 I(record) text length in bytes
 export const LG_TEXT = 8; //                I(record) text, LOG_TEXT_BYTES bytes
 export const LOG_STRIDE = 64;
 export const LOG_TEXT_BYTES = (LOG_STRIDE - LG_TEXT) * 4;
+
+// ================================================================ tables in the data arena
+// The lock validator, the trace rings and the slab's free lists take their
+// tables from the data arena by name when a CPU starts (arena_region,
+// module.ts: the first CPU to ask allocates, the others resolve the name),
+// as their sizes follow boot options. Their records are laid out here; word
+// indices are relative to the base the region's name resolves to.
+
+/** Names of the arena regions below. */
+export const LOCKDEP_GRAPH_REGION = 'kernel.lockdep.graph';
+export const LOCKDEP_REPORTED_REGION = 'kernel.lockdep.reported';
+export const LOCKDEP_HELD_REGION = 'kernel.lockdep.held';
+export const TRACE_REGION = 'kernel.trace';
+export const SLAB_FREELISTS_REGION = 'kernel.slab.freelists';
+
+// ---------------------------------------------------------------- lockdep dependency graph (boot option lockdep)
+// A bitmap of maxLocks rows, one bit per lock class: bit b of row a is set
+// once b was taken while a was held (the edge a -> b). Bits are only ever
+// added, by Atomics.or under H_LOCKDEP_LOCK; a plain read that misses a fresh
+// bit takes the slow path, which reads again under the lock.
+/** Words of one row of the dependency graph: one bit per lock class. */
+export const lockdep_graph_row = (maxLocks: number): number => Math.ceil(maxLocks / 32);
+/** Words of the dependency graph. */
+export const lockdep_graph_words = (maxLocks: number): number => maxLocks * lockdep_graph_row(maxLocks);
+/** Word of the graph holding the edge a -> b, with rows of `row` words (lockdep_graph_row). */
+export const lockdep_edge_word = (row: number, a: number, b: number): number => a * row + (b >>> 5);
+/** Bit of the edge a -> b in that word. */
+export const lockdep_edge_bit = (b: number): number => 1 << (b & 31);
+
+// ---------------------------------------------------------------- lockdep reported set (boot option lockdep)
+// The reports printed, so that each is printed once across all CPUs: an
+// open-addressing hash set (linear probing) of keys hash(kind, class a,
+// class b) | 1; an empty word is 0.
+export const LOCKDEP_REPORTED_SIZE = 4096; // A  words; a key is inserted by Atomics.compareExchange from 0
+
+// ---------------------------------------------------------------- lockdep held-lock stack (one per CPU, boot option lockdep)
+// The CPU's lockdep_depth and held_locks[] (the kernel keeps them in the
+// task_struct; here a task that sleeps carries its entries away with it,
+// lockdep_switch_out). Only its CPU reads it.
+/** MAX_LOCK_DEPTH: locks one CPU may hold at once (across nested contexts). */
+export const MAX_LOCK_DEPTH = 48;
+export const LD_DEPTH = 0; //               C  lockdep_depth: entries of held_locks in use
+export const LD_HELD_LOCKS = 1; //          C  held_locks: MAX_LOCK_DEPTH struct held_lock of HELD_LOCK_STRIDE words
+// struct held_lock
+export const HLK_CLASS = 0; //              C  class_idx: lock id + 1
+export const HLK_FLAGS = 1; //              C  HF_READ | irq context level at acquire << HF_CTX_SHIFT (lockdep.ts)
+export const HELD_LOCK_STRIDE = 2;
+export const LOCKDEP_CPU_STRIDE = LD_HELD_LOCKS + MAX_LOCK_DEPTH * HELD_LOCK_STRIDE; // 97 words
+
+// ---------------------------------------------------------------- trace ring (one per CPU, boot option trace)
+// H_TRACE_RECORDS entries (a power of two) of one fixed format, written by
+// the ring's CPU only; the host and the other CPUs read it without asking.
+// Event number k (counted from boot) is at trace_entry(records, k): the
+// newest overwrite the oldest.
+export const TR_HEAD = 0; //                A  events written so far: Atomics.store once the entry is complete
+export const TR_ENTRIES = 32; //            C  the entries, after a line of header
+// trace entry
+export const TE_TIME = 0; //                C  float64: µs since boot (words 0-1; even ring sizes keep it 8-byte aligned)
+export const TE_EVENT = 2; //               C  tracepoint (TP_*, trace.ts) | a1 << 8
+export const TE_ARG0 = 3; //                C  a0
+export const TRACE_ENTRY_STRIDE = 4;
+/** Words of one CPU's trace ring of `records` entries. */
+export const trace_ring_words = (records: number): number => TR_ENTRIES + records * TRACE_ENTRY_STRIDE;
+/** Word of the entry of event number `k` in a ring of `records` entries (a power of two), relative to the ring. */
+export const trace_entry = (records: number, k: number): number => TR_ENTRIES + (k & (records - 1)) * TRACE_ENTRY_STRIDE;
+
+// ---------------------------------------------------------------- kmalloc free lists (slab.ts)
+// kmalloc's size classes are powers of two (in words). A descriptor whose
+// object left the quarantine waits, with its memory, on the free list of its
+// class, linked through OB_QNEXT, for the next allocation of that class.
+export const KMALLOC_FREELISTS = 32; //     L(slab) list heads, one per class at kmalloc_index(size): descriptor slot + 1, 0 empty
+/** The free list of size class `size` (a power of two, in words): log2 of the size, as kmalloc_index. */
+export const kmalloc_index = (size: number): number => 31 - Math.clz32(size);
 
 // ---------------------------------------------------------------- tasklet_struct
 export const TL_NEXT = 0; //                C(list owner, irqs off) next tasklet id + 1 on a per-CPU list

@@ -43,6 +43,21 @@ import {
   PC_PREEMPT_COUNT,
   PC_IRQS_DISABLED,
   PC_CURRENT_PID,
+  LOCKDEP_GRAPH_REGION,
+  LOCKDEP_REPORTED_REGION,
+  LOCKDEP_HELD_REGION,
+  LOCKDEP_REPORTED_SIZE,
+  LOCKDEP_CPU_STRIDE,
+  LD_DEPTH,
+  LD_HELD_LOCKS,
+  HLK_CLASS,
+  HLK_FLAGS,
+  HELD_LOCK_STRIDE,
+  MAX_LOCK_DEPTH,
+  lockdep_graph_row,
+  lockdep_graph_words,
+  lockdep_edge_word,
+  lockdep_edge_bit,
 } from './layout.js';
 import { mem, i32, cpuId, PCB, nrCpus } from './smp.js';
 import { intern, name_of, registry_resolve, NAME_KIND_LOCK, KdeferError, arena_region } from './module.js';
@@ -50,8 +65,8 @@ import { printk, KERN_WARNING, kernel_caller } from './printk.js';
 import { irq_context_summary, context_name } from './preempt.js';
 import { current_comm } from './sched.js';
 
-/** MAX_LOCK_DEPTH: locks one CPU may hold at once (across nested contexts). */
-export const MAX_LOCK_DEPTH = 48;
+/** MAX_LOCK_DEPTH: locks one CPU may hold at once (layout.ts: it sizes the held-lock stacks). */
+export { MAX_LOCK_DEPTH };
 
 // usage bits (LOCK_USED_IN_HARDIRQ ... as lockdep_states.h orders them)
 export const LU_IN_HARDIRQ = 1 << 0;
@@ -69,26 +84,27 @@ const HARDIRQ_MASK = 0x000f0000;
 const SOFTIRQ_MASK = 0x0000ff00;
 const SOFTIRQ_OFFSET = 0x100;
 
-// held stack: [depth, (lock id + 1, flags) * MAX_LOCK_DEPTH]
-const HELD_STRIDE = 1 + 2 * MAX_LOCK_DEPTH;
+// struct held_lock flags (HLK_FLAGS)
 const HF_READ = 1;
 const HF_CTX_SHIFT = 4; // interrupt context level at acquire
 
-let HELD = 0; // this CPU's held stack (word index)
-let GRAPH = 0; // dependency bitmap: row a = classes b with edge a -> b
-let ROW = 0; // words per row
-let REPORTED = 0; // hash set of (type, a, b) already reported
-const REPORTED_SIZE = 4096;
+// The tables (layout.ts, "tables in the data arena"), set by lockdep_init_cpu.
+// Hot-path copies: bases in module variables, the stride in a local const
+// (reached through mem's methods, each access would cost several loads).
+let HELD = 0; // this CPU's held-lock stack: its lockdep_depth word (LD_DEPTH)
+let HLOCKS = 0; // its held_locks[0] (LD_HELD_LOCKS)
+const HLS: number = HELD_LOCK_STRIDE;
+let GRAPH = 0; // dependency bitmap
+let ROW = 0; // words per row (lockdep_graph_row)
+let REPORTED = 0; // hash set of (kind, a, b) already reported
+const REPORTED_SIZE: number = LOCKDEP_REPORTED_SIZE;
 
 // ------------------------------------------------------------ helpers
 
-function bit(a: number, b: number): [number, number] {
-  return [GRAPH + a * ROW + (b >>> 5), 1 << (b & 31)];
-}
 // Bits are only ever added: a plain read that misses a fresh bit just takes
 // the slow path, which re-checks under the graph lock.
 function has_edge(a: number, b: number): boolean {
-  return (i32[GRAPH + a * ROW + (b >>> 5)]! & (1 << (b & 31))) !== 0;
+  return (i32[GRAPH + lockdep_edge_word(ROW, a, b)]! & lockdep_edge_bit(b)) !== 0;
 }
 
 /** Report once per (kind, a, b) across all CPUs. @returns true the first time. */
@@ -134,7 +150,7 @@ function held_locks_lines(): string[] {
   if (depth === 0) return [`no locks held by ${task_line()}.`];
   const out = [`${depth} lock${depth > 1 ? 's' : ''} held by ${task_line()}:`];
   for (let k = 0; k < depth; k++) {
-    const id = i32[HELD + 1 + 2 * k]! - 1;
+    const id = i32[HLOCKS + k * HLS + HLK_CLASS]! - 1;
     out.push(` #${k}: ${fmtName(id)}${usage_str(id)}, at: ${site_of(id)}`);
   }
   return out;
@@ -241,7 +257,7 @@ function find_path(from: number, to: number): number[] | null {
       for (let x = to; x !== from; x = prev[x]!) path.push(prev[x]!);
       return path.reverse();
     }
-    const row = GRAPH + a * ROW;
+    const row = GRAPH + lockdep_edge_word(ROW, a, 0);
     for (let w = 0; w < ROW && w * 32 < n; w++) {
       let bits = Atomics.load(i32, row + w);
       while (bits !== 0) {
@@ -264,10 +280,7 @@ function add_dependency(held: number, next: number): void {
   try {
     if (has_edge(held, next)) return;
     cycle = find_path(next, held);
-    if (cycle === null) {
-      const [w, m] = bit(held, next);
-      Atomics.or(i32, w, m);
-    }
+    if (cycle === null) Atomics.or(i32, GRAPH + lockdep_edge_word(ROW, held, next), lockdep_edge_bit(next));
   } finally {
     graph_unlock();
   }
@@ -327,8 +340,8 @@ export function lock_acquire(id: number, read: boolean, trylock: boolean): void 
   const pc = i32[PCB + PC_PREEMPT_COUNT]!;
   if (!trylock && depth > 0) {
     for (let k = depth - 1; k >= 0; k--) {
-      const h = i32[HELD + 1 + 2 * k]! - 1;
-      const f = i32[HELD + 2 + 2 * k]!;
+      const h = i32[HLOCKS + k * HLS + HLK_CLASS]! - 1;
+      const f = i32[HLOCKS + k * HLS + HLK_FLAGS]!;
       if (h === id) {
         // readers of a rwlock may recurse; anything else is a self-deadlock
         if (!(read && f & HF_READ) && once(30, id, id)) report_recursive(id);
@@ -342,8 +355,8 @@ export function lock_acquire(id: number, read: boolean, trylock: boolean): void 
     if (once(40, cpuId, 0)) report(['BUG: MAX_LOCK_DEPTH too low!', `turning off the locking correctness validator.`, `depth: ${depth}  max: ${MAX_LOCK_DEPTH}!`]);
     return;
   }
-  i32[HELD + 1 + 2 * depth] = id + 1;
-  i32[HELD + 2 + 2 * depth] = (read ? HF_READ : 0) | (ctxLevel(pc) << HF_CTX_SHIFT);
+  i32[HLOCKS + depth * HLS + HLK_CLASS] = id + 1;
+  i32[HLOCKS + depth * HLS + HLK_FLAGS] = (read ? HF_READ : 0) | (ctxLevel(pc) << HF_CTX_SHIFT);
   i32[HELD] = depth + 1;
 }
 
@@ -380,10 +393,10 @@ function report_recursive(id: number): void {
 export function lock_release(id: number): void {
   const depth = i32[HELD]!;
   for (let k = depth - 1; k >= 0; k--) {
-    if (i32[HELD + 1 + 2 * k] === id + 1) {
+    if (i32[HLOCKS + k * HLS + HLK_CLASS] === id + 1) {
       for (let j = k; j < depth - 1; j++) {
-        i32[HELD + 1 + 2 * j] = i32[HELD + 3 + 2 * j]!;
-        i32[HELD + 2 + 2 * j] = i32[HELD + 4 + 2 * j]!;
+        i32[HLOCKS + j * HLS + HLK_CLASS] = i32[HLOCKS + (j + 1) * HLS + HLK_CLASS]!;
+        i32[HLOCKS + j * HLS + HLK_FLAGS] = i32[HLOCKS + (j + 1) * HLS + HLK_FLAGS]!;
       }
       i32[HELD] = depth - 1;
       return;
@@ -416,8 +429,8 @@ export function lockdep_check_return(depthAtEntry: number, what: string): void {
   const depth = i32[HELD]!;
   if (depth <= depthAtEntry) return;
   const names: string[] = [];
-  for (let k = depthAtEntry; k < depth; k++) names.push(fmtName(i32[HELD + 1 + 2 * k]! - 1));
-  if (once(60, i32[HELD + 1 + 2 * depthAtEntry]! - 1, what.length)) {
+  for (let k = depthAtEntry; k < depth; k++) names.push(fmtName(i32[HLOCKS + k * HLS + HLK_CLASS]! - 1));
+  if (once(60, i32[HLOCKS + depthAtEntry * HLS + HLK_CLASS]! - 1, what.length)) {
     report([
       '================================================',
       `WARNING: lock held when returning from ${what}!`,
@@ -467,7 +480,7 @@ export function lockdep_switch_out(): Int32Array | null {
   if (!HELD) return null;
   const depth = i32[HELD]!;
   if (depth === 0) return null;
-  const saved = i32.slice(HELD + 1, HELD + 1 + 2 * depth);
+  const saved = i32.slice(HLOCKS, HLOCKS + depth * HLS);
   i32[HELD] = 0;
   return saved;
 }
@@ -475,9 +488,9 @@ export function lockdep_switch_out(): Int32Array | null {
 export function lockdep_switch_in(saved: Int32Array | null): void {
   if (!HELD || saved === null) return;
   const depth = i32[HELD]!;
-  const n = saved.length / 2;
+  const n = saved.length / HLS;
   if (depth + n > MAX_LOCK_DEPTH) return;
-  i32.set(saved, HELD + 1 + 2 * depth);
+  i32.set(saved, HLOCKS + depth * HLS);
   i32[HELD] = depth + n;
 }
 
@@ -502,10 +515,12 @@ export function lockdep_init_cpu(): boolean {
   const on = i32[H_LOCKDEP] !== 0;
   if (!on) return false;
   const n = mem.g.maxLocks;
-  ROW = Math.ceil(n / 32);
-  GRAPH = arena_region('kernel.lockdep.graph', n * ROW);
-  REPORTED = arena_region('kernel.lockdep.reported', REPORTED_SIZE);
-  HELD = arena_region('kernel.lockdep.held', nrCpus * HELD_STRIDE) + cpuId * HELD_STRIDE;
+  ROW = lockdep_graph_row(n);
+  GRAPH = arena_region(LOCKDEP_GRAPH_REGION, lockdep_graph_words(n));
+  REPORTED = arena_region(LOCKDEP_REPORTED_REGION, REPORTED_SIZE);
+  const stack = arena_region(LOCKDEP_HELD_REGION, nrCpus * LOCKDEP_CPU_STRIDE) + cpuId * LOCKDEP_CPU_STRIDE;
+  HELD = stack + LD_DEPTH;
+  HLOCKS = stack + LD_HELD_LOCKS;
   lock_map_acquire = (id) => lock_acquire(id, false, false);
   lock_map_release = (id) => lock_release(id);
   lock_map_acquire_try = (id) => lock_acquire(id, false, true);

@@ -51,6 +51,9 @@ import {
   H_QUAR_WORDS,
   H_OBJ_HINT,
   PC_CURRENT_PID,
+  SLAB_FREELISTS_REGION,
+  KMALLOC_FREELISTS,
+  kmalloc_index,
 } from './layout.js';
 import { mem, i32, cpuId, PCB } from './smp.js';
 import { preempt_point, cpu_relax } from './entry.js';
@@ -149,9 +152,8 @@ function size_class(words: number): number {
   while (c < words) c <<= 1;
   return c;
 }
-const class_index = (c: number): number => 31 - Math.clz32(c);
 
-let freelists = 0; // word index of 32 per-class free-list heads (slot + 1)
+let freelists = 0; // the kmalloc free lists (layout.ts): KMALLOC_FREELISTS heads, slot + 1
 
 function slot_of(handle: number): number {
   return (handle & 0xfffff) - 1;
@@ -172,7 +174,7 @@ function who(): number {
 
 function alloc_locked(words: number, cache: number): number {
   const cls = size_class(words);
-  const fl = freelists + class_index(cls);
+  const fl = freelists + kmalloc_index(cls);
   let slot = i32[fl]! - 1;
   if (slot >= 0) {
     i32[fl] = i32[mem.obj(slot, OB_QNEXT)]!;
@@ -487,7 +489,7 @@ function reclaim_locked(slot: number): void {
   }
   Atomics.store(i32, mem.obj(slot, OB_GEN), ((Atomics.load(i32, mem.obj(slot, OB_GEN)) + 1) & 0x7ff) || 1);
   Atomics.store(i32, mem.obj(slot, OB_STATE), OBJ_FREE);
-  const fl = freelists + class_index(i32[mem.obj(slot, OB_SIZE)]!);
+  const fl = freelists + kmalloc_index(i32[mem.obj(slot, OB_SIZE)]!);
   i32[mem.obj(slot, OB_QNEXT)] = i32[fl]!;
   i32[fl] = slot + 1;
 }
@@ -511,5 +513,5 @@ export function kmem_cache_free<F extends StructFields>(_cache: KmemCache<F>, ob
 }
 
 export function slab_init_cpu(): void {
-  freelists = arena_region('kernel.slab.freelists', 32);
+  freelists = arena_region(SLAB_FREELISTS_REGION, KMALLOC_FREELISTS);
 }

@@ -18,7 +18,20 @@
  * - one fixed record format (time, event, two integer arguments); names are
  *   resolved from the name registry when exported.
  */
-import { type Mem, H_TRACE_FLAGS, H_TRACE_RECORDS } from './layout.js';
+import {
+  type Mem,
+  H_TRACE_FLAGS,
+  H_TRACE_RECORDS,
+  TRACE_REGION,
+  TR_HEAD,
+  TR_ENTRIES,
+  TE_TIME,
+  TE_EVENT,
+  TE_ARG0,
+  TRACE_ENTRY_STRIDE,
+  trace_ring_words,
+  trace_entry,
+} from './layout.js';
 import { mem, i32, cpuId, nrCpus } from './smp.js';
 import { arena_region, registry_lookup, name_of, NAME_KIND_DATA } from './module.js';
 
@@ -71,15 +84,15 @@ export const TRACE_RECORDS = 65536;
 /** H_TRACE_FLAGS bits */
 export const TRACE_ON = 1;
 export const TRACE_LOCKS = 2;
-const REC = 4; // t (f64, 2 words), event, arg0 ... packed: [t_lo, t_hi, ev | a1 << 8, a0]
-const HDR = 32; // head counter, then padding to a line
-const REGION = 'kernel.trace';
-/** Words of shared memory the trace rings take (setup adds them to the arena). */
-export const trace_ring_words = (records: number): number => HDR + records * REC;
-let RECORDS = TRACE_RECORDS;
-let RING = trace_ring_words(RECORDS);
+/** Words of one CPU's trace ring (setup adds the CPUs' rings to the arena). */
+export { trace_ring_words };
 
-let base = 0; // this CPU's ring (word index)
+// This CPU's ring (layout.ts, "trace ring"), set by trace_init_cpu. Hot-path
+// copies: bases in module variables, the stride in a local const.
+const TES: number = TRACE_ENTRY_STRIDE;
+let MASK = TRACE_RECORDS - 1; // records per ring - 1
+let ringHead = 0; // the ring's TR_HEAD word
+let ringEntries = 0; // its first entry (TR_ENTRIES)
 let bootMs = 0;
 
 const noop = (_ev: number, _a0: number, _a1: number): void => {};
@@ -90,12 +103,12 @@ const noop = (_ev: number, _a0: number, _a1: number): void => {};
 export let trace_event: (ev: number, a0: number, a1: number) => void = noop;
 
 function record(ev: number, a0: number, a1: number): void {
-  const head = i32[base]!;
-  const w = base + HDR + (head & (RECORDS - 1)) * REC;
-  mem.f64[w / 2] = (performance.timeOrigin + performance.now() - bootMs) * 1000;
-  i32[w + 2] = ev | (a1 << 8);
-  i32[w + 3] = a0;
-  Atomics.store(i32, base, head + 1);
+  const head = i32[ringHead]!;
+  const w = ringEntries + (head & MASK) * TES;
+  mem.f64[(w + TE_TIME) / 2] = (performance.timeOrigin + performance.now() - bootMs) * 1000;
+  i32[w + TE_EVENT] = ev | (a1 << 8);
+  i32[w + TE_ARG0] = a0;
+  Atomics.store(i32, ringHead, head + 1);
 }
 
 export function tracing_on(m: Mem = mem): boolean {
@@ -111,9 +124,12 @@ export function trace_init_cpu(): void {
     trace_event = noop;
     return;
   }
-  RECORDS = i32[H_TRACE_RECORDS]! || TRACE_RECORDS;
-  RING = trace_ring_words(RECORDS);
-  base = arena_region(REGION, nrCpus * RING) + cpuId * RING;
+  const records = i32[H_TRACE_RECORDS]! || TRACE_RECORDS;
+  const ring = trace_ring_words(records);
+  const base = arena_region(TRACE_REGION, nrCpus * ring) + cpuId * ring;
+  MASK = records - 1;
+  ringHead = base + TR_HEAD;
+  ringEntries = base + TR_ENTRIES;
   bootMs = mem.bootTime();
   trace_event = record;
 }
@@ -133,19 +149,19 @@ export interface TraceRecord {
 /** Every CPU's trace records still in its ring, oldest first per CPU. */
 export function read_trace(m: Mem): TraceRecord[] {
   if (!tracing_on(m)) return [];
-  const e = registry_lookup(m, REGION);
+  const e = registry_lookup(m, TRACE_REGION);
   if (!e || e.kind !== NAME_KIND_DATA) return [];
   const out: TraceRecord[] = [];
   const records = m.i32[H_TRACE_RECORDS]! || TRACE_RECORDS;
   const ring = trace_ring_words(records);
   for (let c = 0; c < m.g.cpus; c++) {
     const b = m.data(e.value) + c * ring;
-    const head = Atomics.load(m.i32, b);
+    const head = Atomics.load(m.i32, b + TR_HEAD);
     for (let k = Math.max(0, head - records); k < head; k++) {
-      const w = b + HDR + (k & (records - 1)) * REC;
-      const evw = m.i32[w + 2]!;
+      const w = b + trace_entry(records, k);
+      const evw = m.i32[w + TE_EVENT]!;
       const ev = evw & 0xff;
-      out.push({ cpu: c, ts: m.f64[w / 2]!, ev, name: TP_NAMES[ev] ?? `ev${ev}`, a0: m.i32[w + 3]!, a1: evw >> 8 });
+      out.push({ cpu: c, ts: m.f64[(w + TE_TIME) / 2]!, ev, name: TP_NAMES[ev] ?? `ev${ev}`, a0: m.i32[w + TE_ARG0]!, a1: evw >> 8 });
     }
   }
   return out;
