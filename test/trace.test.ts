@@ -31,6 +31,22 @@ describe('tracing', () => {
     });
   });
 
+  it('workqueue_queue_work, workqueue_execute_start and workqueue_execute_end: a kworker item on the task track, BH work on the softirq track', async () => {
+    await withMachine({ fixtures: ['wq'], trace: true }, async (m) => {
+      await m.call(0, 'wq', 'probeOn', 1, 'events');
+      await m.call(0, 'wq', 'probeOn', 1, 'events_bh');
+      await m.quiesce();
+      const recs = m.traceRecords().filter((r) => r.name.startsWith('workqueue_'));
+      expect(recs.filter((r) => r.name === 'workqueue_queue_work' && r.cpu === 0).length).toBeGreaterThanOrEqual(2);
+      const starts = recs.filter((r) => r.name === 'workqueue_execute_start' && r.cpu === 1);
+      expect(starts.length).toBeGreaterThanOrEqual(2);
+      expect(recs.filter((r) => r.name === 'workqueue_execute_end' && r.cpu === 1).length).toBe(starts.length);
+      const slices = m.trace().traceEvents.filter((e) => e.ph === 'B' && e.name.startsWith('workqueue_execute_start: work=wq.probe'));
+      // CPU 1's task track (tid 10) for the kworker, its softirq track (tid 11) for the BH work
+      expect(slices.map((e) => e.tid).sort()).toEqual([10, 11]);
+    });
+  });
+
   it('a lockup report includes the last trace events of both CPUs', async () => {
     await withMachine({ fixtures: ['locks'], trace: true, spinLockupMs: 200 }, async (m) => {
       const holder = m.call(0, 'locks', 'holdUntilReleased');

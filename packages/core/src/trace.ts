@@ -49,6 +49,8 @@ export const TP_TIMER_CANCEL = 11;
 export const TP_WORKQUEUE_QUEUE_WORK = 12;
 export const TP_WORKQUEUE_EXECUTE_START = 13;
 export const TP_WORKQUEUE_EXECUTE_END = 14;
+/** In a0 of workqueue_execute_start/end: the item is BH work, run in softirq context. */
+export const TRACE_WORK_BH = 1 << 30;
 export const TP_LOCK_ACQUIRE = 15;
 export const TP_LOCK_CONTENDED = 16;
 export const TP_LOCK_RELEASE = 17;
@@ -191,10 +193,10 @@ export function trace_detail(m: Mem, r: TraceRecord): string {
     case TP_TIMER_CANCEL:
       return `timer=${nm(r.a1) || `#${r.a0}`}`;
     case TP_WORKQUEUE_QUEUE_WORK:
-      return `work=${nm(r.a1)} cpu=${r.a0}`;
+      return `work=${nm(r.a1).replace(/^d?work:/, '')} cpu=${r.a0}`;
     case TP_WORKQUEUE_EXECUTE_START:
     case TP_WORKQUEUE_EXECUTE_END:
-      return `work=${nm(r.a1)}`;
+      return `work=${nm(r.a1).replace(/^d?work:/, '')}`;
     case TP_LOCK_ACQUIRE:
     case TP_LOCK_CONTENDED:
     case TP_LOCK_RELEASE:
@@ -288,10 +290,10 @@ export function chrome_trace(m: Mem): { traceEvents: ChromeEvent[]; displayTimeU
         slice(1, false, `tm${r.a0}`);
         break;
       case TP_WORKQUEUE_EXECUTE_START:
-        slice(0, true, `w${r.a1}`);
+        slice(r.a0 & TRACE_WORK_BH ? 1 : 0, true, `w${r.a1}`);
         break;
       case TP_WORKQUEUE_EXECUTE_END:
-        slice(0, false, `w${r.a1}`);
+        slice(r.a0 & TRACE_WORK_BH ? 1 : 0, false, `w${r.a1}`);
         break;
       default:
         ev.push({ name: r.name, ph: 'i', s: 't', ts: r.ts, pid: r.cpu, tid: tidOf(r.ev === TP_SCHED_SWITCH ? 0 : 0), cat: r.name, args: { detail } });

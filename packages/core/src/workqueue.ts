@@ -235,6 +235,7 @@ import { type TimerList, timer_slot_alloc, timer_slot_release, timer_by_id, time
 import { report_handler_oops } from './irq.js';
 import { slab_alive, slab_obj, kasan_report, type SlabObject, type StructFields } from './slab.js';
 import { lockdep_depth, lockdep_check_return, lockdep_map_of, lockdep_enabled, lock_map_acquire, lock_map_release } from './lockdep.js';
+import { trace_event, tracing_on, TP_WORKQUEUE_QUEUE_WORK, TP_WORKQUEUE_EXECUTE_START, TP_WORKQUEUE_EXECUTE_END, TRACE_WORK_BH } from './trace.js';
 import { spin_lockup_ms } from './spinlock.js';
 import { get_jiffies_64, msecs_to_jiffies } from './tick.js';
 import { raw_word_lock_irqsave, raw_word_unlock_irqrestore, wait_object_alloc_locked, wait_queue_by_id, wait_event, __wake_up_common, type WaitQueueHead } from './wait.js';
@@ -408,6 +409,8 @@ interface LocalWorker {
 // mem's methods, each field access costs several loads; a stream of remote
 // queue_work_on touches ~50 fields per item (bench/results/workqueue.json).
 let i32: Int32Array = new Int32Array(0);
+/** Boot option trace: whether the workqueue tracepoints record (a local test costs less than calling the no-op). */
+let tracing = false;
 let WB = 0;
 let PB = 0;
 let QB = 0;
@@ -909,6 +912,7 @@ function __queue_work(reqCpu: number, wq: WorkqueueStruct, work: number): boolea
     i32[W(work, WK_PWQ)] = pwq + 1;
     i32[W(work, WK_POOL)] = pool + 1;
     Atomics.add(i32, W(work, WK_QSEQ), 1);
+    if (tracing) trace_event(TP_WORKQUEUE_QUEUE_WORK, cpu, i32[W(work, WK_NAME)]!);
     const h = P(pool, PL_INBOUND);
     for (;;) {
       const head = Atomics.load(i32, h);
@@ -940,6 +944,7 @@ function __queue_work(reqCpu: number, wq: WorkqueueStruct, work: number): boolea
     f = pool_lock(pool);
   }
   Atomics.add(i32, W(work, WK_QSEQ), 1);
+  if (tracing) trace_event(TP_WORKQUEUE_QUEUE_WORK, pool_cpu(pool) >= 0 ? pool_cpu(pool) : cpu, i32[W(work, WK_NAME)]!);
   enqueue_locked(work, pwq, pool);
   kick_pool(pool);
   pool_unlock(pool, f);
@@ -1133,6 +1138,7 @@ function process_one_work(lw: LocalWorker, work: number, pool: number, f: number
     lock_map_acquire(wqMap);
     lock_map_acquire(map);
   }
+  if (tracing) trace_event(TP_WORKQUEUE_EXECUTE_START, work, i32[W(work, WK_NAME)]!);
   let r: unknown;
   try {
     if (!fn) throw new KdeferError(`work ${w.name}: function #${ex.fid} is not known on CPU ${cpuId}`);
@@ -1142,6 +1148,7 @@ function process_one_work(lw: LocalWorker, work: number, pool: number, f: number
     report_work_oops(e, ex);
   }
   if (r !== undefined && r !== null && typeof (r as Promise<unknown>).then === 'function') return process_one_work_async(lw, pool, ex, r as Promise<unknown>, held, wqMap, map);
+  if (tracing) trace_event(TP_WORKQUEUE_EXECUTE_END, work, i32[W(work, WK_NAME)]!);
   if (map >= 0) {
     lock_map_release(map);
     lock_map_release(wqMap);
@@ -1175,6 +1182,7 @@ async function process_one_work_async(lw: LocalWorker, pool: number, ex: Exec, r
     if (e instanceof KernelHalt) throw e;
     report_work_oops(e, ex);
   } finally {
+    if (tracing) trace_event(TP_WORKQUEUE_EXECUTE_END, ex.work, i32[W(ex.work, WK_NAME)]!);
     lw.current = null;
     if (map >= 0) {
       lock_map_release(map);
@@ -1554,6 +1562,7 @@ function bh_process_one_work(wk: number, work: number, pool: number, f: number):
   bhCurrentPwq = ex.pwq;
   const count0 = preempt_count();
   const held = lockdep_depth();
+  if (tracing) trace_event(TP_WORKQUEUE_EXECUTE_START, work | TRACE_WORK_BH, i32[W(work, WK_NAME)]!);
   try {
     if (!fn) throw new KdeferError(`work ${w.name}: function #${ex.fid} is not known on CPU ${cpuId}`);
     const r = fn(w);
@@ -1564,6 +1573,7 @@ function bh_process_one_work(wk: number, work: number, pool: number, f: number):
     if (e instanceof KernelHalt) throw e;
     report_work_oops(e, ex);
   } finally {
+    if (tracing) trace_event(TP_WORKQUEUE_EXECUTE_END, work | TRACE_WORK_BH, i32[W(work, WK_NAME)]!);
     bhCurrent = prev;
     bhCurrentPwq = prevPwq;
   }
@@ -2586,6 +2596,7 @@ export function workqueue_init_early(m: Mem, idleTimeoutMs = 0): void {
  */
 export function workqueue_init_cpu(): void {
   i32 = smp_i32;
+  tracing = tracing_on();
   WB = mem.r.workBase;
   PB = mem.r.poolBase;
   QB = mem.r.pwqBase;
