@@ -399,8 +399,8 @@ describe('kdefer workqueue (the user-facing example)', () => {
     expect(r.threadsAfterShutdown).toBe(0);
   });
 
-  it('the built command runs it: kdefer wq exits 0 and prints the checks', async () => {
-    const main = fileURLToPath(new URL('../packages/cli/dist/main.js', import.meta.url));
+  it('the built command runs it — through the kdefer executable npm links (bin/kdefer.js): kdefer wq exits 0 and prints the checks', async () => {
+    const main = fileURLToPath(new URL('../packages/cli/bin/kdefer.js', import.meta.url));
     const { stdout } = await promisify(execFile)(process.execPath, [main, 'wq', '--cpus', '2', '--irqs', '2']);
     expect(stdout).toMatch(/^workqueue: 10 of 10 checks passed$/m);
     expect(stdout).toMatch(/kworker\/1:\d+\+events +wqdemo\.A/);
