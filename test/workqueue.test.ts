@@ -378,6 +378,17 @@ describe('workqueues: works embedded in slab objects', () => {
     });
   });
 
+  it('a stale work handle — its object freed, its slot since given to a new object — is reported when queued, and does not queue the new object\'s work', async () => {
+    await withMachine({ fixtures: ['wq'], slabWords: 4096 }, async (m) => {
+      const r = await m.call<{ reused: boolean; stale: boolean; gone: string; fresh: boolean; ran: number; n: number }>(0, 'wq', 'devStale', 300);
+      expect(r.reused).toBe(true); // the precondition: the slot did go to the new object
+      expect(r.stale).toBe(false);
+      expect(r.gone).toMatch(/was freed and its memory reused: its work_struct 'w' is gone/);
+      expect([r.fresh, r.ran, r.n]).toEqual([true, 1, 99]); // only the new object's own queueing ran
+      expect(grep(m, /BUG: KASAN: slab-use-after-free in __queue_work/).length).toBeGreaterThanOrEqual(1);
+    });
+  });
+
   it('R-1, with a work for the timer: kfree of the object while its work is queued — the kworker reports the use-after-free instead of running it, and queueing it again is refused', async () => {
     await withMachine({ fixtures: ['wq'] }, async (m) => {
       const r = await m.call<{ ran: number; again: boolean }>(0, 'wq', 'devFreeWhilePending');

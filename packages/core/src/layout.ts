@@ -531,8 +531,8 @@ export const WK_DW_CPU = 16; //             A  delayed_work: target CPU (WORK_CP
 export const WK_DW_WQ = 17; //              A  delayed_work: target workqueue id + 1
 export const WK_RUNS = 18; //               L(pool) executions (statistics; the pool it ran on)
 export const WK_LAST_CPU = 19; //           L(pool) CPU of the last execution
-export const WK_OWNER = 21; //              I  the slab object that embeds it (handle), 0: declared by name
 export const WK_INEXT = 20; //              P  next work id + 1 on the pool's inbound list (written by the PENDING owner before the push)
+export const WK_OWNER = 21; //              I  the slab object that embeds it (handle), 0: declared by name
 export const WORK_STRIDE = 32; //              a line each: works are queued from every CPU
 
 // ---------------------------------------------------------------- worker

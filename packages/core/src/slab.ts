@@ -63,7 +63,7 @@ import { interrupt_context_level, local_irq_save, local_irq_restore } from './pr
 import { might_sleep, comm_of_pid } from './sched.js';
 import { timer_slot_alloc, timer_slot_release, type TimerList, timer_by_id } from './timer.js';
 import { tasklet_slot_alloc, tasklet_slot_release, type TaskletStruct, tasklet_by_id } from './tasklet.js';
-import { work_slot_alloc_owned, dwork_slot_alloc_owned, work_slot_release, type WorkStruct, type DelayedWork, work_by_id, dwork_by_id } from './workqueue.js';
+import { work_slot_alloc_owned, dwork_slot_alloc_owned, work_slot_release, work_owned_by, type WorkStruct, type DelayedWork, work_by_id, dwork_by_id } from './workqueue.js';
 
 export const GFP_KERNEL = 0xcc0;
 export const GFP_ATOMIC = 0x820;
@@ -279,12 +279,21 @@ export class SlabObject<F extends StructFields = StructFields> {
   dwork(field: keyof F & string): DelayedWork {
     return dwork_by_id(this.embedded(field, 'delayed_work'));
   }
-  /** The id of the object embedded as `field` of type `type` (read even after free: the access is reported). */
+  /**
+   * The id of the work embedded as `field` of type `type`. After free the
+   * access is reported, and the id is still read while the object waits in
+   * the quarantine; once its memory went to another object there is no
+   * work to hand back: an error says so.
+   */
   private embedded(field: keyof F & string, type: FieldType): number {
     const f = this.type.fields.get(field);
     if (f?.type !== type) throw new KdeferError(`struct ${this.type.name}: field '${field}' is not a ${type}`);
     const w = this.word(field, false, 4);
-    return Atomics.load(i32, w >= 0 ? w : mem.slab(i32[mem.obj(this.slot, OB_OFF)]! + f.off)) - 1;
+    const id = Atomics.load(i32, w >= 0 ? w : mem.slab(i32[mem.obj(this.slot, OB_OFF)]! + f.off)) - 1;
+    if (w < 0 && !work_owned_by(id, this.handle)) {
+      throw new KdeferError(`struct ${this.type.name} (object ${this.handle}) was freed and its memory reused: its ${type} '${field}' is gone`);
+    }
+    return id;
   }
 }
 

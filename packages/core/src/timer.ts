@@ -167,12 +167,16 @@ export function timer_slot_alloc(owner: number): number {
   throw new KdeferError(`timer table full: maxTimers=${n} timers exist (boot option maxTimers)`);
 }
 
-/** Give a slot back once its object left the quarantine (not while pending or running). */
-export function timer_slot_release(id: number): void {
+/**
+ * Give a slot back once its object left the quarantine.
+ * @returns false, leaving it taken for good, while it is pending or running.
+ */
+export function timer_slot_release(id: number): boolean {
   const cpu = Atomics.load(i32, tw(id, TM_BASE));
-  if (i32[tw(id, TM_PENDING)] !== 0 || (cpu >= 0 && cpu < nrCpus && Atomics.load(i32, bw(cpu, TB_RUNNING)) === id + 1)) return; // leak it
+  if (i32[tw(id, TM_PENDING)] !== 0 || (cpu >= 0 && cpu < nrCpus && Atomics.load(i32, bw(cpu, TB_RUNNING)) === id + 1)) return false; // leak it
   Atomics.store(i32, tw(id, TM_STATE), 0);
   Atomics.sub(i32, H_TIMERS_USED, 1);
+  return true;
 }
 
 // ------------------------------------------------------------ internal helpers

@@ -328,6 +328,8 @@ const WKF_ALLOCATED = 1 << 0;
 const WKF_DELAYED = 1 << 1;
 /** a slot of a freed slab object's work, free for the next object that embeds one */
 const WKF_RELEASED = 1 << 2;
+/** a released slot being handed to a new object */
+const WKF_CLAIMED = 1 << 3;
 const WRS_FREE = 0;
 const WRS_WORKER = 1;
 const WRS_RESCUER = 2;
@@ -347,6 +349,8 @@ export class WorkStruct {
   constructor(
     readonly id: number,
     readonly name: string,
+    /** the slab object that embeds it (handle), 0 for a work declared by name */
+    readonly owner = 0,
   ) {
     this.w = mem.work(id);
     this.mapName = `(work_completion)(${name})`;
@@ -409,6 +413,7 @@ interface LocalWorker {
 // mem's methods, each field access costs several loads; a stream of remote
 // queue_work_on touches ~50 fields per item (bench/results/workqueue.json).
 let i32: Int32Array = new Int32Array(0);
+let maxWorks = 0;
 /** Boot option trace: whether the workqueue tracepoints record (a local test costs less than calling the no-op). */
 let tracing = false;
 let WB = 0;
@@ -451,13 +456,20 @@ function strip(prefixed: string): string {
 
 /** The WorkStruct of slot `id` on this CPU. */
 export function work_by_id(id: number): WorkStruct {
+  if (!(id >= 0 && id < maxWorks)) throw new KdeferError(`work: ${id} is not a work_struct (maxWorks=${maxWorks})`);
   let w = workObjs[id];
-  // A slot of an embedded work is reused by the next object: its name may change.
-  if (!w || (i32[W(id, WK_OWNER)] !== 0 && w.name !== (strip(name_of(mem, i32[W(id, WK_NAME)]!)) || `work#${id}`))) {
-    w = new WorkStruct(id, strip(name_of(mem, i32[W(id, WK_NAME)]!)) || `work#${id}`);
+  // A slot of an embedded work is reused by the next object.
+  const owner = i32[W(id, WK_OWNER)]!;
+  if (!w || w.owner !== owner) {
+    w = new WorkStruct(id, strip(name_of(mem, i32[W(id, WK_NAME)]!)) || `work#${id}`, owner);
     workObjs[id] = w;
   }
   return w;
+}
+
+/** Whether work slot `id` is the work embedded in slab object `owner` (slab.ts). */
+export function work_owned_by(id: number, owner: number): boolean {
+  return id >= 0 && id < maxWorks && i32[W(id, WK_OWNER)] === owner;
 }
 
 function wq_by_id(id: number): WorkqueueStruct {
@@ -725,7 +737,10 @@ function kick_pool(pool: number): boolean {
     return true;
   }
   const wk = pick_idle_worker(pool);
-  if (wk < 0) return false; // the manager is creating one (or summoning rescuers)
+  // None idle: a worker is managing (creating one, or summoning rescuers) —
+  // a worker never starts an item without an idle one left (manage_workers
+  // in worker_thread), so nobody is left unwoken.
+  if (wk < 0) return false;
   // Idempotent, as try_to_wake_up is: one wake-up in flight per worker.
   if (i32[R(wk, WR_WAKING)] === 0) {
     i32[R(wk, WR_WAKING)] = 1;
@@ -982,7 +997,7 @@ export function queue_work_on(cpu: number, wq: WorkqueueStruct, work: WorkStruct
   preempt_point();
   const id = check_work(work, 'queue_work_on');
   check_wq(wq, 'queue_work_on');
-  if (!work_queueable(id, 'queue_work_on', 'INIT_WORK')) return false;
+  if (!work_queueable(work, 'queue_work_on', 'INIT_WORK')) return false;
   let ret = false;
   const flags = irqs_disabled();
   __irq_flag_set(true);
@@ -1133,10 +1148,11 @@ function process_one_work(lw: LocalWorker, work: number, pool: number, f: number
   let wqMap = -1;
   let map = -1;
   if (lockdep_enabled()) {
-    wqMap = lockdep_map_of(wq_by_id(pwq_wq(ex.pwq)).mapName);
-    map = lockdep_map_of(w.mapName);
-    lock_map_acquire(wqMap);
-    lock_map_acquire(map);
+    [wqMap, map] = work_lockdep_maps(w, ex.pwq);
+    if (map >= 0) {
+      lock_map_acquire(wqMap);
+      lock_map_acquire(map);
+    }
   }
   if (tracing) trace_event(TP_WORKQUEUE_EXECUTE_START, work, i32[W(work, WK_NAME)]!);
   let r: unknown;
@@ -1165,6 +1181,21 @@ function process_one_work(lw: LocalWorker, work: number, pool: number, f: number
   f = pool_relock(pool);
   process_one_work_end(lw.id, ex, pool);
   return f;
+}
+
+/**
+ * The workqueue's and the work's lockdep maps, or [-1, -1] when the lock
+ * class table is full: the item then runs unvalidated (said once), rather
+ * than its kworker dying half-way through it.
+ */
+function work_lockdep_maps(w: WorkStruct, pwq: number): [number, number] {
+  try {
+    return [lockdep_map_of(wq_by_id(pwq_wq(pwq)).mapName), lockdep_map_of(w.mapName)];
+  } catch (e) {
+    if (!(e instanceof KdeferError)) throw e;
+    WARN_ONCE(true, `workqueue: no lockdep map for ${w.name}: ${e.message}`);
+    return [-1, -1];
+  }
 }
 
 /** The work's object was freed while it was queued: reported, its function is not called. */
@@ -1643,7 +1674,7 @@ export function work_slot_alloc_owned(owner: number, nameId: number, flags = 0):
   const used = Math.min(Atomics.load(i32, mem.wqGlobal(WQG_WORKS_USED)), mem.g.maxWorks);
   let id = -1;
   for (let k = 0; k < used && id < 0; k++) {
-    if (Atomics.load(i32, W(k, WK_FLAGS)) === WKF_RELEASED && Atomics.compareExchange(i32, W(k, WK_FLAGS), WKF_RELEASED, -1) === WKF_RELEASED) id = k;
+    if (Atomics.load(i32, W(k, WK_FLAGS)) === WKF_RELEASED && Atomics.compareExchange(i32, W(k, WK_FLAGS), WKF_RELEASED, WKF_CLAIMED) === WKF_RELEASED) id = k;
   }
   if (id < 0) id = work_slot_take();
   for (let f = 0; f < WORK_STRIDE; f++) if (f !== WK_FLAGS && f !== WK_QSEQ && f !== WK_RUNSEQ && f !== WK_DONESEQ) i32[W(id, f)] = 0;
@@ -1673,8 +1704,10 @@ export function dwork_slot_alloc_owned(owner: number, nameId: number): number {
 /** Give back an embedded work's slot once its object left the quarantine (not while pending or running: then it leaks). */
 export function work_slot_release(id: number): void {
   if (Atomics.load(i32, W(id, WK_DATA)) & WORK_STRUCT_PENDING || work_running(id)) return;
+  // A delayed work's timer still running its function (which queued the
+  // work that just ran) keeps both slots: they leak together.
   const tid = i32[W(id, WK_TIMER)]! - 1;
-  if (tid >= 0) timer_slot_release(tid);
+  if (tid >= 0 && !timer_slot_release(tid)) return;
   Atomics.store(i32, W(id, WK_FLAGS), WKF_RELEASED);
 }
 
@@ -1694,13 +1727,20 @@ export function workContainerOf<F extends StructFields>(work: WorkStruct): SlabO
 }
 
 /**
- * Whether `work` may be queued: false (reported) when its object was freed;
+ * Whether `work` may be queued: false (reported) when its object was freed
+ * — also when its slot went to another object since (the handle is stale);
  * an error naming it when it was never set up. Context: any.
  */
-function work_queueable(id: number, who: string, init: string): boolean {
-  if (i32[W(id, WK_FUNC)] !== 0 && i32[W(id, WK_OWNER)] === 0) return true;
+function work_queueable(work: WorkStruct, who: string, init: string): boolean {
+  const id = work.id;
+  const owner = i32[W(id, WK_OWNER)]!;
+  if (i32[W(id, WK_FUNC)] !== 0 && owner === 0 && work.owner === 0) return true;
+  if (owner !== work.owner) {
+    kasan_report(work.owner, null, '', false, 4, 'slab-use-after-free', '__queue_work');
+    return false;
+  }
   if (work_owner_freed(id, '__queue_work')) return false;
-  if (i32[W(id, WK_FUNC)] === 0) throw new KdeferError(`${who}: work '${work_by_id(id).name}' was never set up (${init} it first)`);
+  if (i32[W(id, WK_FUNC)] === 0) throw new KdeferError(`${who}: work '${work.name}' was never set up (${init} it first)`);
   return true;
 }
 
@@ -1852,7 +1892,7 @@ export function queue_delayed_work_on(cpu: number, wq: WorkqueueStruct, dwork: D
   check_dwork(dwork, 'queue_delayed_work_on');
   check_wq(wq, 'queue_delayed_work_on');
   const id = dwork.id;
-  if (!work_queueable(id, 'queue_delayed_work_on', 'INIT_DELAYED_WORK')) return false;
+  if (!work_queueable(dwork.work, 'queue_delayed_work_on', 'INIT_DELAYED_WORK')) return false;
   let ret = false;
   const flags = irqs_disabled();
   __irq_flag_set(true);
@@ -1893,7 +1933,7 @@ export function mod_delayed_work_on(cpu: number, wq: WorkqueueStruct, dwork: Del
   check_dwork(dwork, 'mod_delayed_work_on');
   check_wq(wq, 'mod_delayed_work_on');
   const id = dwork.id;
-  if (!work_queueable(id, 'mod_delayed_work_on', 'INIT_DELAYED_WORK')) return false;
+  if (!work_queueable(dwork.work, 'mod_delayed_work_on', 'INIT_DELAYED_WORK')) return false;
   const flags = irqs_disabled();
   __irq_flag_set(true);
   try {
@@ -2596,6 +2636,7 @@ export function workqueue_init_early(m: Mem, idleTimeoutMs = 0): void {
  */
 export function workqueue_init_cpu(): void {
   i32 = smp_i32;
+  maxWorks = mem.g.maxWorks;
   tracing = tracing_on();
   WB = mem.r.workBase;
   PB = mem.r.poolBase;
