@@ -31,7 +31,7 @@ describe('tracing', () => {
     });
   });
 
-  it('workqueue_queue_work, workqueue_execute_start and workqueue_execute_end: a kworker item on the task track, BH work on the softirq track', async () => {
+  it('S-WQ-22/S-WQ-23 traced: workqueue_queue_work, workqueue_execute_start and workqueue_execute_end — a kworker item on the task track, BH work on the softirq track', async () => {
     await withMachine({ fixtures: ['wq'], trace: true }, async (m) => {
       await m.call(0, 'wq', 'probeOn', 1, 'events');
       await m.call(0, 'wq', 'probeOn', 1, 'events_bh');

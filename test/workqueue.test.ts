@@ -352,7 +352,7 @@ describe('workqueues: flush, drain, destroy', () => {
 });
 
 describe('workqueues: works embedded in slab objects', () => {
-  it('a work_struct field of a kmalloc\'d object: INIT_WORK, queue, container_of in the function; queueing it before INIT_WORK is an error naming it', async () => {
+  it('S-WQ-1, embedded: a work_struct field of a kmalloc\'d object: INIT_WORK, queue, container_of in the function; queueing it before INIT_WORK is an error naming it', async () => {
     await withMachine({ fixtures: ['wq'] }, async (m) => {
       const r = await m.call<{ early: string; queued: boolean; runs: number; n: number; cpu: number; name: string }>(0, 'wq', 'devWork', 1, 41);
       expect(r.early).toMatch(/queue_work_on: work '&wq_dev->w' was never set up \(INIT_WORK it first\)/);
@@ -378,7 +378,7 @@ describe('workqueues: works embedded in slab objects', () => {
     });
   });
 
-  it('a stale work handle — its object freed, its slot since given to a new object — is reported when queued, and does not queue the new object\'s work', async () => {
+  it('R-1, a stale handle: a work handle — its object freed, its slot since given to a new object — is reported when queued, and does not queue the new object\'s work', async () => {
     await withMachine({ fixtures: ['wq'], slabWords: 4096 }, async (m) => {
       const r = await m.call<{ reused: boolean; stale: boolean; gone: string; fresh: boolean; ran: number; n: number }>(0, 'wq', 'devStale', 300);
       expect(r.reused).toBe(true); // the precondition: the slot did go to the new object
@@ -410,7 +410,7 @@ describe('kdefer workqueue (the user-facing example)', () => {
     expect(r.threadsAfterShutdown).toBe(0);
   });
 
-  it('the built command runs it — through the kdefer executable npm links (bin/kdefer.js): kdefer wq exits 0 and prints the checks', async () => {
+  it('S-WQ-23/S-WQ-8: the built command runs it — through the kdefer executable npm links (bin/kdefer.js): kdefer wq exits 0 and prints the checks', async () => {
     const main = fileURLToPath(new URL('../packages/cli/bin/kdefer.js', import.meta.url));
     const { stdout } = await promisify(execFile)(process.execPath, [main, 'wq', '--cpus', '2', '--irqs', '2']);
     expect(stdout).toMatch(/^workqueue: 10 of 10 checks passed$/m);

@@ -1139,7 +1139,7 @@ function process_one_work(lw: LocalWorker, work: number, pool: number, f: number
   pool_unlock(pool, f);
   const fn = fn_by_id(ex.fid) as work_func_t | undefined;
   const w = work_by_id(work);
-  if (i32[W(work, WK_OWNER)] !== 0 && work_owner_freed(work, 'process_one_work')) return process_one_work_skip(lw, pool, ex);
+  if (w.owner !== 0 && work_owner_freed(work, 'process_one_work')) return process_one_work_skip(lw, pool, ex);
   lw.current = w;
   const held = lockdep_depth();
   // The workqueue's lockdep map, then the work's, are held around the
@@ -1148,7 +1148,16 @@ function process_one_work(lw: LocalWorker, work: number, pool: number, f: number
   let wqMap = -1;
   let map = -1;
   if (lockdep_enabled()) {
-    [wqMap, map] = work_lockdep_maps(w, ex.pwq);
+    // A full lock-class table: the item runs unvalidated (said once),
+    // rather than its kworker dying half-way through it.
+    try {
+      wqMap = lockdep_map_of(wq_by_id(pwq_wq(ex.pwq)).mapName);
+      map = lockdep_map_of(w.mapName);
+    } catch (e) {
+      if (!(e instanceof KdeferError)) throw e;
+      WARN_ONCE(true, `workqueue: no lockdep map for ${w.name}: ${e.message}`);
+      wqMap = map = -1;
+    }
     if (map >= 0) {
       lock_map_acquire(wqMap);
       lock_map_acquire(map);
@@ -1181,21 +1190,6 @@ function process_one_work(lw: LocalWorker, work: number, pool: number, f: number
   f = pool_relock(pool);
   process_one_work_end(lw.id, ex, pool);
   return f;
-}
-
-/**
- * The workqueue's and the work's lockdep maps, or [-1, -1] when the lock
- * class table is full: the item then runs unvalidated (said once), rather
- * than its kworker dying half-way through it.
- */
-function work_lockdep_maps(w: WorkStruct, pwq: number): [number, number] {
-  try {
-    return [lockdep_map_of(wq_by_id(pwq_wq(pwq)).mapName), lockdep_map_of(w.mapName)];
-  } catch (e) {
-    if (!(e instanceof KdeferError)) throw e;
-    WARN_ONCE(true, `workqueue: no lockdep map for ${w.name}: ${e.message}`);
-    return [-1, -1];
-  }
 }
 
 /** The work's object was freed while it was queued: reported, its function is not called. */
@@ -1582,7 +1576,7 @@ function bh_process_one_work(wk: number, work: number, pool: number, f: number):
   pool_unlock(pool, f);
   const fn = fn_by_id(ex.fid) as work_func_t | undefined;
   const w = work_by_id(work);
-  if (i32[W(work, WK_OWNER)] !== 0 && work_owner_freed(work, 'process_one_work')) {
+  if (w.owner !== 0 && work_owner_freed(work, 'process_one_work')) {
     const g = pool_lock(pool);
     process_one_work_end(wk, ex, pool);
     return g;
