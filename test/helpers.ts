@@ -6,13 +6,19 @@ export const fixture = (name: string): URL => new URL(`./fixtures/dist/${name}.j
 /** Boot, run `fn`, and shut down whatever happens (no thread left behind). */
 export async function withMachine<T>(opts: MachineOptions & { fixtures?: string[] }, fn: (m: Machine) => Promise<T>): Promise<T> {
   const m = await Machine.boot({ cpus: 2, ...opts, modules: [...(opts.modules ?? []), ...(opts.fixtures ?? []).map(fixture)] });
+  let result: T;
   try {
-    return await fn(m);
+    result = await fn(m);
   } finally {
     await m.shutdown();
-    if (m.liveThreads() !== 0) throw new Error(`shutdown left ${m.liveThreads()} threads`);
   }
+  if (m.liveThreads() !== 0) throw new Error(`shutdown left ${m.liveThreads()} threads`);
+  return result;
 }
 
 /** Lines of dmesg matching `re`. */
-export const grep = (m: Machine, re: RegExp): string[] => m.dmesg().split('\n').filter((l) => re.test(l));
+export const grep = (m: Machine, re: RegExp): string[] =>
+  m
+    .dmesg()
+    .split('\n')
+    .filter((l) => re.test(l));

@@ -1,7 +1,8 @@
 import { describe, it, expect } from 'vitest';
 import { withMachine, grep } from './helpers.js';
 
-const IRQ_A = 9, IRQ_SLOW = 10;
+const IRQ_A = 9,
+  IRQ_SLOW = 10;
 
 describe('hardirqs', () => {
   it('S-CTX-4/S-CTX-5: an interrupt is never delivered while the target CPU has interrupts disabled, and is taken as soon as they are enabled', async () => {
@@ -32,7 +33,10 @@ describe('hardirqs', () => {
         await m.quiesce();
       }
       expect(m.irqCounts(IRQ_A)).toEqual([10, 10, 15]);
-      const row = m.procInterrupts().split('\n').find((l) => l.startsWith('  9:'));
+      const row = m
+        .procInterrupts()
+        .split('\n')
+        .find((l) => l.startsWith('  9:'));
       expect(row).toBe('  9:         10         10         15   IO-APIC   9-edge      irqs-a');
     });
   });

@@ -65,7 +65,9 @@ describe('lockdep: the lock validator', () => {
       await m.call(0, 'ld', 'readNest');
       expect(grep(m, /recursive/)).toEqual([]);
       await m.call(0, 'ld', 'badUnlock');
-      expect(m.dmesg()).toMatch(/WARNING: bad unlock balance detected![\s\S]*badUnlock\/\d+ is trying to release lock \(ld\.A\) at:\n.*badUnlock/);
+      expect(m.dmesg()).toMatch(
+        /WARNING: bad unlock balance detected![\s\S]*badUnlock\/\d+ is trying to release lock \(ld\.A\) at:\n.*badUnlock/,
+      );
     });
   });
 
@@ -79,7 +81,7 @@ describe('lockdep: the lock validator', () => {
     });
   });
 
-  it('S-TIME-13(b)/R-3: del_timer_sync under a lock the timer function takes is a circular dependency with the timer\'s map — without the race happening', async () => {
+  it("S-TIME-13(b)/R-3: del_timer_sync under a lock the timer function takes is a circular dependency with the timer's map — without the race happening", async () => {
     await withMachine({ fixtures: ['ld'] }, async (m) => {
       await m.call(1, 'ld', 'timerOnce'); // (&ld.timer) -> ld.T
       await m.call(0, 'ld', 'syncUnderLock'); // ld.T -> (&ld.timer)

@@ -2,11 +2,32 @@ import { describe, it, expect } from 'vitest';
 import type { Machine } from '@kdefer/workers';
 import { withMachine, grep } from './helpers.js';
 import {
-  NAPIT_IRQ, MODE, STOP, WORK, POLLS, POLL_CPU, DEPTH_IN_POLL, NOT_SOFTIRQ, IRQ_CPU, DELIVERED, OUT_OF_ORDER,
-  LOG_N, LOG, OVERLAP, BUDGET_SEEN, COMPLETED, PER_NAPI_POLLS, MODE_ONESHOT, MODE_FULL, MODE_SLOW,
+  NAPIT_IRQ,
+  MODE,
+  STOP,
+  WORK,
+  POLLS,
+  POLL_CPU,
+  DEPTH_IN_POLL,
+  NOT_SOFTIRQ,
+  IRQ_CPU,
+  DELIVERED,
+  OUT_OF_ORDER,
+  LOG_N,
+  LOG,
+  OVERLAP,
+  BUDGET_SEEN,
+  COMPLETED,
+  PER_NAPI_POLLS,
+  MODE_ONESHOT,
+  MODE_FULL,
+  MODE_SLOW,
 } from './fixtures/dist/napi.js';
 
-const SCHED = 1, MISSED = 2, NPSVC = 8, LISTED = 16;
+const SCHED = 1,
+  MISSED = 2,
+  NPSVC = 8,
+  LISTED = 16;
 
 /** The fixture's shared words, read directly (no call into a busy CPU). */
 const words = (m: Machine): Int32Array => m.sharedArray('napit.s', Int32Array);
@@ -153,7 +174,7 @@ describe('NAPI', () => {
     });
   });
 
-  it('S-NAPI-7: netif_rx queues to this CPU\'s backlog up to netdev_max_backlog, counts the rest as dropped, and process_backlog delivers them in order', async () => {
+  it("S-NAPI-7: netif_rx queues to this CPU's backlog up to netdev_max_backlog, counts the rest as dropped, and process_backlog delivers them in order", async () => {
     await withMachine({ fixtures: ['napi'] }, async (m) => {
       const dropped = await m.call<number>(1, 'napit', 'backlog', 1500);
       await m.quiesce();

@@ -6,7 +6,15 @@ describe('contexts and preempt_count', () => {
   it('S-CTX-3: plain process context is in_task, not atomic, with interrupts on', async () => {
     await withMachine({ fixtures: ['ctx'] }, async (m) => {
       const p = await m.call<Probe>(1, 'ctx', 'task');
-      expect(p).toMatchObject({ count: 0, in_task: true, in_interrupt: false, in_softirq: false, in_atomic: false, irqs_disabled: false, cpu: 1 });
+      expect(p).toMatchObject({
+        count: 0,
+        in_task: true,
+        in_interrupt: false,
+        in_softirq: false,
+        in_atomic: false,
+        irqs_disabled: false,
+        cpu: 1,
+      });
     });
   });
 
@@ -25,7 +33,15 @@ describe('contexts and preempt_count', () => {
       const r = await m.call<{ softirq: Probe; after: number; before: number }>(0, 'ctx', 'bhEnableRuns');
       // run from local_bh_enable, which keeps one preempt level while softirqs run
       expect(r.softirq.count & 0xff00).toBe(0x100);
-      expect(r.softirq).toMatchObject({ in_serving_softirq: true, in_softirq: true, in_interrupt: true, in_task: false, in_hardirq: false, irqs_disabled: false, cpu: 0 });
+      expect(r.softirq).toMatchObject({
+        in_serving_softirq: true,
+        in_softirq: true,
+        in_interrupt: true,
+        in_task: false,
+        in_hardirq: false,
+        irqs_disabled: false,
+        cpu: 0,
+      });
     });
   });
 
@@ -34,7 +50,15 @@ describe('contexts and preempt_count', () => {
       const r = await m.call<{ before: number; after: number; hardirq: Probe }>(1, 'ctx', 'raiseIrqHere');
       expect(r.after).toBe(r.before + 1);
       expect(r.hardirq.count & 0xf0000).toBe(0x10000);
-      expect(r.hardirq).toMatchObject({ in_hardirq: true, in_irq: true, in_interrupt: true, in_task: false, irqs_disabled: true, in_nmi: false, cpu: 1 });
+      expect(r.hardirq).toMatchObject({
+        in_hardirq: true,
+        in_irq: true,
+        in_interrupt: true,
+        in_task: false,
+        irqs_disabled: true,
+        in_nmi: false,
+        cpu: 1,
+      });
     });
   });
 

@@ -49,7 +49,14 @@ describe('the del_timer race lab: forced interleavings', () => {
         const ok = await m.call<Outcome>(0, 'race.del-timer-uaf', 'forced', api);
         await m.quiesce();
         // the gate opened inside the call: it was called while the function ran, and returned after it
-        expect(ok, api).toMatchObject({ ret: 0, runs: 1, runningOnReturn: false, sawFreed: false, gateWhere: api === 'del_timer_sync' ? 'timer_delete_sync' : api, gateTimeout: false });
+        expect(ok, api).toMatchObject({
+          ret: 0,
+          runs: 1,
+          runningOnReturn: false,
+          sawFreed: false,
+          gateWhere: api === 'del_timer_sync' ? 'timer_delete_sync' : api,
+          gateTimeout: false,
+        });
         expect(log().reports, api).toEqual([]);
       }
       expect(m.panicked()).toBe(false);
@@ -88,7 +95,9 @@ describe('the del_timer race lab: forced interleavings', () => {
       await expect(m.call(0, 'race.sync-deadlock', 'forced', 'del_timer_sync (lock held)')).rejects.toThrow();
       expect(m.panicked()).toBe(true);
       const d = m.dmesg();
-      expect(d).toMatch(/BUG: spinlock lockup suspected on CPU#1, \S+\/\d+\n.* lock: race_dl_lock, \.magic: dead4ead, \.owner: forced\/\d+, \.owner_cpu: 0\n.* owner: CPU#0 took it in task \(BH disabled\) context.*\n.* this: +CPU#1 wants it in softirq context/);
+      expect(d).toMatch(
+        /BUG: spinlock lockup suspected on CPU#1, \S+\/\d+\n.* lock: race_dl_lock, \.magic: dead4ead, \.owner: forced\/\d+, \.owner_cpu: 0\n.* owner: CPU#0 took it in task \(BH disabled\) context.*\n.* this: +CPU#1 wants it in softirq context/,
+      );
       expect(d).toMatch(/Call Trace:\n.*dl_timer_fn/);
       expect(d).toMatch(/Kernel panic - not syncing/);
     });
@@ -110,11 +119,27 @@ describe('the del_timer race lab: forced interleavings', () => {
       const log = logReader(m);
       const bug = await m.call<Outcome>(0, 'race.shutdown', 'forced', 'del_timer_sync');
       await m.quiesce();
-      expect(bug).toMatchObject({ ret: 0, rearmRet: 0, pendingAfterRearm: 1, runs: 2, runsAfterFree: 1, gateWhere: 'cancel_work_sync', gateTimeout: false }); // it came back after kfree
+      expect(bug).toMatchObject({
+        ret: 0,
+        rearmRet: 0,
+        pendingAfterRearm: 1,
+        runs: 2,
+        runsAfterFree: 1,
+        gateWhere: 'cancel_work_sync',
+        gateTimeout: false,
+      }); // it came back after kfree
       expect(log().reports).toEqual(['BUG: KASAN: slab-use-after-free in sd_timer_fn']);
       const ok = await m.call<Outcome>(0, 'race.shutdown', 'forced', 'timer_shutdown_sync');
       await m.quiesce();
-      expect(ok).toMatchObject({ ret: 0, rearmRet: 0, pendingAfterRearm: 0, runs: 1, runsAfterFree: 0, gateWhere: 'cancel_work_sync', gateTimeout: false });
+      expect(ok).toMatchObject({
+        ret: 0,
+        rearmRet: 0,
+        pendingAfterRearm: 0,
+        runs: 1,
+        runsAfterFree: 0,
+        gateWhere: 'cancel_work_sync',
+        gateTimeout: false,
+      });
       expect(log().reports).toEqual([]);
     });
   });
@@ -141,7 +166,10 @@ describe('the del_timer race lab: natural trials and the command', () => {
   it('runRace: every case runs its trials per variant; the fixed variants never produce a report (hit rates are measured, not asserted)', async () => {
     for (const c of RACE_CASES) {
       const r = await runRace({ case: c.name, cpus: 2, trials: 3, seed: 7 });
-      expect(r.rows.map((x) => x.api), c.name).toEqual(c.variants.map((v) => v.api));
+      expect(
+        r.rows.map((x) => x.api),
+        c.name,
+      ).toEqual(c.variants.map((v) => v.api));
       for (const row of r.rows) {
         expect(row.trials, `${c.name} ${row.api}`).toBe(3);
         expect(row.hits, `${c.name} ${row.api}`).toBeLessThanOrEqual(row.reports);

@@ -1,5 +1,14 @@
 import { describe, it, expect } from 'vitest';
-import { runScalingOnce, parseLoad, computeSpeedups, scalingCharts, formatScalingTable, type ScalingRunResult, type ScalingRow, type ScalingReport } from '@kdefer/cli';
+import {
+  runScalingOnce,
+  parseLoad,
+  computeSpeedups,
+  scalingCharts,
+  formatScalingTable,
+  type ScalingRunResult,
+  type ScalingRow,
+  type ScalingReport,
+} from '@kdefer/cli';
 
 // Correctness of the scalability lab, never its speed: each run offers a
 // bounded burst (the device stops after PACKETS) well past what the CPUs
@@ -7,7 +16,18 @@ import { runScalingOnce, parseLoad, computeSpeedups, scalingCharts, formatScalin
 // books must balance packet by packet (the rx module's check bitmap).
 const PACKETS = 2 * 12_000;
 const burst = (mode: 'bh' | 'softirq' | 'napi', routing: 'rr' | 'affinity'): Promise<ScalingRunResult> =>
-  runScalingOnce({ mode, routing, cpus: 2, queues: 2, load: 1_500_000, seconds: 0.05, warmupSeconds: 0, check: true, maxPackets: PACKETS, lockdep: true });
+  runScalingOnce({
+    mode,
+    routing,
+    cpus: 2,
+    queues: 2,
+    load: 1_500_000,
+    seconds: 0.05,
+    warmupSeconds: 0,
+    check: true,
+    maxPackets: PACKETS,
+    lockdep: true,
+  });
 
 function expectBalancedBooks(r: ScalingRunResult): void {
   const a = r.accounting;
@@ -17,7 +37,12 @@ function expectBalancedBooks(r: ScalingRunResult): void {
   expect(a.unaccounted).toBe(0);
   expect(a.leftInRings).toBe(0);
   // Packet by packet: delivered exactly once, or dropped exactly once.
-  expect({ missing: a.missing, both: a.both, duplicates: a.duplicates, unchecked: a.unchecked }).toEqual({ missing: 0, both: 0, duplicates: 0, unchecked: 0 });
+  expect({ missing: a.missing, both: a.both, duplicates: a.duplicates, unchecked: a.unchecked }).toEqual({
+    missing: 0,
+    both: 0,
+    duplicates: 0,
+    unchecked: 0,
+  });
   expect(r.kernelReports).toEqual([]);
 }
 
@@ -52,11 +77,29 @@ describe('scaling lab: every packet offered is delivered exactly once or counted
     expect(parseLoad('1.5M')).toEqual({ pps: 1.5e6 });
     expect(parseLoad('2x')).toEqual({ perCpu: 2 });
     expect(() => parseLoad('fast')).toThrow(/neither packets\/s/);
-    const row = (cpus: number, pps: number): ScalingRow => ({ mode: 'napi', routing: 'affinity', cpus, loadSpec: '2x', deliveredPps: pps, offeredPps: pps * 2, speedup: null } as unknown as ScalingRow);
+    const row = (cpus: number, pps: number): ScalingRow =>
+      ({
+        mode: 'napi',
+        routing: 'affinity',
+        cpus,
+        loadSpec: '2x',
+        deliveredPps: pps,
+        offeredPps: pps * 2,
+        speedup: null,
+      }) as unknown as ScalingRow;
     const rows = [row(1, 100), row(2, 190), row(4, 300)];
     computeSpeedups(rows, 2);
     expect(rows.map((r) => r.speedup)).toEqual([1, 1.9, null]);
-    const rep = { date: '', node: 'v20', cores: 2, workload: { protoWork: 1, driverWork: 1, sharedStats: false, queues: 2, intervalUs: 500 }, seconds: 1, capacity: 100, rows: rows.map((r) => ({ ...r, irqsPerPacket: 0, dropPps: 0, timeSqueeze: 0, cpuThreadCores: 1, deviceCpuShare: 0 })), aborted: false } as unknown as ScalingReport;
+    const rep = {
+      date: '',
+      node: 'v20',
+      cores: 2,
+      workload: { protoWork: 1, driverWork: 1, sharedStats: false, queues: 2, intervalUs: 500 },
+      seconds: 1,
+      capacity: 100,
+      rows: rows.map((r) => ({ ...r, irqsPerPacket: 0, dropPps: 0, timeSqueeze: 0, cpuThreadCores: 1, deviceCpuShare: 0 })),
+      aborted: false,
+    } as unknown as ScalingReport;
     expect(formatScalingTable(rep)).toMatch(/napi\s+affinity\s+4\s+2x\s+.*>2 cores/);
     const svgs = scalingCharts(rep);
     expect(svgs.map((c) => c.file)).toEqual(['scaling-cpus.svg']);

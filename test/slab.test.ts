@@ -43,7 +43,9 @@ describe('the shared slab and KASAN', () => {
   it('S-LOCK-15/R-5: kmalloc(GFP_KERNEL) from a softirq is "BUG: sleeping function called from invalid context"', async () => {
     await withMachine({ fixtures: ['sl'] }, async (m) => {
       await m.call(0, 'sl', 'fromSoftirq');
-      expect(m.dmesg()).toMatch(/BUG: sleeping function called from invalid context at kmalloc\(GFP_KERNEL\)\n.*in_atomic\(\): 1, irqs_disabled\(\): 0, non_block: 0, pid: \d+, name: fromSoftirq/);
+      expect(m.dmesg()).toMatch(
+        /BUG: sleeping function called from invalid context at kmalloc\(GFP_KERNEL\)\n.*in_atomic\(\): 1, irqs_disabled\(\): 0, non_block: 0, pid: \d+, name: fromSoftirq/,
+      );
     });
   });
 });

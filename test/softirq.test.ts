@@ -1,7 +1,12 @@
 import { describe, it, expect } from 'vitest';
 import { withMachine } from './helpers.js';
 
-const NET_TX = 2, BLOCK = 4, IRQ_POLL = 5, SCHED = 7, HRTIMER = 8, RCU = 9;
+const NET_TX = 2,
+  BLOCK = 4,
+  IRQ_POLL = 5,
+  SCHED = 7,
+  HRTIMER = 8,
+  RCU = 9;
 
 describe('softirqs', () => {
   it('S-SIRQ-10(3)/S-SIRQ-1: pending softirqs run lowest vector first', async () => {
@@ -35,9 +40,14 @@ describe('softirqs', () => {
 
   it('S-SIRQ-11/R-10: a self-raising softirq restarts at most MAX_SOFTIRQ_RESTART times, then ksoftirqd/N takes over', async () => {
     await withMachine({ fixtures: ['sirq'] }, async (m) => {
-      const r = await m.call<{ firstBurst: number; pendingAfter: number; fromIrqExit: number; inKsoftirqd: number; notServing: number; max: number }>(
-        1, 'sirq', 'floodViaIrq', 200,
-      );
+      const r = await m.call<{
+        firstBurst: number;
+        pendingAfter: number;
+        fromIrqExit: number;
+        inKsoftirqd: number;
+        notServing: number;
+        max: number;
+      }>(1, 'sirq', 'floodViaIrq', 200);
       expect(r.max).toBe(10);
       expect(r.firstBurst).toBeGreaterThanOrEqual(1);
       expect(r.firstBurst).toBeLessThanOrEqual(10);
@@ -46,7 +56,10 @@ describe('softirqs', () => {
       expect(r.inKsoftirqd).toBeGreaterThan(0);
       expect(r.notServing).toBe(0); // ksoftirqd still runs them in softirq context
       const ps = m.threads().filter((t) => t.comm.startsWith('ksoftirqd/'));
-      expect(ps.map((t) => [t.comm, t.cpu])).toEqual([['ksoftirqd/0', 0], ['ksoftirqd/1', 1]]);
+      expect(ps.map((t) => [t.comm, t.cpu])).toEqual([
+        ['ksoftirqd/0', 0],
+        ['ksoftirqd/1', 1],
+      ]);
     });
   });
 
@@ -86,6 +99,8 @@ describe('softirq vectors and their owners', () => {
     const { Machine } = await import('@kdefer/workers');
     const { fixture } = await import('./helpers.js');
     // ctx and sirq both open BLOCK_SOFTIRQ: the second load is refused with the owner's name
-    await expect(Machine.boot({ cpus: 2, modules: [fixture('ctx'), fixture('sirq')] })).rejects.toThrow(/open_softirq\(BLOCK_SOFTIRQ\): the vector belongs to ctx/);
+    await expect(Machine.boot({ cpus: 2, modules: [fixture('ctx'), fixture('sirq')] })).rejects.toThrow(
+      /open_softirq\(BLOCK_SOFTIRQ\): the vector belongs to ctx/,
+    );
   });
 });

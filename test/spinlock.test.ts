@@ -99,7 +99,7 @@ describe('spinlocks', () => {
     });
   });
 
-  it('S-LOCK-17: read_lock under one\'s own write_lock is reported as rwlock recursion', async () => {
+  it("S-LOCK-17: read_lock under one's own write_lock is reported as rwlock recursion", async () => {
     await withMachine({ fixtures: ['locks'] }, async (m) => {
       await expect(m.call(0, 'locks', 'rwRecursion')).rejects.toThrow();
       expect(grep(m, /BUG: rwlock recursion on CPU#0/).length).toBe(1);

@@ -83,14 +83,25 @@ describe('kdefer stress locking: the matrix against the locking guide', () => {
       } else {
         expect(c.outcome, why).toBe('report');
         expect(c.lost).toBe(0);
-        expect(c.reports.join('\n')).toMatch(row.b === 4 ? /inconsistent \{HARDIRQ-ON-W\} -> \{IN-HARDIRQ-W\} usage/ : /inconsistent \{SOFTIRQ-ON-W\} -> \{IN-SOFTIRQ-W\} usage/);
+        expect(c.reports.join('\n')).toMatch(
+          row.b === 4
+            ? /inconsistent \{HARDIRQ-ON-W\} -> \{IN-HARDIRQ-W\} usage/
+            : /inconsistent \{SOFTIRQ-ON-W\} -> \{IN-SOFTIRQ-W\} usage/,
+        );
       }
     });
   }
 
   it('each cell agrees with the guide except the known core divergences', () => {
-    const disagree = cellsOf().filter((c) => !c.agrees).map(key).sort();
-    expect(disagree).toEqual(Object.keys(KNOWN_DIVERGENCES).filter((k) => cellsOf().some((c) => key(c) === k)).sort());
+    const disagree = cellsOf()
+      .filter((c) => !c.agrees)
+      .map(key)
+      .sort();
+    expect(disagree).toEqual(
+      Object.keys(KNOWN_DIVERGENCES)
+        .filter((k) => cellsOf().some((c) => key(c) === k))
+        .sort(),
+    );
   });
 });
 
@@ -111,7 +122,16 @@ describe('campaigns: trials in a piscina pool', () => {
   const lu = (lock: string) => ({ lock, iterations: 100, irqRate: 0.02 });
 
   it('a campaign with --jobs 1 runs its trials in ONE pool worker on one machine; with spin_lock_bh no trial fails', async () => {
-    const c = await runCampaign({ scenario: 'lost-update', options: lu('spin_lock_bh'), trials: 6, jobs: 1, seed: CSEED, amplify: 0, cpus: 2, shard: { k: 1, n: 1 } });
+    const c = await runCampaign({
+      scenario: 'lost-update',
+      options: lu('spin_lock_bh'),
+      trials: 6,
+      jobs: 1,
+      seed: CSEED,
+      amplify: 0,
+      cpus: 2,
+      shard: { k: 1, n: 1 },
+    });
     expect(c.results.map((t) => t.index)).toEqual([0, 1, 2, 3, 4, 5]);
     expect(c.results.every((t) => t.ok && t.outcome === 'correct')).toBe(true);
     expect(new Set(c.results.map((t) => t.worker)).size).toBe(1);
@@ -123,7 +143,16 @@ describe('campaigns: trials in a piscina pool', () => {
   });
 
   it('with no lock, exactly the trials whose seed puts an interrupt inside the increment lose updates; the first failing seed is kept', async () => {
-    const c = await runCampaign({ scenario: 'lost-update', options: lu('none'), trials: 8, jobs: 1, seed: CSEED, amplify: 0, cpus: 2, shard: { k: 1, n: 1 } });
+    const c = await runCampaign({
+      scenario: 'lost-update',
+      options: lu('none'),
+      trials: 8,
+      jobs: 1,
+      seed: CSEED,
+      amplify: 0,
+      cpus: 2,
+      shard: { k: 1, n: 1 },
+    });
     for (const t of c.results) {
       const inside = lostUpdateWindows(t.seed, 100, 0.02).length;
       expect(t.ok, `trial ${t.index}: ${t.detail}`).toBe(inside === 0);
@@ -138,7 +167,16 @@ describe('campaigns: trials in a piscina pool', () => {
 
   it('--shard 1/2 and --shard 2/2 are disjoint and together cover the seeds of the whole campaign; report merges them', async () => {
     const run = (k: number): Promise<CampaignResult> =>
-      runCampaign({ scenario: 'lost-update', options: lu('spin_lock_bh'), trials: 5, jobs: 1, seed: CSEED, amplify: 0, cpus: 2, shard: { k, n: 2 } });
+      runCampaign({
+        scenario: 'lost-update',
+        options: lu('spin_lock_bh'),
+        trials: 5,
+        jobs: 1,
+        seed: CSEED,
+        amplify: 0,
+        cpus: 2,
+        shard: { k, n: 2 },
+      });
     const s1 = await run(1);
     const s2 = await run(2);
     const i1 = s1.results.map((t) => t.index);
@@ -148,7 +186,10 @@ describe('campaigns: trials in a piscina pool', () => {
     const seeds = [...s1.results, ...s2.results].sort((a, b) => a.index - b.index).map((t) => t.seed);
     expect(seeds).toEqual([0, 1, 2, 3, 4].map((i) => trialSeed(CSEED, i)));
     expect(new Set(seeds).size).toBe(5);
-    const m = mergeCampaigns([{ file: 's1', result: s1 }, { file: 's2', result: s2 }]);
+    const m = mergeCampaigns([
+      { file: 's1', result: s1 },
+      { file: 's2', result: s2 },
+    ]);
     expect(m.summary.ran).toBe(5);
     expect(m.summary.missing).toEqual([]);
     expect(mergeCampaigns([{ file: 's1', result: s1 }]).summary.missing).toEqual([1, 3]);

@@ -80,7 +80,7 @@ describe('timers', () => {
     });
   });
 
-  it('S-TIME-13(a): del_timer_sync from the timer\'s own function is reported and the machine stops instead of hanging', async () => {
+  it("S-TIME-13(a): del_timer_sync from the timer's own function is reported and the machine stops instead of hanging", async () => {
     await withMachine({ fixtures: ['tm'] }, async (m) => {
       await expect(m.call(0, 'tm', 'selfDelete')).rejects.toThrow();
       expect(m.dmesg()).toMatch(/possible recursive locking detected/);

@@ -8,14 +8,27 @@ import { fileURLToPath } from 'node:url';
 import { withMachine } from './helpers.js';
 
 describe('tracing', () => {
-  it('records the kernel\'s tracepoints per CPU and exports Chrome trace JSON with one track per CPU and context', async () => {
+  it("records the kernel's tracepoints per CPU and exports Chrome trace JSON with one track per CPU and context", async () => {
     await withMachine({ fixtures: ['locks', 'tm'], trace: true }, async (m) => {
       await m.call(0, 'locks', 'bumpBh', 50);
       for (let i = 0; i < 20; i++) m.raiseIrq(7);
       await m.call(1, 'tm', 'armIn', 2);
       await m.quiesce();
       const names = new Set(m.traceRecords().map((r) => r.name));
-      for (const n of ['irq_handler_entry', 'irq_handler_exit', 'softirq_raise', 'softirq_entry', 'softirq_exit', 'timer_start', 'timer_expire_entry', 'timer_expire_exit', 'lock_acquire', 'lock_release', 'sched_switch', 'local_timer_entry']) {
+      for (const n of [
+        'irq_handler_entry',
+        'irq_handler_exit',
+        'softirq_raise',
+        'softirq_entry',
+        'softirq_exit',
+        'timer_start',
+        'timer_expire_entry',
+        'timer_expire_exit',
+        'lock_acquire',
+        'lock_release',
+        'sched_switch',
+        'local_timer_entry',
+      ]) {
         expect(names, n).toContain(n);
       }
       const t = m.trace();
@@ -70,7 +83,17 @@ describe('tracing', () => {
     const dir = await mkdtemp(join(tmpdir(), 'kdefer-trace-'));
     const file = join(dir, 'torture.json');
     const main = fileURLToPath(new URL('../packages/cli/dist/main.js', import.meta.url));
-    const { stdout } = await promisify(execFile)(process.execPath, [main, 'stress', 'torture', '--seconds', '0.3', '--seed', '5', '--trace', file]);
+    const { stdout } = await promisify(execFile)(process.execPath, [
+      main,
+      'stress',
+      'torture',
+      '--seconds',
+      '0.3',
+      '--seed',
+      '5',
+      '--trace',
+      file,
+    ]);
     expect(stdout).toMatch(/trace: \d+ events of every machine written to/);
     const t = JSON.parse(await readFile(file, 'utf8')) as { traceEvents: { name: string; args?: { name?: string } }[] };
     expect(t.traceEvents.some((e) => e.name === 'process_name' && e.args?.name === 'machine 0 CPU 1')).toBe(true);

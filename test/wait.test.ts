@@ -155,7 +155,19 @@ describe('kthreads and sleeping', () => {
   });
 
   it('S-CTX-7/S-LOCK-15: every sleeping call from atomic context reports "BUG: sleeping function called from invalid context" and does not sleep', async () => {
-    const names = ['mutex_lock', 'wait_for_completion', 'msleep', 'wait_event', 'schedule', 'flush_work', 'cancel_work_sync', 'mutex_lock_interruptible', 'wait_for_completion_timeout', 'wait_event_timeout', 'flush_workqueue'];
+    const names = [
+      'mutex_lock',
+      'wait_for_completion',
+      'msleep',
+      'wait_event',
+      'schedule',
+      'flush_work',
+      'cancel_work_sync',
+      'mutex_lock_interruptible',
+      'wait_for_completion_timeout',
+      'wait_event_timeout',
+      'flush_workqueue',
+    ];
     const contexts = ['inSpinlock', 'inBhOff', 'inIrqOff', 'inSoftirq', 'inHardirq'];
     // might_sleep reports once per second per CPU (S-LOCK-15): a machine per pair of calls.
     for (let which = 0; which < names.length; which += 2) {
@@ -166,7 +178,10 @@ describe('kthreads and sleeping', () => {
           const ctx = contexts[k % contexts.length]!;
           const state = await m.call<number>(cpu, 'sync', ctx, k);
           expect(state, `${names[k]} in ${ctx}: the task state after the call`).toBe(0); // TASK_RUNNING: it did not sleep
-          const bug = names[k] === 'schedule' ? /BUG: scheduling while atomic: \S+\/\d+\/0x[0-9a-f]{8}/ : new RegExp(`BUG: sleeping function called from invalid context at ${names[k]}$`);
+          const bug =
+            names[k] === 'schedule'
+              ? /BUG: scheduling while atomic: \S+\/\d+\/0x[0-9a-f]{8}/
+              : new RegExp(`BUG: sleeping function called from invalid context at ${names[k]}$`);
           expect(grep(m, bug).length, `${names[k]} in ${ctx}:\n${m.dmesg()}`).toBeGreaterThanOrEqual(1);
         }
         expect(await m.call(0, 'sync', 'threw')).toBe(0);

@@ -23,7 +23,20 @@ async function until(cond: () => boolean, what: string, ms = 10_000): Promise<vo
 /** A seed for randomised tests: printed on failure, fixed with KDEFER_SEED. */
 const seed = Number(process.env.KDEFER_SEED ?? Math.floor(Math.random() * 2 ** 31));
 
-interface Probe { ok: boolean; ran: number; cpu: number; in_task: number; count: number; cur: number; serving: number; irqsOff: number; kworker: number; highpri: number; unbound: number; me: number }
+interface Probe {
+  ok: boolean;
+  ran: number;
+  cpu: number;
+  in_task: number;
+  count: number;
+  cur: number;
+  serving: number;
+  irqsOff: number;
+  kworker: number;
+  highpri: number;
+  unbound: number;
+  me: number;
+}
 
 describe('workqueues: queueing and context', () => {
   it('S-WQ-22: a work function runs in process context on a kworker, preempt_count 0, interrupts on; current_work() is its work', async () => {
@@ -81,7 +94,14 @@ describe('workqueues: queueing and context', () => {
 
   it('S-WQ-14: the system workqueues and their names', async () => {
     await withMachine({ fixtures: ['wq'] }, async (m) => {
-      expect(await m.call(0, 'wq', 'systemNames')).toEqual(['events', 'events_highpri', 'events_long', 'events_unbound', 'events_bh', 'events_bh_highpri']);
+      expect(await m.call(0, 'wq', 'systemNames')).toEqual([
+        'events',
+        'events_highpri',
+        'events_long',
+        'events_unbound',
+        'events_bh',
+        'events_bh_highpri',
+      ]);
     });
   });
 });
@@ -93,9 +113,16 @@ describe('workqueues: pools and workers', () => {
       const pools = m.workers();
       expect(pools.length).toBe(2 * 4 + 2);
       expect(pools.map((p) => [p.cpu, p.bh, p.highpri])).toEqual([
-        [0, true, false], [0, true, true], [0, false, false], [0, false, true],
-        [1, true, false], [1, true, true], [1, false, false], [1, false, true],
-        [-1, false, false], [-1, false, true],
+        [0, true, false],
+        [0, true, true],
+        [0, false, false],
+        [0, false, true],
+        [1, true, false],
+        [1, true, true],
+        [1, false, false],
+        [1, false, true],
+        [-1, false, false],
+        [-1, false, true],
       ]);
       for (const p of pools.filter((q) => q.bh)) expect(p.workers).toEqual([]); // BH pools: the softirq is the worker
       for (const p of pools) p.workers = p.workers.filter((w) => !w.rescuer); // wq_reclaim's, listed with their CPU's pool
@@ -117,7 +144,11 @@ describe('workqueues: pools and workers', () => {
     await withMachine({ fixtures: ['wq'] }, async (m) => {
       await m.call(0, 'wq', 'holdStart', 1);
       await until(() => S(m)[33] === 1, 'the work to start');
-      const holder = () => m.workers().flatMap((p) => p.workers).find((w) => w.work === 'wq.hold');
+      const holder = () =>
+        m
+          .workers()
+          .flatMap((p) => p.workers)
+          .find((w) => w.work === 'wq.hold');
       await until(() => holder()?.state === 'sleeping', 'the kworker to sleep in the work function');
       const busy = holder();
       expect(busy!.cpu).toBe(1);
@@ -126,7 +157,10 @@ describe('workqueues: pools and workers', () => {
       expect(busy!.wq).toBe('events');
       expect(await m.call(0, 'wq', 'release')).toBe(1);
       await m.quiesce();
-      const after = m.workers().flatMap((p) => p.workers).find((w) => w.pid === busy!.pid)!;
+      const after = m
+        .workers()
+        .flatMap((p) => p.workers)
+        .find((w) => w.pid === busy!.pid)!;
       expect(after.state).toBe('idle');
       expect(after.work).toBeNull();
       expect(after.comm).toMatch(/^kworker\/1:\d+-events$/);
@@ -281,7 +315,13 @@ describe('workqueues: guarantees under load', () => {
 describe('workqueues: delayed work', () => {
   it('S-WQ-15: a delayed work is pending while its timer is armed (queueing again returns false) and runs on the CPU asked, never early', async () => {
     await withMachine({ fixtures: ['wq'] }, async (m) => {
-      const r = await m.call<{ a: boolean; b: boolean; pendingEarly: boolean; ranEarly: number; runs: number; cpu: number; late: boolean }>(0, 'wq', 'delayed', 1, 100);
+      const r = await m.call<{ a: boolean; b: boolean; pendingEarly: boolean; ranEarly: number; runs: number; cpu: number; late: boolean }>(
+        0,
+        'wq',
+        'delayed',
+        1,
+        100,
+      );
       expect(r).toEqual({ a: true, b: false, pendingEarly: true, ranEarly: 0, runs: 1, cpu: 1, late: true });
     });
   });
@@ -289,7 +329,20 @@ describe('workqueues: delayed work', () => {
   it('S-WQ-15/16/18: mod_delayed_work, cancel_delayed_work(_sync) and flush_delayed_work return values', async () => {
     await withMachine({ fixtures: ['wq'] }, async (m) => {
       const r = await m.call(0, 'wq', 'delayedMod');
-      expect(r).toEqual({ m1: false, m2: true, c1: true, c2: false, q: true, f: true, runsAfterFlush: 1, q2: true, cs: true, m3: false, runs: 2, pending: false });
+      expect(r).toEqual({
+        m1: false,
+        m2: true,
+        c1: true,
+        c2: false,
+        q: true,
+        f: true,
+        runsAfterFlush: 1,
+        q2: true,
+        cs: true,
+        m3: false,
+        runs: 2,
+        pending: false,
+      });
     });
   });
 });
@@ -352,9 +405,15 @@ describe('workqueues: flush, drain, destroy', () => {
 });
 
 describe('workqueues: works embedded in slab objects', () => {
-  it('S-WQ-1, embedded: a work_struct field of a kmalloc\'d object: INIT_WORK, queue, container_of in the function; queueing it before INIT_WORK is an error naming it', async () => {
+  it("S-WQ-1, embedded: a work_struct field of a kmalloc'd object: INIT_WORK, queue, container_of in the function; queueing it before INIT_WORK is an error naming it", async () => {
     await withMachine({ fixtures: ['wq'] }, async (m) => {
-      const r = await m.call<{ early: string; queued: boolean; runs: number; n: number; cpu: number; name: string }>(0, 'wq', 'devWork', 1, 41);
+      const r = await m.call<{ early: string; queued: boolean; runs: number; n: number; cpu: number; name: string }>(
+        0,
+        'wq',
+        'devWork',
+        1,
+        41,
+      );
       expect(r.early).toMatch(/queue_work_on: work '&wq_dev->w' was never set up \(INIT_WORK it first\)/);
       expect([r.queued, r.runs, r.n, r.cpu, r.name]).toEqual([true, 1, 41, 1, '&wq_dev->w']);
       // the slot is reused by the next object once the first left the quarantine; either way it works again
@@ -366,7 +425,18 @@ describe('workqueues: works embedded in slab objects', () => {
 
   it('S-WQ-15 in an object: a delayed_work field — never set up is an error naming it; queued with a delay it runs once on the CPU asked; mod_delayed_work and cancel_delayed_work_sync return values', async () => {
     await withMachine({ fixtures: ['wq'] }, async (m) => {
-      type R = { early: string; queued: boolean; pendingAfter: boolean; ran: number; n: number; cpu: number; requeued: boolean; cancelled: boolean; name: string; late: number };
+      type R = {
+        early: string;
+        queued: boolean;
+        pendingAfter: boolean;
+        ran: number;
+        n: number;
+        cpu: number;
+        requeued: boolean;
+        cancelled: boolean;
+        name: string;
+        late: number;
+      };
       const r = await m.call<R>(0, 'wq', 'devDelayed', 1, 7);
       expect(r.early).toMatch(/queue_delayed_work_on: work '&\(&wq_dev->dw\)->work' was never set up \(INIT_DELAYED_WORK it first\)/);
       expect([r.queued, r.pendingAfter, r.ran, r.n, r.cpu]).toEqual([true, true, 1, 7, 1]);
@@ -378,9 +448,14 @@ describe('workqueues: works embedded in slab objects', () => {
     });
   });
 
-  it('R-1, a stale handle: a work handle — its object freed, its slot since given to a new object — is reported when queued, and does not queue the new object\'s work', async () => {
+  it("R-1, a stale handle: a work handle — its object freed, its slot since given to a new object — is reported when queued, and does not queue the new object's work", async () => {
     await withMachine({ fixtures: ['wq'], slabWords: 4096 }, async (m) => {
-      const r = await m.call<{ reused: boolean; stale: boolean; gone: string; fresh: boolean; ran: number; n: number }>(0, 'wq', 'devStale', 300);
+      const r = await m.call<{ reused: boolean; stale: boolean; gone: string; fresh: boolean; ran: number; n: number }>(
+        0,
+        'wq',
+        'devStale',
+        300,
+      );
       expect(r.reused).toBe(true); // the precondition: the slot did go to the new object
       expect(r.stale).toBe(false);
       expect(r.gone).toMatch(/was freed and its memory reused: its work_struct 'w' is gone/);
@@ -429,7 +504,7 @@ describe('workqueues: BH', () => {
     });
   });
 
-  it('S-WQ-23: queue_work_on(cpu, system_bh_wq / system_bh_highpri_wq) runs the item in that CPU\'s softirq', async () => {
+  it("S-WQ-23: queue_work_on(cpu, system_bh_wq / system_bh_highpri_wq) runs the item in that CPU's softirq", async () => {
     await withMachine({ fixtures: ['wq'] }, async (m) => {
       expect(await m.call(0, 'wq', 'bhOn', 1, false)).toEqual({ q: true, ran: 1, cpu: 1, serving: 1 });
       expect(await m.call(0, 'wq', 'bhOn', 1, true)).toEqual({ q: true, ran: 1, cpu: 1, serving: 1 });
@@ -445,9 +520,12 @@ describe('workqueues: BH', () => {
 });
 
 describe('workqueues: WQ_MEM_RECLAIM', () => {
-  it('S-WQ-9: when a pool cannot create a worker, the rescuer kworker/R-<wq> runs the workqueue\'s items', async () => {
+  it("S-WQ-9: when a pool cannot create a worker, the rescuer kworker/R-<wq> runs the workqueue's items", async () => {
     await withMachine({ fixtures: ['wq'], maxTasks: 40 }, async (m) => {
-      const rescuers = m.workers().flatMap((p) => p.workers).filter((w) => w.rescuer);
+      const rescuers = m
+        .workers()
+        .flatMap((p) => p.workers)
+        .filter((w) => w.rescuer);
       expect(rescuers.map((w) => w.comm).sort()).toEqual(['kworker/R-wq_reclaim', 'kworker/R-wq_reclaim']);
       // 1. P (system_wq) runs on CPU 0 and sleeps until R (wq_reclaim) completes it; the pool keeps one idle spare
       // 2. the task table fills up   3. R is queued: the spare wakes to run it but cannot create a new spare

@@ -60,9 +60,19 @@ export async function run(): Promise<BenchResult> {
     const uaf3 = await uaf(amp, UAF_TRIALS_AMP);
     const rLost = needed(lost0) / needed(lost3);
     const rUaf = needed(uaf0) / needed(uaf3);
-    const res = (name: string, h: Hunt) => ({ name: `${name}: trials per hit (${h.hits}/${h.trials} hit)`, median: sig(needed(h), 4), unit: 'ops/s' as const, samples: h.trials });
+    const res = (name: string, h: Hunt) => ({
+      name: `${name}: trials per hit (${h.hits}/${h.trials} hit)`,
+      median: sig(needed(h), 4),
+      unit: 'ops/s' as const,
+      samples: h.trials,
+    });
     return {
-      results: [res('lost-update, no amplification', lost0), res('lost-update, amplify 3', lost3), res('del-timer-uaf, no amplification', uaf0), res('del-timer-uaf, amplify 3', uaf3)],
+      results: [
+        res('lost-update, no amplification', lost0),
+        res('lost-update, amplify 3', lost3),
+        res('del-timer-uaf, no amplification', uaf0),
+        res('del-timer-uaf, amplify 3', uaf3),
+      ],
       ratios: {
         amplify_trials_reduction: sig(Math.min(rLost, rUaf), 3),
         lost_update_trials_reduction: sig(rLost, 3),

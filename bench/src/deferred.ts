@@ -60,10 +60,16 @@ export async function run(): Promise<BenchResult> {
     const bh = await m.call<TaskletSamples>(0, 'deferred', 'sameBh', SAME_SAMPLES, SAME_WARMUP);
     const sameIrq = await m.call<TaskletSamples>(0, 'deferred', 'sameIrq', SAME_SAMPLES, SAME_WARMUP);
     lost += bh.lost + sameIrq.lost;
-    const rBh = summarize('tasklet_schedule → callback entry, same CPU (BH disabled; runs in local_bh_enable)', bh.total, 'us', { p99: true });
-    const rSame = summarize('tasklet_schedule in a hardirq handler → callback entry, same CPU (runs in irq_exit)', sameIrq.total, 'us', { p99: true });
+    const rBh = summarize('tasklet_schedule → callback entry, same CPU (BH disabled; runs in local_bh_enable)', bh.total, 'us', {
+      p99: true,
+    });
+    const rSame = summarize('tasklet_schedule in a hardirq handler → callback entry, same CPU (runs in irq_exit)', sameIrq.total, 'us', {
+      p99: true,
+    });
     results.push(rBh, rSame);
-    notes.push(`(a) ${SAME_SAMPLES} samples each after ${SAME_WARMUP} warm-up, on CPU 0; stamps are taken in the CPU's own thread (performance.now(), ~50 ns each)`);
+    notes.push(
+      `(a) ${SAME_SAMPLES} samples each after ${SAME_WARMUP} warm-up, on CPU 0; stamps are taken in the CPU's own thread (performance.now(), ~50 ns each)`,
+    );
 
     // ------------------------------------------------------------ (b)
     await m.call(0, 'deferred', 'cross', 20, 0, 200); // the first deliveries run cold code
@@ -78,8 +84,18 @@ export async function run(): Promise<BenchResult> {
       await spinning;
     }
     lost += idle.lost + busy.lost;
-    const rIdle = summarize('CPU0 raises IRQ → CPU1 handler schedules tasklet → callback entry on CPU1, CPU1 idle (parked)', idle.total, 'us', { p99: true });
-    const rBusy = summarize('CPU0 raises IRQ → CPU1 handler schedules tasklet → callback entry on CPU1, CPU1 busy (cpu_relax loop)', busy.total, 'us', { p99: true });
+    const rIdle = summarize(
+      'CPU0 raises IRQ → CPU1 handler schedules tasklet → callback entry on CPU1, CPU1 idle (parked)',
+      idle.total,
+      'us',
+      { p99: true },
+    );
+    const rBusy = summarize(
+      'CPU0 raises IRQ → CPU1 handler schedules tasklet → callback entry on CPU1, CPU1 busy (cpu_relax loop)',
+      busy.total,
+      'us',
+      { p99: true },
+    );
     results.push(
       rIdle,
       summarize('  of which: raise → handler entry on CPU1 (hardirq delivery), CPU1 idle', idle.irq, 'us', { p99: true }),
@@ -121,7 +137,12 @@ export async function run(): Promise<BenchResult> {
       [`1-62 jiffies ahead, armed after CPU1's timer base sat idle ${STALE_IDLE_MS} ms`, stale],
     ] as const) {
       results.push(summarize(`timer lateness, run jiffies - expires, HZ=1000, ${label}, CPU1 idle`, l.late, 'jiffies', { p99: true }));
-      results.push({ name: `timers run before their expires, ${label} (S-TIME-16: must be 0)`, median: l.early, unit: 'count', samples: l.late.length });
+      results.push({
+        name: `timers run before their expires, ${label} (S-TIME-16: must be 0)`,
+        median: l.early,
+        unit: 'count',
+        samples: l.late.length,
+      });
     }
     notes.push(
       `(c) ${LATE_ROUNDS} rounds of ${LATE_TIMERS} timers armed at once with add_timer_on(CPU 1) per range, expiries spread uniformly (seeded); run jiffies is get_jiffies_64() at the function's entry. The wheel rounds a timer's bucket UP (calc_index: the next granularity boundary strictly above expires), so a level-0 timer runs 1 jiffy after its expires at the earliest, a level-1 timer 1-8 jiffies after; the rest is CPU 1 waking from its park and the tick`,
@@ -129,7 +150,9 @@ export async function run(): Promise<BenchResult> {
     );
     const missing = lvl0.missing + lvl1.missing + stale.missing;
     if (missing > 0) notes.push(`(c) ANOMALY: ${missing} timers had not run 5 s after arming`);
-    notes.push(`(c) p99 over ${lvl0.late.length} / ${lvl1.late.length} samples; max lateness: ${sig(percentile(lvl0.late, 100))} / ${sig(percentile(lvl1.late, 100))} jiffies`);
+    notes.push(
+      `(c) p99 over ${lvl0.late.length} / ${lvl1.late.length} samples; max lateness: ${sig(percentile(lvl0.late, 100))} / ${sig(percentile(lvl1.late, 100))} jiffies`,
+    );
 
     // ------------------------------------------------------------ (d)
     const mod = await m.call<{ moved: number[]; same: number[] }>(0, 'deferred', 'modTimer', MOD_CALLS, MOD_REPS);

@@ -27,9 +27,15 @@ export async function run(): Promise<BenchResult> {
       samplesOn.push(await on.call<number>(0, 'lockbench', 'workload', N));
       samplesOff.push(await off.call<number>(0, 'lockbench', 'workload', N));
     }
-    const reports = on.dmesg().split('\n').filter((l) => /WARNING/.test(l)).length;
+    const reports = on
+      .dmesg()
+      .split('\n')
+      .filter((l) => /WARNING/.test(l)).length;
     return {
-      results: [summarize('workload iteration, lockdep on', samplesOn, 'ns'), summarize('workload iteration, lockdep off', samplesOff, 'ns')],
+      results: [
+        summarize('workload iteration, lockdep on', samplesOn, 'ns'),
+        summarize('workload iteration, lockdep off', samplesOff, 'ns'),
+      ],
       ratios: { lockdep_on_vs_off: sig(median(samplesOn) / median(samplesOff), 3) },
       notes: [
         `one iteration: spin_lock_bh(A){spin_lock(B)} + spin_lock_irqsave(C) + every 64th a softirq taking B; ${N} iterations x ${REPS} reps, medians`,

@@ -80,7 +80,10 @@ class BarePair {
   private readonly res: Float64Array;
   private readonly exits: Promise<unknown>[];
 
-  private constructor(private readonly workers: Worker[], sab: SharedArrayBuffer) {
+  private constructor(
+    private readonly workers: Worker[],
+    sab: SharedArrayBuffer,
+  ) {
     this.ctl = new Int32Array(sab, 0, CTL_BYTES / 4);
     this.res = new Float64Array(sab, CTL_BYTES + TS_SLOTS * 8, 2 * MAX_COUNT);
     this.exits = workers.map((w) => new Promise((r) => w.once('exit', r)));
@@ -103,7 +106,8 @@ class BarePair {
     Atomics.notify(this.ctl, CMD);
     const deadline = performance.now() + 10_000 + count * 100;
     while (Atomics.load(this.ctl, ACK) !== this.seq) {
-      if (performance.now() > deadline) return { samples: new Array<number>(count - warmup).fill(NaN), preempted: new Array<number>(count - warmup).fill(0) };
+      if (performance.now() > deadline)
+        return { samples: new Array<number>(count - warmup).fill(NaN), preempted: new Array<number>(count - warmup).fill(0) };
       const w = Atomics.waitAsync(this.ctl, ACK, prev, 1000);
       if (w.async) await w.value;
     }
@@ -204,19 +208,24 @@ export async function run(): Promise<BenchResult> {
       `(a) ${LOCK_REPS} reps × ${LOCK_PAIRS / 1000}k pairs on CPU 0 after 3 warm-up reps; each rep runs the kernel loop then the bare loop on the same thread; a ratio is the median of the per-rep ratios (spinlock_vs_bare_cas as a ratio of medians: ${ratio(spin.median, bare.median)}); goal spinlock_vs_bare_cas ≤ 3`,
       '(a) the bench machine boots with lockdep: false (the validator off, as for any benchmark); spinlock_lockdep_vs_bare_cas is the same loop on a machine booted with the defaults',
     );
-    if (lk.bareMisses + lkDefault.bareMisses !== 0) notes.push(`(a) ANOMALY: the bare word was found taken ${lk.bareMisses + lkDefault.bareMisses} times`);
+    if (lk.bareMisses + lkDefault.bareMisses !== 0)
+      notes.push(`(a) ANOMALY: the bare word was found taken ${lk.bareMisses + lkDefault.bareMisses} times`);
 
     const floor = await m.call<number[]>(0, 'primitives', 'clockFloor', 10_000);
     results.push(summarize('performance.now() back to back (in CPU; floor of every in-CPU sample)', floor, 'ns'));
 
     // ------------------------------------------------------------ (b)
     const sb = await m.call<LatencySamples>(0, 'primitives', 'softirqBh', SOFTIRQ_SAMPLES, SOFTIRQ_WARMUP);
-    results.push(summarize('raise_softirq → handler entry, same CPU (BH disabled; runs in local_bh_enable)', sb.samples, 'ns', { p99: true }));
+    results.push(
+      summarize('raise_softirq → handler entry, same CPU (BH disabled; runs in local_bh_enable)', sb.samples, 'ns', { p99: true }),
+    );
     const loop = await m.call<number[]>(0, 'primitives', 'softirqBhLoop', SOFTIRQ_LOOP, SOFTIRQ_LOOP_REPS);
     results.push(summarize('local_bh_disable+raise_softirq+local_bh_enable (handler included), per round', loop, 'ns'));
     const st = await m.call<LatencySamples>(0, 'primitives', 'softirqTask', KSOFTIRQD_SAMPLES, 100);
     results.push(summarize('raise_softirq from task → handler in ksoftirqd/0 (after cond_resched)', st.samples, 'ns', { p99: true }));
-    notes.push('(b) same-CPU timestamps are performance.now() of the CPU thread; the handler entry stamp includes one performance.now() (see the back-to-back floor)');
+    notes.push(
+      '(b) same-CPU timestamps are performance.now() of the CPU thread; the handler entry stamp includes one performance.now() (see the back-to-back floor)',
+    );
     if (sb.lost + st.lost > 0) notes.push(`(b) ANOMALY: ${sb.lost + st.lost} softirq samples saw no handler run`);
 
     // ------------------------------------------------------------ (c)
@@ -239,13 +248,32 @@ export async function run(): Promise<BenchResult> {
     const idleWord = m.mem.cpu(1, PC_IDLE);
     try {
       for (let b = 0; b < IDLE_BLOCKS; b++) {
-        const k = await m.call<LatencySamples>(0, 'primitives', 'irqLatency', 1, IDLE_SAMPLES_PER_BLOCK, IDLE_BLOCK_WARMUP, IDLE_GAP_US, false);
+        const k = await m.call<LatencySamples>(
+          0,
+          'primitives',
+          'irqLatency',
+          1,
+          IDLE_SAMPLES_PER_BLOCK,
+          IDLE_BLOCK_WARMUP,
+          IDLE_GAP_US,
+          false,
+        );
         idle.add(delivery(k));
         lost.idle += k.lost;
         // Diagnostic block: where a cross-core idle delivery's time goes —
         // the futex wake-up of the target's thread, then kdefer's path from
         // its park to the handler.
-        const d = await m.call<LatencySamples>(0, 'primitives', 'irqLatency', 1, IDLE_SAMPLES_PER_BLOCK, IDLE_BLOCK_WARMUP, IDLE_GAP_US, false, idleWord);
+        const d = await m.call<LatencySamples>(
+          0,
+          'primitives',
+          'irqLatency',
+          1,
+          IDLE_SAMPLES_PER_BLOCK,
+          IDLE_BLOCK_WARMUP,
+          IDLE_GAP_US,
+          false,
+          idleWord,
+        );
         lost.diagnostic += d.lost;
         d.samples.forEach((us, i) => {
           const w = d.wake![i]!;
@@ -298,12 +326,25 @@ export async function run(): Promise<BenchResult> {
       notes.push('(c) idle wake-ups are unimodal in this run: irq_delivery_vs_bare_notify is the ratio of the two medians');
     } else {
       const modes = [
-        { key: 'halted', label: `target vCPU halted (≥ ${cut.toFixed(0)} µs)`, k: idle.cross.filter((x) => x >= cut), b: bareIdle.cross.filter((x) => x >= cut) },
-        { key: 'awake', label: `target vCPU awake (< ${cut.toFixed(0)} µs)`, k: idle.cross.filter((x) => x < cut), b: bareIdle.cross.filter((x) => x < cut) },
+        {
+          key: 'halted',
+          label: `target vCPU halted (≥ ${cut.toFixed(0)} µs)`,
+          k: idle.cross.filter((x) => x >= cut),
+          b: bareIdle.cross.filter((x) => x >= cut),
+        },
+        {
+          key: 'awake',
+          label: `target vCPU awake (< ${cut.toFixed(0)} µs)`,
+          k: idle.cross.filter((x) => x < cut),
+          b: bareIdle.cross.filter((x) => x < cut),
+        },
       ];
       const usable = modes.filter((md) => md.k.length >= MIN_MODE_SAMPLES && md.b.length >= MIN_MODE_SAMPLES);
       for (const md of modes) {
-        results.push(summarize(`  hardirq → idle CPU, ${md.label}`, md.k, 'us', { p99: true }), summarize(`  bare notify wake-up, ${md.label}`, md.b, 'us', { p99: true }));
+        results.push(
+          summarize(`  hardirq → idle CPU, ${md.label}`, md.k, 'us', { p99: true }),
+          summarize(`  bare notify wake-up, ${md.label}`, md.b, 'us', { p99: true }),
+        );
       }
       for (const md of usable) ratios[`irq_delivery_vs_bare_notify_${md.key}`] = ratio(median(md.k), median(md.b));
       const head = usable[0];
@@ -312,7 +353,12 @@ export async function run(): Promise<BenchResult> {
         `(c) idle wake-ups are bimodal in this run (2-means on log latency, modes split at ${cut.toFixed(1)} µs; kdefer ${modes[0]!.k.length}/${idle.cross.length} and bare ${modes[0]!.b.length}/${bareIdle.cross.length} samples in the halted mode): the overall medians compare different mixes (their ratio here: ${ratio(rIdle.median, rBare.median)}), so irq_delivery_vs_bare_notify is the ratio within the ${head ? head.key : '(none: too few samples per mode, so overall)'} mode; each mode's ratio is given where both sides have ≥ ${MIN_MODE_SAMPLES} samples`,
       );
     }
-    results.push(rBusy, rSpin, { name: 'hardirq to a busy CPU, first delivery (cold path, before warm-up)', median: sig(firstBusy), unit: 'us', samples: 1 });
+    results.push(rBusy, rSpin, {
+      name: 'hardirq to a busy CPU, first delivery (cold path, before warm-up)',
+      median: sig(firstBusy),
+      unit: 'us',
+      samples: 1,
+    });
     ratios.irq_delivery_busy_vs_bare_spin = ratio(rBusy.median, rSpin.median);
     notes.push(
       `(c) idle: ${IDLE_BLOCKS} rounds of three blocks (kdefer, kdefer diagnostic, bare) of ${IDLE_SAMPLES_PER_BLOCK} samples (after ${IDLE_BLOCK_WARMUP} dropped: right after the other workload ran, wake-ups are often much faster than in the steady state), each after a ${IDLE_GAP_US} µs busy pause of the sender so that the target is parked; the sender stamps just before raiseIrq/notify, the target at handler entry/wake-up, with (timeOrigin - hostOrigin) + now(); goal irq_delivery_vs_bare_notify ≤ 2`,
@@ -344,9 +390,20 @@ export async function run(): Promise<BenchResult> {
         continue;
       }
       if (t.name === 'machine.call round trip') {
-        results.push({ name: 'machine.call() round trip to an idle CPU (host, tinybench)', median: sig(r.latency.p50 * 1e3), p99: sig(r.latency.p99 * 1e3), unit: 'us', samples: r.latency.samplesCount });
+        results.push({
+          name: 'machine.call() round trip to an idle CPU (host, tinybench)',
+          median: sig(r.latency.p50 * 1e3),
+          p99: sig(r.latency.p99 * 1e3),
+          unit: 'us',
+          samples: r.latency.samplesCount,
+        });
       } else {
-        results.push({ name: 'bare Atomics.compareExchange+store (host thread, tinybench, batches of 1000)', median: sig((r.latency.p50 * 1e6) / BATCH), unit: 'ns', samples: r.latency.samplesCount });
+        results.push({
+          name: 'bare Atomics.compareExchange+store (host thread, tinybench, batches of 1000)',
+          median: sig((r.latency.p50 * 1e6) / BATCH),
+          unit: 'ns',
+          samples: r.latency.samplesCount,
+        });
       }
     }
   } finally {

@@ -41,8 +41,10 @@ export async function run(): Promise<BenchResult> {
         hits: row.hits,
         reports: row.reports,
       });
-      if (row.fixed && (row.reports > 0 || row.errors.length > 0)) anomalies.push(`${c.name} ${row.api}: ${row.reports} reports, ${row.errors.length} errors (${row.errors[0] ?? ''})`);
-      if (!row.fixed && row.errors.length > 0) anomalies.push(`${c.name} ${row.api}: ${row.errors.length} trials failed without a report (${row.errors[0]})`);
+      if (row.fixed && (row.reports > 0 || row.errors.length > 0))
+        anomalies.push(`${c.name} ${row.api}: ${row.reports} reports, ${row.errors.length} errors (${row.errors[0] ?? ''})`);
+      if (!row.fixed && row.errors.length > 0)
+        anomalies.push(`${c.name} ${row.api}: ${row.errors.length} trials failed without a report (${row.errors[0]})`);
     }
     const machines = r.rows.reduce((a, x) => a + x.machines, 0);
     notes.push(`${c.name}: ${c.hit}; ${((performance.now() - t0) / 1000).toFixed(1)} s, ${machines} machines booted`);

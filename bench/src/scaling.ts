@@ -123,13 +123,27 @@ export async function run(): Promise<BenchResult> {
   };
   let last: ScalingReport | null = null;
   for (let k = 0; k < REPEATS; k++) {
-    const sweep = { ...w, cpus: CPUS, modes: ['bh', 'softirq', 'napi'] as ('bh' | 'softirq' | 'napi')[], seconds: SECONDS, capacity, onProgress: progress, beforeRun: waitQuiet };
+    const sweep = {
+      ...w,
+      cpus: CPUS,
+      modes: ['bh', 'softirq', 'napi'] as ('bh' | 'softirq' | 'napi')[],
+      seconds: SECONDS,
+      capacity,
+      onProgress: progress,
+      beforeRun: waitQuiet,
+    };
     last = await runScalingSweep({ ...sweep, routings: ['affinity'], loads: LOADS.map((x) => ({ perCpu: x })) });
     keep(last.rows);
     keep((await runScalingSweep({ ...sweep, routings: ['rr'], loads: [{ perCpu: SCALING_LOAD }] })).rows);
   }
   const over = last!;
-  const rows = [...best.values()].sort((a, b) => LOADS.indexOf(Number(a.loadSpec.slice(0, -1))) - LOADS.indexOf(Number(b.loadSpec.slice(0, -1))) || a.routing.localeCompare(b.routing) || ['bh', 'softirq', 'napi'].indexOf(a.mode) - ['bh', 'softirq', 'napi'].indexOf(b.mode) || a.cpus - b.cpus);
+  const rows = [...best.values()].sort(
+    (a, b) =>
+      LOADS.indexOf(Number(a.loadSpec.slice(0, -1))) - LOADS.indexOf(Number(b.loadSpec.slice(0, -1))) ||
+      a.routing.localeCompare(b.routing) ||
+      ['bh', 'softirq', 'napi'].indexOf(a.mode) - ['bh', 'softirq', 'napi'].indexOf(b.mode) ||
+      a.cpus - b.cpus,
+  );
   computeSpeedups(rows, cores);
   const report: ScalingReport = { ...over, workload: w, capacity, rows };
   const stat1 = procStat();
@@ -144,7 +158,9 @@ export async function run(): Promise<BenchResult> {
     rows.find((r) => r.mode === mode && r.routing === routing && r.cpus === cpus && r.loadSpec === `${load}x`);
   /** The most `mode` delivered on `cpus` CPUs at any load (its peak throughput). */
   const peak = (mode: string, routing: string, cpus: number): ScalingRow | undefined =>
-    rows.filter((r) => r.mode === mode && r.routing === routing && r.cpus === cpus).reduce<ScalingRow | undefined>((a, r) => (a && a.deliveredPps >= r.deliveredPps ? a : r), undefined);
+    rows
+      .filter((r) => r.mode === mode && r.routing === routing && r.cpus === cpus)
+      .reduce<ScalingRow | undefined>((a, r) => (a && a.deliveredPps >= r.deliveredPps ? a : r), undefined);
   const speedup = (mode: string, routing: string): number => {
     const one = peak(mode, routing, 1);
     const two = peak(mode, routing, 2);
@@ -154,7 +170,9 @@ export async function run(): Promise<BenchResult> {
   const perCoreSpeedup = (mode: string, routing: string): number => {
     const one = peak(mode, routing, 1);
     const two = peak(mode, routing, 2);
-    return one && two && one.cpuThreadCores > 0 && two.cpuThreadCores > 0 ? ratio(two.deliveredPps / two.cpuThreadCores, one.deliveredPps / one.cpuThreadCores) : NaN;
+    return one && two && one.cpuThreadCores > 0 && two.cpuThreadCores > 0
+      ? ratio(two.deliveredPps / two.cpuThreadCores, one.deliveredPps / one.cpuThreadCores)
+      : NaN;
   };
   const overload = (load: number, cpus: number): number => {
     const n = find('napi', 'affinity', cpus, load);
@@ -213,7 +231,9 @@ export async function run(): Promise<BenchResult> {
     `targets: softirq_speedup_2cpu and napi_speedup_2cpu >= 1.7, bh_speedup_2cpu <= 1.2, napi_vs_softirq_overload >= 2 (2 CPUs, ${maxLoad}x)`,
     `the device thread (offering packets, raising IRQs) used at most ${(ratios.device_cpu_share_max! * 100).toFixed(1)}% of a core; it shares the cores with the 2 CPU threads, which bounds 2-CPU speedups a little below 2`,
     `"cores got" = CPU time the CPU threads received over the window (/proc/self/task/<tid>/schedstat) per second: 2 CPUs can only double throughput if they get ~2 cores; the *_per_core_got ratios divide that out`,
-    `charts: ${scalingCharts(report).map((c) => `bench/results/${c.file}`).join(', ')}`,
+    `charts: ${scalingCharts(report)
+      .map((c) => `bench/results/${c.file}`)
+      .join(', ')}`,
     `peaks (affinity), packets/s: ${['bh', 'softirq', 'napi'].map((m) => `${m} ${compactRate(peak(m, 'affinity', 1)?.deliveredPps ?? NaN)} -> ${compactRate(peak(m, 'affinity', 2)?.deliveredPps ?? NaN)} (at ${peak(m, 'affinity', 1)?.loadSpec} and ${peak(m, 'affinity', 2)?.loadSpec})`).join('; ')}`,
     ...formatScalingTable(report).trimEnd().split('\n'),
     ...SCALING_TABLE_LEGEND,

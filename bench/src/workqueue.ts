@@ -48,10 +48,21 @@ async function bareRing(n: number): Promise<number> {
   const a = new Int32Array(sab);
   const f = new Float64Array(sab);
   const job = (role: RingJob['role']): RingJob => ({ role, sab });
-  const workers = [new Worker(RING_WORKER, { workerData: job('consumer'), name: 'ring-consumer' }), new Worker(RING_WORKER, { workerData: job('producer'), name: 'ring-producer' })];
+  const workers = [
+    new Worker(RING_WORKER, { workerData: job('consumer'), name: 'ring-consumer' }),
+    new Worker(RING_WORKER, { workerData: job('producer'), name: 'ring-producer' }),
+  ];
   try {
     await Promise.all(workers.map((w) => new Promise((r) => w.once('online', r))));
-    const done = Promise.all(workers.map((w) => new Promise((r, j) => { w.once('message', r); w.once('error', j); })));
+    const done = Promise.all(
+      workers.map(
+        (w) =>
+          new Promise((r, j) => {
+            w.once('message', r);
+            w.once('error', j);
+          }),
+      ),
+    );
     Atomics.store(a, GO, n);
     Atomics.notify(a, GO);
     await done;
@@ -95,7 +106,11 @@ export async function run(): Promise<BenchResult> {
     const lat = await m.call<number[]>(0, 'wqbench', 'latency', 1, LAT_SAMPLES + LAT_WARMUP, LAT_GAP_US);
     results.push(summarize('queue_work_on CPU0 → CPU1 work entry, target idle (parked)', lat.slice(LAT_WARMUP), 'us', { p99: true }));
     const latBusy = await m.call<number[]>(0, 'wqbench', 'latency', 1, LAT_SAMPLES + LAT_WARMUP, 0);
-    results.push(summarize('queue_work_on CPU0 → CPU1 work entry, back to back (target just went idle)', latBusy.slice(LAT_WARMUP), 'us', { p99: true }));
+    results.push(
+      summarize('queue_work_on CPU0 → CPU1 work entry, back to back (target just went idle)', latBusy.slice(LAT_WARMUP), 'us', {
+        p99: true,
+      }),
+    );
 
     // (b)-(d), alternating
     const wq: number[] = [];
@@ -110,8 +125,16 @@ export async function run(): Promise<BenchResult> {
       pisc.push(await piscinaRun(pool, PISCINA_TASKS));
     }
     results.push(summarize(`queue_work_on CPU0 → CPU1, trivial items (${WQ_ITEMS} per round, cycling ${NR_WORKS} works)`, wq, 'ops/s'));
-    results.push(summarize(`bare SPSC ring in shared memory, two plain threads, publishing every item (${RING_ITEMS} per round)`, ring, 'ops/s'));
-    results.push(summarize(`piscina run() of a trivial function, default pool, ${PISCINA_IN_FLIGHT} in flight (${PISCINA_TASKS} per round)`, pisc, 'ops/s'));
+    results.push(
+      summarize(`bare SPSC ring in shared memory, two plain threads, publishing every item (${RING_ITEMS} per round)`, ring, 'ops/s'),
+    );
+    results.push(
+      summarize(
+        `piscina run() of a trivial function, default pool, ${PISCINA_IN_FLIGHT} in flight (${PISCINA_TASKS} per round)`,
+        pisc,
+        'ops/s',
+      ),
+    );
     ratios.queue_work_vs_piscina_throughput = ratio(median(wq.map((x, i) => x / pisc[i]!)), 1);
     ratios.queue_work_vs_bare_ring = ratio(median(wq.map((x, i) => x / ring[i]!)), 1);
     const pools = m.workers();
@@ -119,7 +142,7 @@ export async function run(): Promise<BenchResult> {
       `(a) ${LAT_SAMPLES} samples after ${LAT_WARMUP} warm-up; timestamps are timeOrigin + now() on each thread; ${LAT_GAP_US} µs before each idle sample so that CPU 1 parks; the back-to-back figure queues as soon as the previous item ran`,
       `(b) ${ROUNDS} rounds; the producer loop runs inside CPU 0 (no comlink per item); queue_work_on found the next work still pending ${busy} times over ${ROUNDS * WQ_ITEMS} items (the producer kept at most ${WINDOW} items in flight); CPU 1's normal pool ran ${pools[6]?.started ?? 0} items in all with ${pools[6]?.nrWorkers ?? 0} kworkers`,
       `ratios: median of the per-round ratios; goals: queue_work_vs_piscina_throughput ≥ 50, queue_work_vs_bare_ring ≥ 0.2 (figures: kdefer ${sig(median(wq))} items/s, ring ${sig(median(ring))}/s, piscina ${sig(median(pisc))}/s; the issue assumed piscina at ~18 000/s)`,
-      'where the time goes: queue_work_on pushes the work onto CPU 1 pool\'s inbound list with one compare-and-swap (no pool lock) and wakes nobody while the kworker runs; the kworker takes the list whole when its worklist runs dry. Per item, the work item\'s line crosses to CPU 1 and back (the PENDING bit), the inbound head once per batch, and the bench\'s executed count (as the ring\'s tail does); the kworker is the busier side: the producer spends most of its time waiting for room in its window (it reads the executed count only when the window is full, and then refills it in quarters)',
+      "where the time goes: queue_work_on pushes the work onto CPU 1 pool's inbound list with one compare-and-swap (no pool lock) and wakes nobody while the kworker runs; the kworker takes the list whole when its worklist runs dry. Per item, the work item's line crosses to CPU 1 and back (the PENDING bit), the inbound head once per batch, and the bench's executed count (as the ring's tail does); the kworker is the busier side: the producer spends most of its time waiting for room in its window (it reads the executed count only when the window is full, and then refills it in quarters)",
     );
   } finally {
     await pool.destroy();

@@ -2,8 +2,22 @@
 // lost-update: an unprotected read-modify-write on both CPUs;
 // del-timer-uaf: del_timer + kfree while the timer function may run.
 import {
-  defineModule, shared_int32, cpu_relax, defineStruct, kmalloc, kfree, GFP_KERNEL, timer_setup, add_timer_on,
-  del_timer, del_timer_sync, get_jiffies_64, from_timer, registerFunction, type TimerList, msleep,
+  defineModule,
+  shared_int32,
+  cpu_relax,
+  defineStruct,
+  kmalloc,
+  kfree,
+  GFP_KERNEL,
+  timer_setup,
+  add_timer_on,
+  del_timer,
+  del_timer_sync,
+  get_jiffies_64,
+  from_timer,
+  registerFunction,
+  type TimerList,
+  msleep,
 } from '@kdefer/core';
 
 export default defineModule('ampbench', () => {

@@ -105,19 +105,31 @@ export default defineModule('deferred', () => {
     Atomics.add(ctl, CTL_TL_SEQ, 1);
   });
   // same CPU, driver path: the handler stamps and schedules, irq_exit runs the tasklet
-  request_irq(IRQ_SAME, function deferred_same_irq() {
-    ts[TS_RAISE] = stamp();
-    tasklet_schedule(tl);
-    return IRQ_HANDLED;
-  }, 0, 'deferred-same', null);
+  request_irq(
+    IRQ_SAME,
+    function deferred_same_irq() {
+      ts[TS_RAISE] = stamp();
+      tasklet_schedule(tl);
+      return IRQ_HANDLED;
+    },
+    0,
+    'deferred-same',
+    null,
+  );
   irq_set_affinity(IRQ_SAME, [0]);
   // other CPU: CPU 0 raises, CPU 1's handler schedules
-  request_irq(IRQ_CROSS, function deferred_cross_irq() {
-    ts[TS_IRQ] = stamp();
-    Atomics.add(ctl, CTL_IRQ_SEQ, 1);
-    tasklet_schedule(tl);
-    return IRQ_HANDLED;
-  }, 0, 'deferred-cross', null);
+  request_irq(
+    IRQ_CROSS,
+    function deferred_cross_irq() {
+      ts[TS_IRQ] = stamp();
+      Atomics.add(ctl, CTL_IRQ_SEQ, 1);
+      tasklet_schedule(tl);
+      return IRQ_HANDLED;
+    },
+    0,
+    'deferred-cross',
+    null,
+  );
   irq_set_affinity(IRQ_CROSS, [1]);
 
   const LateT = defineStruct('deferred_late', { idx: 'i32', t: 'timer_list' });
@@ -224,7 +236,15 @@ export default defineModule('deferred', () => {
      *        base's clock on enqueue (the kernel's forward_timer_base), and a
      *        timer armed on a base idle for long lands in a coarser level
      */
-    async lateness(cpu: number, n: number, minDelta: number, span: number, seed: number, limitMs: number, freshen: boolean): Promise<Lateness> {
+    async lateness(
+      cpu: number,
+      n: number,
+      minDelta: number,
+      span: number,
+      seed: number,
+      limitMs: number,
+      freshen: boolean,
+    ): Promise<Lateness> {
       n = Math.min(n, MAX_LATE);
       if (freshen) {
         const before = timerRuns(probe);
@@ -234,7 +254,7 @@ export default defineModule('deferred', () => {
         while (timerRuns(probe) === before && performance.now() < give) await msleep(1);
       }
       let x = seed >>> 0 || 1;
-      const rnd = (): number => ((x = (Math.imul(x, 1664525) + 1013904223) >>> 0) / 2 ** 32);
+      const rnd = (): number => (x = (Math.imul(x, 1664525) + 1013904223) >>> 0) / 2 ** 32;
       Atomics.store(ctl, CTL_TIMERS, 0);
       Atomics.store(ctl, CTL_EARLY, 0);
       const objs: SlabObject<LateObj>[] = [];

@@ -293,7 +293,14 @@ export default defineModule('primitives', () => {
      * kdefer's own path from park to handler. (Watching that word shares a
      * cache line with the target's hot per-CPU words: diagnostic runs only.)
      */
-    async irqLatency(target: number, n: number, warmup: number, gapUs: number, busyTarget: boolean, idleWord = -1): Promise<LatencySamples> {
+    async irqLatency(
+      target: number,
+      n: number,
+      warmup: number,
+      gapUs: number,
+      busyTarget: boolean,
+      idleWord = -1,
+    ): Promise<LatencySamples> {
       irq_set_affinity(BENCH_IRQ, [target]);
       if (busyTarget && !(await waitWhile(CTL_BUSY, 0, 10_000))) return { samples: [], first: NaN, lost: n };
       const samples: number[] = [];

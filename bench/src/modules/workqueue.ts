@@ -9,7 +9,19 @@
  * Cross-CPU timestamps are `performance.timeOrigin + performance.now()`:
  * every thread has its own performance.now() origin.
  */
-import { defineModule, shared_int32, shared_array, DECLARE_WORK, type WorkStruct, alloc_workqueue, queue_work_on, cpu_relax, cond_resched, smp_processor_id, WQ_MAX_ACTIVE } from '@kdefer/core';
+import {
+  defineModule,
+  shared_int32,
+  shared_array,
+  DECLARE_WORK,
+  type WorkStruct,
+  alloc_workqueue,
+  queue_work_on,
+  cpu_relax,
+  cond_resched,
+  smp_processor_id,
+  WQ_MAX_ACTIVE,
+} from '@kdefer/core';
 
 /** Distinct trivial work items the throughput loop cycles through (a pending one cannot be queued again). */
 export const NR_WORKS = 512;
@@ -41,7 +53,12 @@ export default defineModule('wqbench', () => {
   const ts = shared_array('wqbench.ts', Float64Array, TS_SLOTS);
   const wq = alloc_workqueue('wqbench', 0, WQ_MAX_ACTIVE)!;
   const works: WorkStruct[] = [];
-  for (let k = 0; k < NR_WORKS; k++) works.push(DECLARE_WORK(`wqbench.w${k}`, function trivial_fn() { Atomics.add(ctl, CTL_EXECUTED, 1); }));
+  for (let k = 0; k < NR_WORKS; k++)
+    works.push(
+      DECLARE_WORK(`wqbench.w${k}`, function trivial_fn() {
+        Atomics.add(ctl, CTL_EXECUTED, 1);
+      }),
+    );
   const lat = DECLARE_WORK('wqbench.lat', function lat_fn() {
     ts[TS_ENTRY] = performance.timeOrigin + performance.now();
     Atomics.add(ctl, CTL_LAT_SEQ, 1);
@@ -59,7 +76,7 @@ export default defineModule('wqbench', () => {
       // pause between looks: each look takes the counter's line away from
       // the CPU that runs the items, so the harness looks as little as it can.
       let done = 0;
-      for (let q = 0; q < n; ) {
+      for (let q = 0; q < n;) {
         if (q - done >= WINDOW) {
           while (q - (done = Atomics.load(ctl, CTL_EXECUTED) - c0) > WINDOW - WINDOW / 4) {
             for (let k = 0; k < 16; k++) cpu_relax();
@@ -80,7 +97,7 @@ export default defineModule('wqbench', () => {
       const me = smp_processor_id();
       const c0 = Atomics.load(ctl, CTL_EXECUTED);
       const t0 = performance.now();
-      for (let q = 0; q < n; ) {
+      for (let q = 0; q < n;) {
         const batch = Math.min(NR_WORKS, n - q);
         for (let k = 0; k < batch; k++) queue_work_on(me, wq, works[k]!);
         q += batch;

@@ -48,7 +48,12 @@ export default async function campaignTask(task: WorkerTask): Promise<WorkerTria
   let out: TrialOutcome;
   try {
     if (!held) {
-      const m = await Machine.boot({ ...sc.machine(options, task.cpus), cpus: task.cpus, seed: task.seed, ...(task.amplify > 0 ? { amplify: task.amplify } : {}) });
+      const m = await Machine.boot({
+        ...sc.machine(options, task.cpus),
+        cpus: task.cpus,
+        seed: task.seed,
+        ...(task.amplify > 0 ? { amplify: task.amplify } : {}),
+      });
       machines++;
       held = { key, m, trials: 0 };
     }

@@ -77,7 +77,9 @@ export function lineChart(o: LineChartOptions): string {
   const X = (v: number): number => L + (v / xMax) * pw;
   const Y = (v: number): number => T + ph - (v / yMax) * ph;
   const out: string[] = [];
-  out.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="Helvetica, Arial, sans-serif" font-size="12">`);
+  out.push(
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="Helvetica, Arial, sans-serif" font-size="12">`,
+  );
   out.push(`<rect x="0" y="0" width="${W}" height="${H}" fill="#ffffff"/>`);
   out.push(`<text x="${L}" y="24" font-size="16" font-weight="bold">${esc(o.title)}</text>`);
   if (o.subtitle) out.push(`<text x="${L}" y="44" font-size="12" fill="#555">${esc(o.subtitle)}</text>`);
@@ -103,9 +105,14 @@ export function lineChart(o: LineChartOptions): string {
     const p = [...s.points].sort((a, b) => a[0] - b[0]);
     const dash = s.dash ? ` stroke-dasharray="${s.dash}"` : '';
     if (p.length > 1) {
-      out.push(`<polyline fill="none" stroke="${s.color}" stroke-width="2.2"${dash} points="${p.map(([x, y]) => `${X(x).toFixed(1)},${Y(y).toFixed(1)}`).join(' ')}"/>`);
+      out.push(
+        `<polyline fill="none" stroke="${s.color}" stroke-width="2.2"${dash} points="${p.map(([x, y]) => `${X(x).toFixed(1)},${Y(y).toFixed(1)}`).join(' ')}"/>`,
+      );
     }
-    for (const [x, y] of p) out.push(`<circle cx="${X(x).toFixed(1)}" cy="${Y(y).toFixed(1)}" r="3.5" fill="${s.color}"><title>${esc(`${s.name}: ${xf(x)}, ${yf(y)}`)}</title></circle>`);
+    for (const [x, y] of p)
+      out.push(
+        `<circle cx="${X(x).toFixed(1)}" cy="${Y(y).toFixed(1)}" r="3.5" fill="${s.color}"><title>${esc(`${s.name}: ${xf(x)}, ${yf(y)}`)}</title></circle>`,
+      );
     const ly = T + 8 + i * 20;
     out.push(`<line x1="${L + pw + 18}" y1="${ly}" x2="${L + pw + 46}" y2="${ly}" stroke="${s.color}" stroke-width="2.2"${dash}/>`);
     out.push(`<text x="${L + pw + 52}" y="${ly + 4}">${esc(s.name)}</text>`);

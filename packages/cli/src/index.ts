@@ -3,7 +3,15 @@
  * notebooks) without spawning the `kdefer` executable.
  */
 export { runTour, netdevModule, type TourOptions, type TourProgress, type TourCheck, type TourResult } from './scenarios/tour.js';
-export { runWorkqueueDemo, wqdemoModule, type WorkqueueOptions, type WorkqueueResult, type WorkqueueCheck, type BhRecord, type ItemRecord } from './scenarios/workqueue.js';
+export {
+  runWorkqueueDemo,
+  wqdemoModule,
+  type WorkqueueOptions,
+  type WorkqueueResult,
+  type WorkqueueCheck,
+  type BhRecord,
+  type ItemRecord,
+} from './scenarios/workqueue.js';
 export {
   IRQ_BASE,
   NETDEV,
@@ -73,7 +81,17 @@ export {
   type ScalingReport,
 } from './scenarios/scaling.js';
 export { problems as scalingProblems, reportJson as scalingReportJson } from './commands/bench.js';
-export { RX, RX_IRQ_BASE, RX_MAX_QUEUES, RX_RING_SIZE, RX_NAMES, RX_MODES, RX_CHECK_MAX, type RxMode, type RxConfig } from './modules/rx.js';
+export {
+  RX,
+  RX_IRQ_BASE,
+  RX_MAX_QUEUES,
+  RX_RING_SIZE,
+  RX_NAMES,
+  RX_MODES,
+  RX_CHECK_MAX,
+  type RxMode,
+  type RxConfig,
+} from './modules/rx.js';
 export { lineChart, compactNumber, type Series, type LineChartOptions } from './charts.js';
 export {
   runRace,

@@ -43,6 +43,8 @@ async function main(argv: string[]): Promise<void> {
 }
 
 main(process.argv).catch((e: unknown) => {
-  process.stderr.write(`kdefer: ${e instanceof Error ? (e.name === 'KdeferError' ? e.message.replace(/^kdefer: /, '') : (e.stack ?? e.message)) : String(e)}\n`);
+  process.stderr.write(
+    `kdefer: ${e instanceof Error ? (e.name === 'KdeferError' ? e.message.replace(/^kdefer: /, '') : (e.stack ?? e.message)) : String(e)}\n`,
+  );
   process.exitCode = 1;
 });

@@ -19,7 +19,8 @@ export function fmtSeed(seed: number): string {
 export function parseSeed(value: string): number {
   const v = value.trim();
   const n = /^0x[0-9a-f]{1,8}$/i.test(v) ? parseInt(v.slice(2), 16) : /^\d{1,10}$/.test(v) ? Number(v) : NaN;
-  if (!Number.isSafeInteger(n) || n < 0 || n > 0xffffffff) throw new InvalidArgumentError('--seed must be an integer from 0 to 0xffffffff (decimal or 0x-hex).');
+  if (!Number.isSafeInteger(n) || n < 0 || n > 0xffffffff)
+    throw new InvalidArgumentError('--seed must be an integer from 0 to 0xffffffff (decimal or 0x-hex).');
   return n;
 }
 

@@ -68,7 +68,8 @@ const nr_of = new Map<number, number>(); // tasklet id -> bottom half number
 export let global_bh_lock: SpinlockT | null = null;
 
 function check_nr(nr: number, who: string): void {
-  if (!Number.isInteger(nr) || nr < 0 || nr >= NR_BH) throw new KdeferError(`${who}: bottom half ${String(nr)} does not exist (0-${NR_BH - 1})`);
+  if (!Number.isInteger(nr) || nr < 0 || nr >= NR_BH)
+    throw new KdeferError(`${who}: bottom half ${String(nr)} does not exist (0-${NR_BH - 1})`);
 }
 
 /** The tasklet of every bottom half: run it under global_bh_lock, or retry later. */

@@ -22,7 +22,16 @@ import { WO_LOCK, WO_VAL, WO_KIND_COMPLETION } from './layout.js';
 import { mem, i32 } from './smp.js';
 import { preempt_point } from './entry.js';
 import { KdeferError } from './module.js';
-import { current, schedule, schedule_timeout, set_current_state, might_sleep, TASK_UNINTERRUPTIBLE, TASK_INTERRUPTIBLE, MAX_SCHEDULE_TIMEOUT } from './sched.js';
+import {
+  current,
+  schedule,
+  schedule_timeout,
+  set_current_state,
+  might_sleep,
+  TASK_UNINTERRUPTIBLE,
+  TASK_INTERRUPTIBLE,
+  MAX_SCHEDULE_TIMEOUT,
+} from './sched.js';
 import {
   COMPLETION_ALL,
   WQ_FLAG_EXCLUSIVE,

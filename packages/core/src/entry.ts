@@ -18,7 +18,21 @@
  *   so a CPU that makes no kernel calls takes no ticks — as a CPU with
  *   interrupts disabled would not.
  */
-import { H_STATE, H_AMPLIFY, H_SEED, PC_AMPLIFY_DELAYS, MACHINE_RUNNING, PC_IRQ_REQUEST, PC_IRQS_DISABLED, PC_PREEMPT_COUNT, PC_HALTED, REQ_HARDIRQ, REQ_RESCHED, REQ_STOP, REQ_CALL } from './layout.js';
+import {
+  H_STATE,
+  H_AMPLIFY,
+  H_SEED,
+  PC_AMPLIFY_DELAYS,
+  MACHINE_RUNNING,
+  PC_IRQ_REQUEST,
+  PC_IRQS_DISABLED,
+  PC_PREEMPT_COUNT,
+  PC_HALTED,
+  REQ_HARDIRQ,
+  REQ_RESCHED,
+  REQ_STOP,
+  REQ_CALL,
+} from './layout.js';
 import { i32, PCB, cpuId } from './smp.js';
 import { KernelHalt, machine_panicked } from './printk.js';
 
@@ -75,7 +89,7 @@ export interface EntryHooks {
 export function entry_init(hooks: Partial<EntryHooks>): void {
   REQ = PCB + PC_IRQ_REQUEST;
   amplify = Math.max(0, Math.min(3, i32[H_AMPLIFY]! | 0));
-  rng = ((i32[H_SEED]! ^ Math.imul(cpuId + 1, 0x9e3779b9)) >>> 0) || 1;
+  rng = (i32[H_SEED]! ^ Math.imul(cpuId + 1, 0x9e3779b9)) >>> 0 || 1;
   if (hooks.hardirq) hardirqHook = hooks.hardirq;
   if (hooks.tickCheck) tickCheckHook = hooks.tickCheck;
   if (hooks.tick) tickHook = hooks.tick;

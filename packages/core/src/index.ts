@@ -200,7 +200,15 @@ export {
   slab_alive,
   kasanReportCount,
 } from './slab.js';
-export { lockdep_map, lock_map_acquire, lock_map_release, lockdepReportCount, lockdep_depth, lockdep_check_return, MAX_LOCK_DEPTH } from './lockdep.js';
+export {
+  lockdep_map,
+  lock_map_acquire,
+  lock_map_release,
+  lockdepReportCount,
+  lockdep_depth,
+  lockdep_check_return,
+  MAX_LOCK_DEPTH,
+} from './lockdep.js';
 export { touch_softlockup_watchdog, describe_activity } from './watchdog.js';
 export { trace_event, read_trace, trace_tail, trace_detail, chrome_trace, tracing_on, TP_NAMES, type TraceRecord } from './trace.js';
 export * as tracepoints from './trace.js';
@@ -231,6 +239,17 @@ export {
   waitqueue_active,
 } from './wait.js';
 export * from './completion.js';
-export { Mutex, type mutex, DEFINE_MUTEX, mutex_init, mutex_lock, mutex_lock_interruptible, mutex_lock_killable, mutex_trylock, mutex_unlock, mutex_is_locked } from './mutex.js';
+export {
+  Mutex,
+  type mutex,
+  DEFINE_MUTEX,
+  mutex_init,
+  mutex_lock,
+  mutex_lock_interruptible,
+  mutex_lock_killable,
+  mutex_trylock,
+  mutex_unlock,
+  mutex_is_locked,
+} from './mutex.js';
 export * from './workqueue.js';
 export { wakeUpPid, PF_WQ_WORKER, TASK_NOLOAD } from './sched.js';

@@ -225,7 +225,10 @@ export function irq_enter(): void {
 export function irq_exit(): void {
   i32[PCB + PC_PREEMPT_COUNT]! -= HARDIRQ_OFFSET;
   i32[PCB + PC_IRQ_DEPTH]!--;
-  if ((i32[PCB + PC_PREEMPT_COUNT]! & (NMI_MASK | HARDIRQ_MASK | SOFTIRQ_MASK)) === 0 && Atomics.load(i32, PCB + PC_SOFTIRQ_PENDING) !== 0) {
+  if (
+    (i32[PCB + PC_PREEMPT_COUNT]! & (NMI_MASK | HARDIRQ_MASK | SOFTIRQ_MASK)) === 0 &&
+    Atomics.load(i32, PCB + PC_SOFTIRQ_PENDING) !== 0
+  ) {
     invoke_softirq();
   }
   i32[PCB + PC_IRQS_DISABLED] = 0;
@@ -375,7 +378,11 @@ export function request_irq(irq: number, handler: IrqHandler, flags: number, nam
   try {
     const n = i32[d + IRQD_NR_ACTIONS]!;
     for (let k = 0; k < IRQ_ACTIONS; k++) {
-      if (i32[d + IRQD_ACTION_FN + k] === id && i32[d + IRQD_ACTION_NAME + k] === nameId && (cookie < 0 || i32[d + IRQD_ACTION_DEV + k] === cookie)) {
+      if (
+        i32[d + IRQD_ACTION_FN + k] === id &&
+        i32[d + IRQD_ACTION_NAME + k] === nameId &&
+        (cookie < 0 || i32[d + IRQD_ACTION_DEV + k] === cookie)
+      ) {
         if (loading !== null) {
           // Another CPU installed it while loading the same module: attach our copy.
           if (typeof dev === 'object' || typeof dev === 'function') localDev.set(irq * IRQ_ACTIONS + k, dev);
@@ -385,7 +392,9 @@ export function request_irq(irq: number, handler: IrqHandler, flags: number, nam
       }
     }
     if (n > 0 && (!(flags & IRQF_SHARED) || !(i32[d + IRQD_FLAGS]! & IRQF_SHARED))) {
-      pr_err(`genirq: Flags mismatch irq ${irq}. ${hex8(flags)} (${name}) vs. ${hex8(i32[d + IRQD_FLAGS]!)} (${name_of(mem, i32[d + IRQD_ACTION_NAME]!)})`);
+      pr_err(
+        `genirq: Flags mismatch irq ${irq}. ${hex8(flags)} (${name}) vs. ${hex8(i32[d + IRQD_FLAGS]!)} (${name_of(mem, i32[d + IRQD_ACTION_NAME]!)})`,
+      );
       return -EBUSY;
     }
     const k = [0, 1, 2, 3].find((s) => i32[d + IRQD_ACTION_FN + s] === 0);
@@ -551,7 +560,8 @@ export function raiseIrq(irq: number): number {
 export function irq_action_names(m: Mem, irq: number): string[] {
   const d = m.irq(irq);
   const out: string[] = [];
-  for (let k = 0; k < IRQ_ACTIONS; k++) if (Atomics.load(m.i32, d + IRQD_ACTION_FN + k) !== 0) out.push(name_of(m, m.i32[d + IRQD_ACTION_NAME + k]!));
+  for (let k = 0; k < IRQ_ACTIONS; k++)
+    if (Atomics.load(m.i32, d + IRQD_ACTION_FN + k) !== 0) out.push(name_of(m, m.i32[d + IRQD_ACTION_NAME + k]!));
   return out;
 }
 

@@ -684,11 +684,32 @@ export function computeRegions(g: Geometry): Regions {
   const napiBase = align(softnetBase + g.cpus * SOFTNET_STRIDE);
   const totalWords = align(napiBase + g.maxNapi * NAPI_STRIDE);
   return {
-    cpuBase, kstatBase, kstatStride, irqBase, lockBase, nameBase, taskBase, logBase, dataBase,
-    taskletBase, timerBase, timerCpuBase, objBase, slabBase,
-    wqGlobalBase, poolBase, pwqBase, wqBase, workBase, workerBase, waitObjBase, waiterBase,
-    softnetBase, napiBase,
-    totalWords, irrWords,
+    cpuBase,
+    kstatBase,
+    kstatStride,
+    irqBase,
+    lockBase,
+    nameBase,
+    taskBase,
+    logBase,
+    dataBase,
+    taskletBase,
+    timerBase,
+    timerCpuBase,
+    objBase,
+    slabBase,
+    wqGlobalBase,
+    poolBase,
+    pwqBase,
+    wqBase,
+    workBase,
+    workerBase,
+    waitObjBase,
+    waiterBase,
+    softnetBase,
+    napiBase,
+    totalWords,
+    irrWords,
   };
 }
 

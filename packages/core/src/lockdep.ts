@@ -78,7 +78,16 @@ export const LU_IN_SOFTIRQ_READ = 1 << 5;
 export const LU_ENABLED_SOFTIRQ = 1 << 6;
 export const LU_ENABLED_SOFTIRQ_READ = 1 << 7;
 export const LU_USED = 1 << 8;
-const USAGE_NAMES = ['IN-HARDIRQ-W', 'IN-HARDIRQ-R', 'HARDIRQ-ON-W', 'HARDIRQ-ON-R', 'IN-SOFTIRQ-W', 'IN-SOFTIRQ-R', 'SOFTIRQ-ON-W', 'SOFTIRQ-ON-R'];
+const USAGE_NAMES = [
+  'IN-HARDIRQ-W',
+  'IN-HARDIRQ-R',
+  'HARDIRQ-ON-W',
+  'HARDIRQ-ON-R',
+  'IN-SOFTIRQ-W',
+  'IN-SOFTIRQ-R',
+  'SOFTIRQ-ON-W',
+  'SOFTIRQ-ON-R',
+];
 
 const HARDIRQ_MASK = 0x000f0000;
 const SOFTIRQ_MASK = 0x0000ff00;
@@ -201,7 +210,8 @@ function check_pair(id: number, newBits: number, all: number, inIrq: number, ena
   if (!(newBits & (inIrq | enabled))) return;
   if (!once(10 + kind, id, id)) return;
   const inName = USAGE_NAMES[31 - Math.clz32(inIrq)]!;
-  const enBit = all & enabled & LU_ENABLED_HARDIRQ ? LU_ENABLED_HARDIRQ : all & enabled & LU_ENABLED_SOFTIRQ ? LU_ENABLED_SOFTIRQ : all & enabled;
+  const enBit =
+    all & enabled & LU_ENABLED_HARDIRQ ? LU_ENABLED_HARDIRQ : all & enabled & LU_ENABLED_SOFTIRQ ? LU_ENABLED_SOFTIRQ : all & enabled;
   const enName = USAGE_NAMES[31 - Math.clz32(enBit)]!;
   const nowIrq = (newBits & inIrq) !== 0;
   const [prev, next] = nowIrq ? [enName, inName] : [inName, enName];
@@ -318,7 +328,17 @@ function report_circular(held: number, next: number, path: number[]): void {
     'other info that might help us debug this:',
     '',
     ...(path.length === 2
-      ? [' Possible unsafe locking scenario:', '', '       CPU0                    CPU1', '       ----                    ----', `  lock(${h});`, `                               lock(${nx});`, `                               lock(${h});`, `  lock(${nx});`, '']
+      ? [
+          ' Possible unsafe locking scenario:',
+          '',
+          '       CPU0                    CPU1',
+          '       ----                    ----',
+          `  lock(${h});`,
+          `                               lock(${nx});`,
+          `                               lock(${h});`,
+          `  lock(${nx});`,
+          '',
+        ]
       : [` Chain exists of:\n   ${rev.map(fmtName).join(' --> ')} --> ${h}`, '']),
     ' *** DEADLOCK ***',
     '',
@@ -352,7 +372,12 @@ export function lock_acquire(id: number, read: boolean, trylock: boolean): void 
     }
   }
   if (depth >= MAX_LOCK_DEPTH) {
-    if (once(40, cpuId, 0)) report(['BUG: MAX_LOCK_DEPTH too low!', `turning off the locking correctness validator.`, `depth: ${depth}  max: ${MAX_LOCK_DEPTH}!`]);
+    if (once(40, cpuId, 0))
+      report([
+        'BUG: MAX_LOCK_DEPTH too low!',
+        `turning off the locking correctness validator.`,
+        `depth: ${depth}  max: ${MAX_LOCK_DEPTH}!`,
+      ]);
     return;
   }
   i32[HLOCKS + depth * HLS + HLK_CLASS] = id + 1;

@@ -136,7 +136,8 @@ function lookup_locked(m: Mem, name: string, ns: number): number {
   const n = a[H_NAMES_USED]!;
   const len = encodedLength(name);
   for (let id = 1; id < n; id++) {
-    if (a[m.name(id, NM_LEN)] === len && namespace(a[m.name(id, NM_KIND)]!) === ns && getString(m, m.name(id, NM_BYTES), len) === name) return id;
+    if (a[m.name(id, NM_LEN)] === len && namespace(a[m.name(id, NM_KIND)]!) === ns && getString(m, m.name(id, NM_BYTES), len) === name)
+      return id;
   }
   return -1;
 }
@@ -206,7 +207,13 @@ function wordsFor(ctor: TypedCtor, length: number): number {
 export function shared_array<C extends TypedCtor>(name: string, ctor: C, length: number): InstanceType<C> {
   if (!Number.isInteger(length) || length <= 0) throw new KdeferError(`shared array '${name}': length ${length} is not a positive integer`);
   const words = wordsFor(ctor, length);
-  const e = registry_resolve(mem, NAME_KIND_DATA, name, () => ({ value: arena_alloc_locked(mem, words + (words & 1), name), size: words }), words);
+  const e = registry_resolve(
+    mem,
+    NAME_KIND_DATA,
+    name,
+    () => ({ value: arena_alloc_locked(mem, words + (words & 1), name), size: words }),
+    words,
+  );
   return new ctor(mem.sab as unknown as ArrayBuffer, mem.data(e.value) * 4, length) as InstanceType<C>;
 }
 
@@ -240,7 +247,8 @@ export function DEFINE_PER_CPU<C extends TypedCtor>(name: string, ctor: C, lengt
   const per = Math.ceil(wordsFor(ctor, length) / LINE_WORDS) * LINE_WORDS;
   const e = registry_resolve(mem, NAME_KIND_PERCPU, name, () => ({ value: arena_alloc_locked(mem, per * nrCpus, name), size: per }), per);
   const views: InstanceType<C>[] = [];
-  for (let c = 0; c < nrCpus; c++) views.push(new ctor(mem.sab as unknown as ArrayBuffer, mem.data(e.value + c * per) * 4, length) as InstanceType<C>);
+  for (let c = 0; c < nrCpus; c++)
+    views.push(new ctor(mem.sab as unknown as ArrayBuffer, mem.data(e.value + c * per) * 4, length) as InstanceType<C>);
   return new PerCpu(name, views);
 }
 
@@ -276,7 +284,8 @@ export function host_percpu_array<C extends TypedCtor>(m: Mem, name: string, cto
   const e = registry_lookup(m, name);
   if (!e || e.kind !== NAME_KIND_PERCPU) throw new KdeferError(`no per-CPU array named '${name}'`);
   const out: InstanceType<C>[] = [];
-  for (let c = 0; c < m.g.cpus; c++) out.push(new ctor(m.sab as unknown as ArrayBuffer, m.data(e.value + c * e.size) * 4, length) as InstanceType<C>);
+  for (let c = 0; c < m.g.cpus; c++)
+    out.push(new ctor(m.sab as unknown as ArrayBuffer, m.data(e.value + c * e.size) * 4, length) as InstanceType<C>);
   return out;
 }
 
@@ -373,7 +382,8 @@ export function module_entry(module: string, entry: string): (...args: never[]) 
   const mod = modules.get(module);
   if (!mod) throw new KdeferError(`no module '${module}' is loaded (loaded: ${[...modules.keys()].join(', ') || 'none'})`);
   const fn = mod[entry];
-  if (typeof fn !== 'function') throw new KdeferError(`module '${module}' has no entry point '${entry}' (it has: ${Object.keys(mod).join(', ')})`);
+  if (typeof fn !== 'function')
+    throw new KdeferError(`module '${module}' has no entry point '${entry}' (it has: ${Object.keys(mod).join(', ')})`);
   return fn;
 }
 
@@ -388,4 +398,3 @@ export function module_reset_thread(): void {
   fnTable.length = 0;
   fnNames.length = 0;
 }
-

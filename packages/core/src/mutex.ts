@@ -31,8 +31,28 @@ import { mem, i32, cpuId } from './smp.js';
 import { preempt_point } from './entry.js';
 import { KdeferError } from './module.js';
 import { printk, KERN_WARNING, WARN, call_trace } from './printk.js';
-import { current, schedule, set_current_state, might_sleep, wakeUpPid, __schedule_bug, comm_of_pid, current_comm, current_pid, TASK_UNINTERRUPTIBLE, TASK_INTERRUPTIBLE, TASK_RUNNING } from './sched.js';
-import { WQ_FLAG_EXCLUSIVE, raw_word_lock_irqsave, raw_word_unlock_irqrestore, wait_object_by_name, __add_wait_queue_entry_tail, __remove_wait_queue } from './wait.js';
+import {
+  current,
+  schedule,
+  set_current_state,
+  might_sleep,
+  wakeUpPid,
+  __schedule_bug,
+  comm_of_pid,
+  current_comm,
+  current_pid,
+  TASK_UNINTERRUPTIBLE,
+  TASK_INTERRUPTIBLE,
+  TASK_RUNNING,
+} from './sched.js';
+import {
+  WQ_FLAG_EXCLUSIVE,
+  raw_word_lock_irqsave,
+  raw_word_unlock_irqrestore,
+  wait_object_by_name,
+  __add_wait_queue_entry_tail,
+  __remove_wait_queue,
+} from './wait.js';
 
 /** A struct mutex in shared memory. */
 export class Mutex {
@@ -196,7 +216,9 @@ export function mutex_unlock(lock: Mutex): void {
   const owner = Atomics.load(i32, lock.w + WO_VAL);
   if (owner !== me) {
     WARN(true, 'DEBUG_LOCKS_WARN_ON(__owner_task(owner) != current)');
-    printk(KERN_WARNING + `mutex ${lock.name}: released by ${current_comm()}/${current_pid()} on CPU#${cpuId}, owner: ${owner_desc(owner)}`);
+    printk(
+      KERN_WARNING + `mutex ${lock.name}: released by ${current_comm()}/${current_pid()} on CPU#${cpuId}, owner: ${owner_desc(owner)}`,
+    );
   }
   const map = lockdep_map_of(`(${lock.name})`);
   if (map >= 0) lock_map_release(map);

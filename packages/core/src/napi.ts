@@ -384,7 +384,8 @@ export function netif_napi_add(name: string, poll: NapiPoll): NapiStruct {
  */
 export function netif_napi_add_weight(name: string, poll: NapiPoll, weight: number): NapiStruct {
   if (!initialised) throw new KdeferError(`netif_napi_add(${name}): call net_dev_init() at module load first`);
-  if (!Number.isInteger(weight) || weight <= 0) throw new KdeferError(`netif_napi_add(${name}): weight ${String(weight)} is not a positive integer`);
+  if (!Number.isInteger(weight) || weight <= 0)
+    throw new KdeferError(`netif_napi_add(${name}): weight ${String(weight)} is not a positive integer`);
   const fid = fn_id(poll as (...a: never[]) => unknown, `napi:${name}`);
   const e = registry_resolve(mem, NAME_KIND_OBJECT, `napi:${name}`, () => ({ value: napi_slot_alloc(name), size: 0 }));
   const id = e.value;
@@ -406,7 +407,9 @@ function napi_slot_alloc(name: string): number {
   for (let id = nrCpus; id < mem.g.maxNapi; id++) {
     if (Atomics.compareExchange(i32, np(id, NP_FLAGS), 0, NPF_ALLOCATED) === 0) return id;
   }
-  throw new KdeferError(`napi table full: maxNapi=${mem.g.maxNapi} (${nrCpus} are the CPUs' backlogs) while adding ${name} (boot option maxNapi)`);
+  throw new KdeferError(
+    `napi table full: maxNapi=${mem.g.maxNapi} (${nrCpus} are the CPUs' backlogs) while adding ${name} (boot option maxNapi)`,
+  );
 }
 
 /**
@@ -454,7 +457,10 @@ export async function napi_disable(n: NapiStruct): Promise<void> {
   for (;;) {
     while (val & (NAPIF_STATE_SCHED | NAPIF_STATE_NPSVC)) {
       if (performance.now() - t0 > bound) {
-        printk(KERN_EMERG + `BUG: napi_disable(${n.name}) on CPU#${cpuId}: the instance stayed owned for ${Math.round(performance.now() - t0)} ms (state ${val.toString(16)}: disabled twice?)`);
+        printk(
+          KERN_EMERG +
+            `BUG: napi_disable(${n.name}) on CPU#${cpuId}: the instance stayed owned for ${Math.round(performance.now() - t0)} ms (state ${val.toString(16)}: disabled twice?)`,
+        );
         printk(KERN_EMERG + dump_context());
         oops_end('napi_disable never returns');
       }
@@ -651,7 +657,23 @@ export function proc_net_softnet_stat(m: Mem): string {
   const x = (v: number): string => (v >>> 0).toString(16).padStart(8, '0');
   let s = '';
   for (const st of softnet_stat(m)) {
-    const fields = [st.processed, st.dropped, st.time_squeeze, 0, 0, 0, 0, 0, 0, 0, 0, st.input_qlen + st.process_qlen, st.cpu, st.input_qlen, st.process_qlen];
+    const fields = [
+      st.processed,
+      st.dropped,
+      st.time_squeeze,
+      0,
+      0,
+      0,
+      0,
+      0,
+      0,
+      0,
+      0,
+      st.input_qlen + st.process_qlen,
+      st.cpu,
+      st.input_qlen,
+      st.process_qlen,
+    ];
     s += fields.map(x).join(' ') + '\n';
   }
   return s;

@@ -31,7 +31,8 @@ export const RX_RING_DEFAULT = 4096;
 
 /** Words one ring of `size` descriptors takes (a multiple of a cache line). */
 export function rx_ring_words(size: number): number {
-  if (!Number.isInteger(size) || size < 2 || (size & (size - 1)) !== 0) throw new RangeError(`kdefer nic: ring size ${size} is not a power of two >= 2`);
+  if (!Number.isInteger(size) || size < 2 || (size & (size - 1)) !== 0)
+    throw new RangeError(`kdefer nic: ring size ${size} is not a power of two >= 2`);
   return RXR_SLOTS + Math.ceil(size / 32) * 32;
 }
 

@@ -188,7 +188,10 @@ function warn_slowpath(msg: string): void {
 export function callerName(depth = 2): string {
   const stack = new Error().stack?.split('\n') ?? [];
   const line = stack[depth + 1] ?? '';
-  return line.trim().replace(/^at /, '').replace(/file:\/\/\S*\/(\S+)/, '$1');
+  return line
+    .trim()
+    .replace(/^at /, '')
+    .replace(/file:\/\/\S*\/(\S+)/, '$1');
 }
 
 /** The first frames of a JS stack, formatted as a kernel "Call Trace". */
@@ -199,7 +202,14 @@ export function call_trace(err?: unknown, frames = 8): string[] {
     .filter((l) => l.trim().startsWith('at '))
     .filter((l) => !/\/core\/(dist|src)\/(printk|spinlock|slab|lockdep|watchdog|trace)\./.test(l) || err !== undefined)
     .slice(0, frames)
-    .map((l) => ' ' + l.trim().replace(/^at /, '').replace(/\(?file:\/\/\S*\/([^/\s)]+)\)?/, '[$1]'));
+    .map(
+      (l) =>
+        ' ' +
+        l
+          .trim()
+          .replace(/^at /, '')
+          .replace(/\(?file:\/\/\S*\/([^/\s)]+)\)?/, '[$1]'),
+    );
 }
 
 /**

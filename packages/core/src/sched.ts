@@ -56,7 +56,17 @@ import {
 import { mem, i32, cpuId, PCB, kick_cpu } from './smp.js';
 import { preempt_point, entry_work_pending, entry_check_tick_soon } from './entry.js';
 import { KdeferError } from './module.js';
-import { printk, KERN_ERR, KERN_WARNING, KernelHalt, dump_context, callerName, printk_set_describe_hook, printk_set_context_hook, call_trace } from './printk.js';
+import {
+  printk,
+  KERN_ERR,
+  KERN_WARNING,
+  KernelHalt,
+  dump_context,
+  callerName,
+  printk_set_describe_hook,
+  printk_set_context_hook,
+  call_trace,
+} from './printk.js';
 import { interrupt_context_level, context_name, in_atomic, irqs_disabled, preempt_count } from './preempt.js';
 import { wakeup_softirqd } from './softirq.js';
 import { trace_event, TP_SCHED_SWITCH } from './trace.js';
@@ -228,7 +238,9 @@ export function get_current(): TaskStruct | null {
  */
 export function kthread_create_on_cpu(threadfn: (data: unknown) => unknown, data: unknown, cpu: number, namefmt: string): TaskStruct {
   if (cpu !== cpuId) {
-    throw new KdeferError(`kthread_create_on_cpu(${namefmt}): kdefer creates a kthread only on the calling CPU (${cpuId}), not on CPU ${cpu}`);
+    throw new KdeferError(
+      `kthread_create_on_cpu(${namefmt}): kdefer creates a kthread only on the calling CPU (${cpuId}), not on CPU ${cpu}`,
+    );
   }
   return create_task(threadfn, data, namefmt.replace('%u', String(cpu)).replace('%d', String(cpu)), PF_KTHREAD, false);
 }
@@ -262,7 +274,10 @@ async function task_main(t: TaskStruct): Promise<void> {
   } catch (e) {
     t.error = e;
     if (!(e instanceof KernelHalt)) {
-      printk(KERN_ERR + `kdefer: task ${t.comm}/${t.pid} on CPU#${cpuId} ended with ${e instanceof Error ? `${e.name}: ${e.message}` : String(e)}`);
+      printk(
+        KERN_ERR +
+          `kdefer: task ${t.comm}/${t.pid} on CPU#${cpuId} ended with ${e instanceof Error ? `${e.name}: ${e.message}` : String(e)}`,
+      );
     }
   } finally {
     task_exit(t);
@@ -448,7 +463,10 @@ export function might_sleep(what = callerName(2)): boolean {
   if (now - lastMightSleep < 1000) return false;
   lastMightSleep = now;
   printk(KERN_ERR + `BUG: sleeping function called from invalid context at ${what}`);
-  printk(KERN_ERR + `in_atomic(): ${in_atomic() ? 1 : 0}, irqs_disabled(): ${irqs_disabled() ? 1 : 0}, non_block: 0, pid: ${current_pid()}, name: ${current_comm()}`);
+  printk(
+    KERN_ERR +
+      `in_atomic(): ${in_atomic() ? 1 : 0}, irqs_disabled(): ${irqs_disabled() ? 1 : 0}, non_block: 0, pid: ${current_pid()}, name: ${current_comm()}`,
+  );
   printk(KERN_ERR + `preempt_count: ${(preempt_count() >>> 0).toString(16)}, expected: 0`);
   printk(KERN_ERR + dump_context());
   printk(KERN_ERR + 'Call Trace:');
@@ -530,21 +548,23 @@ export async function awaitHost<T>(p: PromiseLike<T>): Promise<T> {
   let settled = false;
   foreignPending++;
   t.foreign = true;
-  Promise.resolve(p).then(
-    (v) => {
-      value = v;
-      settled = true;
-    },
-    (e: unknown) => {
-      error = e;
-      failed = true;
-      settled = true;
-    },
-  ).finally(() => {
-    foreignPending--;
-    t.foreign = false;
-    wake_up_process(t);
-  });
+  Promise.resolve(p)
+    .then(
+      (v) => {
+        value = v;
+        settled = true;
+      },
+      (e: unknown) => {
+        error = e;
+        failed = true;
+        settled = true;
+      },
+    )
+    .finally(() => {
+      foreignPending--;
+      t.foreign = false;
+      wake_up_process(t);
+    });
   while (!settled) {
     set_current_state(TASK_UNINTERRUPTIBLE);
     await schedule();

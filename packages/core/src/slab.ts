@@ -63,7 +63,16 @@ import { interrupt_context_level, local_irq_save, local_irq_restore } from './pr
 import { might_sleep, comm_of_pid } from './sched.js';
 import { timer_slot_alloc, timer_slot_release, type TimerList, timer_by_id } from './timer.js';
 import { tasklet_slot_alloc, tasklet_slot_release, type TaskletStruct, tasklet_by_id } from './tasklet.js';
-import { work_slot_alloc_owned, dwork_slot_alloc_owned, work_slot_release, work_owned_by, type WorkStruct, type DelayedWork, work_by_id, dwork_by_id } from './workqueue.js';
+import {
+  work_slot_alloc_owned,
+  dwork_slot_alloc_owned,
+  work_slot_release,
+  work_owned_by,
+  type WorkStruct,
+  type DelayedWork,
+  work_by_id,
+  dwork_by_id,
+} from './workqueue.js';
 
 export const GFP_KERNEL = 0xcc0;
 export const GFP_ATOMIC = 0x820;
@@ -107,7 +116,11 @@ export class StructType<F extends StructFields = StructFields> {
         throw new KdeferError(`struct ${name}: field '${f}' has unknown type '${String(type)}'`);
       }
       if (type === 'f64' && off & 1) off++;
-      this.fields.set(f, { off, type, nameId: type === 'work_struct' ? intern(`&${name}->${f}`) : type === 'delayed_work' ? intern(`&(&${name}->${f})->work`) : 0 });
+      this.fields.set(f, {
+        off,
+        type,
+        nameId: type === 'work_struct' ? intern(`&${name}->${f}`) : type === 'delayed_work' ? intern(`&(&${name}->${f})->work`) : 0,
+      });
       off += type === 'f64' ? 2 : 1;
     }
     this.words = Math.max(off, 1);
@@ -182,7 +195,9 @@ function alloc_locked(words: number, cache: number): number {
     slot = find_free_descriptor();
     const used = i32[H_SLAB_USED]!;
     if (used + cls > mem.g.slabWords) {
-      throw new KdeferError(`slab full: ${cls} words needed, ${mem.g.slabWords - used} of slabWords=${mem.g.slabWords} left (boot option slabWords)`);
+      throw new KdeferError(
+        `slab full: ${cls} words needed, ${mem.g.slabWords - used} of slabWords=${mem.g.slabWords} left (boot option slabWords)`,
+      );
     }
     i32[H_SLAB_USED] = used + cls;
     i32[mem.obj(slot, OB_OFF)] = used;
@@ -223,7 +238,9 @@ export class SlabObject<F extends StructFields = StructFields> {
 
   /** Whether the object is allocated (not freed). No report. */
   alive(): boolean {
-    return Atomics.load(i32, mem.obj(this.slot, OB_STATE)) === OBJ_LIVE && (Atomics.load(i32, mem.obj(this.slot, OB_GEN)) & 0x7ff) === this.gen;
+    return (
+      Atomics.load(i32, mem.obj(this.slot, OB_STATE)) === OBJ_LIVE && (Atomics.load(i32, mem.obj(this.slot, OB_GEN)) & 0x7ff) === this.gen
+    );
   }
 
   private word(field: string, write: boolean, size: number): number {
@@ -291,7 +308,9 @@ export class SlabObject<F extends StructFields = StructFields> {
     const w = this.word(field, false, 4);
     const id = Atomics.load(i32, w >= 0 ? w : mem.slab(i32[mem.obj(this.slot, OB_OFF)]! + f.off)) - 1;
     if (w < 0 && !work_owned_by(id, this.handle)) {
-      throw new KdeferError(`struct ${this.type.name} (object ${this.handle}) was freed and its memory reused: its ${type} '${field}' is gone`);
+      throw new KdeferError(
+        `struct ${this.type.name} (object ${this.handle}) was freed and its memory reused: its ${type} '${field}' is gone`,
+      );
     }
     return id;
   }
@@ -335,14 +354,30 @@ function addr_of(slot: number, off: number): string {
 /**
  * Print a KASAN report for `handle` (once per allocation for use-after-free).
  */
-export function kasan_report(handle: number, st: StructType | null, field: string, write: boolean, size: number, kind: string, where?: string): void {
+export function kasan_report(
+  handle: number,
+  st: StructType | null,
+  field: string,
+  write: boolean,
+  size: number,
+  kind: string,
+  where?: string,
+): void {
   const slot = slot_of(handle);
   const known = slot >= 0 && slot < mem.g.maxObjects && i32[mem.obj(slot, OB_SIZE)]! > 0;
   if (kind === 'slab-use-after-free' && known && Atomics.exchange(i32, mem.obj(slot, OB_REPORTED), 1) === 1) return;
   Atomics.add(i32, H_KASAN_REPORTS, 1);
   const fn = where ?? kernel_caller();
   if (!known) {
-    for (const l of ['==================================================================', `BUG: KASAN: ${kind} in ${fn}`, ` ${handle} is not an object the slab handed out`, ...dump_context().split('\n'), 'Call Trace:', ...call_trace(undefined, 6), '==================================================================']) {
+    for (const l of [
+      '==================================================================',
+      `BUG: KASAN: ${kind} in ${fn}`,
+      ` ${handle} is not an object the slab handed out`,
+      ...dump_context().split('\n'),
+      'Call Trace:',
+      ...call_trace(undefined, 6),
+      '==================================================================',
+    ]) {
       printk(KERN_ERR + l);
     }
     return;
@@ -394,7 +429,7 @@ function do_alloc<F extends StructFields>(st: StructType<F>, flags: number, cach
   }
   const off = mem.slab(i32[mem.obj(slot, OB_OFF)]!);
   i32.fill(0, off, off + i32[mem.obj(slot, OB_SIZE)]!);
-  const gen = (Atomics.load(i32, mem.obj(slot, OB_GEN)) & 0x7ff) || 1;
+  const gen = Atomics.load(i32, mem.obj(slot, OB_GEN)) & 0x7ff || 1;
   Atomics.store(i32, mem.obj(slot, OB_GEN), gen);
   i32[mem.obj(slot, OB_ALLOC_CPU)] = who();
   i32[mem.obj(slot, OB_ALLOC_FN)] = caller;
@@ -496,7 +531,7 @@ function reclaim_locked(slot: number): void {
       else if ((f.type === 'work_struct' || f.type === 'delayed_work') && id >= 0) work_slot_release(id);
     }
   }
-  Atomics.store(i32, mem.obj(slot, OB_GEN), ((Atomics.load(i32, mem.obj(slot, OB_GEN)) + 1) & 0x7ff) || 1);
+  Atomics.store(i32, mem.obj(slot, OB_GEN), (Atomics.load(i32, mem.obj(slot, OB_GEN)) + 1) & 0x7ff || 1);
   Atomics.store(i32, mem.obj(slot, OB_STATE), OBJ_FREE);
   const fl = freelists + kmalloc_index(i32[mem.obj(slot, OB_SIZE)]!);
   i32[mem.obj(slot, OB_QNEXT)] = i32[fl]!;

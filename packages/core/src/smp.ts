@@ -10,17 +10,7 @@
  * - one CPU per thread, for the thread's whole life: there is no CPU hotplug.
  * - `smp_processor_id()` needs no preemption check: a task never migrates.
  */
-import {
-  type Geometry,
-  Mem,
-  CPU_STRIDE,
-  H_STATE,
-  H_NR_CPUS,
-  MACHINE_RUNNING,
-  PC_WAKE,
-  PC_IRQ_REQUEST,
-  PC_CONTROL_HOST,
-} from './layout.js';
+import { type Geometry, Mem, CPU_STRIDE, H_STATE, H_NR_CPUS, MACHINE_RUNNING, PC_WAKE, PC_IRQ_REQUEST, PC_CONTROL_HOST } from './layout.js';
 
 /** The machine's memory, seen from this CPU (set by cpu_init). */
 export let mem: Mem = undefined as unknown as Mem;

@@ -17,7 +17,16 @@
  *   modelled: as mainline since 6.5, irq_exit always runs softirqs inline.
  * - open_softirq() must run at module load, so that every CPU has the action.
  */
-import { PC_SOFTIRQ_PENDING, PC_KSTAT_SOFTIRQS, PC_SOFTIRQ_RESTARTS, PC_KSOFTIRQD_WAKEUPS, PC_RAISES, PC_SOFTIRQ_CURRENT, PC_PREEMPT_COUNT, PC_IRQS_DISABLED } from './layout.js';
+import {
+  PC_SOFTIRQ_PENDING,
+  PC_KSTAT_SOFTIRQS,
+  PC_SOFTIRQ_RESTARTS,
+  PC_KSOFTIRQD_WAKEUPS,
+  PC_RAISES,
+  PC_SOFTIRQ_CURRENT,
+  PC_PREEMPT_COUNT,
+  PC_IRQS_DISABLED,
+} from './layout.js';
 import { i32, PCB, cpuId } from './smp.js';
 import { KdeferError, loading } from './module.js';
 import { pr_err, KernelHalt } from './printk.js';
@@ -37,7 +46,18 @@ import {
 import { report_handler_oops } from './irq.js';
 import { lockdep_depth, lockdep_check_return } from './lockdep.js';
 import { trace_event, TP_SOFTIRQ_RAISE, TP_SOFTIRQ_ENTRY, TP_SOFTIRQ_EXIT } from './trace.js';
-import { type TaskStruct, kthread_create_on_cpu, wake_up_process, set_current_state, schedule, cond_resched, TASK_INTERRUPTIBLE, TASK_RUNNING, kthread_should_stop, task_is_running } from './sched.js';
+import {
+  type TaskStruct,
+  kthread_create_on_cpu,
+  wake_up_process,
+  set_current_state,
+  schedule,
+  cond_resched,
+  TASK_INTERRUPTIBLE,
+  TASK_RUNNING,
+  kthread_should_stop,
+  task_is_running,
+} from './sched.js';
 
 export const HI_SOFTIRQ = 0;
 export const TIMER_SOFTIRQ = 1;
@@ -52,7 +72,18 @@ export const RCU_SOFTIRQ = 9;
 export const NR_SOFTIRQS = 10;
 
 /** The names /proc/softirqs prints, in vector order. */
-export const softirq_to_name: readonly string[] = ['HI', 'TIMER', 'NET_TX', 'NET_RX', 'BLOCK', 'IRQ_POLL', 'TASKLET', 'SCHED', 'HRTIMER', 'RCU'];
+export const softirq_to_name: readonly string[] = [
+  'HI',
+  'TIMER',
+  'NET_TX',
+  'NET_RX',
+  'BLOCK',
+  'IRQ_POLL',
+  'TASKLET',
+  'SCHED',
+  'HRTIMER',
+  'RCU',
+];
 
 /**
  * MAX_SOFTIRQ_TIME: one __do_softirq invocation stops restarting after 2 ms
@@ -202,7 +233,9 @@ export function open_softirq(nr: number, action: SoftirqAction): void {
   }
   const owner = softirq_owner[nr];
   if (owner && owner !== (loading ?? 'kernel')) {
-    throw new KdeferError(`open_softirq(${softirq_to_name[nr]}_SOFTIRQ): the vector belongs to ${owner}; a second action would replace its handler`);
+    throw new KdeferError(
+      `open_softirq(${softirq_to_name[nr]}_SOFTIRQ): the vector belongs to ${owner}; a second action would replace its handler`,
+    );
   }
   softirq_owner[nr] = loading ?? 'kernel';
   softirq_vec[nr] = action;
@@ -240,7 +273,9 @@ export function raise_softirq_irqoff(nr: number): void {
 function check_raise(nr: number, who: string): void {
   if (softirq_vec[nr] === undefined || softirq_vec[nr] === null) {
     check_nr(nr, who);
-    throw new KdeferError(`${who}: softirq ${nr} (${softirq_to_name[nr]}) has no action: open_softirq(${softirq_to_name[nr]}_SOFTIRQ, ...) was never called`);
+    throw new KdeferError(
+      `${who}: softirq ${nr} (${softirq_to_name[nr]}) has no action: open_softirq(${softirq_to_name[nr]}_SOFTIRQ, ...) was never called`,
+    );
   }
 }
 

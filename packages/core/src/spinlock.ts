@@ -43,7 +43,16 @@ import { mem, i32, cpuId, PCB } from './smp.js';
 import { preempt_point } from './entry.js';
 import { registry_resolve, NAME_KIND_LOCK, KdeferError, name_of } from './module.js';
 import { printk, KERN_EMERG, oops_end, call_trace } from './printk.js';
-import { local_irq_disable, local_irq_enable, local_irq_save, local_irq_restore, __local_bh_enable_ip, SOFTIRQ_LOCK_OFFSET, context_name, in_interrupt } from './preempt.js';
+import {
+  local_irq_disable,
+  local_irq_enable,
+  local_irq_save,
+  local_irq_restore,
+  __local_bh_enable_ip,
+  SOFTIRQ_LOCK_OFFSET,
+  context_name,
+  in_interrupt,
+} from './preempt.js';
 import { comm_of_pid, current_comm } from './sched.js';
 import { lockdep_init_cpu, lock_acquire, lock_release } from './lockdep.js';
 import { trace_event, tracing_on, tracing_locks, trace_tail, TP_LOCK_ACQUIRE, TP_LOCK_RELEASE, TP_LOCK_CONTENDED } from './trace.js';
@@ -108,7 +117,8 @@ export function spin_lockup_ms(): number {
 function alloc_lock(name: string, kind: number): number {
   const e = registry_resolve(mem, NAME_KIND_LOCK, name, () => {
     const id = i32[H_LOCKS_USED]!;
-    if (id >= mem.g.maxLocks) throw new KdeferError(`lock table full: maxLocks=${mem.g.maxLocks} locks are declared (boot option maxLocks)`);
+    if (id >= mem.g.maxLocks)
+      throw new KdeferError(`lock table full: maxLocks=${mem.g.maxLocks} locks are declared (boot option maxLocks)`);
     i32[H_LOCKS_USED] = id + 1;
     i32[mem.lock(id, LK_KIND)] = kind;
     i32[mem.lock(id, LK_NAME)] = 0;
@@ -386,7 +396,8 @@ function rw_slow(lock: RwlockT, tryTake: () => boolean, writer: boolean): void {
       if (v & RW_WRITER && Atomics.load(i32, w + LK_OWNER_CPU) === cpuId) spin_bug_fatal(lock, 'recursion', true);
       preempt_point();
       if (tryTake()) return;
-      if ((++spins & 255) === 0 && performance.now() - t0 > bound) spin_bug_fatal(lock, `lockup suspected (${writer ? 'writer' : 'reader'})`, true);
+      if ((++spins & 255) === 0 && performance.now() - t0 > bound)
+        spin_bug_fatal(lock, `lockup suspected (${writer ? 'writer' : 'reader'})`, true);
     }
   } finally {
     i32[PCB + PC_SPINNING_ON] = 0;

@@ -197,7 +197,8 @@ export function from_tasklet<F extends StructFields>(t: TaskletStruct): SlabObje
 function check_usable(t: TaskletStruct, who: string): boolean {
   if (!(t instanceof TaskletStruct)) throw new KdeferError(`${who}: not a tasklet_struct`);
   const f = Atomics.load(i32, tl(t.id, TL_FLAGS));
-  if (!(f & TLF_INIT)) throw new KdeferError(`${who}: tasklet '${t.name}' was never initialised (tasklet_init, tasklet_setup or DECLARE_TASKLET)`);
+  if (!(f & TLF_INIT))
+    throw new KdeferError(`${who}: tasklet '${t.name}' was never initialised (tasklet_init, tasklet_setup or DECLARE_TASKLET)`);
   const owner = i32[tl(t.id, TL_OWNER)]!;
   if (owner !== 0 && !slab_alive(mem, owner)) {
     kasan_report(owner, null, '', true, 4, 'slab-use-after-free');
@@ -254,7 +255,10 @@ export function tasklet_unlock(t: TaskletStruct): void {
  */
 export function tasklet_unlock_wait(t: TaskletStruct): void {
   if (i32[PCB + PC_TASKLET_CURRENT] === t.id + 1) {
-    printk(KERN_EMERG + `BUG: tasklet ${t.name} waits for itself to finish (tasklet_disable or tasklet_kill from its own callback) on CPU#${cpuId}`);
+    printk(
+      KERN_EMERG +
+        `BUG: tasklet ${t.name} waits for itself to finish (tasklet_disable or tasklet_kill from its own callback) on CPU#${cpuId}`,
+    );
     printk(KERN_EMERG + dump_context());
     oops_end('tasklet waits for itself', in_interrupt());
   }
@@ -263,7 +267,10 @@ export function tasklet_unlock_wait(t: TaskletStruct): void {
   while (Atomics.load(i32, tl(t.id, TL_STATE)) & RUN) {
     cpu_relax();
     if ((++spins & 1023) === 0 && performance.now() - t0 > spin_lockup_ms()) {
-      printk(KERN_EMERG + `BUG: tasklet_unlock_wait(${t.name}) lockup suspected on CPU#${cpuId}: its callback has run for ${Math.round(performance.now() - t0)} ms`);
+      printk(
+        KERN_EMERG +
+          `BUG: tasklet_unlock_wait(${t.name}) lockup suspected on CPU#${cpuId}: its callback has run for ${Math.round(performance.now() - t0)} ms`,
+      );
       oops_end('tasklet_unlock_wait lockup', in_interrupt());
     }
   }
@@ -316,7 +323,10 @@ export async function tasklet_kill(t: TaskletStruct): Promise<void> {
       await cond_resched();
       cpu_relax();
       if (performance.now() - t0 > bound) {
-        printk(KERN_EMERG + `BUG: tasklet_kill(${t.name}) on CPU#${cpuId}: the tasklet stayed scheduled for ${Math.round(performance.now() - t0)} ms (count ${t.count}: a disabled tasklet that is scheduled never leaves TASKLET_STATE_SCHED)`);
+        printk(
+          KERN_EMERG +
+            `BUG: tasklet_kill(${t.name}) on CPU#${cpuId}: the tasklet stayed scheduled for ${Math.round(performance.now() - t0)} ms (count ${t.count}: a disabled tasklet that is scheduled never leaves TASKLET_STATE_SCHED)`,
+        );
         printk(KERN_EMERG + dump_context());
         oops_end('tasklet_kill never returns');
       }

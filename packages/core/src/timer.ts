@@ -442,7 +442,8 @@ function alloc_named(name: string): number {
  * Context: any; `fn` must have been seen at module load on every CPU.
  */
 export function timer_setup(t: TimerList, fn: TimerFunc, flags: number): void {
-  if (flags & ~TIMER_INIT_FLAGS) throw new KdeferError(`timer_setup(${t.name}): flags 0x${(flags & ~TIMER_INIT_FLAGS).toString(16)} may not be passed`);
+  if (flags & ~TIMER_INIT_FLAGS)
+    throw new KdeferError(`timer_setup(${t.name}): flags 0x${(flags & ~TIMER_INIT_FLAGS).toString(16)} may not be passed`);
   const id = t.id;
   if (!(Atomics.load(i32, tw(id, TM_STATE)) & TMS_ALLOCATED)) throw new KdeferError(`timer_setup: timer ${id} is not allocated`);
   const fid = fn_id(fn as (...a: never[]) => unknown, `timer:${t.name}`) + 1;
@@ -468,7 +469,8 @@ export function DEFINE_TIMER(name: string, fn: TimerFunc, flags = 0): TimerList 
   const t = new TimerList(alloc_named(name), name);
   const fid = fn_id(fn as (...a: never[]) => unknown, `timer:${name}`) + 1;
   if (!(Atomics.load(i32, tw(t.id, TM_STATE)) & TMS_INIT)) timer_setup(t, fn, flags);
-  else if (i32[tw(t.id, TM_FUNC)] !== fid && i32[tw(t.id, TM_FUNC)] !== 0) throw new KdeferError(`DEFINE_TIMER(${name}): declared twice with different functions`);
+  else if (i32[tw(t.id, TM_FUNC)] !== fid && i32[tw(t.id, TM_FUNC)] !== 0)
+    throw new KdeferError(`DEFINE_TIMER(${name}): declared twice with different functions`);
   return t;
 }
 
@@ -615,7 +617,10 @@ function __timer_delete_sync(t: TimerList, shutdown: boolean): number {
   check_timer(t, who);
   const id = t.id;
   // S-TIME-13(c): not from hardirq unless TIMER_IRQSAFE
-  WARN(in_hardirq() && !(i32[tw(id, TM_FLAGS)]! & TIMER_IRQSAFE), `${who}(${t.name}) from hardirq context on a timer without TIMER_IRQSAFE`);
+  WARN(
+    in_hardirq() && !(i32[tw(id, TM_FLAGS)]! & TIMER_IRQSAFE),
+    `${who}(${t.name}) from hardirq context on a timer without TIMER_IRQSAFE`,
+  );
   // S-TIME-13(a): from the timer's own function it would spin forever
   if (runningHere === id || i32[PCB + PC_TIMER_CURRENT] === id + 1) {
     const lines = [
@@ -660,7 +665,10 @@ function __timer_delete_sync(t: TimerList, shutdown: boolean): number {
     cpu_relax();
     if ((++spins & 255) === 0 && performance.now() - t0 > spin_lockup_ms()) {
       const runCpu = Atomics.load(i32, tw(id, TM_BASE));
-      printk(KERN_EMERG + `BUG: ${who}() lockup suspected on CPU#${cpuId}: the function of timer ${t.name} has run on CPU#${runCpu} for ${Math.round(performance.now() - t0)} ms`);
+      printk(
+        KERN_EMERG +
+          `BUG: ${who}() lockup suspected on CPU#${cpuId}: the function of timer ${t.name} has run on CPU#${runCpu} for ${Math.round(performance.now() - t0)} ms`,
+      );
       printk(KERN_EMERG + dump_context());
       printk(KERN_EMERG + `Context of the waiter: ${context_name()}`);
       printk(KERN_EMERG + 'Call Trace:');

@@ -242,7 +242,8 @@ export function chrome_trace(m: Mem): { traceEvents: ChromeEvent[]; displayTimeU
   for (let c = 0; c < m.g.cpus; c++) {
     ev.push({ name: 'process_name', ph: 'M', ts: 0, pid: c, tid: 0, args: { name: `CPU ${c}` } });
     ev.push({ name: 'process_sort_index', ph: 'M', ts: 0, pid: c, tid: 0, args: { sort_index: c } });
-    for (let k = 0; k < 3; k++) ev.push({ name: 'thread_name', ph: 'M', ts: 0, pid: c, tid: c * 10 + k, args: { name: `CPU${c} ${CTX_NAMES[k]}` } });
+    for (let k = 0; k < 3; k++)
+      ev.push({ name: 'thread_name', ph: 'M', ts: 0, pid: c, tid: c * 10 + k, args: { name: `CPU${c} ${CTX_NAMES[k]}` } });
   }
   const open = new Map<string, number>();
   for (const r of recs) {
@@ -252,7 +253,15 @@ export function chrome_trace(m: Mem): { traceEvents: ChromeEvent[]; displayTimeU
       const k = `${r.cpu}:${ctx}:${key}`;
       if (begin) {
         open.set(k, (open.get(k) ?? 0) + 1);
-        ev.push({ name: `${r.name}: ${detail}`, ph: 'B', ts: r.ts, pid: r.cpu, tid: tidOf(ctx), cat: r.name.replace(/_(entry|start)$/, ''), args: { tracepoint: r.name } });
+        ev.push({
+          name: `${r.name}: ${detail}`,
+          ph: 'B',
+          ts: r.ts,
+          pid: r.cpu,
+          tid: tidOf(ctx),
+          cat: r.name.replace(/_(entry|start)$/, ''),
+          args: { tracepoint: r.name },
+        });
       } else if ((open.get(k) ?? 0) > 0) {
         open.set(k, open.get(k)! - 1);
         ev.push({ name: r.name, ph: 'E', ts: r.ts, pid: r.cpu, tid: tidOf(ctx), args: { tracepoint: r.name, detail } });
@@ -296,9 +305,17 @@ export function chrome_trace(m: Mem): { traceEvents: ChromeEvent[]; displayTimeU
         slice(r.a0 & TRACE_WORK_BH ? 1 : 0, false, `w${r.a1}`);
         break;
       default:
-        ev.push({ name: r.name, ph: 'i', s: 't', ts: r.ts, pid: r.cpu, tid: tidOf(r.ev === TP_SCHED_SWITCH ? 0 : 0), cat: r.name, args: { detail } });
+        ev.push({
+          name: r.name,
+          ph: 'i',
+          s: 't',
+          ts: r.ts,
+          pid: r.cpu,
+          tid: tidOf(r.ev === TP_SCHED_SWITCH ? 0 : 0),
+          cat: r.name,
+          args: { detail },
+        });
     }
   }
   return { traceEvents: ev, displayTimeUnit: 'ms' };
 }
-

@@ -128,7 +128,9 @@ export function wait_object_alloc_locked(kind: number, nameId: number, what: str
   const used = a[mem.wqGlobal(WQG_WAITOBJ_USED)]!;
   const id = Math.max(used, WAITOBJ_RESERVED);
   if (id >= mem.g.maxWaitObjects) {
-    throw new KdeferError(`wait object table full: ${what} needs one, maxWaitObjects=${mem.g.maxWaitObjects} are in use (boot option maxWaitObjects)`);
+    throw new KdeferError(
+      `wait object table full: ${what} needs one, maxWaitObjects=${mem.g.maxWaitObjects} are in use (boot option maxWaitObjects)`,
+    );
   }
   a[mem.wqGlobal(WQG_WAITOBJ_USED)] = id + 1;
   wait_object_reset(id, kind, nameId);
@@ -151,7 +153,13 @@ function wait_object_reset(id: number, kind: number, nameId: number): void {
 /** Resolve `prefix + name` to a wait object of `kind`, creating it zeroed. */
 export function wait_object_by_name(prefix: string, name: string, kind: number): { id: number; created: boolean } {
   if (typeof name !== 'string' || name.length === 0) throw new KdeferError(`${prefix}: a name is required`);
-  const e = registry_resolve(mem, NAME_KIND_OBJECT, prefix + name, (nid) => ({ value: wait_object_alloc_locked(kind, nid, prefix + name), size: kind }), kind);
+  const e = registry_resolve(
+    mem,
+    NAME_KIND_OBJECT,
+    prefix + name,
+    (nid) => ({ value: wait_object_alloc_locked(kind, nid, prefix + name), size: kind }),
+    kind,
+  );
   return { id: e.value, created: e.created };
 }
 
@@ -302,7 +310,13 @@ export function finish_wait(wq: WaitQueueHead): void {
  * sleep, until `condition` holds or `timeout` jiffies pass.
  * @returns the jiffies left (at least 1 if the condition held), 0 on timeout.
  */
-async function ___wait_event(wq: WaitQueueHead, condition: () => boolean, state: number, exclusive: boolean, timeout: number): Promise<number> {
+async function ___wait_event(
+  wq: WaitQueueHead,
+  condition: () => boolean,
+  state: number,
+  exclusive: boolean,
+  timeout: number,
+): Promise<number> {
   const forever = timeout >= MAX_SCHEDULE_TIMEOUT;
   let left = timeout;
   Atomics.add(i32, wq.w + WO_CONTENDED, 1);

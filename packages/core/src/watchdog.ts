@@ -58,8 +58,10 @@ export function describe_activity(m: Mem, cpu: number, inTick = false): string {
   const parts: string[] = [context_name(f(PC_PREEMPT_COUNT) - (inTick ? 0x10000 : 0))];
   if (f(PC_IRQ_CURRENT)) parts.push(`in the handler of IRQ ${f(PC_IRQ_CURRENT) - 1}`);
   if (f(PC_SOFTIRQ_CURRENT)) parts.push(`serving softirq ${SOFTIRQ_NAMES[f(PC_SOFTIRQ_CURRENT) - 1]}`);
-  if (f(PC_TASKLET_CURRENT)) parts.push(`in tasklet ${name_of(m, a[m.tasklet(f(PC_TASKLET_CURRENT) - 1, TL_NAME)]!) || `#${f(PC_TASKLET_CURRENT) - 1}`}`);
-  if (f(PC_TIMER_CURRENT)) parts.push(`in the function of timer ${name_of(m, a[m.timer(f(PC_TIMER_CURRENT) - 1, TM_NAME)]!) || `#${f(PC_TIMER_CURRENT) - 1}`}`);
+  if (f(PC_TASKLET_CURRENT))
+    parts.push(`in tasklet ${name_of(m, a[m.tasklet(f(PC_TASKLET_CURRENT) - 1, TL_NAME)]!) || `#${f(PC_TASKLET_CURRENT) - 1}`}`);
+  if (f(PC_TIMER_CURRENT))
+    parts.push(`in the function of timer ${name_of(m, a[m.timer(f(PC_TIMER_CURRENT) - 1, TM_NAME)]!) || `#${f(PC_TIMER_CURRENT) - 1}`}`);
   if (f(PC_WORK_CURRENT)) parts.push(`running work ${name_of(m, f(PC_WORK_CURRENT))}`);
   if (f(PC_SPINNING_ON)) parts.push(`spinning on lock ${name_of(m, a[m.lock(f(PC_SPINNING_ON) - 1, LK_NAME)]!)}`);
   return parts.join(', ');

@@ -206,8 +206,30 @@ import {
 import { mem, i32 as smp_i32, cpuId, nrCpus, PCB } from './smp.js';
 import { preempt_point } from './entry.js';
 import { KdeferError, registry_resolve, NAME_KIND_OBJECT, fn_id, fn_by_id, fn_name, name_of, registerFunction, intern } from './module.js';
-import { printk, pr_err, pr_warn, KERN_ERR, KERN_WARNING, WARN_ONCE, WARN_ON_ONCE, KernelHalt, BUG, call_trace, dump_context } from './printk.js';
-import { preempt_count, preempt_count_set, irqs_disabled, __irq_flag_set, in_task, in_serving_softirq, in_interrupt, local_bh_disable, local_bh_enable } from './preempt.js';
+import {
+  printk,
+  pr_err,
+  pr_warn,
+  KERN_ERR,
+  KERN_WARNING,
+  WARN_ONCE,
+  WARN_ON_ONCE,
+  KernelHalt,
+  BUG,
+  call_trace,
+  dump_context,
+} from './printk.js';
+import {
+  preempt_count,
+  preempt_count_set,
+  irqs_disabled,
+  __irq_flag_set,
+  in_task,
+  in_serving_softirq,
+  in_interrupt,
+  local_bh_disable,
+  local_bh_enable,
+} from './preempt.js';
 import {
   type TaskStruct,
   current,
@@ -231,14 +253,40 @@ import {
 } from './sched.js';
 import { __raise_softirq_irqoff, wakeup_softirqd, TASKLET_SOFTIRQ, HI_SOFTIRQ } from './softirq.js';
 import { tasklet_register_bh_hook } from './tasklet.js';
-import { type TimerList, timer_slot_alloc, timer_slot_release, timer_by_id, timer_setup, add_timer, add_timer_on, timer_delete, timer_delete_sync, TIMER_IRQSAFE } from './timer.js';
+import {
+  type TimerList,
+  timer_slot_alloc,
+  timer_slot_release,
+  timer_by_id,
+  timer_setup,
+  add_timer,
+  add_timer_on,
+  timer_delete,
+  timer_delete_sync,
+  TIMER_IRQSAFE,
+} from './timer.js';
 import { report_handler_oops } from './irq.js';
 import { slab_alive, slab_obj, kasan_report, type SlabObject, type StructFields } from './slab.js';
 import { lockdep_depth, lockdep_check_return, lockdep_map_of, lockdep_enabled, lock_map_acquire, lock_map_release } from './lockdep.js';
-import { trace_event, tracing_on, TP_WORKQUEUE_QUEUE_WORK, TP_WORKQUEUE_EXECUTE_START, TP_WORKQUEUE_EXECUTE_END, TRACE_WORK_BH } from './trace.js';
+import {
+  trace_event,
+  tracing_on,
+  TP_WORKQUEUE_QUEUE_WORK,
+  TP_WORKQUEUE_EXECUTE_START,
+  TP_WORKQUEUE_EXECUTE_END,
+  TRACE_WORK_BH,
+} from './trace.js';
 import { spin_lockup_ms } from './spinlock.js';
 import { get_jiffies_64, msecs_to_jiffies } from './tick.js';
-import { raw_word_lock_irqsave, raw_word_unlock_irqrestore, wait_object_alloc_locked, wait_queue_by_id, wait_event, __wake_up_common, type WaitQueueHead } from './wait.js';
+import {
+  raw_word_lock_irqsave,
+  raw_word_unlock_irqrestore,
+  wait_object_alloc_locked,
+  wait_queue_by_id,
+  wait_event,
+  __wake_up_common,
+  type WaitQueueHead,
+} from './wait.js';
 import { type Mutex, mutex_lock, mutex_unlock } from './mutex.js';
 import { Mutex as MutexClass } from './mutex.js';
 
@@ -431,7 +479,8 @@ const R = (id: number, f: number): number => RB + id * RS_ + f;
 const WQ = (id: number, f: number): number => mem.wq(id, f);
 
 /** Pool id of CPU `cpu`'s pool: BH or not, highpri or not (the kernel's id order). */
-export const cpu_pool_id = (cpu: number, highpri: boolean, bh: boolean): number => cpu * WQ_POOLS_PER_CPU + (bh ? 0 : 2) + (highpri ? 1 : 0);
+export const cpu_pool_id = (cpu: number, highpri: boolean, bh: boolean): number =>
+  cpu * WQ_POOLS_PER_CPU + (bh ? 0 : 2) + (highpri ? 1 : 0);
 const unbound_pool_id = (highpri: boolean): number => nrCpus * WQ_POOLS_PER_CPU + (highpri ? 1 : 0);
 const pool_is_bh = (pool: number): boolean => (i32[P(pool, PL_FLAGS)]! & POOL_BH) !== 0;
 const pool_cpu = (pool: number): number => i32[P(pool, PL_CPU)]!;
@@ -884,7 +933,10 @@ function report_wq_uaf(wq: WorkqueueStruct, work: number, who: string): void {
   printk(KERN_ERR + '==================================================================');
   printk(KERN_ERR + `BUG: KASAN: slab-use-after-free in ${who}`);
   printk(KERN_ERR + `Read of size 4 at workqueue '${wq.name}' by task ${current_comm()}/${current_pid()}`);
-  printk(KERN_ERR + `workqueue '${wq.name}' was freed by destroy_workqueue(); queueing work ${work_by_id(work).name} (${fn_name(i32[W(work, WK_FUNC)]!)}) on it`);
+  printk(
+    KERN_ERR +
+      `workqueue '${wq.name}' was freed by destroy_workqueue(); queueing work ${work_by_id(work).name} (${fn_name(i32[W(work, WK_FUNC)]!)}) on it`,
+  );
   printk(KERN_ERR + dump_context());
   printk(KERN_ERR + 'Call Trace:');
   for (const l of call_trace(undefined, 6)) printk(KERN_ERR + l);
@@ -913,7 +965,9 @@ function __queue_work(reqCpu: number, wq: WorkqueueStruct, work: number): boolea
   let cpu = reqCpu === WORK_CPU_UNBOUND ? cpuId : reqCpu;
   if (!Number.isInteger(cpu) || cpu < 0 || cpu >= nrCpus) {
     Atomics.and(i32, W(work, WK_DATA), ~WORK_STRUCT_PENDING);
-    throw new KdeferError(`queue_work_on(${reqCpu}, ${wq.name}, ${work_by_id(work).name}): CPU ${reqCpu} does not exist (CPUs 0-${nrCpus - 1}, or WORK_CPU_UNBOUND)`);
+    throw new KdeferError(
+      `queue_work_on(${reqCpu}, ${wq.name}, ${work_by_id(work).name}): CPU ${reqCpu} does not exist (CPUs 0-${nrCpus - 1}, or WORK_CPU_UNBOUND)`,
+    );
   }
   if (flags & WQ_UNBOUND) cpu = 0;
   let pwq = wqId * nrCpus + cpu;
@@ -975,7 +1029,9 @@ function clear_pending_if_disabled(work: number): boolean {
 
 function check_work(work: WorkStruct, who: string): number {
   if (!(work instanceof WorkStruct)) {
-    throw new KdeferError(`${who}: not a work_struct${(work as unknown) instanceof DelayedWork ? ' (a delayed_work: pass dwork.work, or use the _delayed_ variant)' : ''}`);
+    throw new KdeferError(
+      `${who}: not a work_struct${(work as unknown) instanceof DelayedWork ? ' (a delayed_work: pass dwork.work, or use the _delayed_ variant)' : ''}`,
+    );
   }
   return work.id;
 }
@@ -1112,7 +1168,9 @@ function check_leak(ex: Exec, count0: number, held: number): void {
   const irqs = irqs_disabled();
   if (count !== count0 || (irqs && count0 === 0) || lockdep_depth() > held) {
     pr_err(`BUG: workqueue leaked atomic, lock or RCU: ${current_comm()}[${current_pid()}]`);
-    pr_err(`     preempt=0x${(count >>> 0).toString(16).padStart(8, '0')} lock=${held}->${lockdep_depth()} RCU=0->0 workfn=${fn_name(ex.fid)}`);
+    pr_err(
+      `     preempt=0x${(count >>> 0).toString(16).padStart(8, '0')} lock=${held}->${lockdep_depth()} RCU=0->0 workfn=${fn_name(ex.fid)}`,
+    );
     printk(KERN_ERR + 'Call Trace:');
     for (const l of call_trace(undefined, 4)) printk(KERN_ERR + l);
     lockdep_check_return(held, `work function ${fn_name(ex.fid)}`);
@@ -1172,7 +1230,8 @@ function process_one_work(lw: LocalWorker, work: number, pool: number, f: number
     if (e instanceof KernelHalt) throw e;
     report_work_oops(e, ex);
   }
-  if (r !== undefined && r !== null && typeof (r as Promise<unknown>).then === 'function') return process_one_work_async(lw, pool, ex, r as Promise<unknown>, held, wqMap, map);
+  if (r !== undefined && r !== null && typeof (r as Promise<unknown>).then === 'function')
+    return process_one_work_async(lw, pool, ex, r as Promise<unknown>, held, wqMap, map);
   if (tracing) trace_event(TP_WORKQUEUE_EXECUTE_END, work, i32[W(work, WK_NAME)]!);
   if (map >= 0) {
     lock_map_release(map);
@@ -1200,7 +1259,15 @@ function process_one_work_skip(lw: LocalWorker, pool: number, ex: Exec): number 
 }
 
 /** process_one_work for a function that returned a promise (it may sleep). */
-async function process_one_work_async(lw: LocalWorker, pool: number, ex: Exec, r: Promise<unknown>, held: number, wqMap: number, map: number): Promise<number> {
+async function process_one_work_async(
+  lw: LocalWorker,
+  pool: number,
+  ex: Exec,
+  r: Promise<unknown>,
+  held: number,
+  wqMap: number,
+  map: number,
+): Promise<number> {
   try {
     await r;
   } catch (e) {
@@ -1400,7 +1467,8 @@ function worker_poll_worklist(pool: number): boolean {
     if (Atomics.load(i32, inbound) !== 0 || Atomics.load(i32, head) !== 0) return true;
     if ((k & 15) === 0) {
       preempt_point();
-      if (i32[PCB + PC_NR_RUNNING] !== 0 || Atomics.load(i32, PCB + PC_CONTROL_HOST) !== 0 || performance.now() > end) return Atomics.load(i32, inbound) !== 0 || Atomics.load(i32, head) !== 0;
+      if (i32[PCB + PC_NR_RUNNING] !== 0 || Atomics.load(i32, PCB + PC_CONTROL_HOST) !== 0 || performance.now() > end)
+        return Atomics.load(i32, inbound) !== 0 || Atomics.load(i32, head) !== 0;
     }
   }
 }
@@ -1461,7 +1529,13 @@ async function worker_thread(lw: LocalWorker): Promise<number> {
     const left = await schedule_timeout(idleTimeoutJiffies);
     f = pool_lock(pool);
     // idle_cull_fn: the timeout ran out, still idle, and too many idle workers.
-    if (left === 0 && i32[R(wk, WR_FLAGS)]! & WORKER_IDLE && i32[R(wk, WR_WAKING)] === 0 && too_many_workers(pool) && !need_more_worker(pool)) {
+    if (
+      left === 0 &&
+      i32[R(wk, WR_FLAGS)]! & WORKER_IDLE &&
+      i32[R(wk, WR_WAKING)] === 0 &&
+      too_many_workers(pool) &&
+      !need_more_worker(pool)
+    ) {
       worker_leave_idle(wk, pool);
       i32[R(wk, WR_FLAGS)]! |= WORKER_DIE;
     }
@@ -1474,7 +1548,10 @@ function create_rescuer(wqId: number, name: string): void {
   const pw = mem.pwq(wqId, cpuId);
   if (i32[pw + PWQ_RESCUER] !== 0) return;
   const wk = worker_slot_alloc(WRS_RESCUER);
-  if (wk < 0) throw new KdeferError(`workqueue: Failed to create a rescuer kthread for wq "${name}": maxWorkers=${mem.g.maxWorkers} (boot option maxWorkers)`);
+  if (wk < 0)
+    throw new KdeferError(
+      `workqueue: Failed to create a rescuer kthread for wq "${name}": maxWorkers=${mem.g.maxWorkers} (boot option maxWorkers)`,
+    );
   const lw: LocalWorker = { id: wk, ex: new_exec(), sinceResched: 0, pool: -1, task: null, current: null, rescueWq: wqId };
   const t = create_task(rescuer_thread as (d: unknown) => unknown, lw, `kworker/R-${name}`.slice(0, 31), PF_KTHREAD | PF_WQ_WORKER, false);
   lw.task = t;
@@ -1511,7 +1588,7 @@ async function rescuer_thread(lw: LocalWorker): Promise<number> {
       i32[R(wk, WR_POOL)] = pool;
       let f = pool_lock(pool);
       // Pull this workqueue's items of the pool into our scheduled list.
-      for (let w = worklist_first(pool); w >= 0; ) {
+      for (let w = worklist_first(pool); w >= 0;) {
         const next = i32[W(w, WK_NEXT)]! - 1;
         if (i32[W(w, WK_PWQ)] === pwq + 1) assign_work(w, wk, pool);
         w = next;
@@ -1592,7 +1669,10 @@ function bh_process_one_work(wk: number, work: number, pool: number, f: number):
     if (!fn) throw new KdeferError(`work ${w.name}: function #${ex.fid} is not known on CPU ${cpuId}`);
     const r = fn(w);
     if (r !== undefined && typeof (r as Promise<unknown>).then === 'function') {
-      WARN_ONCE(true, `workqueue: BH work function ${fn_name(ex.fid)} returned a promise: BH work runs in softirq context and must not sleep`);
+      WARN_ONCE(
+        true,
+        `workqueue: BH work function ${fn_name(ex.fid)} returned a promise: BH work runs in softirq context and must not sleep`,
+      );
     }
   } catch (e) {
     if (e instanceof KernelHalt) throw e;
@@ -1668,7 +1748,11 @@ export function work_slot_alloc_owned(owner: number, nameId: number, flags = 0):
   const used = Math.min(Atomics.load(i32, mem.wqGlobal(WQG_WORKS_USED)), mem.g.maxWorks);
   let id = -1;
   for (let k = 0; k < used && id < 0; k++) {
-    if (Atomics.load(i32, W(k, WK_FLAGS)) === WKF_RELEASED && Atomics.compareExchange(i32, W(k, WK_FLAGS), WKF_RELEASED, WKF_CLAIMED) === WKF_RELEASED) id = k;
+    if (
+      Atomics.load(i32, W(k, WK_FLAGS)) === WKF_RELEASED &&
+      Atomics.compareExchange(i32, W(k, WK_FLAGS), WKF_RELEASED, WKF_CLAIMED) === WKF_RELEASED
+    )
+      id = k;
   }
   if (id < 0) id = work_slot_take();
   for (let f = 0; f < WORK_STRIDE; f++) if (f !== WK_FLAGS && f !== WK_QSEQ && f !== WK_RUNSEQ && f !== WK_DONESEQ) i32[W(id, f)] = 0;
@@ -1749,7 +1833,13 @@ function work_owner_freed(work: number, where: string): boolean {
 function declare_work(name: string, fid: number, delayed: boolean, who: string): number {
   if (typeof name !== 'string' || name.length === 0) throw new KdeferError(`${who}: a work needs a name`);
   const kind = delayed ? 2 : 1;
-  const e = registry_resolve(mem, NAME_KIND_OBJECT, (delayed ? 'dwork:' : 'work:') + name, (nid) => ({ value: work_slot_alloc_locked(nid, fid, delayed ? WKF_DELAYED : 0), size: kind }), kind);
+  const e = registry_resolve(
+    mem,
+    NAME_KIND_OBJECT,
+    (delayed ? 'dwork:' : 'work:') + name,
+    (nid) => ({ value: work_slot_alloc_locked(nid, fid, delayed ? WKF_DELAYED : 0), size: kind }),
+    kind,
+  );
   const id = e.value;
   if (!e.created) {
     const cur = Atomics.load(i32, W(id, WK_FUNC));
@@ -1843,7 +1933,8 @@ export function DECLARE_DELAYED_WORK(name: string, func: work_func_t): DelayedWo
 
 /** to_delayed_work - the delayed_work a work function's `work` belongs to. */
 export function to_delayed_work(work: WorkStruct): DelayedWork {
-  if (!(Atomics.load(i32, W(work.id, WK_FLAGS)) & WKF_DELAYED)) throw new KdeferError(`to_delayed_work(${work.name}): not the work of a delayed_work`);
+  if (!(Atomics.load(i32, W(work.id, WK_FLAGS)) & WKF_DELAYED))
+    throw new KdeferError(`to_delayed_work(${work.name}): not the work of a delayed_work`);
   return dwork_of(work.id);
 }
 
@@ -1992,7 +2083,9 @@ function work_grab_pending(work: number, isDwork: boolean, who: string): number 
     if ((spins & 1023) === 1023) {
       if (t0 === 0) t0 = performance.now();
       else if (performance.now() - t0 > spin_lockup_ms()) {
-        BUG(`${who}(${work_by_id(work).name}): work stays pending without being queued for ${Math.round(performance.now() - t0)} ms on CPU#${cpuId}`);
+        BUG(
+          `${who}(${work_by_id(work).name}): work stays pending without being queued for ${Math.round(performance.now() - t0)} ms on CPU#${cpuId}`,
+        );
       }
     }
   }
@@ -2050,7 +2143,8 @@ async function __flush_work(work: number, fromCancel: boolean): Promise<boolean>
     // a rescuer, waiting for the item waits for the workqueue as well (not
     // from cancel_work_sync: the item it waits for is already running).
     const wqId = fromCancel ? -1 : work_wq_now(work);
-    if (wqId >= 0 && (i32[WQ(wqId, WQS_MAX_ACTIVE)] === 1 || i32[WQ(wqId, WQS_FLAGS)]! & WQ_MEM_RECLAIM)) touch_wq_lockdep_map(wq_by_id(wqId));
+    if (wqId >= 0 && (i32[WQ(wqId, WQS_MAX_ACTIVE)] === 1 || i32[WQ(wqId, WQS_FLAGS)]! & WQ_MEM_RECLAIM))
+      touch_wq_lockdep_map(wq_by_id(wqId));
     lock_map_acquire(map);
     lock_map_release(map);
   }
@@ -2315,7 +2409,8 @@ export async function drain_workqueue(wq: WorkqueueStruct): Promise<void> {
   for (let tries = 1; ; tries++) {
     await flush_workqueue(wq);
     if (wq_drained(wq.id)) break;
-    if (tries === 10 || (tries % 100 === 0 && tries <= 1000)) pr_warn(`workqueue ${wq.name}: drain_workqueue() isn't complete after ${tries} tries`);
+    if (tries === 10 || (tries % 100 === 0 && tries <= 1000))
+      pr_warn(`workqueue ${wq.name}: drain_workqueue() isn't complete after ${tries} tries`);
   }
   await mutex_lock(mtx);
   if (--i32[WQ(wq.id, WQS_NR_DRAINERS)]! === 0) Atomics.and(i32, WQ(wq.id, WQS_STATE), ~__WQ_DRAINING);
@@ -2389,7 +2484,8 @@ export function alloc_workqueue(fmt: string, flags: number, max_active: number, 
   const name = wq_format(fmt, args);
   if (name.length === 0) throw new KdeferError('alloc_workqueue: a workqueue needs a name');
   if (flags & WQ_BH) {
-    if (WARN_ON_ONCE(flags & ~(__WQ_BH_ALLOWS | __WQ_ORDERED | __WQ_LEGACY), `alloc_workqueue(${name}): WQ_BH allows only WQ_HIGHPRI`)) return null;
+    if (WARN_ON_ONCE(flags & ~(__WQ_BH_ALLOWS | __WQ_ORDERED | __WQ_LEGACY), `alloc_workqueue(${name}): WQ_BH allows only WQ_HIGHPRI`))
+      return null;
     if (WARN_ON_ONCE(max_active !== 0, `alloc_workqueue(${name}): a WQ_BH workqueue takes max_active 0`)) return null;
   }
   let active = flags & WQ_BH ? BH_MAX_ACTIVE : max_active || WQ_DFL_ACTIVE;
@@ -2400,7 +2496,8 @@ export function alloc_workqueue(fmt: string, flags: number, max_active: number, 
   const e = registry_resolve(mem, NAME_KIND_OBJECT, `wq:${name}`, (nid) => {
     const g = mem.wqGlobal(WQG_WQS_USED);
     const id = i32[g]!;
-    if (id >= mem.g.maxWorkqueues) throw new KdeferError(`workqueue table full: maxWorkqueues=${mem.g.maxWorkqueues} (boot option maxWorkqueues)`);
+    if (id >= mem.g.maxWorkqueues)
+      throw new KdeferError(`workqueue table full: maxWorkqueues=${mem.g.maxWorkqueues} (boot option maxWorkqueues)`);
     i32[g] = id + 1;
     i32[WQ(id, WQS_GEN)] = 1;
     wq_init_locked(id, nid, flags, active, true);
@@ -2444,7 +2541,8 @@ export function create_singlethread_workqueue(name: string): WorkqueueStruct | n
 /** workqueue_set_max_active - change `wq`'s max_active (not for ordered ones). Context: process context. */
 export function workqueue_set_max_active(wq: WorkqueueStruct, max_active: number): void {
   if (!wq_alive(wq, 'workqueue_set_max_active')) return;
-  if (WARN_ON_ONCE(i32[WQ(wq.id, WQS_FLAGS)]! & (__WQ_ORDERED | WQ_BH), `workqueue_set_max_active(${wq.name}): ordered or BH workqueue`)) return;
+  if (WARN_ON_ONCE(i32[WQ(wq.id, WQS_FLAGS)]! & (__WQ_ORDERED | WQ_BH), `workqueue_set_max_active(${wq.name}): ordered or BH workqueue`))
+    return;
   const active = Math.max(1, Math.min(WQ_MAX_ACTIVE, max_active || WQ_DFL_ACTIVE));
   i32[WQ(wq.id, WQS_MAX_ACTIVE)] = active;
   for (const pwq of wq_pwqs(wq.id)) {
@@ -2452,7 +2550,11 @@ export function workqueue_set_max_active(wq: WorkqueueStruct, max_active: number
     const f = pool_lock(pool);
     i32[Q(pwq, PWQ_MAX_ACTIVE)] = active;
     // Activate what the new limit allows.
-    for (let first = i32[Q(pwq, PWQ_INACTIVE)]! - 1; first >= 0 && i32[Q(pwq, PWQ_NR_ACTIVE)]! < active; first = i32[Q(pwq, PWQ_INACTIVE)]! - 1) {
+    for (
+      let first = i32[Q(pwq, PWQ_INACTIVE)]! - 1;
+      first >= 0 && i32[Q(pwq, PWQ_NR_ACTIVE)]! < active;
+      first = i32[Q(pwq, PWQ_INACTIVE)]! - 1
+    ) {
       work_list_del(first);
       Atomics.and(i32, W(first, WK_DATA), ~WORK_STRUCT_INACTIVE);
       pwq_note_active(pwq);
@@ -2580,7 +2682,12 @@ export function read_workers(m: Mem): PoolInfo[] {
       pid,
       cpu: a[m.worker(wk, WR_CPU)]!,
       comm: wq === null ? base : `${base}${cur >= 0 ? '+' : '-'}${wq}`,
-      state: cur < 0 && (flags & WORKER_IDLE || st === WRS_RESCUER) ? 'idle' : Atomics.load(a, m.worker(wk, WR_SLEEPING)) === 1 || (cur >= 0 && task_sleeping(m, a[m.worker(wk, WR_SLOT)]!, pid)) ? 'sleeping' : 'running',
+      state:
+        cur < 0 && (flags & WORKER_IDLE || st === WRS_RESCUER)
+          ? 'idle'
+          : Atomics.load(a, m.worker(wk, WR_SLEEPING)) === 1 || (cur >= 0 && task_sleeping(m, a[m.worker(wk, WR_SLOT)]!, pid))
+            ? 'sleeping'
+            : 'running',
       work: cur >= 0 ? strip(name_of(m, a[m.work(cur, WK_NAME)]!)) || `work#${cur}` : null,
       wq,
       items: a[m.worker(wk, WR_ITEMS)]!,
@@ -2666,6 +2773,7 @@ export function workqueue_init_cpu(): void {
     bhWorker.push(wk);
   }
   for (const pool of [cpu_pool_id(cpuId, false, false), cpu_pool_id(cpuId, true, false), unbound_pool_id(false), unbound_pool_id(true)]) {
-    if (create_worker(pool) < 0) throw new KdeferError(`workqueue_init: could not create the first kworker of pool ${pool} on CPU ${cpuId}`);
+    if (create_worker(pool) < 0)
+      throw new KdeferError(`workqueue_init: could not create the first kworker of pool ${pool} on CPU ${cpuId}`);
   }
 }

@@ -206,7 +206,11 @@ export class Machine {
     failure.catch(() => {});
     try {
       const timeout = opts.bootTimeoutMs ?? 30_000;
-      await Promise.race([Promise.all(apis.map((a) => a.ping())), failure, rejectAfter(timeout, `boot: CPUs not online after ${timeout} ms`)]);
+      await Promise.race([
+        Promise.all(apis.map((a) => a.ping())),
+        failure,
+        rejectAfter(timeout, `boot: CPUs not online after ${timeout} ms`),
+      ]);
       if (opts.modules && opts.modules.length > 0) await m.loadModules(opts.modules);
     } catch (e) {
       await m.shutdown();
@@ -249,7 +253,8 @@ export class Machine {
 
   /** Route `irq` to the CPUs of `mask` (a bitmask or a list of CPUs). */
   setIrqAffinity(irq: number, mask: number | number[]): void {
-    if (!Number.isInteger(irq) || irq < 0 || irq >= this.mem.g.nrIrqs) throw new KdeferError(`setIrqAffinity: IRQ ${String(irq)} does not exist`);
+    if (!Number.isInteger(irq) || irq < 0 || irq >= this.mem.g.nrIrqs)
+      throw new KdeferError(`setIrqAffinity: IRQ ${String(irq)} does not exist`);
     irq_set_affinity_mem(this.mem, irq, mask);
   }
 
@@ -348,7 +353,9 @@ export class Machine {
   }
   /** `ps -eo pid,psr,stat,comm`: kernel threads in brackets. */
   ps(): string {
-    const rows = this.threads().map((t) => `${String(t.pid).padStart(5)} ${String(t.cpu).padStart(3)} ${t.state.padEnd(4)} ${t.kthread ? `[${t.comm}]` : t.comm}`);
+    const rows = this.threads().map(
+      (t) => `${String(t.pid).padStart(5)} ${String(t.cpu).padStart(3)} ${t.state.padEnd(4)} ${t.kthread ? `[${t.comm}]` : t.comm}`,
+    );
     return ['  PID PSR STAT COMMAND', ...rows].join('\n') + '\n';
   }
   /** A shared array a module declared, by name. */
@@ -443,7 +450,8 @@ export class Machine {
   }
 
   private checkCpu(cpu: number): void {
-    if (!Number.isInteger(cpu) || cpu < 0 || cpu >= this.cpus) throw new KdeferError(`CPU ${String(cpu)} does not exist (CPUs 0-${this.cpus - 1})`);
+    if (!Number.isInteger(cpu) || cpu < 0 || cpu >= this.cpus)
+      throw new KdeferError(`CPU ${String(cpu)} does not exist (CPUs 0-${this.cpus - 1})`);
   }
 }
 

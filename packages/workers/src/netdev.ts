@@ -116,11 +116,16 @@ export class NetDevice {
    */
   static async create(mem: Mem, opts: NetDeviceOptions): Promise<NetDevice> {
     const ringSize = opts.ringSize ?? RX_RING_DEFAULT;
-    if (!Number.isInteger(opts.queues) || opts.queues < 1) throw new KdeferError(`NetDevice: queues=${String(opts.queues)} must be a positive integer`);
-    if (opts.irqBase < 0 || opts.irqBase + opts.queues > mem.g.nrIrqs) throw new KdeferError(`NetDevice: IRQs ${opts.irqBase}-${opts.irqBase + opts.queues - 1} do not exist (nrIrqs=${mem.g.nrIrqs})`);
+    if (!Number.isInteger(opts.queues) || opts.queues < 1)
+      throw new KdeferError(`NetDevice: queues=${String(opts.queues)} must be a positive integer`);
+    if (opts.irqBase < 0 || opts.irqBase + opts.queues > mem.g.nrIrqs)
+      throw new KdeferError(`NetDevice: IRQs ${opts.irqBase}-${opts.irqBase + opts.queues - 1} do not exist (nrIrqs=${mem.g.nrIrqs})`);
     const words = rx_ring_words(ringSize) * opts.queues;
     const view = host_shared_array(mem, opts.rings, Int32Array);
-    if (view.length < words) throw new KdeferError(`NetDevice: shared array '${opts.rings}' has ${view.length} words, ${opts.queues} rings of ${ringSize} need ${words}`);
+    if (view.length < words)
+      throw new KdeferError(
+        `NetDevice: shared array '${opts.rings}' has ${view.length} words, ${opts.queues} rings of ${ringSize} need ${words}`,
+      );
     const ctl = new SharedArrayBuffer(CTL_BYTES);
     const i32 = new Int32Array(ctl, 0, CTL_I32_WORDS);
     const f64 = new Float64Array(ctl);

@@ -39,8 +39,16 @@ import {
 
 function validate(d: unknown): DeviceStartup {
   const s = d as Partial<DeviceStartup> | null;
-  if (!s || !(s.sab instanceof SharedArrayBuffer) || !(s.ctl instanceof SharedArrayBuffer) || !s.geometry || typeof s.ringsByteOffset !== 'number') {
-    throw new TypeError('kdefer netdev device: bad startup data (expected { sab, geometry, ringsByteOffset, ringSize, queues, irqBase, ctl })');
+  if (
+    !s ||
+    !(s.sab instanceof SharedArrayBuffer) ||
+    !(s.ctl instanceof SharedArrayBuffer) ||
+    !s.geometry ||
+    typeof s.ringsByteOffset !== 'number'
+  ) {
+    throw new TypeError(
+      'kdefer netdev device: bad startup data (expected { sab, geometry, ringsByteOffset, ringSize, queues, irqBase, ctl })',
+    );
   }
   return s as DeviceStartup;
 }

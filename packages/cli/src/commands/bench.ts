@@ -37,7 +37,10 @@ import { withInterrupt, compact } from './common.js';
 /** A commander parser for a comma-separated list. */
 function listOf<T>(what: string, parse: (s: string) => T): (value: string) => T[] {
   return (value: string): T[] => {
-    const items = value.split(',').map((s) => s.trim()).filter((s) => s.length > 0);
+    const items = value
+      .split(',')
+      .map((s) => s.trim())
+      .filter((s) => s.length > 0);
     if (items.length === 0) throw new InvalidArgumentError(`${what} must be a comma-separated list.`);
     return items.map((s) => {
       try {
@@ -76,18 +79,60 @@ function scalingCommand(): Command {
   const cpuParse = intInRange('--cpus', 1, MAX_CPUS);
   return new Command('scaling')
     .addOption(traceOption())
-    .description('the SMP scalability lab: one receive workload through the 2.2 global bottom half (bh), softnet (softirq) and NAPI, against CPUs, IRQ routing and offered load')
+    .description(
+      'the SMP scalability lab: one receive workload through the 2.2 global bottom half (bh), softnet (softirq) and NAPI, against CPUs, IRQ routing and offered load',
+    )
     .addOption(new Option('--cpus <list>', 'CPU counts to run, e.g. 1,2').argParser(listOf('--cpus', cpuParse)).default([1, 2], '1,2'))
-    .addOption(new Option('--mode <list>', `receive paths: ${RX_MODES.join(', ')}`).argParser(listOf('--mode', oneOf('mode', RX_MODES))).default([...RX_MODES], RX_MODES.join(',')))
-    .addOption(new Option('--routing <list>', `IRQ routing: ${ROUTINGS.join(', ')} (rr: round-robin over all CPUs; affinity: queue q on CPU q mod n; cpu0: all on CPU 0)`).argParser(listOf('--routing', oneOf('routing', ROUTINGS))).default(['affinity', 'rr'], 'affinity,rr'))
-    .addOption(new Option('--load <list>', 'offered loads: packets/s (250000, 250k, 1.5M) or multiples of the measured 1-CPU capacity per CPU (1.1x, 4x)').argParser(listOf('--load', parseLoad)).default([{ perCpu: 1.1 }, { perCpu: 4 }], '1.1x,4x'))
+    .addOption(
+      new Option('--mode <list>', `receive paths: ${RX_MODES.join(', ')}`)
+        .argParser(listOf('--mode', oneOf('mode', RX_MODES)))
+        .default([...RX_MODES], RX_MODES.join(',')),
+    )
+    .addOption(
+      new Option(
+        '--routing <list>',
+        `IRQ routing: ${ROUTINGS.join(', ')} (rr: round-robin over all CPUs; affinity: queue q on CPU q mod n; cpu0: all on CPU 0)`,
+      )
+        .argParser(listOf('--routing', oneOf('routing', ROUTINGS)))
+        .default(['affinity', 'rr'], 'affinity,rr'),
+    )
+    .addOption(
+      new Option(
+        '--load <list>',
+        'offered loads: packets/s (250000, 250k, 1.5M) or multiples of the measured 1-CPU capacity per CPU (1.1x, 4x)',
+      )
+        .argParser(listOf('--load', parseLoad))
+        .default([{ perCpu: 1.1 }, { perCpu: 4 }], '1.1x,4x'),
+    )
     .addOption(new Option('--seconds <s>', 'measured seconds per run').argParser(positiveNumber('--seconds', 600)).default(2))
-    .addOption(new Option('--warmup <s>', 'seconds each run warms up before counting').argParser(positiveNumber('--warmup', 60)).default(0.5))
-    .addOption(new Option('--queues <n>', 'RX queues (default: the largest CPU count, at least 2)').argParser(intInRange('--queues', 1, RX_MAX_QUEUES)))
-    .addOption(new Option('--proto-work <n>', 'protocol work per packet, rounds of ~2 ns').argParser(intInRange('--proto-work', 0, 10_000_000)).default(DEFAULT_WORKLOAD.protoWork))
-    .addOption(new Option('--driver-work <n>', 'driver work per packet where it leaves the ring, rounds').argParser(intInRange('--driver-work', 0, 10_000_000)).default(DEFAULT_WORKLOAD.driverWork))
-    .addOption(new Option('--stats <where>', 'protocol statistics: percpu counters, or one shared counter set').choices(['percpu', 'shared']).default('percpu'))
-    .addOption(new Option('--capacity <pps>', '1-CPU capacity for relative loads (skips the calibration run)').argParser(positiveNumber('--capacity', 1e9)))
+    .addOption(
+      new Option('--warmup <s>', 'seconds each run warms up before counting').argParser(positiveNumber('--warmup', 60)).default(0.5),
+    )
+    .addOption(
+      new Option('--queues <n>', 'RX queues (default: the largest CPU count, at least 2)').argParser(
+        intInRange('--queues', 1, RX_MAX_QUEUES),
+      ),
+    )
+    .addOption(
+      new Option('--proto-work <n>', 'protocol work per packet, rounds of ~2 ns')
+        .argParser(intInRange('--proto-work', 0, 10_000_000))
+        .default(DEFAULT_WORKLOAD.protoWork),
+    )
+    .addOption(
+      new Option('--driver-work <n>', 'driver work per packet where it leaves the ring, rounds')
+        .argParser(intInRange('--driver-work', 0, 10_000_000))
+        .default(DEFAULT_WORKLOAD.driverWork),
+    )
+    .addOption(
+      new Option('--stats <where>', 'protocol statistics: percpu counters, or one shared counter set')
+        .choices(['percpu', 'shared'])
+        .default('percpu'),
+    )
+    .addOption(
+      new Option('--capacity <pps>', '1-CPU capacity for relative loads (skips the calibration run)').argParser(
+        positiveNumber('--capacity', 1e9),
+      ),
+    )
     .addOption(new Option('--out <dir>', 'where to write scaling.json and the SVG charts').default('kdefer-results'))
     .action(async (flags: ScalingFlags) => {
       process.exitCode = await scaling(flags);
@@ -96,7 +141,9 @@ function scalingCommand(): Command {
 
 /** The `bench` command group. */
 export function benchCommand(): Command {
-  return new Command('bench').description('benchmarks of the machine (results as tables, JSON and SVG charts)').addCommand(scalingCommand());
+  return new Command('bench')
+    .description('benchmarks of the machine (results as tables, JSON and SVG charts)')
+    .addCommand(scalingCommand());
 }
 
 async function scaling(f: ScalingFlags): Promise<number> {
@@ -107,9 +154,12 @@ async function scaling(f: ScalingFlags): Promise<number> {
       `loads ${f.load.map((l) => ('perCpu' in l ? `${l.perCpu}x` : compactRate(l.pps))).join(',')}; ${f.seconds} s per run\n`,
   );
   out.write(`workload: protocol ${f.protoWork} + driver ${f.driverWork} rounds per packet, ${f.stats} statistics\n`);
-  if (f.cpus.some((c) => c > cores)) out.write(`note: runs with more CPUs than the ${cores} cores share cores; their speedups are not claimed\n`);
+  if (f.cpus.some((c) => c > cores))
+    out.write(`note: runs with more CPUs than the ${cores} cores share cores; their speedups are not claimed\n`);
   out.write('\n');
-  const runs = f.load.length * f.mode.length * f.routing.length * new Set(f.cpus).size + (f.capacity === undefined && f.load.some((l) => 'perCpu' in l) ? 1 : 0);
+  const runs =
+    f.load.length * f.mode.length * f.routing.length * new Set(f.cpus).size +
+    (f.capacity === undefined && f.load.some((l) => 'perCpu' in l) ? 1 : 0);
   const bar = startProgress({ label: 'scaling', total: runs, unit: '' });
   let report: ScalingReport;
   try {
@@ -137,7 +187,8 @@ async function scaling(f: ScalingFlags): Promise<number> {
     bar.stop();
   }
   out.write('\n');
-  if (report.capacity > 0) out.write(`1-CPU capacity (napi, overloaded): ${compactRate(report.capacity)} packets/s; "Nx" loads are N × that × CPUs\n\n`);
+  if (report.capacity > 0)
+    out.write(`1-CPU capacity (napi, overloaded): ${compactRate(report.capacity)} packets/s; "Nx" loads are N × that × CPUs\n\n`);
   out.write(formatScalingTable(report));
   for (const l of SCALING_TABLE_LEGEND) out.write(`  ${l}\n`);
   // Where the interrupts went, for one run per routing at the most CPUs.
@@ -171,9 +222,13 @@ function irqLines(proc: string, queues: number): string {
 export function problems(r: ScalingReport['rows'][number]): string[] {
   const p: string[] = [];
   const a = r.accounting;
-  if (a.unaccounted !== 0) p.push(`${a.unaccounted} packets unaccounted (offered ${a.offered}, delivered ${a.delivered}, dropped ${a.droppedDevice + a.droppedBacklog + a.droppedBh})`);
+  if (a.unaccounted !== 0)
+    p.push(
+      `${a.unaccounted} packets unaccounted (offered ${a.offered}, delivered ${a.delivered}, dropped ${a.droppedDevice + a.droppedBacklog + a.droppedBh})`,
+    );
   if (a.leftInRings !== 0) p.push(`${a.leftInRings} packets left in rings or backlogs after the drain`);
-  if (a.duplicates + a.missing + a.both !== 0) p.push(`fates: ${a.duplicates} duplicates, ${a.missing} missing, ${a.both} delivered and dropped`);
+  if (a.duplicates + a.missing + a.both !== 0)
+    p.push(`fates: ${a.duplicates} duplicates, ${a.missing} missing, ${a.both} delivered and dropped`);
   if (r.bhOverlap !== 0) p.push(`${r.bhOverlap} bottom halves overlapped`);
   if (r.napiIrqOn !== 0) p.push(`${r.napiIrqOn} polls with the IRQ enabled`);
   for (const k of r.kernelReports.slice(0, 3)) p.push(k.trim());
@@ -184,6 +239,10 @@ export function problems(r: ScalingReport['rows'][number]): string[] {
 export function reportJson(rep: ScalingReport): unknown {
   return {
     ...rep,
-    rows: rep.rows.map(({ softnetStat, procInterrupts, ...r }) => ({ ...r, softnetStat: softnetStat.trimEnd().split('\n'), procInterrupts: irqLines(procInterrupts, r.queues).trimEnd().split('\n') })),
+    rows: rep.rows.map(({ softnetStat, procInterrupts, ...r }) => ({
+      ...r,
+      softnetStat: softnetStat.trimEnd().split('\n'),
+      procInterrupts: irqLines(procInterrupts, r.queues).trimEnd().split('\n'),
+    })),
   };
 }

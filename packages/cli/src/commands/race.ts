@@ -31,11 +31,21 @@ export function raceCommand(): Command {
   const cases = RACE_CASES.map((c) => `  ${c.name.padEnd(width)}  ${c.statement.padEnd(9)} ${c.summary}`).join('\n');
   return new Command('race')
     .addOption(traceOption())
-    .description('reproduce a del_timer/tasklet teardown race: many natural trials per API variant, counting the kernel reports each produces')
+    .description(
+      'reproduce a del_timer/tasklet teardown race: many natural trials per API variant, counting the kernel reports each produces',
+    )
     .addArgument(new Argument('<case>', 'the race case (listed below)').choices(RACE_CASES.map((c) => c.name)))
     .addOption(cpusOption())
-    .addOption(new Option('--trials <n>', "trials per API variant (default: the case's, shown below)").argParser(intInRange('--trials', 1, 1_000_000)))
-    .addOption(seedOption("seed of the trials' random delays (decimal or 0x-hex; trial i of every variant gets the same delay); random if not given, and printed"))
+    .addOption(
+      new Option('--trials <n>', "trials per API variant (default: the case's, shown below)").argParser(
+        intInRange('--trials', 1, 1_000_000),
+      ),
+    )
+    .addOption(
+      seedOption(
+        "seed of the trials' random delays (decimal or 0x-hex; trial i of every variant gets the same delay); random if not given, and printed",
+      ),
+    )
     .addOption(amplifyOption())
     .addHelpText(
       'after',
@@ -59,7 +69,9 @@ async function race(name: string, flags: RaceFlags): Promise<number> {
     return 2;
   }
   out.write(`kdefer race ${c.name} — ${c.statement}: ${c.summary}\n`);
-  out.write(`machine: ${flags.cpus} CPUs, HZ=1000, node ${process.version}, ${availableParallelism()} cores; ${trials} trials per variant, seed ${fmtSeed(seed)}, amplify ${fmtAmplify(flags.amplify)}\n`);
+  out.write(
+    `machine: ${flags.cpus} CPUs, HZ=1000, node ${process.version}, ${availableParallelism()} cores; ${trials} trials per variant, seed ${fmtSeed(seed)}, amplify ${fmtAmplify(flags.amplify)}\n`,
+  );
   out.write(`a hit: ${c.hit}\n\n`);
   const total = trials * c.variants.length;
   const step = Math.max(1, Math.floor(total / PROGRESS_STEPS));
@@ -94,7 +106,14 @@ function progressLine(p: RaceProgress): string {
 /** The table: one row per API variant. */
 export function formatRaceTable(r: RaceResult): string {
   const head = ['API', '', 'trials', 'races hit', 'reports in dmesg', 'hit rate'];
-  const rows = r.rows.map((x) => [x.api, x.fixed ? 'fixed' : 'buggy', String(x.trials), String(x.hits), String(x.reports), `${(100 * x.hitRate).toFixed(1)} %`]);
+  const rows = r.rows.map((x) => [
+    x.api,
+    x.fixed ? 'fixed' : 'buggy',
+    String(x.trials),
+    String(x.hits),
+    String(x.reports),
+    `${(100 * x.hitRate).toFixed(1)} %`,
+  ]);
   const w = head.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i]!.length)));
   const line = (cells: string[]): string =>
     cells
@@ -107,14 +126,22 @@ export function formatRaceTable(r: RaceResult): string {
 function printResult(r: RaceResult): void {
   const out = process.stdout;
   out.write(`\n${formatRaceTable(r)}`);
-  out.write(`(${(r.elapsedMs / 1000).toFixed(1)} s, ${r.rows.reduce((a, x) => a + x.machines, 0)} machines booted, seed ${fmtSeed(r.seed)}${r.aborted ? '; interrupted' : ''})\n`);
+  out.write(
+    `(${(r.elapsedMs / 1000).toFixed(1)} s, ${r.rows.reduce((a, x) => a + x.machines, 0)} machines booted, seed ${fmtSeed(r.seed)}${r.aborted ? '; interrupted' : ''})\n`,
+  );
   const shown = r.rows.find((x) => x.firstReport.length > 0);
   if (shown) {
     out.write(`\nfirst report, ${shown.api}:\n`);
     for (const l of shown.firstReport) out.write(`  ${l}\n`);
   }
   for (const row of r.rows) {
-    if (row.errors.length > 0) out.write(`\n${row.api}: ${row.errors.length} trial(s) failed without a report:\n${row.errors.slice(0, 3).map((e) => `  ${e}`).join('\n')}\n`);
+    if (row.errors.length > 0)
+      out.write(
+        `\n${row.api}: ${row.errors.length} trial(s) failed without a report:\n${row.errors
+          .slice(0, 3)
+          .map((e) => `  ${e}`)
+          .join('\n')}\n`,
+      );
   }
   const fixed = r.rows.filter((x) => x.fixed);
   const buggy = r.rows.filter((x) => !x.fixed);
@@ -122,6 +149,10 @@ function printResult(r: RaceResult): void {
   const bad = fixed.filter((x) => x.reports > 0 || x.errors.length > 0);
   out.write('\n');
   for (const b of buggy) out.write(`${b.api}: ${b.hits} of ${b.trials} trials hit the race\n`);
-  if (bad.length === 0) out.write(`race ${r.case}: OK — the fixed variant${fixed.length > 1 ? 's' : ''} (${fixed.map((x) => x.api).join(', ')}) had no report in ${fixedTrials} trials\n`);
-  else out.write(`race ${r.case}: FAILED — ${bad.map((x) => `${x.api}: ${x.reports} report(s), ${x.errors.length} error(s)`).join('; ')}\n`);
+  if (bad.length === 0)
+    out.write(
+      `race ${r.case}: OK — the fixed variant${fixed.length > 1 ? 's' : ''} (${fixed.map((x) => x.api).join(', ')}) had no report in ${fixedTrials} trials\n`,
+    );
+  else
+    out.write(`race ${r.case}: FAILED — ${bad.map((x) => `${x.api}: ${x.reports} report(s), ${x.errors.length} error(s)`).join('; ')}\n`);
 }

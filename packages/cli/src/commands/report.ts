@@ -18,7 +18,7 @@ import { fmtAmplify } from '../seed.js';
 /** The `report` command. */
 export function reportCommand(): Command {
   return new Command('report')
-    .description('merge the JSON results of a campaign\'s shards (kdefer stress <scenario> --shard K/N --json FILE) into one summary')
+    .description("merge the JSON results of a campaign's shards (kdefer stress <scenario> --shard K/N --json FILE) into one summary")
     .argument('<files...>', 'result files written by --json')
     .action(async (files: string[]) => {
       process.exitCode = await report(files);
@@ -56,7 +56,8 @@ async function report(files: string[]): Promise<number> {
   } catch {
     // a scenario this kdefer does not know: no rerun line with its options
   }
-  const cpus = parts.find((p) => p.result.summary.firstFailure?.index === m.summary.firstFailure?.index)?.result.cpus ?? parts[0]!.result.cpus;
+  const cpus =
+    parts.find((p) => p.result.summary.firstFailure?.index === m.summary.firstFailure?.index)?.result.cpus ?? parts[0]!.result.cpus;
   printRerun(m.summary, m.scenario, m.options, flags, m.amplify, cpus);
   if (m.summary.missing.length > 0) {
     out.write(`report: INCOMPLETE — ${m.summary.missing.length} of ${m.trials} trials are in no file\n`);

@@ -19,7 +19,14 @@ import { availableParallelism } from 'node:os';
 import { Command, Option, InvalidArgumentError } from 'commander';
 import { runStressLocking, type LockingResult, type CellResult } from '../scenarios/locking.js';
 import { runTorture, threadName, type TortureResult, type TortureSide } from '../scenarios/torture.js';
-import { runCampaign, parseShard, defaultJobs, type CampaignResult, type CampaignSummary, type ScenarioFlag } from '../scenarios/campaign.js';
+import {
+  runCampaign,
+  parseShard,
+  defaultJobs,
+  type CampaignResult,
+  type CampaignSummary,
+  type ScenarioFlag,
+} from '../scenarios/campaign.js';
 import { CAMPAIGN_SCENARIOS } from '../scenarios/trials.js';
 import type { CampaignScenario } from '../scenarios/campaign.js';
 import { STRESS_ROWS, VARIANTS, type VariantName } from '../modules/stress.js';
@@ -30,7 +37,9 @@ import { withInterrupt, section, compact } from './common.js';
 
 /** The `stress` command and its subcommands. */
 export function stressCommand(): Command {
-  const cmd = new Command('stress').description('stress-test locking: the context-by-lock matrix, lock torture, and campaigns of seeded trials');
+  const cmd = new Command('stress').description(
+    'stress-test locking: the context-by-lock matrix, lock torture, and campaigns of seeded trials',
+  );
   cmd.addCommand(lockingCommand());
   cmd.addCommand(tortureCommand());
   for (const sc of Object.values(CAMPAIGN_SCENARIOS)) cmd.addCommand(campaignCommand(sc));
@@ -77,22 +86,45 @@ interface LockingFlags {
   json?: string;
 }
 
-const list = (what: string, allowed: readonly string[]) => (value: string): string[] => {
-  const xs = value.split(',').map((x) => x.trim()).filter((x) => x !== '');
-  for (const x of xs) if (!allowed.includes(x)) throw new InvalidArgumentError(`${what}: no '${x}' (one of ${allowed.join(', ')}).`);
-  return xs;
-};
+const list =
+  (what: string, allowed: readonly string[]) =>
+  (value: string): string[] => {
+    const xs = value
+      .split(',')
+      .map((x) => x.trim())
+      .filter((x) => x !== '');
+    for (const x of xs) if (!allowed.includes(x)) throw new InvalidArgumentError(`${what}: no '${x}' (one of ${allowed.join(', ')}).`);
+    return xs;
+  };
 
 function lockingCommand(): Command {
   return new Command('locking')
     .addOption(traceOption())
-    .description("run every cell of the matrix — who shares a counter, by the lock variant used — and set each against the kernel's locking guide (S-LOCK-6)")
+    .description(
+      "run every cell of the matrix — who shares a counter, by the lock variant used — and set each against the kernel's locking guide (S-LOCK-6)",
+    )
     .addOption(cpusOption())
-    .addOption(new Option('--iterations <n>', 'increments of each side per cell').argParser(intInRange('--iterations', 2, 10_000_000)).default(1000))
-    .addOption(new Option('--windows <n>', 'forced windows per cell: the other side triggered between a read and its write (0: only the races that happen by themselves)').argParser(intInRange('--windows', 0, 32)).default(3))
+    .addOption(
+      new Option('--iterations <n>', 'increments of each side per cell').argParser(intInRange('--iterations', 2, 10_000_000)).default(1000),
+    )
+    .addOption(
+      new Option(
+        '--windows <n>',
+        'forced windows per cell: the other side triggered between a read and its write (0: only the races that happen by themselves)',
+      )
+        .argParser(intInRange('--windows', 0, 32))
+        .default(3),
+    )
     .addOption(amplifyOption())
-    .addOption(seedOption('seed of the machines and of the windows\' placement (decimal or 0x-hex); random if not given, and printed'))
-    .addOption(new Option('--rows <ids>', 'only these rows, comma-separated').argParser(list('--rows', STRESS_ROWS.map((r) => r.id))))
+    .addOption(seedOption("seed of the machines and of the windows' placement (decimal or 0x-hex); random if not given, and printed"))
+    .addOption(
+      new Option('--rows <ids>', 'only these rows, comma-separated').argParser(
+        list(
+          '--rows',
+          STRESS_ROWS.map((r) => r.id),
+        ),
+      ),
+    )
     .addOption(new Option('--variants <names>', 'only these lock variants, comma-separated').argParser(list('--variants', VARIANTS)))
     .addOption(new Option('--no-lockdep', 'boot the machines without the lock validator'))
     .addOption(jsonOption())
@@ -139,12 +171,18 @@ async function locking(flags: LockingFlags): Promise<number> {
 
 function cellText(c: CellResult): string {
   switch (c.outcome) {
-    case 'correct': return 'ok';
-    case 'lost': return `LOST ${c.lost}`;
-    case 'deadlock': return 'DEADLOCK';
-    case 'report': return 'LOCKDEP';
-    case 'error': return 'ERROR';
-    default: return c.skipped === 'interrupted' ? '-' : 'n/a';
+    case 'correct':
+      return 'ok';
+    case 'lost':
+      return `LOST ${c.lost}`;
+    case 'deadlock':
+      return 'DEADLOCK';
+    case 'report':
+      return 'LOCKDEP';
+    case 'error':
+      return 'ERROR';
+    default:
+      return c.skipped === 'interrupted' ? '-' : 'n/a';
   }
 }
 
@@ -186,7 +224,11 @@ function printLocking(r: LockingResult): void {
   if (reported.length > 0) {
     out.write('\n== reports (first line of each, by cell) ==\n');
     for (const c of reported) {
-      const lines = [...(c.deadlock ? [c.deadlock] : []), ...c.reports.filter((x) => x !== c.deadlock), ...c.errors.map((e) => `error: ${e}`)];
+      const lines = [
+        ...(c.deadlock ? [c.deadlock] : []),
+        ...c.reports.filter((x) => x !== c.deadlock),
+        ...c.errors.map((e) => `error: ${e}`),
+      ];
       out.write(`${`${c.row} ${c.variant}:`.padEnd(42)}${lines.join(' | ')}\n`);
     }
   }
@@ -194,7 +236,14 @@ function printLocking(r: LockingResult): void {
   if (disagree.length > 0) {
     out.write('\n== where the runtime disagrees with the guide ==\n');
     for (const c of disagree) {
-      const got = c.outcome === 'lost' ? `lost ${c.lost} updates` : c.outcome === 'report' ? c.reports[0] : c.outcome === 'correct' ? 'no loss and no report' : (c.deadlock ?? c.errors[0] ?? c.outcome);
+      const got =
+        c.outcome === 'lost'
+          ? `lost ${c.lost} updates`
+          : c.outcome === 'report'
+            ? c.reports[0]
+            : c.outcome === 'correct'
+              ? 'no loss and no report'
+              : (c.deadlock ?? c.errors[0] ?? c.outcome);
       out.write(`${c.row} ${c.variant}: the guide says ${c.expected === 'correct' ? 'this is correct' : 'this is a bug'}; got ${got}\n`);
     }
   }
@@ -225,11 +274,15 @@ interface TortureFlags {
 function tortureCommand(): Command {
   return new Command('torture')
     .addOption(traceOption())
-    .description('lock torture after locktorture.c: writer and reader tasks on every CPU hammer one lock for a bounded time; acquisitions, fairness, failures')
+    .description(
+      'lock torture after locktorture.c: writer and reader tasks on every CPU hammer one lock for a bounded time; acquisitions, fairness, failures',
+    )
     .addOption(cpusOption())
     .addOption(secondsOption(2))
     .addOption(new Option('--writers <n>', 'writer tasks per CPU').argParser(intInRange('--writers', 0, 64)).default(2))
-    .addOption(new Option('--readers <n>', 'reader tasks per CPU (rw only; default 2 with --lock rw)').argParser(intInRange('--readers', 0, 64)))
+    .addOption(
+      new Option('--readers <n>', 'reader tasks per CPU (rw only; default 2 with --lock rw)').argParser(intInRange('--readers', 0, 64)),
+    )
     .addOption(new Option('--lock <type>', 'spin: spinlock_t; rw: rwlock_t').choices(['spin', 'rw']).default('spin'))
     .addOption(new Option('--softirq', 'a softirq writer on every CPU too (the tasks then use the _bh variants)').default(false))
     .addOption(amplifyOption())
@@ -251,7 +304,9 @@ async function torture(flags: TortureFlags): Promise<number> {
       `${flags.seconds} s, seed ${fmtSeed(seed)}, amplify ${fmtAmplify(flags.amplify)}, lockdep ${flags.lockdep ? 'on' : 'off'}\n`,
   );
   if (flags.lock === 'spin' && flags.readers) out.write('(--readers ignored: a spinlock has no readers, as in locktorture)\n');
-  out.write(`${name}-torture:--- Start of test: nwriters_stress=${flags.writers * flags.cpus} nreaders_stress=${readers * flags.cpus} stat_interval=0 verbose=1 shutdown_secs=${flags.seconds}\n\n`);
+  out.write(
+    `${name}-torture:--- Start of test: nwriters_stress=${flags.writers * flags.cpus} nreaders_stress=${readers * flags.cpus} stat_interval=0 verbose=1 shutdown_secs=${flags.seconds}\n\n`,
+  );
   const bar = throttled(startProgress({ label: 'torture', total: flags.seconds, unit: 's' }), 1000);
   let r: TortureResult;
   try {
@@ -294,8 +349,12 @@ function printTorture(r: TortureResult): void {
   out.write(
     `acquisitions per second: writes ${rate(r.writes)}${r.readersPerCpu > 0 ? `, reads ${rate(r.reads)}` : ''}${r.softirq ? `, softirq writes ${rate(r.softirqWrites)}` : ''} over ${secs.toFixed(2)} s\n`,
   );
-  out.write(`fairness (max/min per thread): writes ${fairness(r.writes)}${r.readersPerCpu > 0 ? `, reads ${fairness(r.reads)}` : ''}  (locktorture flags ??? above 2)\n`);
-  out.write(`per thread: ${r.threads.map((t) => `${threadName(t)} ${compact(t.acquisitions)}${t.failures ? ` (${t.failures} FAIL)` : ''}`).join(', ')}\n`);
+  out.write(
+    `fairness (max/min per thread): writes ${fairness(r.writes)}${r.readersPerCpu > 0 ? `, reads ${fairness(r.reads)}` : ''}  (locktorture flags ??? above 2)\n`,
+  );
+  out.write(
+    `per thread: ${r.threads.map((t) => `${threadName(t)} ${compact(t.acquisitions)}${t.failures ? ` (${t.failures} FAIL)` : ''}`).join(', ')}\n`,
+  );
   if (r.reports.length > 0) section('kernel reports', r.reports.join('\n'));
   for (const e of r.errors) out.write(`error: ${e}\n`);
   const fails = r.writes.fail + r.reads.fail + r.softirqWrites.fail;
@@ -328,7 +387,8 @@ function scenarioOption(f: ScenarioFlag, dflt: unknown): Option {
     const what = f.flags.split(' ')[0]!;
     return o.argParser((v: string) => {
       const n = Number(v);
-      if (v.trim() === '' || !Number.isFinite(n) || n < (f.min ?? -Infinity) || n > (f.max ?? Infinity)) throw new InvalidArgumentError(`${what} must be a number from ${f.min} to ${f.max}.`);
+      if (v.trim() === '' || !Number.isFinite(n) || n < (f.min ?? -Infinity) || n > (f.max ?? Infinity))
+        throw new InvalidArgumentError(`${what} must be a number from ${f.min} to ${f.max}.`);
       return n;
     });
   }
@@ -338,17 +398,31 @@ function scenarioOption(f: ScenarioFlag, dflt: unknown): Option {
 function campaignCommand(sc: CampaignScenario): Command {
   const cmd = new Command(sc.name)
     .description(`campaign: ${sc.summary}`)
-    .addOption(new Option('--trials <n>', 'trials of the whole campaign (all shards)').argParser(intInRange('--trials', 1, 100_000_000)).default(100))
+    .addOption(
+      new Option('--trials <n>', 'trials of the whole campaign (all shards)')
+        .argParser(intInRange('--trials', 1, 100_000_000))
+        .default(100),
+    )
     .addOption(new Option('--jobs <n>', 'pool workers, each with one machine').argParser(intInRange('--jobs', 1, 256)))
-    .addOption(new Option('--cpus <n>', 'CPUs of each machine').argParser(intInRange('--cpus', Math.max(1, sc.minCpus), 64)).default(sc.defaultCpus))
-    .addOption(seedOption('campaign seed: trial i runs with a seed derived from it (trial 0 with the seed itself); random if not given, and printed'))
-    .addOption(new Option('--shard <k/n>', 'run only the K-th of N disjoint slices of the trials').argParser((v: string) => {
-      try {
-        return parseShard(v);
-      } catch (e) {
-        throw new InvalidArgumentError(e instanceof Error ? e.message.replace(/^kdefer: /, '') : String(e));
-      }
-    }).default({ k: 1, n: 1 }, '1/1'))
+    .addOption(
+      new Option('--cpus <n>', 'CPUs of each machine').argParser(intInRange('--cpus', Math.max(1, sc.minCpus), 64)).default(sc.defaultCpus),
+    )
+    .addOption(
+      seedOption(
+        'campaign seed: trial i runs with a seed derived from it (trial 0 with the seed itself); random if not given, and printed',
+      ),
+    )
+    .addOption(
+      new Option('--shard <k/n>', 'run only the K-th of N disjoint slices of the trials')
+        .argParser((v: string) => {
+          try {
+            return parseShard(v);
+          } catch (e) {
+            throw new InvalidArgumentError(e instanceof Error ? e.message.replace(/^kdefer: /, '') : String(e));
+          }
+        })
+        .default({ k: 1, n: 1 }, '1/1'),
+    )
     .addOption(amplifyOption())
     .addOption(jsonOption());
   for (const f of sc.flags) cmd.addOption(scenarioOption(f, sc.defaults[f.key]));
@@ -404,27 +478,48 @@ async function campaign(sc: CampaignScenario, flags: CampaignFlags): Promise<num
 }
 
 /** The summary table of a campaign (or of merged shards). */
-export function printCampaignSummary(s: CampaignSummary, run: { trials: number; elapsedMs: number; machines: number; shards?: number }): void {
+export function printCampaignSummary(
+  s: CampaignSummary,
+  run: { trials: number; elapsedMs: number; machines: number; shards?: number },
+): void {
   const out = process.stdout;
   const rows: [string, string][] = [
-    ['trials', `${s.ran} of ${s.expected}${s.missing.length > 0 ? ` (${s.missing.length} missing: ${s.missing.slice(0, 10).join(', ')}${s.missing.length > 10 ? ', ...' : ''})` : ''}`],
+    [
+      'trials',
+      `${s.ran} of ${s.expected}${s.missing.length > 0 ? ` (${s.missing.length} missing: ${s.missing.slice(0, 10).join(', ')}${s.missing.length > 10 ? ', ...' : ''})` : ''}`,
+    ],
     ['passed', String(s.passed)],
     ['failed', String(s.failed)],
-    ...Object.entries(s.outcomes).sort((a, b) => b[1] - a[1]).map(([k, v]): [string, string] => [`  ${k}`, `${v} (${((100 * v) / Math.max(1, s.ran)).toFixed(1)}%)`]),
+    ...Object.entries(s.outcomes)
+      .sort((a, b) => b[1] - a[1])
+      .map(([k, v]): [string, string] => [`  ${k}`, `${v} (${((100 * v) / Math.max(1, s.ran)).toFixed(1)}%)`]),
     ['lost updates', s.lost.trials > 0 ? `${s.lost.total} in ${s.lost.trials} trials (max ${s.lost.max} in one)` : '0'],
     ['trial time', `median ${s.ms.median.toFixed(1)} ms, max ${s.ms.max.toFixed(1)} ms`],
     ['machines booted', String(run.machines)],
     run.shards && run.shards > 1
       ? ['wall time', `${(run.elapsedMs / 1000).toFixed(2)} s, the longest of ${run.shards} shards`]
-      : ['wall time', `${(run.elapsedMs / 1000).toFixed(2)} s (${(run.trials / Math.max(0.001, run.elapsedMs / 1000)).toFixed(1)} trials/s)`],
+      : [
+          'wall time',
+          `${(run.elapsedMs / 1000).toFixed(2)} s (${(run.trials / Math.max(0.001, run.elapsedMs / 1000)).toFixed(1)} trials/s)`,
+        ],
   ];
   out.write('\n== summary ==\n');
   for (const [k, v] of rows) out.write(`${k.padEnd(18)}${v}\n`);
-  if (s.firstFailure) out.write(`${'first failure'.padEnd(18)}trial #${s.firstFailure.index}, seed ${s.firstFailure.seedHex}: ${s.firstFailure.outcome} — ${s.firstFailure.detail}\n`);
+  if (s.firstFailure)
+    out.write(
+      `${'first failure'.padEnd(18)}trial #${s.firstFailure.index}, seed ${s.firstFailure.seedHex}: ${s.firstFailure.outcome} — ${s.firstFailure.detail}\n`,
+    );
 }
 
 /** The command line that reruns the first failing trial alone. */
-export function printRerun(s: CampaignSummary, scenario: string, options: Record<string, unknown>, flags: readonly ScenarioFlag[], amplify: number, cpus: number): void {
+export function printRerun(
+  s: CampaignSummary,
+  scenario: string,
+  options: Record<string, unknown>,
+  flags: readonly ScenarioFlag[],
+  amplify: number,
+  cpus: number,
+): void {
   if (!s.firstFailure) {
     process.stdout.write(`\n${scenario}: all ${s.ran} trials passed\n`);
     return;

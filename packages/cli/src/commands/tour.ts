@@ -26,7 +26,11 @@ export function tourCommand(): Command {
     .addOption(cpusOption())
     .addOption(secondsOption(2))
     .addOption(hzOption())
-    .addOption(new Option('--rate <n>', 'interrupt bursts per second (each raises every RX queue once)').argParser(positiveNumber('--rate', 100_000)).default(1000))
+    .addOption(
+      new Option('--rate <n>', 'interrupt bursts per second (each raises every RX queue once)')
+        .argParser(positiveNumber('--rate', 100_000))
+        .default(1000),
+    )
     .addOption(traceOption())
     .action(async (flags: TourFlags) => {
       process.exitCode = await tour(flags);
@@ -77,7 +81,8 @@ function printResult(r: TourResult): void {
       `${r.burstsSkipped > 0 ? `, ${r.burstsSkipped} skipped: host timer late` : ''}); ` +
       `${delivered} delivered (the rest coalesced while pending)${r.aborted ? ' — interrupted' : ''}\n`,
   );
-  if (r.traceEvents !== undefined) out.write(`trace: ${r.traceEvents} events written to ${flagsTrace ?? '?'} (open it in ui.perfetto.dev)\n`);
+  if (r.traceEvents !== undefined)
+    out.write(`trace: ${r.traceEvents} events written to ${flagsTrace ?? '?'} (open it in ui.perfetto.dev)\n`);
   section('/proc/softirqs', r.procSoftirqs);
   section('/proc/interrupts', r.procInterrupts);
   section('ps (at the end of the run, writers still running)', r.ps);

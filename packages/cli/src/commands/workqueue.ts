@@ -35,14 +35,21 @@ export function workqueueCommand(): Command {
 function print(r: WorkqueueResult): void {
   const out = process.stdout;
   out.write(`kdefer workqueue — machine: ${r.cpus} CPUs; IRQ ${WQDEMO_IRQ} routed to CPU ${r.cpu}\n\n`);
-  const rows = r.bh.map((x, k) => `${String(k + 1).padStart(2)}  ${x.who.padEnd(8)} CPU ${x.cpu}  ${x.softirq ? 'softirq' : x.task ? 'task   ' : 'other  '}  current_work() = ${x.currentWork === 'itself' ? 'the item' : x.currentWork === 'null' ? 'NULL' : 'another item'}`);
+  const rows = r.bh.map(
+    (x, k) =>
+      `${String(k + 1).padStart(2)}  ${x.who.padEnd(8)} CPU ${x.cpu}  ${x.softirq ? 'softirq' : x.task ? 'task   ' : 'other  '}  current_work() = ${x.currentWork === 'itself' ? 'the item' : x.currentWork === 'null' ? 'NULL' : 'another item'}`,
+  );
   section(
     `part 1: one handler does tasklet_schedule(t) then queue_work(system_bh_wq, w); ${r.irqs} interrupts, callbacks in the order they ran`,
     rows.join('\n'),
   );
   section(
     `part 2: A (sleeps until released), B, C queued on CPU ${r.cpu}'s events pool`,
-    r.items.map((i) => `${i.name}  ${i.comm.padEnd(14)} pid ${String(i.pid).padEnd(4)} ${i.name === 'A' ? '' : `started while A slept: ${i.sawAAsleep ? 'yes' : 'no'}`}`.trimEnd()).join('\n'),
+    r.items
+      .map((i) =>
+        `${i.name}  ${i.comm.padEnd(14)} pid ${String(i.pid).padEnd(4)} ${i.name === 'A' ? '' : `started while A slept: ${i.sawAAsleep ? 'yes' : 'no'}`}`.trimEnd(),
+      )
+      .join('\n'),
   );
   section(`CPU ${r.cpu}'s pools while A slept (machine.workers())`, workersTable(r.poolsWhileASlept));
   section('/proc/softirqs', r.procSoftirqs);
@@ -57,7 +64,9 @@ function workersTable(pools: PoolInfo[]): string {
     const head = `${String(p.id).padEnd(5)} ${String(p.nrWorkers).padStart(7)} ${String(p.nrIdle).padStart(4)} ${String(p.nrRunning).padStart(7)} ${String(p.pending).padStart(7)}`;
     if (p.workers.length === 0) lines.push(head);
     p.workers.forEach((w, k) => {
-      lines.push(`${k === 0 ? head : ' '.repeat(head.length)}  ${String(w.pid).padStart(4)}  ${w.state.padEnd(8)}  ${w.comm.padEnd(24)}  ${w.work ?? '-'}`);
+      lines.push(
+        `${k === 0 ? head : ' '.repeat(head.length)}  ${String(w.pid).padStart(4)}  ${w.state.padEnd(8)}  ${w.comm.padEnd(24)}  ${w.work ?? '-'}`,
+      );
     });
   }
   return lines.join('\n');

@@ -47,7 +47,15 @@ export const FIRST_FREE = 16;
 export const CTL_WORDS = 64;
 
 /** The kernel calls a gate IRQ can report having interrupted (GATE_WHERE - 1 indexes it). */
-export const GATE_CALLS = ['timer_delete_sync', 'timer_shutdown_sync', 'tasklet_kill', 'cancel_work_sync', 'free_irq', 'timer_delete', 'kfree'] as const;
+export const GATE_CALLS = [
+  'timer_delete_sync',
+  'timer_shutdown_sync',
+  'tasklet_kill',
+  'cancel_work_sync',
+  'free_irq',
+  'timer_delete',
+  'kfree',
+] as const;
 
 /** Reset the control words of a trial. */
 export function gate_reset(s: Int32Array): void {
@@ -93,7 +101,8 @@ export function spin_until(cond: () => boolean, what: string, limitMs = GATE_LIM
   let spins = 0;
   while (!cond()) {
     cpu_relax();
-    if ((++spins & 255) === 0 && performance.now() - t0 > limitMs) throw new KdeferError(`race: gave up after ${limitMs} ms waiting for ${what}`);
+    if ((++spins & 255) === 0 && performance.now() - t0 > limitMs)
+      throw new KdeferError(`race: gave up after ${limitMs} ms waiting for ${what}`);
   }
 }
 

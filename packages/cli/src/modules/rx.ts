@@ -391,7 +391,10 @@ export default defineModule(RX, () => {
   }
   dev_add_pack({ func: rx_deliver });
   init_bh(NET_BH, net_bh);
-  if (smp_processor_id() === 0) pr_info(`rx: eth0: ${RX_MAX_QUEUES} RX queues on IRQs ${RX_IRQ_BASE}-${RX_IRQ_BASE + RX_MAX_QUEUES - 1}, NAPI weight ${napis[0]!.weight}`);
+  if (smp_processor_id() === 0)
+    pr_info(
+      `rx: eth0: ${RX_MAX_QUEUES} RX queues on IRQs ${RX_IRQ_BASE}-${RX_IRQ_BASE + RX_MAX_QUEUES - 1}, NAPI weight ${napis[0]!.weight}`,
+    );
 
   let enabled = 0;
   return {
@@ -402,7 +405,8 @@ export default defineModule(RX, () => {
     up(c: RxConfig): void {
       const mode = RX_MODES.indexOf(c.mode);
       if (mode < 0) throw new KdeferError(`rx: unknown mode '${String(c.mode)}' (${RX_MODES.join(', ')})`);
-      if (!Number.isInteger(c.queues) || c.queues < 1 || c.queues > RX_MAX_QUEUES) throw new KdeferError(`rx: queues must be 1-${RX_MAX_QUEUES}`);
+      if (!Number.isInteger(c.queues) || c.queues < 1 || c.queues > RX_MAX_QUEUES)
+        throw new KdeferError(`rx: queues must be 1-${RX_MAX_QUEUES}`);
       if (!(c.checkCap >= 0 && c.checkCap <= RX_CHECK_MAX)) throw new KdeferError(`rx: checkCap must be 0-${RX_CHECK_MAX}`);
       cfg[CFG_PROTO_WORK] = Math.max(0, Math.floor(c.protoWork));
       cfg[CFG_DRIVER_WORK] = Math.max(0, Math.floor(c.driverWork));

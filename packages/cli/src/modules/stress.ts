@@ -140,7 +140,16 @@ export const STRESS_ROWS: readonly StressRow[] = [
   { id: 'softirq-hardirq@same', a: CTX_SOFTIRQ, b: CTX_HARDIRQ, sameCpu: true, peer: false, min: V_IRQ, guide: 'spin_lock_irq' },
   { id: 'softirq-hardirq@other', a: CTX_SOFTIRQ, b: CTX_HARDIRQ, sameCpu: false, peer: false, min: V_IRQ, guide: 'spin_lock_irq' },
   { id: 'tasklet-hardirq@same', a: CTX_TASKLET, b: CTX_HARDIRQ, sameCpu: true, peer: false, min: V_IRQ, guide: 'spin_lock_irq' },
-  { id: 'hardirq-hardirq@other', a: CTX_HARDIRQ, b: CTX_HARDIRQ, sameCpu: false, peer: true, min: V_NONE, guide: 'none', skip: HARDIRQ_MISUSE },
+  {
+    id: 'hardirq-hardirq@other',
+    a: CTX_HARDIRQ,
+    b: CTX_HARDIRQ,
+    sameCpu: false,
+    peer: true,
+    min: V_NONE,
+    guide: 'none',
+    skip: HARDIRQ_MISUSE,
+  },
 ];
 
 /** Fresh locks for campaign trials (one per trial: lockdep reports once per lock). */
@@ -209,10 +218,18 @@ export default defineModule(STRESS, () => {
     const relax = s[S_RELAX]!;
     let flags = 0;
     switch (v) {
-      case V_SPIN: spin_lock(L); break;
-      case V_BH: spin_lock_bh(L); break;
-      case V_IRQ: spin_lock_irq(L); break;
-      case V_IRQSAVE: flags = spin_lock_irqsave(L); break;
+      case V_SPIN:
+        spin_lock(L);
+        break;
+      case V_BH:
+        spin_lock_bh(L);
+        break;
+      case V_IRQ:
+        spin_lock_irq(L);
+        break;
+      case V_IRQSAVE:
+        flags = spin_lock_irqsave(L);
+        break;
     }
     entered?.();
     const x = s[S_COUNTER]!;
@@ -220,10 +237,18 @@ export default defineModule(STRESS, () => {
     for (let k = 0; k < relax; k++) cpu_relax();
     s[S_COUNTER] = x + 1;
     switch (v) {
-      case V_SPIN: spin_unlock(L); break;
-      case V_BH: spin_unlock_bh(L); break;
-      case V_IRQ: spin_unlock_irq(L); break;
-      case V_IRQSAVE: spin_unlock_irqrestore(L, flags); break;
+      case V_SPIN:
+        spin_unlock(L);
+        break;
+      case V_BH:
+        spin_unlock_bh(L);
+        break;
+      case V_IRQ:
+        spin_unlock_irq(L);
+        break;
+      case V_IRQSAVE:
+        spin_unlock_irqrestore(L, flags);
+        break;
     }
   }
 
@@ -331,10 +356,18 @@ export default defineModule(STRESS, () => {
         return IRQ_HANDLED;
       }
       switch (s[S_KB]) {
-        case CTX_HARDIRQ: drain_b(); break;
-        case CTX_SOFTIRQ: raise_softirq(STRESS_SOFTIRQ); break;
-        case CTX_TASKLET: tasklet_schedule(tasklet); break;
-        case CTX_TIMER: if (!timer_pending(timer)) mod_timer(timer, get_jiffies_64()); break;
+        case CTX_HARDIRQ:
+          drain_b();
+          break;
+        case CTX_SOFTIRQ:
+          raise_softirq(STRESS_SOFTIRQ);
+          break;
+        case CTX_TASKLET:
+          tasklet_schedule(tasklet);
+          break;
+        case CTX_TIMER:
+          if (!timer_pending(timer)) mod_timer(timer, get_jiffies_64());
+          break;
       }
       return IRQ_HANDLED;
     },
@@ -374,7 +407,8 @@ export default defineModule(STRESS, () => {
           local_bh_enable();
         }
         // An atomic side A ran to the end before we got here, unless it could not start.
-        if (Atomics.load(s, S_A_PHASE) !== 0) throw new Error(`stress: side A (${CTX_NAMES[ka]}) did not start on CPU ${smp_processor_id()}`);
+        if (Atomics.load(s, S_A_PHASE) !== 0)
+          throw new Error(`stress: side A (${CTX_NAMES[ka]}) did not start on CPU ${smp_processor_id()}`);
       }
       return Atomics.load(s, S_A_DONE);
     },

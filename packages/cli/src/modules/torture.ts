@@ -119,10 +119,16 @@ export default defineModule(TORTURE, () => {
     const slot = ctl[T_SIRQ_BASE]! + smp_processor_id();
     for (let k = 0; k < ctl[T_SIRQ_BATCH]!; k++) write_one(slot, false, false);
   });
-  request_irq(TORTURE_IRQ, function torture_interrupt() {
-    raise_softirq(IRQ_POLL_SOFTIRQ);
-    return IRQ_HANDLED;
-  }, 0, 'torture', null);
+  request_irq(
+    TORTURE_IRQ,
+    function torture_interrupt() {
+      raise_softirq(IRQ_POLL_SOFTIRQ);
+      return IRQ_HANDLED;
+    },
+    0,
+    'torture',
+    null,
+  );
 
   return {
     /** writer - a writer thread on this CPU until the host stops it. @returns its acquisitions. */

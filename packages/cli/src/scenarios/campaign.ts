@@ -168,7 +168,8 @@ export function parseShard(value: string): Shard {
   const m = /^\s*(\d+)\s*\/\s*(\d+)\s*$/.exec(value);
   const k = m ? Number(m[1]) : NaN;
   const n = m ? Number(m[2]) : NaN;
-  if (!m || !Number.isSafeInteger(n) || n < 1 || k < 1 || k > n) throw new KdeferError(`--shard must be K/N with 1 <= K <= N, not '${value}'`);
+  if (!m || !Number.isSafeInteger(n) || n < 1 || k < 1 || k > n)
+    throw new KdeferError(`--shard must be K/N with 1 <= K <= N, not '${value}'`);
   return { k, n };
 }
 
@@ -249,7 +250,15 @@ export async function runCampaign(o: CampaignOptions): Promise<CampaignResult> {
         return;
       }
       const index = indices[cursor++]!;
-      const task: WorkerTask = { kind: 'trial', scenario: o.scenario, options: o.options, cpus: o.cpus, amplify: o.amplify, index, seed: trialSeed(o.seed, index) };
+      const task: WorkerTask = {
+        kind: 'trial',
+        scenario: o.scenario,
+        options: o.options,
+        cpus: o.cpus,
+        amplify: o.amplify,
+        index,
+        seed: trialSeed(o.seed, index),
+      };
       const reply = (await pool.run(task)) as WorkerTrialReply;
       results.push(reply.result);
       if (!reply.result.ok) failed++;
@@ -261,7 +270,9 @@ export async function runCampaign(o: CampaignOptions): Promise<CampaignResult> {
   } finally {
     // One shutdown task per worker: each waits at the barrier until all are taken, so each worker gets one.
     const barrier = new SharedArrayBuffer(4);
-    const replies = await Promise.allSettled(Array.from({ length: jobs }, () => pool.run({ kind: 'shutdown', barrier, jobs } satisfies WorkerTask)));
+    const replies = await Promise.allSettled(
+      Array.from({ length: jobs }, () => pool.run({ kind: 'shutdown', barrier, jobs } satisfies WorkerTask)),
+    );
     for (const r of replies) if (r.status === 'fulfilled') machines += (r.value as WorkerShutdownReply).machines;
     await pool.destroy();
   }
@@ -316,7 +327,9 @@ export function summarize(results: readonly TrialResult[], expected: readonly nu
     outcomes,
     lost: { trials: lostTrials, total: lostTotal, max: lostMax },
     ms: { median: ms.length ? ms[Math.floor(ms.length / 2)]! : 0, max: ms.length ? ms[ms.length - 1]! : 0 },
-    firstFailure: first ? { index: first.index, seed: first.seed, seedHex: fmtSeed(first.seed), outcome: first.outcome, detail: first.detail } : null,
+    firstFailure: first
+      ? { index: first.index, seed: first.seed, seedHex: fmtSeed(first.seed), outcome: first.outcome, detail: first.detail }
+      : null,
     missing: expected.filter((i) => !have.has(i)),
   };
 }

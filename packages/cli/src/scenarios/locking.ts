@@ -143,8 +143,18 @@ export async function runCell(m: Machine, spec: CellSpec): Promise<CellRun> {
   for (let k = 0; k < CTL_WORDS; k++) Atomics.store(s, k, 0);
   const windowsAt = spec.windowsAt.slice(0, MAX_WINDOWS);
   const set: [number, number][] = [
-    [S_LOCK, spec.lock], [S_VA, spec.va], [S_VB, spec.vb], [S_KA, spec.a], [S_KB, spec.b], [S_CPU_A, spec.cpuA], [S_CPU_B, spec.cpuB],
-    [S_N, spec.n], [S_RELAX, spec.relax], [S_OUTSIDE, spec.outside ? 1 : 0], [S_WAIT_US, spec.waitUs], [S_NWIN, windowsAt.length],
+    [S_LOCK, spec.lock],
+    [S_VA, spec.va],
+    [S_VB, spec.vb],
+    [S_KA, spec.a],
+    [S_KB, spec.b],
+    [S_CPU_A, spec.cpuA],
+    [S_CPU_B, spec.cpuB],
+    [S_N, spec.n],
+    [S_RELAX, spec.relax],
+    [S_OUTSIDE, spec.outside ? 1 : 0],
+    [S_WAIT_US, spec.waitUs],
+    [S_NWIN, windowsAt.length],
   ];
   for (const [k, v] of set) Atomics.store(s, k, v);
   windowsAt.forEach((it, k) => Atomics.store(s, S_WIN_AT + k, it));
@@ -153,7 +163,8 @@ export async function runCell(m: Machine, spec: CellSpec): Promise<CellRun> {
   const errors: string[] = [];
 
   // 2. B's polling task (a task side needs no trigger), then A.
-  const bTask = spec.b === CTX_TASK ? m.call<number>(spec.cpuB, STRESS, 'runB').catch((e: unknown) => void errors.push(`side B: ${msg(e)}`)) : null;
+  const bTask =
+    spec.b === CTX_TASK ? m.call<number>(spec.cpuB, STRESS, 'runB').catch((e: unknown) => void errors.push(`side B: ${msg(e)}`)) : null;
   let timedOut = false;
   const aRun = m.call<number>(spec.cpuA, STRESS, 'runA');
   const aDone = await Promise.race([
@@ -193,9 +204,13 @@ export async function runCell(m: Machine, spec: CellSpec): Promise<CellRun> {
   const b = Atomics.load(s, S_B_DONE);
   const stopped = m.panicked() || timedOut;
   const log = m.dmesgRecords(logFrom).map((r) => r.text);
-  const deadlock = log.find((l) => /BUG: (spinlock|rwlock) (recursion|lockup suspected)/.test(l)) ?? (m.panicked() ? (log.find((l) => /BUG|Oops|panic/.test(l)) ?? 'machine panicked') : null);
+  const deadlock =
+    log.find((l) => /BUG: (spinlock|rwlock) (recursion|lockup suspected)/.test(l)) ??
+    (m.panicked() ? (log.find((l) => /BUG|Oops|panic/.test(l)) ?? 'machine panicked') : null);
   const reports = log.filter((l) => /^inconsistent \{|^WARNING: (possible|bad unlock|lock held)/.test(l.trim())).map((l) => l.trim());
-  const otherBugs = log.filter((l) => /BUG:|Oops|WARNING:/.test(l) && l !== deadlock && !/WARNING: inconsistent lock state/.test(l) && !reports.includes(l.trim()));
+  const otherBugs = log.filter(
+    (l) => /BUG:|Oops|WARNING:/.test(l) && l !== deadlock && !/WARNING: inconsistent lock state/.test(l) && !reports.includes(l.trim()),
+  );
   const lost = stopped ? null : a + b - counter;
   if (deadlock === null) errors.push(...otherBugs);
   // After a deadlock report the sides' calls fail because the machine stopped: that is the report, not another error.
@@ -358,11 +373,17 @@ export async function runStressLocking(opts: LockingOptions = {}): Promise<Locki
   const seed = (opts.seed ?? randomSeed()) >>> 0;
   const lockdep = opts.lockdep ?? true;
   const hz = opts.hz ?? 1000;
-  if (!Number.isInteger(cpus) || cpus < 1 || cpus > MAX_CPUS) throw new KdeferError(`stress locking: cpus must be an integer from 1 to ${MAX_CPUS}, not ${cpus}`);
-  if (!Number.isInteger(iterations) || iterations < 2) throw new KdeferError(`stress locking: iterations must be an integer of at least 2, not ${iterations}`);
-  if (!Number.isInteger(windows) || windows < 0 || windows > MAX_WINDOWS) throw new KdeferError(`stress locking: windows must be from 0 to ${MAX_WINDOWS}`);
-  for (const r of opts.rows ?? []) if (!STRESS_ROWS.some((x) => x.id === r)) throw new KdeferError(`stress locking: no row '${r}' (rows: ${STRESS_ROWS.map((x) => x.id).join(', ')})`);
-  for (const v of opts.variants ?? []) if (!VARIANTS.includes(v)) throw new KdeferError(`stress locking: no variant '${v}' (variants: ${VARIANTS.join(', ')})`);
+  if (!Number.isInteger(cpus) || cpus < 1 || cpus > MAX_CPUS)
+    throw new KdeferError(`stress locking: cpus must be an integer from 1 to ${MAX_CPUS}, not ${cpus}`);
+  if (!Number.isInteger(iterations) || iterations < 2)
+    throw new KdeferError(`stress locking: iterations must be an integer of at least 2, not ${iterations}`);
+  if (!Number.isInteger(windows) || windows < 0 || windows > MAX_WINDOWS)
+    throw new KdeferError(`stress locking: windows must be from 0 to ${MAX_WINDOWS}`);
+  for (const r of opts.rows ?? [])
+    if (!STRESS_ROWS.some((x) => x.id === r))
+      throw new KdeferError(`stress locking: no row '${r}' (rows: ${STRESS_ROWS.map((x) => x.id).join(', ')})`);
+  for (const v of opts.variants ?? [])
+    if (!VARIANTS.includes(v)) throw new KdeferError(`stress locking: no variant '${v}' (variants: ${VARIANTS.join(', ')})`);
 
   const boot: MachineOptions = { cpus, hz, lockdep, modules: [stressModule], ...(amplify > 0 ? { amplify } : {}), seed };
   let booted = 0;
@@ -397,7 +418,12 @@ export async function runStressLocking(opts: LockingOptions = {}): Promise<Locki
     const { row, v, own } = plan[i]!;
     const expected = guideSaysCorrect(row, v) ? 'correct' : 'bug';
     const outcome = run ? run.outcome : 'skipped';
-    const agrees = run === null ? true : expected === 'correct' ? outcome === 'correct' : outcome === 'lost' || outcome === 'deadlock' || outcome === 'report';
+    const agrees =
+      run === null
+        ? true
+        : expected === 'correct'
+          ? outcome === 'correct'
+          : outcome === 'lost' || outcome === 'deadlock' || outcome === 'report';
     cells[i] = {
       row: row.id,
       a: CTX_NAMES[row.a],

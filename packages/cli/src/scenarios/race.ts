@@ -273,12 +273,18 @@ export async function runRace(opts: RaceOptions): Promise<RaceResult> {
   const cpus = opts.cpus ?? defaultCpus();
   const trials = opts.trials ?? c.defaultTrials;
   const seed = opts.seed ?? 1;
-  if (!Number.isInteger(cpus) || cpus < 2 || cpus > MAX_CPUS) throw new KdeferError(`race: cpus must be an integer from 2 to ${MAX_CPUS} (CPU 0 tears down, CPU 1 runs the deferred work), not ${cpus}`);
+  if (!Number.isInteger(cpus) || cpus < 2 || cpus > MAX_CPUS)
+    throw new KdeferError(
+      `race: cpus must be an integer from 2 to ${MAX_CPUS} (CPU 0 tears down, CPU 1 runs the deferred work), not ${cpus}`,
+    );
   if (!Number.isInteger(trials) || trials < 1) throw new KdeferError(`race: trials must be a positive integer, not ${trials}`);
-  if (!Number.isInteger(seed) || seed < 0 || seed > 0xffffffff) throw new KdeferError(`race: seed must be an integer from 0 to 4294967295, not ${seed}`);
+  if (!Number.isInteger(seed) || seed < 0 || seed > 0xffffffff)
+    throw new KdeferError(`race: seed must be an integer from 0 to 4294967295, not ${seed}`);
   const variants = opts.variants ? c.variants.filter((v) => opts.variants!.includes(v.api)) : c.variants;
   if (opts.variants && variants.length !== opts.variants.length) {
-    throw new KdeferError(`race ${c.name}: unknown variant among ${opts.variants.join(', ')} (variants: ${c.variants.map((v) => v.api).join(', ')})`);
+    throw new KdeferError(
+      `race ${c.name}: unknown variant among ${opts.variants.join(', ')} (variants: ${c.variants.map((v) => v.api).join(', ')})`,
+    );
   }
   const amplify = opts.amplify ?? 0;
   const boot: MachineOptions = { ...RACE_BOOT, ...c.boot, cpus, seed, amplify, modules: [c.module] };
@@ -288,7 +294,17 @@ export async function runRace(opts: RaceOptions): Promise<RaceResult> {
   const rows: RaceRow[] = [];
   for (const [vi, v] of variants.entries()) {
     if (opts.signal?.aborted) break;
-    const row: RaceRow = { api: v.api, fixed: v.fixed, trials: 0, hits: 0, reports: 0, hitRate: 0, machines: 0, firstReport: [], errors: [] };
+    const row: RaceRow = {
+      api: v.api,
+      fixed: v.fixed,
+      trials: 0,
+      hits: 0,
+      reports: 0,
+      hitRate: 0,
+      machines: 0,
+      firstReport: [],
+      errors: [],
+    };
     rows.push(row);
     let m: Machine | null = null;
     let next = 0; // the next dmesg sequence number of m to read

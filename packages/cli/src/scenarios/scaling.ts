@@ -233,16 +233,22 @@ function cpuThreadsMs(pcpu: Int32Array[]): number {
 function validate(o: RunOptions, queues: number): void {
   if (!RX_MODES.includes(o.mode)) throw new KdeferError(`scaling: mode '${String(o.mode)}' is not one of ${RX_MODES.join(', ')}`);
   if (!ROUTINGS.includes(o.routing)) throw new KdeferError(`scaling: routing '${String(o.routing)}' is not one of ${ROUTINGS.join(', ')}`);
-  if (!Number.isInteger(o.cpus) || o.cpus < 1 || o.cpus > MAX_CPUS) throw new KdeferError(`scaling: cpus must be an integer from 1 to ${MAX_CPUS}`);
-  if (!Number.isInteger(queues) || queues < 1 || queues > RX_MAX_QUEUES) throw new KdeferError(`scaling: queues must be 1-${RX_MAX_QUEUES}`);
-  if (!(o.load > 0) || !Number.isFinite(o.load)) throw new KdeferError(`scaling: load must be a positive number of packets/s, not ${o.load}`);
+  if (!Number.isInteger(o.cpus) || o.cpus < 1 || o.cpus > MAX_CPUS)
+    throw new KdeferError(`scaling: cpus must be an integer from 1 to ${MAX_CPUS}`);
+  if (!Number.isInteger(queues) || queues < 1 || queues > RX_MAX_QUEUES)
+    throw new KdeferError(`scaling: queues must be 1-${RX_MAX_QUEUES}`);
+  if (!(o.load > 0) || !Number.isFinite(o.load))
+    throw new KdeferError(`scaling: load must be a positive number of packets/s, not ${o.load}`);
 }
 
 /** Run one configuration on a fresh machine; the machine and the device are always shut down. */
 export async function runScalingOnce(o: RunOptions): Promise<RunResult> {
   const queues = o.queues ?? Math.max(2, o.cpus);
   validate(o, queues);
-  const w = { ...DEFAULT_WORKLOAD, ...stripUndefined({ protoWork: o.protoWork, driverWork: o.driverWork, sharedStats: o.sharedStats, intervalUs: o.intervalUs }) };
+  const w = {
+    ...DEFAULT_WORKLOAD,
+    ...stripUndefined({ protoWork: o.protoWork, driverWork: o.driverWork, sharedStats: o.sharedStats, intervalUs: o.intervalUs }),
+  };
   const seconds = o.seconds ?? 2;
   const warmup = o.warmupSeconds ?? DEFAULT_WARMUP_S;
   const checkCap = o.check ? RX_CHECK_MAX : 0;
@@ -255,7 +261,15 @@ export async function runScalingOnce(o: RunOptions): Promise<RunResult> {
     route(m, o.routing, queues, o.cpus);
     const pcpu = m.perCpuArray(RX_NAMES.pcpu, Int32Array, PCPU_WORDS);
     const stats = m.sharedArray(RX_NAMES.stats, Int32Array);
-    const dev = await NetDevice.create(m.mem, { rings: RX_NAMES.rings, queues, irqBase: RX_IRQ_BASE, ringSize: RX_RING_SIZE, rate: o.load, intervalUs: w.intervalUs, maxPackets });
+    const dev = await NetDevice.create(m.mem, {
+      rings: RX_NAMES.rings,
+      queues,
+      irqBase: RX_IRQ_BASE,
+      ringSize: RX_RING_SIZE,
+      rate: o.load,
+      intervalUs: w.intervalUs,
+      maxPackets,
+    });
     try {
       dev.start();
       await pause(warmup * 1000, o.signal);
@@ -273,7 +287,8 @@ export async function runScalingOnce(o: RunOptions): Promise<RunResult> {
       const perCpu1 = m.softnetStat().map((s) => s.processed);
       // A bounded burst is offered in full, however late the device thread got going.
       const burstEnd = performance.now() + DRAIN_TIMEOUT_MS;
-      while (maxPackets > 0 && dev.stats().offered < maxPackets && performance.now() < burstEnd && !o.signal?.aborted) await pause(5, o.signal);
+      while (maxPackets > 0 && dev.stats().offered < maxPackets && performance.now() < burstEnd && !o.signal?.aborted)
+        await pause(5, o.signal);
       await dev.pause();
       let drainError = '';
       try {
@@ -453,7 +468,12 @@ const CALIBRATION_LOAD = 2_000_000;
  * The 1-CPU capacity C: packets/s NAPI delivers on one CPU when overloaded
  * (the card drops the excess, so this is the path's ceiling).
  */
-export async function calibrate(w: Partial<ScalingWorkload>, seconds: number, signal?: AbortSignal, onTick?: (s: number, pps: number) => void): Promise<number> {
+export async function calibrate(
+  w: Partial<ScalingWorkload>,
+  seconds: number,
+  signal?: AbortSignal,
+  onTick?: (s: number, pps: number) => void,
+): Promise<number> {
   let load = CALIBRATION_LOAD;
   for (let attempt = 0; attempt < 3; attempt++) {
     const r = await runScalingOnce({ ...w, mode: 'napi', routing: 'affinity', cpus: 1, load, seconds, signal, onTick });
@@ -461,18 +481,25 @@ export async function calibrate(w: Partial<ScalingWorkload>, seconds: number, si
     if (signal?.aborted) return r.deliveredPps;
     load *= 4;
   }
-  throw new KdeferError(`scaling: calibration could not overload one CPU at ${load / 4} packets/s: lower --load or raise the work per packet`);
+  throw new KdeferError(
+    `scaling: calibration could not overload one CPU at ${load / 4} packets/s: lower --load or raise the work per packet`,
+  );
 }
 
 /** Run the cross product of `o`'s CPU counts, modes, routings and loads. */
 export async function runScalingSweep(o: SweepOptions): Promise<ScalingReport> {
   const cpusList = [...new Set(o.cpus)].sort((a, b) => a - b);
   const queues = o.queues ?? Math.min(RX_MAX_QUEUES, Math.max(2, ...cpusList));
-  const workload: ScalingWorkload = { ...DEFAULT_WORKLOAD, ...stripUndefined({ protoWork: o.protoWork, driverWork: o.driverWork, sharedStats: o.sharedStats, intervalUs: o.intervalUs }), queues };
+  const workload: ScalingWorkload = {
+    ...DEFAULT_WORKLOAD,
+    ...stripUndefined({ protoWork: o.protoWork, driverWork: o.driverWork, sharedStats: o.sharedStats, intervalUs: o.intervalUs }),
+    queues,
+  };
   const seconds = o.seconds ?? 2;
   const needsCapacity = o.loads.some((l) => 'perCpu' in l);
   const plan: { cpus: number; mode: RxMode; routing: Routing; load: LoadSpec }[] = [];
-  for (const load of o.loads) for (const mode of o.modes) for (const routing of o.routings) for (const cpus of cpusList) plan.push({ cpus, mode, routing, load });
+  for (const load of o.loads)
+    for (const mode of o.modes) for (const routing of o.routings) for (const cpus of cpusList) plan.push({ cpus, mode, routing, load });
   const runs = plan.length + (needsCapacity && o.capacity === undefined ? 1 : 0);
   let run = 0;
   const progress = (label: string, elapsedS: number, pps: number, finished?: ScalingRow): void =>
@@ -493,14 +520,33 @@ export async function runScalingSweep(o: SweepOptions): Promise<ScalingReport> {
     const label = `${p.mode} ${p.routing} ${p.cpus} CPU${p.cpus > 1 ? 's' : ''} ${compactRate(load)}/s`;
     progress(label, 0, 0);
     await o.beforeRun?.();
-    const r = await runScalingOnce({ ...workload, mode: p.mode, routing: p.routing, cpus: p.cpus, load, seconds, warmupSeconds: o.warmupSeconds, signal: o.signal, onTick: (s, pps) => progress(label, s, pps) });
+    const r = await runScalingOnce({
+      ...workload,
+      mode: p.mode,
+      routing: p.routing,
+      cpus: p.cpus,
+      load,
+      seconds,
+      warmupSeconds: o.warmupSeconds,
+      signal: o.signal,
+      onTick: (s, pps) => progress(label, s, pps),
+    });
     const row: ScalingRow = { ...r, loadSpec: loadLabel(p.load), speedup: null };
     rows.push(row);
     run++;
     progress(label, seconds, r.deliveredPps, row);
   }
   computeSpeedups(rows, cores);
-  return { date: new Date().toISOString().replace(/\.\d+Z$/, 'Z'), node: process.version, cores, workload, seconds, capacity, rows, aborted: o.signal?.aborted === true };
+  return {
+    date: new Date().toISOString().replace(/\.\d+Z$/, 'Z'),
+    node: process.version,
+    cores,
+    workload,
+    seconds,
+    capacity,
+    rows,
+    aborted: o.signal?.aborted === true,
+  };
 }
 
 /** A 1-CPU run that delivered less than this share of its offered load has collapsed: no speedup is computed over it. */
@@ -530,7 +576,20 @@ export function compactRate(n: number): string {
 
 /** The results as a table: one line per run. */
 export function formatScalingTable(rep: ScalingReport): string {
-  const head = ['mode', 'routing', 'CPUs', 'load', 'offered/s', 'delivered/s', 'speedup', 'irq/pkt', 'drops/s', 'squeeze', 'cores got', 'dev CPU'];
+  const head = [
+    'mode',
+    'routing',
+    'CPUs',
+    'load',
+    'offered/s',
+    'delivered/s',
+    'speedup',
+    'irq/pkt',
+    'drops/s',
+    'squeeze',
+    'cores got',
+    'dev CPU',
+  ];
   const rows = rep.rows.map((r) => [
     r.mode,
     r.routing,
@@ -538,7 +597,13 @@ export function formatScalingTable(rep: ScalingReport): string {
     r.loadSpec.endsWith('x') ? r.loadSpec : compactRate(Number(r.loadSpec)),
     compactRate(r.offeredPps),
     compactRate(r.deliveredPps),
-    r.speedup !== null ? `${r.speedup.toFixed(2)}x` : r.cpus > rep.cores ? `>${rep.cores} cores` : collapsedBase(rep.rows, r) ? 'vs ~0' : '-',
+    r.speedup !== null
+      ? `${r.speedup.toFixed(2)}x`
+      : r.cpus > rep.cores
+        ? `>${rep.cores} cores`
+        : collapsedBase(rep.rows, r)
+          ? 'vs ~0'
+          : '-',
     Number.isFinite(r.irqsPerPacket) ? r.irqsPerPacket.toFixed(4) : '-',
     compactRate(r.dropPps),
     String(r.timeSqueeze),
@@ -587,7 +652,13 @@ export function scalingCharts(rep: ScalingReport): { file: string; svg: string }
     }
     // Linear scaling from the best 1-CPU figure, for reference.
     const best1 = Math.max(0, ...series.map((x) => x.points.find((p) => p[0] === 1)?.[1] ?? 0));
-    if (best1 > 0) series.push({ name: 'linear (best 1-CPU × n)', points: cpusSeen.filter((c) => c <= rep.cores).map((c) => [c, best1 * c]), color: '#9a9a9a', dash: '2 4' });
+    if (best1 > 0)
+      series.push({
+        name: 'linear (best 1-CPU × n)',
+        points: cpusSeen.filter((c) => c <= rep.cores).map((c) => [c, best1 * c]),
+        color: '#9a9a9a',
+        dash: '2 4',
+      });
     out.push({
       file: 'scaling-cpus.svg',
       svg: lineChart({
@@ -609,7 +680,11 @@ export function scalingCharts(rep: ScalingReport): { file: string; svg: string }
       const routing = (['affinity', 'rr', 'cpu0'] as const).find((x) => at.some((r) => r.mode === mode && r.routing === x));
       if (!routing) continue;
       const rows = at.filter((r) => r.mode === mode && r.routing === routing);
-      series.push({ name: `${mode} (${routing})`, points: rows.map((r) => [r.offeredPps, r.deliveredPps]), color: MODE_COLORS[mode] ?? '#333' });
+      series.push({
+        name: `${mode} (${routing})`,
+        points: rows.map((r) => [r.offeredPps, r.deliveredPps]),
+        color: MODE_COLORS[mode] ?? '#333',
+      });
     }
     out.push({
       file: `scaling-load-${c}cpu.svg`,

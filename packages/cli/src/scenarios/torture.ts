@@ -25,7 +25,19 @@
 import { availableParallelism } from 'node:os';
 import { Machine } from '@kdefer/workers';
 import { KdeferError, MAX_CPUS } from '@kdefer/core';
-import { TORTURE, TORTURE_IRQ, TORTURE_MAX_THREADS, T_STOP, T_RW, T_BH, T_HOLD, T_LONG_EVERY, T_SIRQ_BASE, T_SIRQ_BATCH, CTL_WORDS } from '../modules/torture.js';
+import {
+  TORTURE,
+  TORTURE_IRQ,
+  TORTURE_MAX_THREADS,
+  T_STOP,
+  T_RW,
+  T_BH,
+  T_HOLD,
+  T_LONG_EVERY,
+  T_SIRQ_BASE,
+  T_SIRQ_BATCH,
+  CTL_WORDS,
+} from '../modules/torture.js';
 import { defaultCpus } from '../options.js';
 import { randomSeed } from '../seed.js';
 
@@ -141,10 +153,12 @@ export async function runTorture(opts: TortureOptions = {}): Promise<TortureResu
   const amplify = opts.amplify ?? 0;
   const seed = (opts.seed ?? randomSeed()) >>> 0;
   const lockdep = opts.lockdep ?? true;
-  if (!Number.isInteger(cpus) || cpus < 1 || cpus > MAX_CPUS) throw new KdeferError(`stress torture: cpus must be an integer from 1 to ${MAX_CPUS}, not ${cpus}`);
+  if (!Number.isInteger(cpus) || cpus < 1 || cpus > MAX_CPUS)
+    throw new KdeferError(`stress torture: cpus must be an integer from 1 to ${MAX_CPUS}, not ${cpus}`);
   if (!(seconds > 0)) throw new KdeferError(`stress torture: seconds must be positive, not ${seconds}`);
   if (lock !== 'spin' && lock !== 'rw') throw new KdeferError(`stress torture: lock must be spin or rw, not '${String(lock)}'`);
-  if (!Number.isInteger(writers) || writers < 0 || !Number.isInteger(readers) || readers < 0) throw new KdeferError('stress torture: writers and readers must be non-negative integers');
+  if (!Number.isInteger(writers) || writers < 0 || !Number.isInteger(readers) || readers < 0)
+    throw new KdeferError('stress torture: writers and readers must be non-negative integers');
   const nThreads = cpus * (writers + readers) + (softirq ? cpus : 0);
   if (nThreads === 0) throw new KdeferError('stress torture: no threads (writers and readers are both 0)');
   if (nThreads > TORTURE_MAX_THREADS) throw new KdeferError(`stress torture: ${nThreads} threads, at most ${TORTURE_MAX_THREADS}`);
@@ -156,7 +170,15 @@ export async function runTorture(opts: TortureOptions = {}): Promise<TortureResu
   const sirqBase = threads.length;
   if (softirq) for (let c = 0; c < cpus; c++) threads.push({ kind: 's', cpu: c, n: 0, acquisitions: 0, failures: 0 });
 
-  const m = await Machine.boot({ cpus, hz: 1000, lockdep, seed, ...(amplify > 0 ? { amplify } : {}), spinLockupMs: opts.spinLockupMs ?? 2000, modules: [tortureModule] });
+  const m = await Machine.boot({
+    cpus,
+    hz: 1000,
+    lockdep,
+    seed,
+    ...(amplify > 0 ? { amplify } : {}),
+    spinLockupMs: opts.spinLockupMs ?? 2000,
+    modules: [tortureModule],
+  });
   const errors: string[] = [];
   let irqsRaised = 0;
   let aborted = false;
@@ -166,9 +188,19 @@ export async function runTorture(opts: TortureOptions = {}): Promise<TortureResu
   try {
     const ctl = m.sharedArray('torture.ctl', Int32Array, CTL_WORDS);
     const stats = m.sharedArray('torture.stats', Float64Array, 2 * TORTURE_MAX_THREADS);
-    const set: [number, number][] = [[T_RW, lock === 'rw' ? 1 : 0], [T_BH, softirq ? 1 : 0], [T_HOLD, hold], [T_LONG_EVERY, 1000], [T_SIRQ_BASE, sirqBase], [T_SIRQ_BATCH, 4]];
+    const set: [number, number][] = [
+      [T_RW, lock === 'rw' ? 1 : 0],
+      [T_BH, softirq ? 1 : 0],
+      [T_HOLD, hold],
+      [T_LONG_EVERY, 1000],
+      [T_SIRQ_BASE, sirqBase],
+      [T_SIRQ_BATCH, 4],
+    ];
     for (const [k, v] of set) Atomics.store(ctl, k, v);
-    m.setIrqAffinity(TORTURE_IRQ, Array.from({ length: cpus }, (_, c) => c));
+    m.setIrqAffinity(
+      TORTURE_IRQ,
+      Array.from({ length: cpus }, (_, c) => c),
+    );
 
     // 2. The threads.
     const running = threads.map((t, slot) =>
@@ -180,7 +212,8 @@ export async function runTorture(opts: TortureOptions = {}): Promise<TortureResu
           ),
     );
     // Writes: task and softirq writers; reads: reader tasks.
-    const sum = (kind: 'w' | 'r'): number => threads.reduce((a, t, slot) => a + (t.kind === kind || (kind === 'w' && t.kind === 's') ? stats[2 * slot]! : 0), 0);
+    const sum = (kind: 'w' | 'r'): number =>
+      threads.reduce((a, t, slot) => a + (t.kind === kind || (kind === 'w' && t.kind === 's') ? stats[2 * slot]! : 0), 0);
 
     // 3. The time bound, with softirq writers fired meanwhile.
     let lastProgress = -Infinity;
@@ -236,7 +269,15 @@ export async function runTorture(opts: TortureOptions = {}): Promise<TortureResu
     const max = acq.length ? Math.max(...acq) : 0;
     const min = acq.length ? Math.min(...acq) : 0;
     const total = acq.reduce((a, b) => a + b, 0);
-    return { total, max, min, fail: ts.reduce((a, t) => a + t.failures, 0), perSecond: elapsedMs > 0 ? total / (elapsedMs / 1000) : 0, unfair: ts.length > 0 && max / 2 > min, threads: ts.length };
+    return {
+      total,
+      max,
+      min,
+      fail: ts.reduce((a, t) => a + t.failures, 0),
+      perSecond: elapsedMs > 0 ? total / (elapsedMs / 1000) : 0,
+      unfair: ts.length > 0 && max / 2 > min,
+      threads: ts.length,
+    };
   };
   const writes = side(['w']);
   const reads = side(['r']);

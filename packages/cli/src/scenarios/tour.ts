@@ -27,7 +27,18 @@ import { availableParallelism } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Machine } from '@kdefer/workers';
 import { NET_RX_SOFTIRQ, MAX_CPUS, KdeferError } from '@kdefer/core';
-import { IRQ_BASE, NETDEV, NETDEV_NAMES, STAT_TOTAL, STAT_CTL, PCPU_RX_RUNS, PCPU_RX_PACKETS, PCPU_BACKLOG, PCPU_WRITES, PCPU_WORDS } from '../modules/netdev.js';
+import {
+  IRQ_BASE,
+  NETDEV,
+  NETDEV_NAMES,
+  STAT_TOTAL,
+  STAT_CTL,
+  PCPU_RX_RUNS,
+  PCPU_RX_PACKETS,
+  PCPU_BACKLOG,
+  PCPU_WRITES,
+  PCPU_WORDS,
+} from '../modules/netdev.js';
 import { defaultCpus } from '../options.js';
 
 /** The built-in netdev module, as Machine.boot loads it. */
@@ -131,11 +142,19 @@ export async function runTour(opts: TourOptions = {}): Promise<TourResult> {
   const seconds = opts.seconds ?? 2;
   const hz = opts.hz ?? 1000;
   const rate = opts.rate ?? 1000;
-  if (!Number.isInteger(cpus) || cpus < 1 || cpus > MAX_CPUS) throw new KdeferError(`tour: cpus must be an integer from 1 to ${MAX_CPUS}, not ${cpus}`);
+  if (!Number.isInteger(cpus) || cpus < 1 || cpus > MAX_CPUS)
+    throw new KdeferError(`tour: cpus must be an integer from 1 to ${MAX_CPUS}, not ${cpus}`);
   if (!(seconds > 0) || !Number.isFinite(seconds)) throw new KdeferError(`tour: seconds must be a positive number, not ${seconds}`);
   if (!(rate > 0) || !Number.isFinite(rate)) throw new KdeferError(`tour: rate must be a positive number, not ${rate}`);
 
-  const m = await Machine.boot({ cpus, hz, nrIrqs: Math.max(64, IRQ_BASE + cpus), modules: [netdevModule], trace: opts.trace !== undefined, traceLocks: false });
+  const m = await Machine.boot({
+    cpus,
+    hz,
+    nrIrqs: Math.max(64, IRQ_BASE + cpus),
+    modules: [netdevModule],
+    trace: opts.trace !== undefined,
+    traceLocks: false,
+  });
   let shutDown = false;
   try {
     opts.onBoot?.(m);
@@ -301,7 +320,11 @@ async function drive(m: Machine, o: DriveOptions): Promise<TourResult> {
   for (let q = 0; q < nQueues; q++) {
     for (let c = 0; c < cpus; c++) if (c !== q && irqCounts[q]![c]! !== 0) stray.push(`eth0-rx-${q} on CPU${c}: ${irqCounts[q]![c]}`);
   }
-  check('affinity: queue q interrupts only CPU q', stray.length === 0, stray.length === 0 ? `${nQueues} queues, 0 strays` : stray.slice(0, 4).join('; '));
+  check(
+    'affinity: queue q interrupts only CPU q',
+    stray.length === 0,
+    stray.length === 0 ? `${nQueues} queues, 0 strays` : stray.slice(0, 4).join('; '),
+  );
   check(
     'no packet lost: NET_RX drained one packet per hardirq',
     rxPackets.every((n, c) => n === hardirqs[c]) && backlog.every((n) => n === 0),

@@ -54,12 +54,26 @@ export const lostUpdate: CampaignScenario<LostUpdateOptions> = {
   minCpus: 1,
   defaults: { lock: 'spin_lock_bh', iterations: 200, irqRate: 0.01 },
   flags: [
-    { key: 'lock', flags: '--lock <variant>', description: "the task's lock (the softirq takes plain spin_lock)", type: 'string', choices: VARIANTS },
+    {
+      key: 'lock',
+      flags: '--lock <variant>',
+      description: "the task's lock (the softirq takes plain spin_lock)",
+      type: 'string',
+      choices: VARIANTS,
+    },
     { key: 'iterations', flags: '--iterations <n>', description: "the task's increments per trial", type: 'int', min: 1, max: 1_000_000 },
-    { key: 'irqRate', flags: '--irq-rate <p>', description: 'probability per increment that the device interrupts inside it', type: 'number', min: 0, max: 1 },
+    {
+      key: 'irqRate',
+      flags: '--irq-rate <p>',
+      description: 'probability per increment that the device interrupts inside it',
+      type: 'number',
+      min: 0,
+      max: 1,
+    },
   ],
   validate(o) {
-    if (!VARIANTS.includes(o.lock)) throw new KdeferError(`lost-update: --lock must be one of ${VARIANTS.join(', ')}, not '${String(o.lock)}'`);
+    if (!VARIANTS.includes(o.lock))
+      throw new KdeferError(`lost-update: --lock must be one of ${VARIANTS.join(', ')}, not '${String(o.lock)}'`);
     if (!Number.isInteger(o.iterations) || o.iterations < 1) throw new KdeferError(`lost-update: --iterations must be a positive integer`);
     if (!(o.irqRate >= 0 && o.irqRate <= 1)) throw new KdeferError(`lost-update: --irq-rate must be from 0 to 1`);
   },
@@ -86,13 +100,29 @@ export const lostUpdate: CampaignScenario<LostUpdateOptions> = {
     const interrupts = `${windowsAt.length} interrupt${windowsAt.length === 1 ? '' : 's'} inside, ${run.windowsHit} got in`;
     let detail: string;
     switch (run.outcome) {
-      case 'correct': detail = `counter ${run.counter} = ${run.aDone} + ${run.bDone}; ${interrupts}`; break;
-      case 'lost': detail = `lost ${run.lost} of ${run.aDone + run.bDone} updates; ${interrupts}`; break;
-      case 'deadlock': detail = run.deadlock ?? 'deadlock'; break;
-      case 'report': detail = run.reports[0] ?? 'report'; break;
-      default: detail = run.errors[0] ?? run.outcome;
+      case 'correct':
+        detail = `counter ${run.counter} = ${run.aDone} + ${run.bDone}; ${interrupts}`;
+        break;
+      case 'lost':
+        detail = `lost ${run.lost} of ${run.aDone + run.bDone} updates; ${interrupts}`;
+        break;
+      case 'deadlock':
+        detail = run.deadlock ?? 'deadlock';
+        break;
+      case 'report':
+        detail = run.reports[0] ?? 'report';
+        break;
+      default:
+        detail = run.errors[0] ?? run.outcome;
     }
-    return { ok: run.outcome === 'correct', outcome: run.outcome, detail, lost: run.lost, reports: [...(run.deadlock ? [run.deadlock] : []), ...run.reports], stopped: run.stopped };
+    return {
+      ok: run.outcome === 'correct',
+      outcome: run.outcome,
+      detail,
+      lost: run.lost,
+      reports: [...(run.deadlock ? [run.deadlock] : []), ...run.reports],
+      stopped: run.stopped,
+    };
   },
 };
 

@@ -128,7 +128,10 @@ export async function runWorkqueueDemo(opts: WorkqueueOptions = {}): Promise<Wor
     // 2. concurrency management
     await m.call(0, WQDEMO, 'queueItems', cpu);
     const item = (k: number): number => S_ITEMS + k * ITEM_WORDS;
-    await until(() => Atomics.load(s, S_A_ASLEEP) === 1 && Atomics.load(s, item(1) + 3) === 1 && Atomics.load(s, item(2) + 3) === 1, 'B and C while A sleeps');
+    await until(
+      () => Atomics.load(s, S_A_ASLEEP) === 1 && Atomics.load(s, item(1) + 3) === 1 && Atomics.load(s, item(2) + 3) === 1,
+      'B and C while A sleeps',
+    );
     const poolsWhileASlept = m.workers().filter((p) => p.cpu === cpu && !p.bh);
     const comms = new Map(m.threads().map((t) => [t.pid, t.comm]));
     await m.call(0, WQDEMO, 'releaseA');
@@ -160,25 +163,47 @@ export async function runWorkqueueDemo(opts: WorkqueueOptions = {}): Promise<Wor
   const { bh, items } = result;
   const works = bh.filter((r) => r.who === 'BH work');
   const tasklets = bh.filter((r) => r.who === 'tasklet');
-  check('one BH work run and one tasklet run per interrupt', works.length === irqs && tasklets.length === irqs && result.hardirqs === irqs, `${result.hardirqs} hardirqs, ${works.length} BH work runs, ${tasklets.length} tasklet runs`);
+  check(
+    'one BH work run and one tasklet run per interrupt',
+    works.length === irqs && tasklets.length === irqs && result.hardirqs === irqs,
+    `${result.hardirqs} hardirqs, ${works.length} BH work runs, ${tasklets.length} tasklet runs`,
+  );
   const elsewhere = bh.filter((r) => !(r.cpu === cpu && r.softirq && !r.task));
   check(
     `both ran on CPU ${cpu}, the CPU that took the interrupt, in softirq context`,
     elsewhere.length === 0,
-    elsewhere.length === 0 ? `${bh.length} of ${bh.length} callbacks` : elsewhere.map((r) => `${r.who}: CPU ${r.cpu}${r.softirq ? ' softirq' : ''}${r.task ? ' task' : ''}`).join(', '),
+    elsewhere.length === 0
+      ? `${bh.length} of ${bh.length} callbacks`
+      : elsewhere.map((r) => `${r.who}: CPU ${r.cpu}${r.softirq ? ' softirq' : ''}${r.task ? ' task' : ''}`).join(', '),
   );
   check(
     'each interrupt: the BH work before the tasklet (TASKLET_SOFTIRQ runs the BH pool first)',
     bh.length === 2 * irqs && bh.every((r, k) => r.who === (k % 2 === 0 ? 'BH work' : 'tasklet')),
     bh.map((r) => r.who).join(' -> '),
   );
-  check('current_work() is the BH work in its function, NULL in the tasklet', works.every((r) => r.currentWork === 'itself') && tasklets.every((r) => r.currentWork === 'null'), `BH work: ${works.map((r) => r.currentWork).join(',')}; tasklet: ${tasklets.map((r) => r.currentWork).join(',')}`);
+  check(
+    'current_work() is the BH work in its function, NULL in the tasklet',
+    works.every((r) => r.currentWork === 'itself') && tasklets.every((r) => r.currentWork === 'null'),
+    `BH work: ${works.map((r) => r.currentWork).join(',')}; tasklet: ${tasklets.map((r) => r.currentWork).join(',')}`,
+  );
   const [a, b, c] = items as [ItemRecord, ItemRecord, ItemRecord];
-  check('A, B and C ran on their CPU and finished', items.every((i) => i.cpu === cpu && i.finished), items.map((i) => `${i.name}: CPU ${i.cpu}${i.finished ? '' : ' unfinished'}`).join(', '));
-  check(`B started while A slept, on another kworker of the same pool (S-WQ-8)`, b.sawAAsleep && b.pid !== a.pid && /^kworker\/\d+:\d+$/.test(b.comm) && b.comm.startsWith(`kworker/${cpu}:`), `A on ${a.comm} (pid ${a.pid}), B on ${b.comm} (pid ${b.pid}), B saw A asleep: ${b.sawAAsleep}`);
+  check(
+    'A, B and C ran on their CPU and finished',
+    items.every((i) => i.cpu === cpu && i.finished),
+    items.map((i) => `${i.name}: CPU ${i.cpu}${i.finished ? '' : ' unfinished'}`).join(', '),
+  );
+  check(
+    `B started while A slept, on another kworker of the same pool (S-WQ-8)`,
+    b.sawAAsleep && b.pid !== a.pid && /^kworker\/\d+:\d+$/.test(b.comm) && b.comm.startsWith(`kworker/${cpu}:`),
+    `A on ${a.comm} (pid ${a.pid}), B on ${b.comm} (pid ${b.pid}), B saw A asleep: ${b.sawAAsleep}`,
+  );
   const pool = result.poolsWhileASlept.find((p) => !p.highpri);
   const sleepingA = pool?.workers.find((w) => w.pid === a.pid);
-  check('machine.workers() while A slept: its kworker sleeping in wqdemo.A', sleepingA?.state === 'sleeping' && sleepingA.work === 'wqdemo.A', sleepingA ? `${sleepingA.comm}: ${sleepingA.state}, work ${sleepingA.work}` : `no kworker with pid ${a.pid}`);
+  check(
+    'machine.workers() while A slept: its kworker sleeping in wqdemo.A',
+    sleepingA?.state === 'sleeping' && sleepingA.work === 'wqdemo.A',
+    sleepingA ? `${sleepingA.comm}: ${sleepingA.state}, work ${sleepingA.work}` : `no kworker with pid ${a.pid}`,
+  );
   check('C ran after B on the same kworker (one running worker at a time)', c.pid === b.pid, `B pid ${b.pid}, C pid ${c.pid}`);
   const bad = result.dmesg.split('\n').filter((l) => /BUG|Oops|WARNING/.test(l));
   check('dmesg: no BUG, Oops or WARNING', bad.length === 0, bad.length === 0 ? 'none' : bad.slice(0, 3).join(' | '));
@@ -186,4 +211,3 @@ export async function runWorkqueueDemo(opts: WorkqueueOptions = {}): Promise<Wor
   check('no thread left after shutdown', threadsAfterShutdown === 0, `${threadsAfterShutdown} CPU threads alive`);
   return { ...result, threadsAfterShutdown, checks, ok: checks.every((x) => x.ok) };
 }
-

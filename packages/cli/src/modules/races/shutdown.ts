@@ -136,7 +136,8 @@ export default defineModule(MODULE, () => {
     Atomics.add(s, RUNS, 1);
     // forced: a run the work re-armed does not start before the remove
     // path is over — however late CPU 0 gets there
-    if (Atomics.compareExchange(s, HOLD_TIMER, 1, 0) === 1) spin_until(() => Atomics.load(s, FREED) === 1, 'the object to be freed', GATE_LIMIT_MS);
+    if (Atomics.compareExchange(s, HOLD_TIMER, 1, 0) === 1)
+      spin_until(() => Atomics.load(s, FREED) === 1, 'the object to be freed', GATE_LIMIT_MS);
     if (Atomics.load(s, FREED) === 1) Atomics.add(s, RUNS_AFTER_FREE, 1);
     const obj = from_timer<Obj>(t);
     const end = performance.now() + TIMER_WORK_US / 1000;
@@ -263,7 +264,8 @@ export default defineModule(MODULE, () => {
       await wait_until(() => Atomics.load(s, GATE_INSIDE) === 1, 'the work function to reach the gate on CPU 1');
       Atomics.store(s, HOLD_TIMER, 1);
       const ret = await race_sd_remove(a, obj, () => open_gate_inside_next_call(GATE_IRQ));
-      if (a === 'del_timer_sync') await wait_until(() => Atomics.load(s, RUNS_AFTER_FREE) > 0, 'the re-armed timer to run on the freed object');
+      if (a === 'del_timer_sync')
+        await wait_until(() => Atomics.load(s, RUNS_AFTER_FREE) > 0, 'the re-armed timer to run on the freed object');
       else await msleep(SETTLE_MS);
       return finish(a, ret);
     },

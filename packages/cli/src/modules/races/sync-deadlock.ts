@@ -155,7 +155,8 @@ export default defineModule(MODULE, () => {
   }
 
   function check(api: string): Api {
-    if (!(APIS as readonly string[]).includes(api)) throw new KdeferError(`${MODULE}: unknown API '${api}' (${APIS.map((x) => `'${x}'`).join(', ')})`);
+    if (!(APIS as readonly string[]).includes(api))
+      throw new KdeferError(`${MODULE}: unknown API '${api}' (${APIS.map((x) => `'${x}'`).join(', ')})`);
     return api as Api;
   }
 

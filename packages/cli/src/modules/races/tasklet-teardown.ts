@@ -139,10 +139,16 @@ export default defineModule(MODULE, () => {
 
   registerFunction(`${MODULE}.irq`, ttd_interrupt);
   registerFunction(`${MODULE}.tasklet`, ttd_tasklet_fn);
-  request_irq(DEV_IRQ, function ttd_sibling() {
-    Atomics.add(s, SIBLING, 1);
-    return IRQ_HANDLED;
-  }, IRQF_SHARED, 'ttd-sibling', 'ttd-sibling');
+  request_irq(
+    DEV_IRQ,
+    function ttd_sibling() {
+      Atomics.add(s, SIBLING, 1);
+      return IRQ_HANDLED;
+    },
+    IRQF_SHARED,
+    'ttd-sibling',
+    'ttd-sibling',
+  );
   irq_set_affinity(DEV_IRQ, [1]);
   gate_irq_init(GATE_IRQ, s, 'ttd');
 
@@ -174,7 +180,8 @@ export default defineModule(MODULE, () => {
   }
 
   function check(api: string): Api {
-    if (!(APIS as readonly string[]).includes(api)) throw new KdeferError(`${MODULE}: unknown API '${api}' (${APIS.map((x) => `'${x}'`).join(', ')})`);
+    if (!(APIS as readonly string[]).includes(api))
+      throw new KdeferError(`${MODULE}: unknown API '${api}' (${APIS.map((x) => `'${x}'`).join(', ')})`);
     return api as Api;
   }
 
@@ -185,7 +192,13 @@ export default defineModule(MODULE, () => {
 
   async function finish(api: Api): Promise<Outcome> {
     await wait_until(() => Atomics.load(s, RUNNING) === 0, 'the tasklet to return');
-    return { api, runs: Atomics.load(s, RUNS), handled: Atomics.load(s, HANDLED), gateWhere: gate_where(s), gateTimeout: Atomics.load(s, GATE_TIMEOUT) === 1 };
+    return {
+      api,
+      runs: Atomics.load(s, RUNS),
+      handled: Atomics.load(s, HANDLED),
+      gateWhere: gate_where(s),
+      gateTimeout: Atomics.load(s, GATE_TIMEOUT) === 1,
+    };
   }
 
   /** Raise the device IRQ and wait until CPU 1 has handled it (the sibling saw it, no handler runs). */
