@@ -16,9 +16,9 @@ const f = (names) => `${src}(${names.join('|')})\\.ts$`;
 // README says why.
 const LAYERS = [
   // 1: memory map and machine words, log and report layer, module table, NIC rings
-  ['layout', 'smp', 'printk', 'module', 'ipi', 'nic'],
+  ['layout', 'smp', 'printk', 'module', 'ipi', 'nic', 'upcall'],
   // 2: preempt_count and the preemption point, trace, the watchdog's counters
-  ['preempt', 'entry', 'trace', 'watchdog'],
+  ['preempt', 'entry', 'trace', 'watchdog', 'oops', 'sched/task'],
   // 3: lock validator and spinlocks
   ['lockdep', 'spinlock'],
   // 4: softirq, then hardirq and the tick interrupt

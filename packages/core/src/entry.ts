@@ -35,6 +35,7 @@ import {
 } from './layout.js';
 import { i32, PCB, cpuId } from './smp.js';
 import { KernelHalt, machine_panicked } from './printk.js';
+import { upcalls } from './upcall.js';
 
 /** Preemption points between two looks at the clock for the local timer tick. */
 export const TICK_CHECK_ROUNDS = 256;
@@ -68,34 +69,13 @@ const HARDIRQ_MASK = 0x000f0000;
 let REQ = 0;
 let tickRounds = TICK_CHECK_ROUNDS;
 
-// Installed by the mechanisms at init (no import cycles at evaluation time).
-let hardirqHook: () => void = () => {};
-let tickCheckHook: () => boolean = () => false;
-let tickHook: () => void = () => {};
-let reschedHook: () => void = () => {};
-let callHook: () => void = () => {};
-let stopHook: () => void = () => {};
 let localTimerPending = false;
 
-export interface EntryHooks {
-  hardirq: () => void;
-  tickCheck: () => boolean;
-  tick: () => void;
-  resched: () => void;
-  call: () => void;
-  stop: () => void;
-}
-
-export function entry_init(hooks: Partial<EntryHooks>): void {
+/** Bind this CPU's preemption point (its upward calls come through upcall.ts). */
+export function entry_init(): void {
   REQ = PCB + PC_IRQ_REQUEST;
   amplify = Math.max(0, Math.min(3, i32[H_AMPLIFY]! | 0));
   rng = (i32[H_SEED]! ^ Math.imul(cpuId + 1, 0x9e3779b9)) >>> 0 || 1;
-  if (hooks.hardirq) hardirqHook = hooks.hardirq;
-  if (hooks.tickCheck) tickCheckHook = hooks.tickCheck;
-  if (hooks.tick) tickHook = hooks.tick;
-  if (hooks.resched) reschedHook = hooks.resched;
-  if (hooks.call) callHook = hooks.call;
-  if (hooks.stop) stopHook = hooks.stop;
 }
 
 /**
@@ -117,7 +97,7 @@ function preempt_point_slow(): void {
       tickRounds = next_rand() % (2 * AMP_MEAN[amplify]!);
       amplify_delay();
     } else tickRounds = TICK_CHECK_ROUNDS;
-    if (tickCheckHook()) localTimerPending = true;
+    if (upcalls.tickCheck()) localTimerPending = true;
   }
   const req = Atomics.load(i32, REQ);
   if (req & REQ_STOP) {
@@ -127,23 +107,23 @@ function preempt_point_slow(): void {
       throw new KernelHalt(machine_panicked() ? 'machine panicked' : 'machine shut down');
     }
     Atomics.and(i32, REQ, ~REQ_STOP);
-    stopHook();
+    upcalls.stop();
   }
   if (req & REQ_RESCHED) {
     Atomics.and(i32, REQ, ~REQ_RESCHED);
-    reschedHook();
+    upcalls.resched();
   }
   if (req & REQ_CALL) {
     Atomics.and(i32, REQ, ~REQ_CALL);
-    callHook();
+    upcalls.call();
   }
   // Interrupts are taken only with IF set and outside a hardirq handler.
   if (i32[PCB + PC_IRQS_DISABLED] !== 0 || (i32[PCB + PC_PREEMPT_COUNT]! & HARDIRQ_MASK) !== 0) return;
   if (localTimerPending) {
     localTimerPending = false;
-    tickHook();
+    upcalls.tick();
   }
-  if (req & REQ_HARDIRQ) hardirqHook();
+  if (req & REQ_HARDIRQ) upcalls.hardirq();
 }
 
 /**

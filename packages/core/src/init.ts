@@ -27,8 +27,9 @@ import {
 } from './layout.js';
 import { smp_init_cpu } from './smp.js';
 import { entry_init } from './entry.js';
-import { irq_init_cpu, do_IRQ_pending } from './irq.js';
-import { softirq_init_cpu, spawn_ksoftirqd, softirq_kernel_init } from './softirq.js';
+import { registerUpcalls } from './upcall.js';
+import { irq_init_cpu, doIrqPending } from './irq.js';
+import { softirq_init_cpu, spawn_ksoftirqd, softirq_kernel_init, doSoftirqFromBhEnable } from './softirq.js';
 import { tick_init_cpu, tick_check, local_timer_interrupt, initial_jiffies, tick_register_hook } from './tick.js';
 import { sched_init_cpu, sched_ipi } from './sched.js';
 import { RES_ipi_count } from './ipi.js';
@@ -110,8 +111,10 @@ function stripUndefined<T extends object>(o: T): Partial<T> {
 export function start_cpu(sab: SharedArrayBuffer, g: Geometry, cpu: number): Mem {
   const m = new Mem(sab, g);
   smp_init_cpu(m, cpu);
-  entry_init({
-    hardirq: do_IRQ_pending,
+  entry_init();
+  registerUpcalls({
+    bhEnablePending: doSoftirqFromBhEnable,
+    hardirq: doIrqPending,
     tickCheck: tick_check,
     tick: local_timer_interrupt,
     resched: () => {

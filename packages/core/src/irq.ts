@@ -46,16 +46,16 @@ import {
   IRQ_ACTIONS,
   REQ_HARDIRQ,
   H_NR_CPUS,
-  H_PANIC_ON_OOPS,
 } from './layout.js';
 import { mem, i32, cpuId, PCB, kick_cpu } from './smp.js';
 import { preempt_point, cpu_relax } from './entry.js';
 import { KdeferError, fn_id, fn_by_id, fn_name, intern, name_of, loading } from './module.js';
-import { WARN, pr_err, printk, KERN_EMERG, KernelHalt, dump_context, call_trace, oops_end, machine_panicked } from './printk.js';
-import { HARDIRQ_OFFSET, HARDIRQ_MASK, SOFTIRQ_MASK, NMI_MASK, in_interrupt, context_name } from './preempt.js';
+import { WARN, pr_err, printk, KERN_EMERG, KernelHalt, dump_context, oops_end, machine_panicked } from './printk.js';
+import { HARDIRQ_OFFSET, HARDIRQ_MASK, SOFTIRQ_MASK, NMI_MASK, in_interrupt } from './preempt.js';
 import { invoke_softirq } from './softirq.js';
 import { spin_lockup_ms } from './spinlock.js';
 import { lockdep_depth, lockdep_check_return } from './lockdep.js';
+import { report_handler_oops } from './oops.js';
 import { trace_event, TP_IRQ_HANDLER_ENTRY, TP_IRQ_HANDLER_EXIT } from './trace.js';
 
 export const IRQ_NONE = 0;
@@ -120,7 +120,7 @@ export function assertIrq(m: Mem, irq: number): number {
     if (Atomics.load(a, d + IRQD_DEPTH) > 0 || Atomics.exchange(a, d + IRQD_PENDING, 0) === 0) return -1;
   }
   const target = irq_pick_target(m, irq);
-  irq_set_pending_on(m, target, irq);
+  irqSetPendingOn(m, target, irq);
   return target;
 }
 
@@ -141,7 +141,7 @@ export function irq_pick_target(m: Mem, irq: number): number {
 }
 
 /** Set `irq`'s IRR bit on `cpu` and ring it. */
-export function irq_set_pending_on(m: Mem, cpu: number, irq: number): void {
+function irqSetPendingOn(m: Mem, cpu: number, irq: number): void {
   const a = m.i32;
   const bit = 1 << (irq & 31);
   Atomics.or(a, m.cpu(cpu, PC_IRR + (irq >> 5)), bit);
@@ -185,7 +185,7 @@ let IRR = 0;
 let irrWords = 0;
 
 /** Take every pending hardirq of this CPU, one at a time (entry.ts calls it). */
-export function do_IRQ_pending(): void {
+export function doIrqPending(): void {
   Atomics.and(i32, PCB + PC_IRQ_REQUEST, ~REQ_HARDIRQ);
   for (;;) {
     const irq = next_pending_irq();
@@ -328,23 +328,6 @@ function cookie_value(cookie: number): unknown {
     default:
       return null;
   }
-}
-
-/**
- * Report an exception thrown by a handler running in atomic context as an
- * Oops; with panicOnOops the machine then panics ("Fatal exception in
- * interrupt"), otherwise the handler counts as returned and work goes on.
- */
-export function report_handler_oops(e: unknown, where: string): void {
-  const msg = e instanceof Error ? `${e.name}: ${e.message}` : String(e);
-  const count = i32[PCB + PC_PREEMPT_COUNT]!;
-  printk(KERN_EMERG + `Oops: exception in ${where} [#1] SMP`);
-  printk(KERN_EMERG + dump_context());
-  printk(KERN_EMERG + `Context: ${context_name(count)}, preempt_count: ${(count >>> 0).toString(16).padStart(8, '0')}`);
-  printk(KERN_EMERG + `Exception: ${msg}`);
-  printk(KERN_EMERG + 'Call Trace:');
-  for (const l of call_trace(e, 8)) printk(KERN_EMERG + l);
-  if (i32[H_PANIC_ON_OOPS] !== 0) oops_end(`Oops in ${where}`, true);
 }
 
 // ------------------------------------------------------------ public API
@@ -524,7 +507,7 @@ export function enable_irq(irq: number): void {
   } finally {
     desc_unlock(d);
   }
-  if (replay) irq_set_pending_on(mem, irq_pick_target(mem, irq), irq);
+  if (replay) irqSetPendingOn(mem, irq_pick_target(mem, irq), irq);
 }
 
 /**

@@ -63,7 +63,7 @@ import { mem, i32, cpuId, PCB, nrCpus } from './smp.js';
 import { intern, name_of, registry_resolve, NAME_KIND_LOCK, KdeferError, arena_region } from './module.js';
 import { printk, KERN_WARNING, kernel_caller } from './printk.js';
 import { irq_context_summary, context_name } from './preempt.js';
-import { current_comm } from './sched.js';
+import { current_comm } from './sched/task.js';
 
 /** MAX_LOCK_DEPTH: locks one CPU may hold at once (layout.ts: it sizes the held-lock stacks). */
 export { MAX_LOCK_DEPTH };

@@ -83,7 +83,7 @@ import { KdeferError, fn_id, fn_by_id, fn_name, intern, name_of, registry_resolv
 import { pr_err, printk, KERN_EMERG, WARN_ONCE, KernelHalt, dump_context, oops_end, BUG } from './printk.js';
 import { local_irq_save, local_irq_restore, local_irq_disable, local_irq_enable } from './preempt.js';
 import { open_softirq, raise_softirq_irqoff, __raise_softirq_irqoff, NET_RX_SOFTIRQ } from './softirq.js';
-import { report_handler_oops } from './irq.js';
+import { report_handler_oops } from './oops.js';
 import { might_sleep, schedule_timeout_uninterruptible } from './sched.js';
 import { spin_lockup_ms } from './spinlock.js';
 

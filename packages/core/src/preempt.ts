@@ -17,7 +17,7 @@
 import { PC_PREEMPT_COUNT, PC_IRQS_DISABLED, PC_SOFTIRQ_PENDING, PC_NEED_RESCHED } from './layout.js';
 import { i32, PCB } from './smp.js';
 import { preempt_point } from './entry.js';
-import { do_softirq_from_bh_enable } from './softirq.js';
+import { upcalls } from './upcall.js';
 import { WARN_ON_ONCE } from './printk.js';
 
 export const PREEMPT_BITS = 8;
@@ -220,7 +220,7 @@ export function __local_bh_enable_ip(cnt: number): void {
   // Keep preemption disabled until softirq processing is done.
   i32[c]! -= cnt - 1;
   if ((i32[c]! & (NMI_MASK | HARDIRQ_MASK | SOFTIRQ_MASK)) === 0 && Atomics.load(i32, PCB + PC_SOFTIRQ_PENDING) !== 0) {
-    do_softirq_from_bh_enable();
+    upcalls.bhEnablePending();
   }
   i32[c]! -= 1;
   preempt_point();

@@ -53,6 +53,9 @@ import {
   putString,
   getString,
 } from './layout.js';
+import { setCurrentTask, commBytesLen, comm_of_pid, current_comm } from './sched/task.js';
+// Re-exported: the scheduler's face still offers the task table's readers.
+export { comm_of_pid, current_comm };
 import { mem, i32, cpuId, PCB, kick_cpu } from './smp.js';
 import { preempt_point, entry_work_pending, entry_check_tick_soon } from './entry.js';
 import { KdeferError } from './module.js';
@@ -175,12 +178,6 @@ export interface ThreadInfo {
   kthread: boolean;
 }
 
-function comm_bytes_len(m: Mem, w: number): number {
-  let n = 0;
-  while (n < TASK_COMM_BYTES && m.u8[w * 4 + n] !== 0) n++;
-  return n;
-}
-
 /** Read the task table (host side too). */
 export function read_tasks(m: Mem): ThreadInfo[] {
   const out: ThreadInfo[] = [];
@@ -193,7 +190,7 @@ export function read_tasks(m: Mem): ThreadInfo[] {
     out.push({
       pid,
       cpu: m.i32[m.task(s, TK_CPU)]!,
-      comm: getString(m, w, comm_bytes_len(m, w)),
+      comm: getString(m, w, commBytesLen(m, w)),
       state: st === TASK_RUNNING ? 'R' : st === TASK_IDLE ? 'I' : st & TASK_UNINTERRUPTIBLE ? 'D' : 'S',
       kthread: (flags & PF_KTHREAD) !== 0,
     });
@@ -201,22 +198,6 @@ export function read_tasks(m: Mem): ThreadInfo[] {
   return out.sort((a, b) => a.pid - b.pid);
 }
 
-/** The comm of `pid` (0: swapper). Host side too. */
-export function comm_of_pid(m: Mem, pid: number): string {
-  if (pid <= 0) return 'swapper';
-  for (let s = 0; s < m.g.maxTasks; s++) {
-    if (Atomics.load(m.i32, m.task(s, TK_PID)) === pid) {
-      const w = m.task(s, TK_COMM);
-      return getString(m, w, comm_bytes_len(m, w));
-    }
-  }
-  return '<exited>';
-}
-
-/** The running task's comm, "swapper/N" when idle. */
-export function current_comm(): string {
-  return current ? current.comm : `swapper/${cpuId}`;
-}
 export function current_pid(): number {
   return current ? current.pid : 0;
 }
@@ -620,6 +601,7 @@ async function run_task(t: TaskStruct): Promise<void> {
   i32[PCB + PC_NR_RUNNING] = runqueue.length;
   trace_event(TP_SCHED_SWITCH, 0, t.pid);
   current = t;
+  setCurrentTask(t);
   i32[PCB + PC_CURRENT_PID] = t.pid;
   Atomics.store(i32, PCB + PC_NEED_RESCHED, 0);
   i32[PCB + PC_CTXSW]!++;
@@ -639,6 +621,7 @@ async function run_task(t: TaskStruct): Promise<void> {
   t.lockdepHeld = lockdep_switch_out();
   trace_event(TP_SCHED_SWITCH, t.pid, 0);
   current = null;
+  setCurrentTask(null);
   i32[PCB + PC_CURRENT_PID] = 0;
   if (why === 'halt') throw new KernelHalt('task halted');
   if (why === 'yield' && !t.exited && t.state === TASK_RUNNING && !t.onRq) {
@@ -760,6 +743,7 @@ export async function cpu_startup_entry(hooks: CpuLoopHooks): Promise<void> {
       await park(timeout);
     } catch (e) {
       current = null;
+      setCurrentTask(null);
       i32[PCB + PC_CURRENT_PID] = 0;
       const reason = e instanceof KernelHalt ? e.reason : `${e instanceof Error ? e.stack : String(e)}`;
       if (!(e instanceof KernelHalt)) printk(KERN_ERR + `kdefer: CPU#${cpuId} loop failed: ${reason}`);

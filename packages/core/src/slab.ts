@@ -60,7 +60,8 @@ import { preempt_point, cpu_relax } from './entry.js';
 import { KdeferError, intern, name_of, arena_region } from './module.js';
 import { printk, KERN_ERR, dump_context, call_trace, kernel_caller } from './printk.js';
 import { interrupt_context_level, local_irq_save, local_irq_restore } from './preempt.js';
-import { might_sleep, comm_of_pid } from './sched.js';
+import { might_sleep } from './sched.js';
+import { comm_of_pid } from './sched/task.js';
 import { timer_slot_alloc, timer_slot_release, type TimerList, timer_by_id } from './timer.js';
 import { tasklet_slot_alloc, tasklet_slot_release, type TaskletStruct, tasklet_by_id } from './tasklet.js';
 import {

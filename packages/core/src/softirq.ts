@@ -43,7 +43,7 @@ import {
   local_irq_disable,
   __irq_flag_set,
 } from './preempt.js';
-import { report_handler_oops } from './irq.js';
+import { report_handler_oops } from './oops.js';
 import { lockdep_depth, lockdep_check_return } from './lockdep.js';
 import { trace_event, TP_SOFTIRQ_RAISE, TP_SOFTIRQ_ENTRY, TP_SOFTIRQ_EXIT } from './trace.js';
 import {
@@ -211,7 +211,7 @@ export function do_softirq(): void {
 }
 
 /** local_bh_enable's path (the count still holds one preempt level). */
-export function do_softirq_from_bh_enable(): void {
+export function doSoftirqFromBhEnable(): void {
   const flags = local_irq_save();
   if (Atomics.load(i32, PENDING) !== 0) __do_softirq();
   local_irq_restore(flags);
@@ -293,7 +293,7 @@ export function raise_softirq(nr: number): void {
 }
 
 /** Kernel-internal raise without the action check (vectors opened at init). */
-export function raise_softirq_nocheck(nr: number): void {
+export function raiseSoftirqNocheck(nr: number): void {
   const flags = local_irq_save();
   __raise_softirq_irqoff(nr);
   if ((i32[PCB + PC_PREEMPT_COUNT]! & (NMI_MASK | HARDIRQ_MASK | SOFTIRQ_MASK)) === 0) wakeup_softirqd();

@@ -53,7 +53,7 @@ import {
   context_name,
   in_interrupt,
 } from './preempt.js';
-import { comm_of_pid, current_comm } from './sched.js';
+import { comm_of_pid, current_comm } from './sched/task.js';
 import { lockdep_init_cpu, lock_acquire, lock_release } from './lockdep.js';
 import { trace_event, tracing_on, tracing_locks, trace_tail, TP_LOCK_ACQUIRE, TP_LOCK_RELEASE, TP_LOCK_CONTENDED } from './trace.js';
 

@@ -57,7 +57,7 @@ import { KdeferError, fn_id, fn_by_id, fn_name, intern, name_of, registry_resolv
 import { printk, pr_notice, KERN_EMERG, WARN_ONCE, KernelHalt, dump_context, oops_end } from './printk.js';
 import { local_irq_save, local_irq_restore, local_irq_disable, local_irq_enable, in_interrupt } from './preempt.js';
 import { open_softirq, raise_softirq_irqoff, __raise_softirq_irqoff, TASKLET_SOFTIRQ, HI_SOFTIRQ } from './softirq.js';
-import { report_handler_oops } from './irq.js';
+import { report_handler_oops } from './oops.js';
 import { cond_resched } from './sched.js';
 import { spin_lockup_ms } from './spinlock.js';
 import { lockdep_depth, lockdep_check_return } from './lockdep.js';

@@ -59,8 +59,8 @@ import { preempt_point, cpu_relax } from './entry.js';
 import { KdeferError, fn_id, fn_by_id, fn_name, intern, name_of, registry_resolve, NAME_KIND_OBJECT } from './module.js';
 import { printk, KERN_EMERG, KERN_WARNING, WARN, WARN_ON_ONCE, KernelHalt, dump_context, call_trace, oops_end } from './printk.js';
 import { in_hardirq, in_interrupt, local_irq_save, local_irq_restore, context_name } from './preempt.js';
-import { open_softirq, raise_softirq_nocheck, TIMER_SOFTIRQ } from './softirq.js';
-import { report_handler_oops } from './irq.js';
+import { open_softirq, raiseSoftirqNocheck, TIMER_SOFTIRQ } from './softirq.js';
+import { report_handler_oops } from './oops.js';
 import { jiffies, tick_update_jiffies, tick_register_hook, ms_until_jiffy, initial_jiffies, get_jiffies_64 } from './tick.js';
 import { sched_register_idle_timeout } from './sched.js';
 import { spin_lockup_ms } from './spinlock.js';
@@ -418,7 +418,7 @@ function run_timer_softirq(): void {
 /** run_local_timers: from the tick (hardirq), raise TIMER_SOFTIRQ if this base has a timer due. */
 function run_local_timers(): void {
   const base = bw(cpuId, 0);
-  if (i32[base + TB_NEXT_VALID] !== 0 && rel(jiffies) - i32[base + TB_NEXT_EXPIRY]! >= 0) raise_softirq_nocheck(TIMER_SOFTIRQ);
+  if (i32[base + TB_NEXT_VALID] !== 0 && rel(jiffies) - i32[base + TB_NEXT_EXPIRY]! >= 0) raiseSoftirqNocheck(TIMER_SOFTIRQ);
 }
 
 /** How long this CPU may sleep before its next (non-deferrable) timer. */

@@ -265,7 +265,7 @@ import {
   timer_delete_sync,
   TIMER_IRQSAFE,
 } from './timer.js';
-import { report_handler_oops } from './irq.js';
+import { report_handler_oops } from './oops.js';
 import { slab_alive, slab_obj, kasan_report, type SlabObject, type StructFields } from './slab.js';
 import { lockdep_depth, lockdep_check_return, lockdep_map_of, lockdep_enabled, lock_map_acquire, lock_map_release } from './lockdep.js';
 import {
