@@ -193,7 +193,7 @@ async function run(file: string, flags: RunFlags): Promise<number> {
 
 interface CallOutcome {
   label: string;
-  state: 'returned' | 'failed' | 'running';
+  state: 'waiting' | 'running' | 'returned' | 'failed';
   detail: string;
 }
 
@@ -206,27 +206,36 @@ async function drive(
   signal: AbortSignal,
 ): Promise<CallOutcome[]> {
   const outcomes: CallOutcome[] = [];
-  const pending: Promise<void>[] = [];
+  // One chain per CPU: the calls a CPU is given run in the order given
+  // (probe, use, remove), the CPUs' chains side by side.
+  const chains = new Map<number, Promise<void>>();
   for (const c of calls) {
     const cpus = c.cpu === 'all' ? Array.from({ length: m.cpus }, (_, k) => k) : [c.cpu];
     for (const cpu of cpus) {
-      const o: CallOutcome = { label: `${c.entry}@${cpu}${c.args.map((a) => `:${a}`).join('')}`, state: 'running', detail: '' };
+      const o: CallOutcome = { label: `${c.entry}@${cpu}${c.args.map((a) => `:${a}`).join('')}`, state: 'waiting', detail: '' };
       outcomes.push(o);
-      pending.push(
-        m.call(cpu, name, c.entry, ...c.args).then(
-          (v) => void Object.assign(o, { state: 'returned', detail: v === undefined ? '' : `-> ${JSON.stringify(v) ?? String(v)}` }),
-          (e: unknown) => void Object.assign(o, { state: 'failed', detail: e instanceof Error ? e.message : String(e) }),
-        ),
-      );
+      const step = async (): Promise<void> => {
+        if (m.panicked()) return;
+        o.state = 'running';
+        try {
+          const v = await m.call(cpu, name, c.entry, ...c.args);
+          Object.assign(o, { state: 'returned', detail: v === undefined ? '' : `-> ${JSON.stringify(v) ?? String(v)}` });
+        } catch (e) {
+          Object.assign(o, { state: 'failed', detail: e instanceof Error ? e.message : String(e) });
+        }
+      };
+      chains.set(cpu, (chains.get(cpu) ?? Promise.resolve()).then(step));
     }
   }
+  const pending = [...chains.values()];
   for (const q of irqs) if ('burst' in q.load) for (let k = 0; k < q.load.burst; k++) m.raiseIrq(q.line);
   const rated = irqs.filter((q) => 'rate' in q.load);
   const raised = rated.map(() => 0);
   const t0 = performance.now();
   let done = calls.length === 0 && rated.length === 0;
   void Promise.all(pending).then(() => {
-    if (rated.length === 0) done = true;
+    // with entries to call, the run ends when they return; IRQs alone run for --seconds
+    if (calls.length > 0 || rated.length === 0) done = true;
   });
   while (!done && !signal.aborted && performance.now() - t0 < ms && !m.panicked()) {
     const t = performance.now() - t0;
@@ -234,7 +243,6 @@ async function drive(
       const due = Math.floor(((q.load as { rate: number }).rate * t) / 1000);
       for (; raised[k]! < due; raised[k]!++) m.raiseIrq(q.line);
     });
-    if (rated.length > 0 && outcomes.every((o) => o.state !== 'running') && t >= ms) break;
     await sleep(1);
   }
   return outcomes;
