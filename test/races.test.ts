@@ -167,7 +167,7 @@ describe('the del_timer race lab: forced interleavings', () => {
 });
 
 describe('the del_timer race lab: natural trials and the command', () => {
-  it('runRace: every case runs its trials per variant; the fixed variants never produce a report (hit rates are measured, not asserted)', async () => {
+  it('kdefer-only (race lab): runRace: every case runs its trials per variant; the fixed variants never produce a report (hit rates are measured, not asserted)', async () => {
     for (const c of RACE_CASES) {
       const r = await runRace({ case: c.name, cpus: 2, trials: 3, seed: 7 });
       expect(
@@ -183,7 +183,7 @@ describe('the del_timer race lab: natural trials and the command', () => {
     }
   });
 
-  it('kdefer race --help lists every case with one line each', async () => {
+  it('kdefer-only (race lab): kdefer race --help lists every case with one line each', async () => {
     const main = fileURLToPath(new URL('../packages/cli/dist/main.js', import.meta.url));
     const { stdout } = await promisify(execFile)(process.execPath, [main, 'race', '--help']);
     expect(stdout).toMatch(/Usage: kdefer race \[options\] <case>/);
