@@ -221,12 +221,27 @@ function set_owner(w: number): void {
   i32[w + LK_OWNER_PID] = i32[PCB + PC_CURRENT_PID]!;
 }
 
-/** do_raw_spin_lock: take the lock word, spinning (with interrupts as they are) if needed. */
+/**
+ * do_raw_spin_lock: take the lock word, spinning (with interrupts as they
+ * are) if needed. The fast path is the floor the kernel has: one
+ * compareExchange, then the owner stores of CONFIG_DEBUG_SPINLOCK. The owner
+ * fields are plain stores: only the holder writes them (rule C), and the
+ * other CPUs read them with Atomics.load only to describe the holder in a
+ * report, after the lock word (written by the compareExchange, which orders
+ * every store before it) told them it is held; a report that reads the
+ * fields of a holder that just let go names the previous holder or -1,
+ * which the kernel's spin_dump may print as well.
+ */
 function do_raw_spin_lock(lock: SpinlockT): void {
   lockdep_acquire(lock.id, false, false);
+  const a = i32;
   const w = lock.w;
-  if (Atomics.compareExchange(i32, w, 0, cpuId + 1) !== 0) spin_slow(lock);
-  set_owner(w);
+  const cpu = cpuId;
+  if (Atomics.compareExchange(a, w, 0, cpu + 1) !== 0) spin_slow(lock);
+  const p = PCB;
+  a[w + LK_OWNER_CPU] = cpu;
+  a[w + LK_OWNER_CTX] = a[p + PC_PREEMPT_COUNT]!;
+  a[w + LK_OWNER_PID] = a[p + PC_CURRENT_PID]!;
 }
 
 function spin_slow(lock: SpinlockT): void {
@@ -250,16 +265,23 @@ function spin_slow(lock: SpinlockT): void {
   }
 }
 
+/**
+ * do_raw_spin_unlock: the debug checks, then the release store. The lock
+ * word is read with a plain load: when this CPU holds the lock it wrote the
+ * word itself, and a thread always sees its own writes; when it does not,
+ * any value but ours is a bug to report, and a stale one names it no worse.
+ */
 function do_raw_spin_unlock(lock: SpinlockT): void {
   lockdep_release(lock.id);
+  const a = i32;
   const w = lock.w;
-  const v = Atomics.load(i32, w);
+  const v = a[w]!;
   if (v !== cpuId + 1) {
     spin_bug(lock, v === 0 ? 'already unlocked' : 'wrong CPU', false);
     if (v === 0) return;
   }
-  i32[w + LK_OWNER_CPU] = -1;
-  Atomics.store(i32, w, 0);
+  a[w + LK_OWNER_CPU] = -1;
+  Atomics.store(a, w, 0);
 }
 
 function do_raw_spin_trylock(lock: SpinlockT): boolean {

@@ -129,6 +129,8 @@ export class TimerList {
   constructor(
     readonly id: number,
     readonly name: string,
+    /** the slab object this handle's timer is embedded in (0: none), as the slot had it when the handle was made */
+    readonly owner = 0,
   ) {}
   /** Absolute expiry in jiffies (set it before add_timer). */
   get expires(): number {
@@ -170,9 +172,19 @@ const byId = new Map<number, TimerList>();
 export function timer_by_id(id: number): TimerList {
   if (!Number.isInteger(id) || id < 0 || id >= mem.g.maxTimers) throw new KdeferError(`timer: ${id} is not a timer`);
   const name = name_of(mem, i32[tw(id, TM_NAME)]!) || `timer#${id}`;
+  const owner = i32[tw(id, TM_OWNER)]!;
   let t = byId.get(id);
-  if (t === undefined || t.name !== name) byId.set(id, (t = new TimerList(id, name)));
+  if (t === undefined || t.name !== name || t.owner !== owner) byId.set(id, (t = new TimerList(id, name, owner)));
   return t;
+}
+
+/**
+ * kdefer: the timer of a stale handle (slab.ts): one whose slot may since
+ * have gone to another object. Every API finds it stale (owner_stale).
+ */
+export function timerOfStaleHandle(id: number, owner: number): TimerList {
+  const ok = Number.isInteger(id) && id >= 0 && id < mem.g.maxTimers;
+  return new TimerList(ok ? id : 0, ok ? name_of(mem, i32[tw(id, TM_NAME)]!) || `timer#${id}` : 'timer#stale', owner);
 }
 
 // ------------------------------------------------------------ slots
@@ -343,6 +355,18 @@ function check_owner(id: number): boolean {
   return true;
 }
 
+/**
+ * Whether `t` is a stale handle: its slot now belongs to another object
+ * (or to none) than the one it was taken from. One load and a compare; the
+ * use is reported as KASAN's use-after-free in `who`, every time, and the
+ * slot (the new object's timer) is left alone.
+ */
+function owner_stale(t: TimerList, who: string): boolean {
+  if (i32[tw(t.id, TM_OWNER)] === t.owner) return false;
+  kasan_report(t.owner, null, '', true, 4, 'slab-use-after-free', who, true);
+  return true;
+}
+
 function check_timer(t: TimerList, who: string): number {
   if (!(t instanceof TimerList)) throw new KdeferError(`${who}: not a timer_list`);
   const st = Atomics.load(i32, tw(t.id, TM_STATE));
@@ -482,6 +506,7 @@ function alloc_named(name: string): number {
 export function timer_setup(t: TimerList, fn: TimerFunc, flags: number): void {
   if (flags & ~TIMER_INIT_FLAGS)
     throw new KdeferError(`timer_setup(${t.name}): flags 0x${(flags & ~TIMER_INIT_FLAGS).toString(16)} may not be passed`);
+  if (owner_stale(t, 'timer_setup')) return;
   const id = t.id;
   if (!(Atomics.load(i32, tw(id, TM_STATE)) & TMS_ALLOCATED)) throw new KdeferError(`timer_setup: timer ${id} is not allocated`);
   const fid = fn_id(fn as (...a: never[]) => unknown, `timer:${t.name}`) + 1;
@@ -523,7 +548,8 @@ export function DEFINE_TIMER(name: string, fn: TimerFunc, flags = 0): TimerList 
  * @returns the embedding object; throws a KdeferError if `t` is not embedded in one.
  */
 export function from_timer<F extends import('./slab.js').StructFields>(t: TimerList): SlabObject<F> {
-  const owner = i32[tw(t.id, TM_OWNER)]!;
+  // the handle's own object (a stale handle's is freed: its accesses report), never the slot's new owner
+  const owner = t.owner;
   if (owner === 0) throw new KdeferError(`from_timer(${t.name}): this timer is not embedded in a slab object`);
   return slab_obj<F>(owner);
 }
@@ -541,6 +567,8 @@ export function timer_pending(t: TimerList): boolean {
 
 function __mod_timer(t: TimerList, expires: number, mode: 'mod' | 'pending' | 'reduce', cpuOn = -1): number {
   preempt_point();
+  if (!(t instanceof TimerList)) throw new KdeferError(`mod_timer: not a timer_list`);
+  if (owner_stale(t, mode === 'mod' ? 'mod_timer' : mode === 'pending' ? 'mod_timer_pending' : 'timer_reduce')) return 0;
   check_timer(t, 'mod_timer');
   const id = t.id;
   if (!check_owner(id)) return 0;
@@ -639,7 +667,10 @@ export function add_timer_on(t: TimerList, cpu: number): void {
  */
 function __try_to_del(t: TimerList, shutdown: boolean, unlessRunning: boolean): number {
   preempt_point();
-  check_timer(t, shutdown ? 'timer_shutdown' : unlessRunning ? 'try_to_del_timer_sync' : 'del_timer');
+  const who = shutdown ? 'timer_shutdown' : unlessRunning ? 'try_to_del_timer_sync' : 'del_timer';
+  if (!(t instanceof TimerList)) throw new KdeferError(`${who}: not a timer_list`);
+  if (owner_stale(t, who)) return 0;
+  check_timer(t, who);
   const id = t.id;
   check_owner(id);
   const flags = local_irq_save();
@@ -689,6 +720,8 @@ export const timer_delete_sync_try = try_to_del_timer_sync;
 
 function __timer_delete_sync(t: TimerList, shutdown: boolean): number {
   const who = shutdown ? 'timer_shutdown_sync' : 'del_timer_sync';
+  if (!(t instanceof TimerList)) throw new KdeferError(`${who}: not a timer_list`);
+  if (owner_stale(t, who)) return 0;
   check_timer(t, who);
   const id = t.id;
   // S-TIME-13(c): not from hardirq unless TIMER_IRQSAFE
