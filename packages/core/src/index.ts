@@ -51,6 +51,11 @@ export {
   format_record,
   log_store,
   type LogRecord,
+  readReports,
+  reportKindOf,
+  REPORT_KINDS,
+  type Report,
+  type ReportKind,
 } from './printk.js';
 export {
   defineModule,
