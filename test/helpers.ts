@@ -22,3 +22,12 @@ export const grep = (m: Machine, re: RegExp): string[] =>
     .dmesg()
     .split('\n')
     .filter((l) => re.test(l));
+
+/** Poll host-visible state until `cond` holds (bounded: a broken kernel fails, never hangs). */
+export async function until(cond: () => boolean, what: string, ms = 10_000): Promise<void> {
+  const t0 = performance.now();
+  while (!cond()) {
+    if (performance.now() - t0 > ms) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 1));
+  }
+}

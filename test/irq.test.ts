@@ -41,7 +41,7 @@ describe('hardirqs', () => {
     });
   });
 
-  it('disable_irq holds a raised line back; enable_irq replays it once', async () => {
+  it('kdefer-only (irq lines): disable_irq holds a raised line back; enable_irq replays it once', async () => {
     await withMachine({ fixtures: ['irqs'] }, async (m) => {
       const r = await m.call<Record<string, number>>(1, 'irqs', 'replay');
       expect(r.target).toBe(-1);
@@ -52,7 +52,7 @@ describe('hardirqs', () => {
     });
   });
 
-  it('free_irq waits for a handler still running on another CPU', async () => {
+  it('kdefer-only (irq lines): free_irq waits for a handler still running on another CPU', async () => {
     await withMachine({ fixtures: ['irqs'] }, async (m) => {
       const freeing = m.call<{ name: string; doneWhenFreed: number }>(0, 'irqs', 'freeWhileRunning');
       await m.call(0, 'irqs', 'raiseSlowOn', 1);
@@ -65,7 +65,7 @@ describe('hardirqs', () => {
     });
   });
 
-  it('request_irq: a busy line is -EBUSY, a line that does not exist -EINVAL; raiseIrq on it is a clear error', async () => {
+  it('kdefer-only (irq lines, bad input): request_irq: a busy line is -EBUSY, a line that does not exist -EINVAL; raiseIrq on it is a clear error', async () => {
     await withMachine({ fixtures: ['irqs'] }, async (m) => {
       expect(await m.call(0, 'irqs', 'busy')).toBe(-16);
       expect(await m.call(0, 'irqs', 'invalid')).toEqual([-22, 16, 22]);
@@ -74,7 +74,7 @@ describe('hardirqs', () => {
     });
   });
 
-  it('a handler that throws is an Oops naming CPU, context and handler; the machine stops cleanly', async () => {
+  it('kdefer-only (Oops): a handler that throws is an Oops naming CPU, context and handler; the machine stops cleanly', async () => {
     await withMachine({ fixtures: ['irqs'] }, async (m) => {
       await expect(m.call(1, 'irqs', 'raiseOops')).rejects.toThrow();
       const d = m.dmesg();
@@ -87,7 +87,7 @@ describe('hardirqs', () => {
     });
   });
 
-  it('with panicOnOops: false the Oops is reported and the machine goes on', async () => {
+  it('kdefer-only (Oops): with panicOnOops: false the Oops is reported and the machine goes on', async () => {
     await withMachine({ fixtures: ['irqs'], panicOnOops: false }, async (m) => {
       expect(await m.call(1, 'irqs', 'raiseOops')).toBe(0);
       expect(grep(m, /Oops: exception in irq 12/).length).toBe(1);

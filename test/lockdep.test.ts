@@ -5,14 +5,14 @@ const count = (d: string, re: RegExp): number => d.split('\n').filter((l) => re.
 
 describe('lockdep: the lock validator', () => {
   it('S-LOCK-10/R-4: a lock taken with softirqs on in a task and later in a softirq is "inconsistent {SOFTIRQ-ON-W} -> {IN-SOFTIRQ-W} usage", though no deadlock happened', async () => {
-    await withMachine({ fixtures: ['ld'] }, async (m) => {
-      await m.call(0, 'ld', 'plainInTask');
-      await m.call(1, 'ld', 'sInSoftirq'); // another CPU even: the usage alone is enough
+    await withMachine({ fixtures: ['lockusage'] }, async (m) => {
+      await m.call(0, 'lockusage', 'plainInTask');
+      await m.call(1, 'lockusage', 'sInSoftirq'); // another CPU even: the usage alone is enough
       const d = m.dmesg();
       expect(d).toMatch(/WARNING: inconsistent lock state/);
       expect(d).toMatch(/inconsistent \{SOFTIRQ-ON-W\} -> \{IN-SOFTIRQ-W\} usage\./);
       expect(d).toMatch(/sInSoftirq\/\d+ \[HC0\[0\]:SC1\[1\]:HE1:SE0\] takes:/);
-      expect(d).toMatch(/ \(ld\.S\)\{\+\.\?\.\}, at: /);
+      expect(d).toMatch(/ \(lockusage\.S\)\{\+\.\?\.\}, at: /);
       expect(d).toMatch(/\{SOFTIRQ-ON-W\} state was registered at:\n.*plainInTask \(CPU#0, task context\)/);
       expect(d).toMatch(/<Interrupt>/);
       expect(m.panicked()).toBe(false);
@@ -20,93 +20,93 @@ describe('lockdep: the lock validator', () => {
   });
 
   it('S-LOCK-10: the reverse order and the hardirq twin: "{IN-HARDIRQ-W} -> {HARDIRQ-ON-W}"', async () => {
-    await withMachine({ fixtures: ['ld'] }, async (m) => {
-      await m.call(0, 'ld', 'hInHardirq');
-      await m.call(0, 'ld', 'bhInTask'); // spin_lock_bh leaves hardirqs on
+    await withMachine({ fixtures: ['lockusage'] }, async (m) => {
+      await m.call(0, 'lockusage', 'hInHardirq');
+      await m.call(0, 'lockusage', 'bhInTask'); // spin_lock_bh leaves hardirqs on
       expect(m.dmesg()).toMatch(/inconsistent \{IN-HARDIRQ-W\} -> \{HARDIRQ-ON-W\} usage\./);
     });
   });
 
   it('S-LOCK-6: the right variants (spin_lock_bh vs a softirq, spin_lock_irqsave vs a hardirq) produce no report', async () => {
-    await withMachine({ fixtures: ['ld'] }, async (m) => {
-      await m.call(0, 'ld', 'okPair');
-      await m.call(1, 'ld', 'okPair');
+    await withMachine({ fixtures: ['lockusage'] }, async (m) => {
+      await m.call(0, 'lockusage', 'okPair');
+      await m.call(1, 'lockusage', 'okPair');
       expect(grep(m, /WARNING|BUG/)).toEqual([]);
     });
   });
 
   it('S-LOCK-12/R-6: ABBA seen once each way, sequentially, is "possible circular locking dependency detected" — reported once per pair', async () => {
-    await withMachine({ fixtures: ['ld'] }, async (m) => {
-      await m.call(0, 'ld', 'ab');
-      await m.call(1, 'ld', 'ba');
-      await m.call(1, 'ld', 'ba');
-      await m.call(0, 'ld', 'ab');
+    await withMachine({ fixtures: ['lockusage'] }, async (m) => {
+      await m.call(0, 'lockusage', 'ab');
+      await m.call(1, 'lockusage', 'ba');
+      await m.call(1, 'lockusage', 'ba');
+      await m.call(0, 'lockusage', 'ab');
       const d = m.dmesg();
       expect(count(d, /WARNING: possible circular locking dependency detected/)).toBe(1);
-      expect(d).toMatch(/ba\/\d+ is trying to acquire lock:\n.* \(ld\.A\)/);
-      expect(d).toMatch(/but task is already holding lock:\n.* \(ld\.B\)/);
-      expect(d).toMatch(/lock\(\(ld\.B\)\);\n.*lock\(\(ld\.A\)\);\n.*lock\(\(ld\.B\)\);\n.*lock\(\(ld\.A\)\);/);
+      expect(d).toMatch(/ba\/\d+ is trying to acquire lock:\n.* \(lockusage\.A\)/);
+      expect(d).toMatch(/but task is already holding lock:\n.* \(lockusage\.B\)/);
+      expect(d).toMatch(/lock\(\(lockusage\.B\)\);\n.*lock\(\(lockusage\.A\)\);\n.*lock\(\(lockusage\.B\)\);\n.*lock\(\(lockusage\.A\)\);/);
     });
   });
 
   it('S-LOCK-12: a longer cycle (A -> B -> C -> A) is found too', async () => {
-    await withMachine({ fixtures: ['ld'] }, async (m) => {
-      await m.call(0, 'ld', 'ab');
-      await m.call(0, 'ld', 'bc');
+    await withMachine({ fixtures: ['lockusage'] }, async (m) => {
+      await m.call(0, 'lockusage', 'ab');
+      await m.call(0, 'lockusage', 'bc');
       expect(grep(m, /circular/)).toEqual([]);
-      await m.call(1, 'ld', 'ca');
+      await m.call(1, 'lockusage', 'ca');
       expect(m.dmesg()).toMatch(/possible circular locking dependency detected/);
       expect(m.dmesg()).toMatch(/Chain exists of:/);
     });
   });
 
   it('S-LOCK-5/S-LOCK-14: rwlock readers may nest; releasing a lock that is not held is "bad unlock balance detected!"', async () => {
-    await withMachine({ fixtures: ['ld'] }, async (m) => {
-      await m.call(0, 'ld', 'readNest');
+    await withMachine({ fixtures: ['lockusage'] }, async (m) => {
+      await m.call(0, 'lockusage', 'readNest');
       expect(grep(m, /recursive/)).toEqual([]);
-      await m.call(0, 'ld', 'badUnlock');
+      await m.call(0, 'lockusage', 'badUnlock');
       expect(m.dmesg()).toMatch(
-        /WARNING: bad unlock balance detected![\s\S]*badUnlock\/\d+ is trying to release lock \(ld\.A\) at:\n.*badUnlock/,
+        /WARNING: bad unlock balance detected![\s\S]*badUnlock\/\d+ is trying to release lock \(lockusage\.A\) at:\n.*badUnlock/,
       );
     });
   });
 
-  it('a softirq handler that returns holding a lock is reported ("lock held when returning")', async () => {
-    await withMachine({ fixtures: ['ld'] }, async (m) => {
-      await m.call(0, 'ld', 'leak');
+  it('S-SIRQ-16: a softirq handler that returns holding a lock is reported ("lock held when returning")', async () => {
+    await withMachine({ fixtures: ['lockusage'] }, async (m) => {
+      await m.call(0, 'lockusage', 'leak');
       const d = m.dmesg();
       expect(d).toMatch(/WARNING: lock held when returning from softirq handler ld_block!/);
-      expect(d).toMatch(/#0: \(ld\.LEAK\)/);
+      expect(d).toMatch(/#0: \(lockusage\.LEAK\)/);
       expect(d).toMatch(/huh, entered softirq 4 BLOCK ld_block with preempt_count 00000101, exited with 00000102\?/);
     });
   });
 
   it("S-TIME-13(b)/R-3: del_timer_sync under a lock the timer function takes is a circular dependency with the timer's map — without the race happening", async () => {
-    await withMachine({ fixtures: ['ld'] }, async (m) => {
-      await m.call(1, 'ld', 'timerOnce'); // (&ld.timer) -> ld.T
-      await m.call(0, 'ld', 'syncUnderLock'); // ld.T -> (&ld.timer)
+    await withMachine({ fixtures: ['lockusage'] }, async (m) => {
+      await m.call(1, 'lockusage', 'timerOnce'); // (&lockusage.timer) -> lockusage.T
+      await m.call(0, 'lockusage', 'syncUnderLock'); // lockusage.T -> (&lockusage.timer)
       const d = m.dmesg();
       expect(d).toMatch(/possible circular locking dependency detected/);
-      expect(d).toMatch(/is trying to acquire lock:\n.* \(&ld\.timer\)/);
+      expect(d).toMatch(/is trying to acquire lock:\n.* \(&lockusage\.timer\)/);
       expect(m.panicked()).toBe(false);
     });
   });
 
   it('S-TIME-13: del_timer_sync from process context on a timer that has run, holding nothing, is not a report', async () => {
-    await withMachine({ fixtures: ['ld'] }, async (m) => {
-      await m.call(1, 'ld', 'timerOnce');
-      await m.call(0, 'ld', 'syncNoLock');
-      await m.call(0, 'ld', 'syncNoLock');
+    await withMachine({ fixtures: ['lockusage'] }, async (m) => {
+      await m.call(1, 'lockusage', 'timerOnce');
+      await m.call(0, 'lockusage', 'syncNoLock');
+      await m.call(0, 'lockusage', 'syncNoLock');
       expect(grep(m, /WARNING/)).toEqual([]);
     });
   });
 
-  it('with lockdep off at boot the same programs print nothing', async () => {
-    await withMachine({ fixtures: ['ld'], lockdep: false }, async (m) => {
-      await m.call(0, 'ld', 'plainInTask');
-      await m.call(1, 'ld', 'sInSoftirq');
-      await m.call(0, 'ld', 'ab');
-      await m.call(1, 'ld', 'ba');
+  it('kdefer-only (lockdep switch): with lockdep off at boot the same programs print nothing', async () => {
+    await withMachine({ fixtures: ['lockusage'], lockdep: false }, async (m) => {
+      await m.call(0, 'lockusage', 'plainInTask');
+      await m.call(1, 'lockusage', 'sInSoftirq');
+      await m.call(0, 'lockusage', 'ab');
+      await m.call(1, 'lockusage', 'ba');
       expect(grep(m, /WARNING/)).toEqual([]);
     });
   });

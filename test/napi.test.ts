@@ -1,6 +1,6 @@
 import { describe, it, expect } from 'vitest';
 import type { Machine } from '@kdefer/workers';
-import { withMachine, grep } from './helpers.js';
+import { withMachine, grep, until } from './helpers.js';
 import {
   NAPIT_IRQ,
   MODE,
@@ -31,15 +31,6 @@ const SCHED = 1,
 
 /** The fixture's shared words, read directly (no call into a busy CPU). */
 const words = (m: Machine): Int32Array => m.sharedArray('napit.s', Int32Array);
-
-/** Wait (host side, bounded) until `cond` holds. */
-async function until(cond: () => boolean, what: string, ms = 10_000): Promise<void> {
-  const t0 = performance.now();
-  while (!cond()) {
-    if (performance.now() - t0 > ms) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 2));
-  }
-}
 
 describe('NAPI', () => {
   it('S-NAPI-1: netif_napi_add adds the instance disabled with weight 64; napi_enable and napi_disable hand ownership back and forth', async () => {
@@ -148,7 +139,7 @@ describe('NAPI', () => {
     });
   });
 
-  it('napi_disable waits for a poll running on another CPU and leaves the instance owned', async () => {
+  it('S-NAPI-1: napi_disable waits for a poll running on another CPU and leaves the instance owned', async () => {
     await withMachine({ fixtures: ['napi'] }, async (m) => {
       await m.call(1, 'napit', 'enable', 1);
       const s = words(m);
@@ -164,7 +155,7 @@ describe('NAPI', () => {
     });
   });
 
-  it('napi_disable twice never returns in the kernel: kdefer reports it and stops', async () => {
+  it('kdefer-only (hang report): napi_disable twice never returns in the kernel: kdefer reports it and stops', async () => {
     await withMachine({ fixtures: ['napi'], softLockupMs: 300, spinLockupMs: 300 }, async (m) => {
       await m.call(0, 'napit', 'enable', 1);
       await m.call(0, 'napit', 'disable', 0);

@@ -18,14 +18,18 @@ import { withMachine } from './helpers.js';
 const race = (name: string): URL => new URL(`../packages/cli/dist/modules/races/${name}.js`, import.meta.url);
 const BOOT = { cpus: 2, lockdep: false, slabWords: 1 << 14 };
 
-/** dmesg since the last call, and the report titles in it. */
+/** dmesg since the last call, and the titles of the reports (machine.reports()) in it. */
 function logReader(m: Machine): () => { text: string; reports: string[] } {
   let next = 0;
   return () => {
-    const recs = m.dmesgRecords(next);
+    const from = next;
+    const recs = m.dmesgRecords(from);
     if (recs.length > 0) next = recs[recs.length - 1]!.seq + 1;
-    const lines = recs.map((r) => r.text);
-    return { text: lines.join('\n'), reports: lines.filter((l) => /^(?:watchdog: )?(?:BUG|WARNING|Oops|INFO): /.test(l)) };
+    const reports = m
+      .reports(from)
+      .filter((r) => r.seq < next)
+      .map((r) => r.title);
+    return { text: recs.map((r) => r.text).join('\n'), reports };
   };
 }
 
@@ -163,7 +167,7 @@ describe('the del_timer race lab: forced interleavings', () => {
 });
 
 describe('the del_timer race lab: natural trials and the command', () => {
-  it('runRace: every case runs its trials per variant; the fixed variants never produce a report (hit rates are measured, not asserted)', async () => {
+  it('kdefer-only (race lab): runRace: every case runs its trials per variant; the fixed variants never produce a report (hit rates are measured, not asserted)', async () => {
     for (const c of RACE_CASES) {
       const r = await runRace({ case: c.name, cpus: 2, trials: 3, seed: 7 });
       expect(
@@ -179,7 +183,7 @@ describe('the del_timer race lab: natural trials and the command', () => {
     }
   });
 
-  it('kdefer race --help lists every case with one line each', async () => {
+  it('kdefer-only (race lab): kdefer race --help lists every case with one line each', async () => {
     const main = fileURLToPath(new URL('../packages/cli/dist/main.js', import.meta.url));
     const { stdout } = await promisify(execFile)(process.execPath, [main, 'race', '--help']);
     expect(stdout).toMatch(/Usage: kdefer race \[options\] <case>/);

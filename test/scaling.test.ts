@@ -71,7 +71,7 @@ describe('scaling lab: every packet offered is delivered exactly once or counted
     });
   }
 
-  it('loads parse as packets/s or as multiples of the capacity; speedups are relative to 1 CPU and never claimed past the cores', () => {
+  it('kdefer-only (bench loads): loads parse as packets/s or as multiples of the capacity; speedups are relative to 1 CPU and never claimed past the cores', () => {
     expect(parseLoad('250000')).toEqual({ pps: 250000 });
     expect(parseLoad('250k')).toEqual({ pps: 250000 });
     expect(parseLoad('1.5M')).toEqual({ pps: 1.5e6 });

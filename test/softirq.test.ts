@@ -86,7 +86,7 @@ describe('softirqs', () => {
     });
   });
 
-  it('bad input: an unknown softirq number and a vector with no action are clear errors', async () => {
+  it('S-SIRQ-1, bad input: bad input: an unknown softirq number and a vector with no action are clear errors', async () => {
     await withMachine({ fixtures: ['sirq'] }, async (m) => {
       await expect(m.call(0, 'sirq', 'badRaise', 10)).rejects.toThrow(/unknown softirq number 10/);
       await expect(m.call(0, 'sirq', 'badRaise', 3)).rejects.toThrow(/softirq 3 \(NET_RX\) has no action/);
@@ -95,7 +95,7 @@ describe('softirqs', () => {
 });
 
 describe('softirq vectors and their owners', () => {
-  it('a module cannot replace the action of a vector a built-in mechanism or another module opened', async () => {
+  it('S-SIRQ-2: a module cannot replace the action of a vector a built-in mechanism or another module opened', async () => {
     const { Machine } = await import('@kdefer/workers');
     const { fixture } = await import('./helpers.js');
     // ctx and sirq both open BLOCK_SOFTIRQ: the second load is refused with the owner's name

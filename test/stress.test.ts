@@ -39,7 +39,7 @@ describe('kdefer stress locking: the matrix against the locking guide', () => {
   const cellsOf = (): CellResult[] => r.cells.filter((c) => c.outcome !== 'skipped');
   const key = (c: CellResult): string => `${c.row} ${c.variant}`;
 
-  it('runs every row and variant, and records the seed and amplification level', () => {
+  it('kdefer-only (stress campaign): runs every row and variant, and records the seed and amplification level', () => {
     expect(r.seed).toBe(SEED);
     expect(r.amplify).toBe(0);
     expect(r.cells.length).toBe(STRESS_ROWS.length * VARIANTS.length);
@@ -92,7 +92,7 @@ describe('kdefer stress locking: the matrix against the locking guide', () => {
     });
   }
 
-  it('each cell agrees with the guide except the known core divergences', () => {
+  it('S-LOCK-6: each cell agrees with the guide except the known core divergences', () => {
     const disagree = cellsOf()
       .filter((c) => !c.agrees)
       .map(key)
@@ -121,7 +121,7 @@ describe('campaigns: trials in a piscina pool', () => {
   const CSEED = 0xc0ffee;
   const lu = (lock: string) => ({ lock, iterations: 100, irqRate: 0.02 });
 
-  it('a campaign with --jobs 1 runs its trials in ONE pool worker on one machine; with spin_lock_bh no trial fails', async () => {
+  it('kdefer-only (stress campaign): a campaign with --jobs 1 runs its trials in ONE pool worker on one machine; with spin_lock_bh no trial fails', async () => {
     const c = await runCampaign({
       scenario: 'lost-update',
       options: lu('spin_lock_bh'),
@@ -142,7 +142,7 @@ describe('campaigns: trials in a piscina pool', () => {
     expect(c.amplify).toBe(0);
   });
 
-  it('with no lock, exactly the trials whose seed puts an interrupt inside the increment lose updates; the first failing seed is kept', async () => {
+  it('kdefer-only (stress campaign): with no lock, exactly the trials whose seed puts an interrupt inside the increment lose updates; the first failing seed is kept', async () => {
     const c = await runCampaign({
       scenario: 'lost-update',
       options: lu('none'),
@@ -165,7 +165,7 @@ describe('campaigns: trials in a piscina pool', () => {
     expect(trialSeed(first!.seed, 0)).toBe(first!.seed);
   });
 
-  it('--shard 1/2 and --shard 2/2 are disjoint and together cover the seeds of the whole campaign; report merges them', async () => {
+  it('kdefer-only (stress campaign): --shard 1/2 and --shard 2/2 are disjoint and together cover the seeds of the whole campaign; report merges them', async () => {
     const run = (k: number): Promise<CampaignResult> =>
       runCampaign({
         scenario: 'lost-update',

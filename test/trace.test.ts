@@ -8,11 +8,11 @@ import { fileURLToPath } from 'node:url';
 import { withMachine } from './helpers.js';
 
 describe('tracing', () => {
-  it("records the kernel's tracepoints per CPU and exports Chrome trace JSON with one track per CPU and context", async () => {
-    await withMachine({ fixtures: ['locks', 'tm'], trace: true }, async (m) => {
+  it("kdefer-only (trace): records the kernel's tracepoints per CPU and exports Chrome trace JSON with one track per CPU and context", async () => {
+    await withMachine({ fixtures: ['locks', 'timers'], trace: true }, async (m) => {
       await m.call(0, 'locks', 'bumpBh', 50);
       for (let i = 0; i < 20; i++) m.raiseIrq(7);
-      await m.call(1, 'tm', 'armIn', 2);
+      await m.call(1, 'timers', 'armIn', 2);
       await m.quiesce();
       const names = new Set(m.traceRecords().map((r) => r.name));
       for (const n of [
@@ -60,7 +60,7 @@ describe('tracing', () => {
     });
   });
 
-  it('a lockup report includes the last trace events of both CPUs', async () => {
+  it('kdefer-only (trace): a lockup report includes the last trace events of both CPUs', async () => {
     await withMachine({ fixtures: ['locks'], trace: true, spinLockupMs: 200 }, async (m) => {
       const holder = m.call(0, 'locks', 'holdUntilReleased');
       holder.catch(() => {});
@@ -72,14 +72,14 @@ describe('tracing', () => {
     });
   });
 
-  it('with tracing off nothing is recorded', async () => {
+  it('kdefer-only (trace): with tracing off nothing is recorded', async () => {
     await withMachine({ fixtures: ['locks'] }, async (m) => {
       await m.call(0, 'locks', 'bumpBh', 10);
       expect(m.traceRecords()).toEqual([]);
     });
   });
 
-  it('kdefer <command> --trace FILE merges the traces of every machine the command booted', async () => {
+  it('kdefer-only (trace): kdefer <command> --trace FILE merges the traces of every machine the command booted', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'kdefer-trace-'));
     const file = join(dir, 'torture.json');
     const main = fileURLToPath(new URL('../packages/cli/dist/main.js', import.meta.url));

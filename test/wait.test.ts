@@ -3,18 +3,10 @@
 // go through shared memory (the fixture's sync.s array, the task table).
 import { describe, it, expect } from 'vitest';
 import type { Machine } from '@kdefer/workers';
-import { withMachine, grep } from './helpers.js';
+import { withMachine, grep, until } from './helpers.js';
 
 const S = (m: Machine): Int32Array => m.sharedArray('sync.s', Int32Array);
 
-/** Poll shared state until `cond` holds (bounded: a broken kernel fails, never hangs). */
-async function until(cond: () => boolean, what: string, ms = 10_000): Promise<void> {
-  const t0 = performance.now();
-  while (!cond()) {
-    if (performance.now() - t0 > ms) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 1));
-  }
-}
 const sleeping = (m: Machine, comm: string): boolean => m.threads().some((t) => t.comm === comm && (t.state === 'D' || t.state === 'S'));
 
 describe('wait queues', () => {
@@ -29,7 +21,7 @@ describe('wait queues', () => {
     });
   });
 
-  it('wake_up wakes every non-exclusive waiter, on every CPU; wait_event_interruptible returns 0', async () => {
+  it('kdefer-only (wait): wake_up wakes every non-exclusive waiter, on every CPU; wait_event_interruptible returns 0', async () => {
     await withMachine({ fixtures: ['sync'] }, async (m) => {
       const a = m.call<number>(0, 'sync', 'waitCond', 1);
       const b = m.call<number>(1, 'sync', 'waitCondInterruptible', 1);
@@ -40,7 +32,7 @@ describe('wait queues', () => {
     });
   });
 
-  it('wait_event_timeout: 0 when the time runs out with the condition false, the jiffies left when it holds', async () => {
+  it('kdefer-only (wait): wait_event_timeout: 0 when the time runs out with the condition false, the jiffies left when it holds', async () => {
     await withMachine({ fixtures: ['sync'] }, async (m) => {
       expect(await m.call(0, 'sync', 'waitTimeout', 3, 2)).toBe(0);
       await m.call(1, 'sync', 'setAndWake', 2, true);
@@ -50,7 +42,7 @@ describe('wait queues', () => {
 });
 
 describe('completions', () => {
-  it('complete() lets exactly one waiter through, across CPUs; complete_all() lets everyone through until reinit', async () => {
+  it('kdefer-only (wait): complete() lets exactly one waiter through, across CPUs; complete_all() lets everyone through until reinit', async () => {
     await withMachine({ fixtures: ['sync'] }, async (m) => {
       // 1. two waiters sleep on CPU 1   2. one complete() on CPU 0: one passes   3. another: the other passes
       const w1 = m.call<number>(1, 'sync', 'waitDone');
@@ -74,7 +66,7 @@ describe('completions', () => {
     });
   });
 
-  it('wait_for_completion_timeout: 0 on timeout, the jiffies left (>= 1) when completed', async () => {
+  it('kdefer-only (wait): wait_for_completion_timeout: 0 on timeout, the jiffies left (>= 1) when completed', async () => {
     await withMachine({ fixtures: ['sync'] }, async (m) => {
       expect(await m.call(0, 'sync', 'waitDoneTimeout', 3)).toBe(0);
       await m.call(1, 'sync', 'complete1');
@@ -87,7 +79,7 @@ describe('completions', () => {
 });
 
 describe('mutexes', () => {
-  it('a mutex excludes tasks on every CPU, also while the holder sleeps: no lost update', async () => {
+  it('kdefer-only (wait): a mutex excludes tasks on every CPU, also while the holder sleeps: no lost update', async () => {
     await withMachine({ fixtures: ['sync'] }, async (m) => {
       await Promise.all([
         m.call(0, 'sync', 'mutexInc', 40, 4),
@@ -101,7 +93,7 @@ describe('mutexes', () => {
     });
   });
 
-  it('a task waiting for a mutex really sleeps: its CPU runs another task meanwhile, and it gets the lock on release', async () => {
+  it('S-CTX-7: a task waiting for a mutex really sleeps: its CPU runs another task meanwhile, and it gets the lock on release', async () => {
     await withMachine({ fixtures: ['sync'] }, async (m) => {
       // 1. A holds the mutex on CPU 1 and sleeps   2. B waits for it on CPU 0 (state D)
       // 3. C runs on CPU 0 while B waits, then opens A's gate   4. A unlocks: B gets it
@@ -118,7 +110,7 @@ describe('mutexes', () => {
     });
   });
 
-  it('DEBUG_MUTEXES: unlocking a mutex the caller does not own is reported (and releases it, as the kernel does)', async () => {
+  it('kdefer-only (wait, DEBUG_MUTEXES): DEBUG_MUTEXES: unlocking a mutex the caller does not own is reported (and releases it, as the kernel does)', async () => {
     await withMachine({ fixtures: ['sync'] }, async (m) => {
       await m.call(0, 'sync', 'lockOnly');
       expect(await m.call(1, 'sync', 'isLocked')).toBe(true);
@@ -133,7 +125,7 @@ describe('mutexes', () => {
 });
 
 describe('kthreads and sleeping', () => {
-  it('kthread_run / kthread_should_stop / kthread_stop: the thread runs until asked to stop; kthread_stop returns its exit value', async () => {
+  it('kdefer-only (wait, kthreads): kthread_run / kthread_should_stop / kthread_stop: the thread runs until asked to stop; kthread_stop returns its exit value', async () => {
     await withMachine({ fixtures: ['sync'] }, async (m) => {
       const r = await m.call<{ ret: number; loops: number; comm: string }>(1, 'sync', 'kthreadStop');
       expect(r.ret).toBe(42);

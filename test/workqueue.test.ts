@@ -8,17 +8,9 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import { runWorkqueueDemo } from '@kdefer/cli';
-import { withMachine, grep } from './helpers.js';
+import { withMachine, grep, until } from './helpers.js';
 
 const S = (m: Machine): Int32Array => m.sharedArray('wq.s', Int32Array);
-
-async function until(cond: () => boolean, what: string, ms = 10_000): Promise<void> {
-  const t0 = performance.now();
-  while (!cond()) {
-    if (performance.now() - t0 > ms) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 1));
-  }
-}
 
 /** A seed for randomised tests: printed on failure, fixed with KDEFER_SEED. */
 const seed = Number(process.env.KDEFER_SEED ?? Math.floor(Math.random() * 2 ** 31));

@@ -6,12 +6,14 @@
  * exporting `run(): Promise<BenchResult>`. Each writes
  * bench/results/<name>.json (DESIGN.md, "Benchmark results") and prints a
  * table. Benchmarks run one after another, never side by side: on a 2-core
- * machine a second benchmark would be the noise of the first.
+ * machine a second benchmark would be the noise of the first. Each runs
+ * RUNS (3) times back to back (lib/harness.ts runRepeated): the JSON gives
+ * each ratio's spread and how many runs were disturbed.
  */
 import { readdirSync, mkdirSync, writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
-import { type Benchmark, type BenchReport, formatReport, formatTable } from './lib/harness.js';
+import { type Benchmark, type BenchReport, formatReport, formatTable, runRepeated, RUNS } from './lib/harness.js';
 
 const here = new URL('./', import.meta.url);
 const resultsDir = new URL('../results/', import.meta.url);
@@ -44,7 +46,9 @@ async function main(argv: string[]): Promise<number> {
     const t0 = performance.now();
     try {
       const b = await load(name);
-      const res = await b.run();
+      // KDEFER_BENCH_RUNS=1 for a quick look; the figures in bench/results are RUNS runs.
+      const runs = Number(process.env.KDEFER_BENCH_RUNS ?? RUNS) || RUNS;
+      const res = await runRepeated(b, runs, (s) => console.error(s));
       const report: BenchReport = {
         bench: name,
         date: new Date().toISOString().replace(/\.\d+Z$/, 'Z'),
@@ -53,6 +57,10 @@ async function main(argv: string[]): Promise<number> {
         results: res.results,
         ratios: res.ratios,
         notes: res.notes,
+        runs: res.runs,
+        disturbed: res.disturbed,
+        cpuShare: res.cpuShare,
+        spread: res.spread,
       };
       const file = new URL(`${name}.json`, resultsDir);
       writeFileSync(file, formatReport(report));

@@ -7,6 +7,7 @@
  * they measure, compute ratios of figures taken in the same process, and
  * say in `notes` how to read them.
  */
+import { readFileSync, readdirSync } from 'node:fs';
 
 /** Units a result may be expressed in ('count': a tally, not a time; '%': a rate). */
 export type Unit = 'ns' | 'us' | 'ms' | 'ops/s' | 'jiffies' | 'count' | '%';
@@ -38,6 +39,11 @@ export interface BenchReport extends BenchResult {
   date: string;
   node: string;
   cores: number;
+  /** present when run.ts ran the bench several times (runRepeated) */
+  runs?: number;
+  disturbed?: number;
+  cpuShare?: number[];
+  spread?: Record<string, { min: number; median: number; max: number }>;
 }
 
 /** A benchmark module. */
@@ -141,6 +147,15 @@ export function formatReport(r: BenchReport): string {
   r.results.forEach((x, i) => lines.push(`    ${JSON.stringify(x)}${i < r.results.length - 1 ? ',' : ''}`));
   lines.push('  ],');
   lines.push(`  "ratios": ${JSON.stringify(r.ratios)},`);
+  if (r.runs !== undefined) {
+    lines.push(`  "runs": ${r.runs},`);
+    lines.push(`  "disturbed": ${r.disturbed ?? 0},`);
+    lines.push(`  "cpuShare": ${JSON.stringify(r.cpuShare ?? [])},`);
+    lines.push('  "spread": {');
+    const sp = Object.entries(r.spread ?? {});
+    sp.forEach(([n, v], i) => lines.push(`    ${JSON.stringify(n)}: ${JSON.stringify(v)}${i < sp.length - 1 ? ',' : ''}`));
+    lines.push('  },');
+  }
   lines.push('  "notes": [');
   r.notes.forEach((n, i) => lines.push(`    ${JSON.stringify(n)}${i < r.notes.length - 1 ? ',' : ''}`));
   lines.push('  ]');
@@ -171,11 +186,161 @@ export function formatTable(r: BenchReport): string {
   if (names.length > 0) {
     out.push('');
     const rw = Math.max(...names.map((n) => n.length));
-    for (const n of names) out.push(`ratio  ${n.padEnd(rw)}  ${fmt(r.ratios[n])}`);
+    for (const n of names) {
+      const sp = r.spread?.[n];
+      out.push(`ratio  ${n.padEnd(rw)}  ${fmt(r.ratios[n])}${sp ? `  (min ${fmt(sp.min)}, max ${fmt(sp.max)})` : ''}`);
+    }
+    if (r.runs !== undefined) out.push(`runs   ${r.runs}, disturbed ${r.disturbed ?? 0}`);
   }
   if (r.notes.length > 0) {
     out.push('');
     for (const n of r.notes) out.push(`note: ${n}`);
   }
   return out.join('\n');
+}
+
+// ------------------------------------------------------------ repeated runs, spread, disturbed runs
+
+/** How many times run.ts runs each benchmark back to back. */
+export const RUNS = 3;
+/** A run whose threads got less than this share of the CPU time they asked for is disturbed. */
+export const UNDISTURBED_SHARE = 0.9;
+const WATCH_MS = 50;
+
+/** One thread's counters from /proc/self/task/<tid>/schedstat: ns on a CPU, ns runnable but waiting. */
+function taskTimes(): Map<string, [number, number]> | null {
+  let tids: string[];
+  try {
+    tids = readdirSync('/proc/self/task');
+  } catch {
+    return null;
+  }
+  const m = new Map<string, [number, number]>();
+  for (const tid of tids) {
+    try {
+      const f = readFileSync(`/proc/self/task/${tid}/schedstat`, 'utf8').split(' ');
+      m.set(tid, [Number(f[0]), Number(f[1])]);
+    } catch {
+      /* the thread ended between readdir and read */
+    }
+  }
+  return m;
+}
+
+/** What the process's threads got over a window: CPU time run, and CPU time asked for (run + runqueue wait). */
+export interface CpuShare {
+  gotMs: number;
+  askedMs: number;
+  /** gotMs / askedMs; NaN where the kernel gives no schedstat (not Linux) */
+  share: number;
+}
+
+/**
+ * Watch the CPU time every thread of this process gets, as `bench scaling`'s
+ * "cores got" does: /proc/self/task/<tid>/schedstat gives each thread's time
+ * on a CPU and its time runnable but waiting for one. Threads come and go
+ * (each Machine boots its own), so the threads are sampled every 50 ms and
+ * each one's last sample counts; a thread first seen mid-window counts from 0.
+ * What a thread did between its last sample and its exit is lost (< 50 ms).
+ */
+export function watchCpu(): { stop(): CpuShare } {
+  const first = taskTimes();
+  if (!first) return { stop: () => ({ gotMs: NaN, askedMs: NaN, share: NaN }) };
+  const last = new Map(first);
+  const sample = (): void => {
+    for (const [tid, v] of taskTimes() ?? []) last.set(tid, v);
+  };
+  const timer = setInterval(sample, WATCH_MS);
+  timer.unref();
+  return {
+    stop(): CpuShare {
+      clearInterval(timer);
+      sample();
+      let run = 0;
+      let wait = 0;
+      for (const [tid, [r, w]] of last) {
+        const [r0, w0] = first.get(tid) ?? [0, 0];
+        run += r - r0;
+        wait += w - w0;
+      }
+      const asked = run + wait;
+      return { gotMs: sig(run / 1e6), askedMs: sig(asked / 1e6), share: asked > 0 ? sig(run / asked, 3) : NaN };
+    },
+  };
+}
+
+/** The spread of one ratio over the runs. */
+export interface Spread {
+  min: number;
+  median: number;
+  max: number;
+}
+
+/** What run.ts adds to a report when it ran a bench several times. */
+export interface RunsSummary {
+  runs: number;
+  /** runs whose threads got less than UNDISTURBED_SHARE of the CPU time they asked for */
+  disturbed: number;
+  /** each run's share of CPU time got / asked, in run order */
+  cpuShare: number[];
+  /** each ratio's min, median and max over the undisturbed runs (over all runs when every one was disturbed) */
+  spread: Record<string, Spread>;
+}
+
+/**
+ * Run `bench` `runs` times back to back and merge: the reported results and
+ * ratios are those of the run whose ratios sit at the median (the
+ * undisturbed runs only, unless all were disturbed, which the notes then
+ * say), each ratio's spread is recorded, and so is how many runs were
+ * disturbed. A disturbed run is not the figure: its threads waited for a
+ * core, so its ratios measure the machine's other load as much as kdefer.
+ */
+export async function runRepeated(bench: Benchmark, runs = RUNS, log: (s: string) => void = () => {}): Promise<BenchResult & RunsSummary> {
+  const done: { res: BenchResult; cpu: CpuShare }[] = [];
+  for (let i = 0; i < runs; i++) {
+    const w = watchCpu();
+    const res = await bench.run();
+    const cpu = w.stop();
+    done.push({ res, cpu });
+    log(
+      `  run ${i + 1}/${runs}: threads got ${fmtShare(cpu.share)} of the CPU time they asked for${cpu.share < UNDISTURBED_SHARE ? ' (disturbed)' : ''}`,
+    );
+  }
+  const quiet = done.filter((d) => !(d.cpu.share < UNDISTURBED_SHARE));
+  const pool = quiet.length > 0 ? quiet : done;
+  const names = [...new Set(pool.flatMap((d) => Object.keys(d.res.ratios)))];
+  const spread: Record<string, Spread> = {};
+  const ratios: Record<string, number> = {};
+  for (const n of names) {
+    const xs = pool.map((d) => d.res.ratios[n]!).filter((x) => Number.isFinite(x));
+    const s = sorted(xs);
+    spread[n] = { min: s[0] ?? NaN, median: sig(median(xs), 3), max: s[s.length - 1] ?? NaN };
+    ratios[n] = spread[n].median;
+  }
+  // The results (and notes) of the pooled run closest to the ratios' medians.
+  const dist = (d: { res: BenchResult }): number =>
+    names.reduce((a, n) => {
+      const x = d.res.ratios[n]!;
+      const m = ratios[n]!;
+      return Number.isFinite(x) && Number.isFinite(m) && m !== 0 ? a + Math.abs(Math.log(x / m)) : a;
+    }, 0);
+  const rep = pool.reduce((a, d) => (dist(d) < dist(a) ? d : a));
+  const disturbed = done.length - quiet.length;
+  const notes = [
+    ...rep.res.notes,
+    `harness: ${runs} runs back to back; ratios are the median over the ${quiet.length > 0 ? `${quiet.length} undisturbed` : `${runs} (ALL DISTURBED: not a figure to quote)`} runs, "spread" their min/median/max; results are those of the run nearest the medians; ${disturbed} of ${runs} disturbed (threads got < ${UNDISTURBED_SHARE * 100} % of the CPU time they asked for, from /proc/self/task/*/schedstat run vs runqueue wait)`,
+  ];
+  return {
+    results: rep.res.results,
+    ratios,
+    notes,
+    runs,
+    disturbed,
+    cpuShare: done.map((d) => d.cpu.share),
+    spread,
+  };
+}
+
+function fmtShare(x: number): string {
+  return Number.isFinite(x) ? `${(x * 100).toFixed(1)} %` : 'an unknown share (no schedstat)';
 }

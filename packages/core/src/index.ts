@@ -2,6 +2,11 @@
  * @kdefer/core — the kernel face. Everything a module running inside a
  * simulated CPU calls, under the kernel's own names, plus the pure
  * functions the host uses to read a machine's shared memory.
+ *
+ * Layers (bottom up; packages/core/README.md draws them, npm run depcruise
+ * enforces them): 1 layout smp printk module · 2 preempt entry trace ·
+ * 3 lockdep spinlock · 4 softirq irq tick · 5 sched wait mutex completion
+ * tasklet timer slab · 6 workqueue napi bh · 7 init cpu_entry proc index.
  */
 export * from './layout.js';
 export {
@@ -46,6 +51,11 @@ export {
   format_record,
   log_store,
   type LogRecord,
+  readReports,
+  reportKindOf,
+  REPORT_KINDS,
+  type Report,
+  type ReportKind,
 } from './printk.js';
 export {
   defineModule,

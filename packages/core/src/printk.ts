@@ -76,8 +76,40 @@ function nowUs(m: Mem): number {
   return (performance.timeOrigin + performance.now() - m.bootTime()) * 1000;
 }
 
+// ------------------------------------------------------------ report kinds
+// What a report is is decided here, once: the record whose text opens a
+// report carries its kind in the level word (bits 4..7, the level keeps bits
+// 0..3), so the host lists reports without pattern-matching dmesg itself.
+
+/** The kinds of report the kernel model prints. kdefer-only classification. */
+export const REPORT_KINDS = ['BUG', 'WARNING', 'KASAN', 'lockdep', 'lockup', 'Oops', 'INFO', 'panic'] as const;
+export type ReportKind = (typeof REPORT_KINDS)[number];
+
+const LEVEL_MASK = 0xf;
+const KIND_SHIFT = 4;
+
+/**
+ * The kind of report a log line opens, or null for an ordinary line.
+ * kdefer-only: Linux's dmesg has no such mark; tools grep for these openers.
+ */
+export function reportKindOf(line: string): ReportKind | null {
+  if (line.startsWith('BUG: KASAN: ')) return 'KASAN';
+  if (/^WARNING: (possible |inconsistent lock state|bad unlock balance|lock held when)/.test(line)) return 'lockdep';
+  if (line.startsWith('BUG: MAX_LOCK_DEPTH')) return 'lockdep';
+  if (line.startsWith('watchdog: BUG: soft lockup') || line.startsWith('NMI watchdog: ')) return 'lockup';
+  if (/^BUG: .*lockup suspected/.test(line)) return 'lockup';
+  if (line.startsWith('BUG: ')) return 'BUG';
+  if (line.startsWith('WARNING: ')) return 'WARNING';
+  if (line.startsWith('Oops: ')) return 'Oops';
+  if (line.startsWith('INFO: ')) return 'INFO';
+  if (line.startsWith('Kernel panic - not syncing: ')) return 'panic';
+  return null;
+}
+
 /** Append one line to the log ring of machine `m` as CPU `cpu`. */
 export function log_store(m: Mem, cpu: number, ctx: number, pid: number, level: number, line: string): void {
+  const kind = reportKindOf(line);
+  if (kind !== null) level = (level & LEVEL_MASK) | ((REPORT_KINDS.indexOf(kind) + 1) << KIND_SHIFT);
   const a = m.i32;
   const cap = m.g.logRecords;
   const seq = Atomics.add(a, H_LOG_HEAD, 1);
@@ -294,6 +326,8 @@ export interface LogRecord {
   /** microseconds since boot */
   timeUs: number;
   text: string;
+  /** set on the record that opens a report: its kind */
+  report?: ReportKind;
 }
 
 /** The records still in the ring, oldest first, from sequence `from` on. */
@@ -305,15 +339,18 @@ export function read_log(m: Mem, from = 0): LogRecord[] {
   for (let seq = Math.max(from, head - cap, 0); seq < head; seq++) {
     const rec = seq % cap;
     if (Atomics.load(a, m.log(rec, LG_SEQ)) !== seq + 1) continue; // being written or overwritten
+    const word = a[m.log(rec, LG_LEVEL)]!;
     const r: LogRecord = {
       seq,
       cpu: a[m.log(rec, LG_CPU)]!,
       ctx: a[m.log(rec, LG_CTX)]!,
-      level: a[m.log(rec, LG_LEVEL)]!,
+      level: word & LEVEL_MASK,
       pid: a[m.log(rec, LG_PID)]!,
       timeUs: m.logTime(rec),
       text: getString(m, m.log(rec, LG_TEXT), a[m.log(rec, LG_LEN)]!),
     };
+    const kind = word >>> KIND_SHIFT;
+    if (kind > 0) r.report = REPORT_KINDS[kind - 1];
     if (Atomics.load(a, m.log(rec, LG_SEQ)) === seq + 1) out.push(r);
   }
   return out;
@@ -331,6 +368,55 @@ export function format_log(m: Mem, from = 0): string {
   return read_log(m, from)
     .map((r) => format_record(r) + '\n')
     .join('');
+}
+
+/** One report: the record that opened it and the lines that belong to it. */
+export interface Report {
+  kind: ReportKind;
+  /** the opening line, e.g. "BUG: KASAN: slab-use-after-free in fn" */
+  title: string;
+  /** the CPU that printed it */
+  cpu: number;
+  /** sequence number and time (µs since boot) of the opening record */
+  seq: number;
+  timeUs: number;
+  /** the report's full text: its banner, the opening line and what follows on that CPU */
+  text: string;
+}
+
+const BANNER = /^(?:[=-]{20,}|------------\[ cut here \]------------)$/;
+
+/**
+ * The reports whose opening record has sequence `since` or later, oldest first.
+ * A report's text is the opening record, the banner just before it (and, for
+ * a WARN, the message between "cut here" and the WARNING line), and the
+ * records the same CPU printed after it up to the next report or end marker.
+ * Host side; kdefer-only.
+ */
+export function readReports(m: Mem, since = 0): Report[] {
+  const recs = read_log(m, Math.max(0, since - 2));
+  const out: Report[] = [];
+  for (let k = 0; k < recs.length; k++) {
+    const r = recs[k]!;
+    if (r.report === undefined || r.seq < since) continue;
+    let start = k;
+    const prev = recs[k - 1];
+    const prev2 = recs[k - 2];
+    if (prev && prev.cpu === r.cpu && prev.report === undefined) {
+      if (BANNER.test(prev.text)) start = k - 1;
+      else if (prev2 && prev2.cpu === r.cpu && BANNER.test(prev2.text)) start = k - 2;
+    }
+    const lines = recs.slice(start, k + 1).map((x) => x.text);
+    for (let j = k + 1; j < recs.length; j++) {
+      const x = recs[j]!;
+      if (x.cpu !== r.cpu) continue;
+      if (x.report !== undefined || (BANNER.test(x.text) && recs[j + 1]?.report !== undefined)) break;
+      lines.push(x.text);
+      if (x.text.startsWith('---[ end ') || lines.length >= 64) break;
+    }
+    out.push({ kind: r.report, title: r.text, cpu: r.cpu, seq: r.seq, timeUs: r.timeUs, text: lines.join('\n') });
+  }
+  return out;
 }
 
 /** Whether the machine's last panic came from `cpu` (-1: none). */

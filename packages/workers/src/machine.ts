@@ -25,6 +25,8 @@ import {
   kick_cpu_control,
   read_log,
   format_log,
+  readReports,
+  type Report,
   proc_softirqs,
   proc_interrupts,
   proc_net_softnet_stat,
@@ -313,6 +315,15 @@ export class Machine {
   /** The kernel log as records (CPU, context, level, time, text). */
   dmesgRecords(from = 0): LogRecord[] {
     return read_log(this.mem, from);
+  }
+  /**
+   * The reports printed so far (BUG, WARNING, KASAN, lockdep, lockup, Oops,
+   * INFO, panic), oldest first; with `since`, those whose opening record has
+   * that sequence number or a later one. Each names its kind, title line,
+   * CPU, record seq/time and its full text. Printk decides what a report is.
+   */
+  reports(since = 0): Report[] {
+    return readReports(this.mem, since);
   }
   /** /proc/softirqs */
   procSoftirqs(): string {

@@ -203,14 +203,19 @@ export async function runCell(m: Machine, spec: CellSpec): Promise<CellRun> {
   const a = Atomics.load(s, S_A_DONE);
   const b = Atomics.load(s, S_B_DONE);
   const stopped = m.panicked() || timedOut;
-  const log = m.dmesgRecords(logFrom).map((r) => r.text);
+  const reps = m.reports(logFrom);
   const deadlock =
-    log.find((l) => /BUG: (spinlock|rwlock) (recursion|lockup suspected)/.test(l)) ??
-    (m.panicked() ? (log.find((l) => /BUG|Oops|panic/.test(l)) ?? 'machine panicked') : null);
-  const reports = log.filter((l) => /^inconsistent \{|^WARNING: (possible|bad unlock|lock held)/.test(l.trim())).map((l) => l.trim());
-  const otherBugs = log.filter(
-    (l) => /BUG:|Oops|WARNING:/.test(l) && l !== deadlock && !/WARNING: inconsistent lock state/.test(l) && !reports.includes(l.trim()),
-  );
+    reps.find((r) => /^BUG: (spinlock|rwlock) (recursion|lockup suspected)/.test(r.title))?.title ??
+    (m.panicked() ? (reps[0]?.title ?? 'machine panicked') : null);
+  // lockdep's reports, named by their most telling line ("inconsistent {A} -> {B} usage." for an inconsistent state).
+  const reports = reps
+    .filter((r) => r.kind === 'lockdep')
+    .map((r) =>
+      r.title === 'WARNING: inconsistent lock state'
+        ? (r.text.split('\n').find((l) => l.startsWith('inconsistent {')) ?? r.title)
+        : r.title,
+    );
+  const otherBugs = reps.filter((r) => r.kind !== 'lockdep' && r.title !== deadlock).map((r) => r.title);
   const lost = stopped ? null : a + b - counter;
   if (deadlock === null) errors.push(...otherBugs);
   // After a deadlock report the sides' calls fail because the machine stopped: that is the report, not another error.
@@ -232,7 +237,7 @@ export async function runCell(m: Machine, spec: CellSpec): Promise<CellRun> {
     deadlock,
     reports,
     errors,
-    dmesg: log,
+    dmesg: m.dmesgRecords(logFrom).map((r) => r.text),
     stopped,
     ms: performance.now() - t0,
   };

@@ -261,7 +261,6 @@ export interface RaceResult {
 }
 
 /** A line that opens a kernel report. */
-const REPORT_RE = /^(?:watchdog: )?(?:BUG|WARNING|Oops|INFO): /;
 /** How many dmesg lines of the first report a row keeps. */
 const REPORT_LINES = 24;
 /** How long a machine may take to become quiet after a trial. */
@@ -331,8 +330,8 @@ export async function runRace(opts: RaceOptions): Promise<RaceResult> {
           }
         }
         const records = m.dmesgRecords(next);
+        const reports = reportsIn(m, records, next);
         next = nextSeq(records, next);
-        const reports = reportsIn(records);
         row.trials++;
         row.reports += reports.count;
         if (reports.count > 0) {
@@ -377,18 +376,9 @@ function nextSeq(records: readonly LogRecord[], prev: number): number {
   return records.length > 0 ? records[records.length - 1]!.seq + 1 : prev;
 }
 
-/** The reports among `records`: how many, and the lines of the first. */
-function reportsIn(records: readonly LogRecord[]): { count: number; first: string[] } {
-  let count = 0;
-  let first: string[] = [];
-  records.forEach((r, k) => {
-    if (!REPORT_RE.test(r.text)) return;
-    count++;
-    if (first.length === 0) {
-      // From the report's opening rule (KASAN and lockdep print one above the title) on.
-      const start = k > 0 && /^[=-]{20,}$/.test(records[k - 1]!.text) ? k - 1 : k;
-      first = records.slice(start, start + REPORT_LINES).map((x) => x.text);
-    }
-  });
-  return { count, first };
+/** The reports (machine.reports()) among `records`: how many, and the lines of the first. */
+function reportsIn(m: Machine, records: readonly LogRecord[], from: number): { count: number; first: string[] } {
+  const end = records.length > 0 ? records[records.length - 1]!.seq + 1 : from;
+  const reports = m.reports(from).filter((r) => r.seq < end);
+  return { count: reports.length, first: reports.length > 0 ? reports[0]!.text.split('\n').slice(0, REPORT_LINES) : [] };
 }

@@ -180,7 +180,7 @@ export interface RunResult {
   napiIrqOn: number;
   softnetStat: string;
   procInterrupts: string;
-  /** dmesg lines with BUG, Oops, WARNING or lockup */
+  /** the kernel reports (machine.reports() titles) */
   kernelReports: string[];
   aborted: boolean;
 }
@@ -315,8 +315,7 @@ export async function runScalingOnce(o: RunOptions): Promise<RunResult> {
         unchecked: Atomics.load(stats, ST_UNCHECKED),
       };
       if (o.check) Object.assign(acct, checkBitmap(m, queues, ds.produced));
-      const dmesg = m.dmesg();
-      const kernelReports = dmesg.split('\n').filter((l) => /\b(BUG|Oops|WARNING|lockup|Kernel panic)\b/.test(l));
+      const kernelReports = m.reports().map((r) => r.title);
       if (drainError) kernelReports.push(`drain: ${drainError}`);
       const result: RunResult = {
         mode: o.mode,

@@ -184,7 +184,7 @@ export async function runTorture(opts: TortureOptions = {}): Promise<TortureResu
   let aborted = false;
   const t0 = performance.now();
   let elapsedMs = 0;
-  let log: string[] = [];
+  let reportTitles: string[] = [];
   try {
     const ctl = m.sharedArray('torture.ctl', Int32Array, CTL_WORDS);
     const stats = m.sharedArray('torture.stats', Float64Array, 2 * TORTURE_MAX_THREADS);
@@ -259,10 +259,10 @@ export async function runTorture(opts: TortureOptions = {}): Promise<TortureResu
       t.failures = stats[2 * slot + 1]!;
     });
   } finally {
-    log = m.dmesgRecords().map((r) => r.text);
+    reportTitles = m.reports().map((r) => r.title);
     await m.shutdown();
   }
-  const reports = log.filter((l) => /^(BUG|WARNING|Oops)|^inconsistent \{|Kernel panic/.test(l.trim()));
+  const reports = reportTitles;
   const side = (kinds: TortureThread['kind'][]): TortureSide => {
     const ts = threads.filter((t) => kinds.includes(t.kind));
     const acq = ts.map((t) => t.acquisitions);

@@ -336,7 +336,7 @@ async function drive(m: Machine, o: DriveOptions): Promise<TourResult> {
     idleCpus.length === 0,
     idleCpus.length === 0 ? `${cpus} of ${cpus} CPUs` : `CPUs ${idleCpus.join(', ')} did not`,
   );
-  const bad = dmesg.split('\n').filter((l) => /\b(BUG|Oops|WARNING|Kernel panic|lockup)\b/.test(l));
+  const bad = m.reports().map((r) => r.title);
   check(
     'dmesg: no BUG, Oops or WARNING',
     bad.length === 0 && !m.panicked() && m.oopses() === 0,

@@ -205,7 +205,7 @@ export async function runWorkqueueDemo(opts: WorkqueueOptions = {}): Promise<Wor
     sleepingA ? `${sleepingA.comm}: ${sleepingA.state}, work ${sleepingA.work}` : `no kworker with pid ${a.pid}`,
   );
   check('C ran after B on the same kworker (one running worker at a time)', c.pid === b.pid, `B pid ${b.pid}, C pid ${c.pid}`);
-  const bad = result.dmesg.split('\n').filter((l) => /BUG|Oops|WARNING/.test(l));
+  const bad = m.reports().map((r) => r.title);
   check('dmesg: no BUG, Oops or WARNING', bad.length === 0, bad.length === 0 ? 'none' : bad.slice(0, 3).join(' | '));
   const threadsAfterShutdown = m.liveThreads();
   check('no thread left after shutdown', threadsAfterShutdown === 0, `${threadsAfterShutdown} CPU threads alive`);
