@@ -103,5 +103,8 @@ export {
   type RaceProgress,
   type RaceVariant,
   type RaceCaseInfo,
+  type RaceCase,
 } from './scenarios/race.js';
+export { defineRace, type RaceCaseSpec, type RaceEntry } from './modules/racekit.js';
+export { builtinIrqTable, irqLines } from './modules/irqs.js';
 export { formatRaceTable } from './commands/race.js';

@@ -55,9 +55,10 @@ import {
   pr_err,
   pr_info,
 } from '@kdefer/core';
+import { irqLine } from './irqs.js';
 
 /** The first queue's IRQ line; queue q raises IRQ_BASE + q. */
-export const IRQ_BASE = 16;
+export const IRQ_BASE = irqLine('netdev');
 
 /** The module's name, for machine.call(cpu, NETDEV, entry, ...). */
 export const NETDEV = 'netdev';

@@ -17,6 +17,23 @@
  *
  * Every wait is bounded (GATE_LIMIT_MS): a reproducer whose interleaving
  * cannot happen fails with a message instead of hanging.
+ *
+ * Each race module also describes itself with `defineRace()` (at the end of
+ * this file): its case descriptor — name, SEMANTICS statement, buggy and
+ * fixed API variants, boot options, IRQ lines, what a natural trial starts —
+ * is the one place a case is described; the race lab's table and any other
+ * host (tests, a future explorer) enumerate those descriptors. The
+ * descriptor is plain data with no host or CLI type in it, so the module can
+ * import it on a CPU thread as well.
+ *
+ * Adding a race case is one file plus its test:
+ *   1. modules/races/<name>.ts — `defineModule('race.<name>', ...)` with the
+ *      entries `trial(api, seed)` (natural, no gate) and `forced(api)` (the
+ *      interleaving forced with gate_hold / open_gate_inside_next_call), and
+ *      `export const CASE = defineRace({...})`, its lines from a new row of
+ *      irqs.ts; list CASE in scenarios/race.ts's RACE_MODULES;
+ *   2. test/races.test.ts — the forced reproducer of each variant, titled
+ *      with the SEMANTICS statement.
  */
 import { cpu_relax, cond_resched, IRQ_HANDLED, request_irq, irq_set_affinity, raiseIrq, KdeferError } from '@kdefer/core';
 
@@ -161,5 +178,111 @@ export function prng(seed: number): () => number {
     x ^= x >>> 17;
     x ^= x << 5;
     return (x >>> 0) / 2 ** 32;
+  };
+}
+
+/** One API variant of a race case: a row of the race lab's table. */
+export interface RaceVariant {
+  /** the API (or the order of the APIs) the teardown uses: the row's name */
+  api: string;
+  /** whether this is a fixed variant (it must never produce a report) */
+  fixed: boolean;
+}
+
+/**
+ * One module entry a natural trial starts: `entry` on CPU `cpu`, called with
+ * `(api, seed)` if `api`, with `((seed ^ seedXor) >>> 0)` otherwise.
+ */
+export interface RaceEntry {
+  cpu: number;
+  entry: string;
+  api: boolean;
+  seedXor?: number;
+}
+
+/** What a race module declares about itself: its case descriptor. */
+export interface RaceCaseSpec {
+  /** the case's name (`kdefer race <name>`); the module is `race.<name>` */
+  name: string;
+  /** the SEMANTICS.md statement it reproduces */
+  statement: string;
+  /** one line for listings (`kdefer race --help`) */
+  summary: string;
+  /** what makes a trial a hit, in words */
+  hit: string;
+  /** the API variants: the buggy ones, then the fixed ones */
+  buggy: readonly string[];
+  fixed: readonly string[];
+  /** natural trials per variant when a caller gives no count */
+  defaultTrials: number;
+  /** boot options beyond the race lab's own (plain data: any host can pass them on) */
+  boot?: Readonly<Record<string, unknown>>;
+  /** the module's IRQ lines (from irqs.ts) */
+  irqs: readonly number[];
+  /**
+   * what one natural trial starts, all at once; the trial's outcome is the
+   * value of the first entry called with the API. Default: `trial(api, seed)`
+   * on CPU 0.
+   */
+  natural?: readonly RaceEntry[];
+  /** the module file: `import.meta.url` of the race module */
+  url: string;
+}
+
+/** A race case as hosts enumerate it: the spec, normalised. */
+export interface RaceCase {
+  name: string;
+  statement: string;
+  summary: string;
+  hit: string;
+  variants: readonly RaceVariant[];
+  defaultTrials: number;
+  boot: Readonly<Record<string, unknown>>;
+  irqs: readonly number[];
+  natural: readonly RaceEntry[];
+  /** the module's name (`race.<name>`) and file */
+  moduleName: string;
+  module: URL;
+}
+
+/**
+ * Describe a race case. Each race module (modules/races/<name>.ts) exports
+ * `CASE = defineRace({...})`; the race lab's table (scenarios/race.ts) is
+ * built from those descriptors, and nothing else describes a case.
+ *
+ * Adding a race case is one file plus its test:
+ *   1. modules/races/<name>.ts: a `defineModule('race.<name>', ...)` whose
+ *      entries are `trial(api, seed)` (natural: no gate) and `forced(api)`
+ *      (the interleaving, forced with gate_hold / open_gate_inside_next_call
+ *      above), and `export const CASE = defineRace({ name, statement, ... })`
+ *      with its IRQ lines from a new row of irqs.ts;
+ *   2. add the module to the list in scenarios/race.ts's RACE_MODULES;
+ *   3. test/races.test.ts: the forced reproducer of each variant, titled with
+ *      the SEMANTICS statement.
+ *
+ * @throws KdeferError naming what is wrong with the spec
+ */
+export function defineRace(spec: RaceCaseSpec): RaceCase {
+  const who = `defineRace(${spec.name})`;
+  if (!/^[a-z0-9-]+$/.test(spec.name)) throw new KdeferError(`${who}: the name must be [a-z0-9-]+`);
+  if (spec.buggy.length + spec.fixed.length === 0) throw new KdeferError(`${who}: no API variant`);
+  const apis = [...spec.buggy, ...spec.fixed];
+  if (new Set(apis).size !== apis.length) throw new KdeferError(`${who}: an API variant is listed twice`);
+  if (!Number.isInteger(spec.defaultTrials) || spec.defaultTrials < 1)
+    throw new KdeferError(`${who}: defaultTrials must be a positive integer`);
+  const natural = spec.natural ?? [{ cpu: 0, entry: 'trial', api: true }];
+  if (!natural.some((e) => e.api)) throw new KdeferError(`${who}: no natural entry is called with the API`);
+  return {
+    name: spec.name,
+    statement: spec.statement,
+    summary: spec.summary,
+    hit: spec.hit,
+    variants: [...spec.buggy.map((api) => ({ api, fixed: false })), ...spec.fixed.map((api) => ({ api, fixed: true }))],
+    defaultTrials: spec.defaultTrials,
+    boot: spec.boot ?? {},
+    irqs: spec.irqs,
+    natural,
+    moduleName: `race.${spec.name}`,
+    module: new URL(spec.url),
   };
 }

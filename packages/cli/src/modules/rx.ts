@@ -87,11 +87,12 @@ import {
   type IrqDesc,
   type SpinlockT,
 } from '@kdefer/core';
+import { irqLine } from './irqs.js';
 
 /** The module's name, for machine.call(cpu, RX, entry, ...). */
 export const RX = 'rx';
 /** Queue q raises IRQ RX_IRQ_BASE + q. */
-export const RX_IRQ_BASE = 24;
+export const RX_IRQ_BASE = irqLine('rx');
 /** RX queues the module can drive (each has a ring, an IRQ and a NAPI instance). */
 export const RX_MAX_QUEUES = 4;
 /** Descriptors per RX ring. */

@@ -68,11 +68,12 @@ import {
   spin_lock_irqsave,
   spin_unlock_irqrestore,
 } from '@kdefer/core';
+import { irqLine } from './irqs.js';
 
 /** The module's name, for machine.call(cpu, STRESS, entry). */
 export const STRESS = 'stress';
 /** The IRQ line side A raises to trigger side B (routed to B's CPU). */
-export const STRESS_IRQ = 9;
+export const STRESS_IRQ = irqLine('stress');
 /** The softirq vector of the softirq sides (unused by the kernel's own mechanisms). */
 export const STRESS_SOFTIRQ = BLOCK_SOFTIRQ;
 

@@ -47,11 +47,12 @@ import {
   write_lock_bh,
   write_unlock_bh,
 } from '@kdefer/core';
+import { irqLine } from './irqs.js';
 
 /** The module's name, for machine.call(cpu, TORTURE, entry, slot). */
 export const TORTURE = 'torture';
 /** The IRQ the host raises to run the softirq writers. */
-export const TORTURE_IRQ = 10;
+export const TORTURE_IRQ = irqLine('torture');
 /** Most threads (task writers, task readers, softirq writers) a run may have. */
 export const TORTURE_MAX_THREADS = 256;
 /** Acquisitions between two cond_resched() of a task thread. */

@@ -40,10 +40,11 @@ import {
   wait_event,
   wake_up,
 } from '@kdefer/core';
+import { irqLine } from './irqs.js';
 
 export const WQDEMO = 'wqdemo';
 /** The interrupt line of part 1. */
-export const WQDEMO_IRQ = 20;
+export const WQDEMO_IRQ = irqLine('wqdemo');
 
 // wqdemo.s (Int32Array)
 export const S_NR_BH = 0; //        part 1: callbacks recorded

@@ -34,43 +34,23 @@ import { KdeferError, MAX_CPUS, type LogRecord } from '@kdefer/core';
 import { defaultCpus } from '../options.js';
 import { trialSeed } from '../seed.js';
 
-/** One API variant of a race case: a row of the table. */
-export interface RaceVariant {
-  /** the API (or the order of the APIs) the teardown uses: the row's name */
-  api: string;
-  /** whether this is a fixed variant (it must never produce a report) */
-  fixed: boolean;
-}
+import type { RaceCase, RaceVariant } from '../modules/racekit.js';
+import { CASE as delTimerUaf } from '../modules/races/del-timer-uaf.js';
+import { CASE as rearm } from '../modules/races/rearm.js';
+import { CASE as syncDeadlock } from '../modules/races/sync-deadlock.js';
+import { CASE as shutdown } from '../modules/races/shutdown.js';
+import { CASE as taskletTeardown } from '../modules/races/tasklet-teardown.js';
 
-/** What the `race` command and its help say about a case. */
-export interface RaceCaseInfo {
-  /** the command's argument: `kdefer race <name>` */
-  name: string;
-  /** the SEMANTICS.md statement it reproduces */
-  statement: string;
-  /** one line for `kdefer race --help` */
-  summary: string;
-  /** what makes a trial a hit, in words */
-  hit: string;
-  variants: readonly RaceVariant[];
-  /** trials per variant when --trials is not given */
-  defaultTrials: number;
-  /** the module's name and file (for tests and other hosts) */
-  moduleName: string;
-  module: URL;
-}
+export type { RaceCase, RaceVariant };
+/** What the `race` command and its help say about a case: its descriptor. */
+export type RaceCaseInfo = RaceCase;
 
-interface RaceCaseDef extends RaceCaseInfo {
-  /** boot options beyond RACE_BOOT */
-  boot: Partial<MachineOptions>;
-  /** run one natural trial on `m`; rejects if the trial stopped the machine */
-  trial(m: Machine, api: string, seed: number): Promise<unknown>;
-}
-
-const races = (file: string): URL => new URL(`../modules/races/${file}.js`, import.meta.url);
-
-/** The sync-deadlock machines' lockup bound: short, so that a hit costs little. */
-const DEADLOCK_LOCKUP_MS = 150;
+/**
+ * The race modules' descriptors (modules/races/*.ts export each its CASE,
+ * built by racekit.ts's defineRace), in the order `kdefer race --help`
+ * lists them. A new case adds its module here.
+ */
+const RACE_MODULES: readonly RaceCase[] = [delTimerUaf, rearm, syncDeadlock, shutdown, taskletTeardown];
 
 /**
  * Boot options of every race machine. The slab is small (64 KiB) so that
@@ -82,105 +62,35 @@ const DEADLOCK_LOCKUP_MS = 150;
  */
 const RACE_BOOT: Partial<MachineOptions> = { hz: 1000, slabWords: 1 << 14, lockdep: false };
 
-const callTrial = (m: Machine, mod: string, api: string, seed: number): Promise<unknown> => m.call(0, mod, 'trial', api, seed);
+/** Run one natural trial of `c` on `m`: its entries at once; rejects if one did (or the trial stopped the machine). */
+async function naturalTrial(m: Machine, c: RaceCase, api: string, seed: number): Promise<unknown> {
+  const calls = c.natural.map((e) =>
+    e.api ? m.call(e.cpu, c.moduleName, e.entry, api, seed) : m.call(e.cpu, c.moduleName, e.entry, (seed ^ (e.seedXor ?? 0)) >>> 0),
+  );
+  const settled = await Promise.allSettled(calls);
+  const main = c.natural.findIndex((e) => e.api);
+  const first = settled[main]!;
+  if (first.status === 'rejected') throw first.reason;
+  for (const r of settled) if (r.status === 'rejected') throw r.reason;
+  return first.value;
+}
 
-const CASES: readonly RaceCaseDef[] = [
-  {
-    name: 'del-timer-uaf',
-    statement: 'R-1',
-    summary: 'del_timer() + kfree() while the function runs on another CPU: use-after-free',
-    hit: 'the timer function touched the object after kfree (KASAN slab-use-after-free)',
-    variants: [
-      { api: 'del_timer', fixed: false },
-      { api: 'del_timer_sync', fixed: true },
-      { api: 'timer_shutdown_sync', fixed: true },
-    ],
-    defaultTrials: 100,
-    moduleName: 'race.del-timer-uaf',
-    module: races('del-timer-uaf'),
-    boot: {},
-    trial: (m, api, seed) => callTrial(m, 'race.del-timer-uaf', api, seed),
-  },
-  {
-    name: 'rearm',
-    statement: 'S-TIME-11',
-    summary: 'a self re-arming timer outlives del_timer() and runs on the freed object',
-    hit: 'the timer re-armed itself after the stop call and ran on the freed object (KASAN slab-use-after-free)',
-    variants: [
-      { api: 'del_timer', fixed: false },
-      { api: 'del_timer_sync', fixed: true },
-      { api: 'timer_shutdown_sync', fixed: true },
-    ],
-    defaultTrials: 50,
-    moduleName: 'race.rearm',
-    module: races('rearm'),
-    boot: {},
-    trial: (m, api, seed) => callTrial(m, 'race.rearm', api, seed),
-  },
-  {
-    name: 'sync-deadlock',
-    statement: 'R-3',
-    summary: 'del_timer_sync() under a lock the function takes: both CPUs spin, lockup',
-    hit: 'the two CPUs deadlocked: a lockup report naming both CPUs (and the lock), and the machine stopped',
-    variants: [
-      { api: 'del_timer_sync (lock held)', fixed: false },
-      { api: 'del_timer_sync (lock dropped)', fixed: true },
-    ],
-    defaultTrials: 8,
-    moduleName: 'race.sync-deadlock',
-    module: races('sync-deadlock'),
-    boot: { spinLockupMs: DEADLOCK_LOCKUP_MS },
-    trial: (m, api, seed) => callTrial(m, 'race.sync-deadlock', api, seed),
-  },
-  {
-    name: 'shutdown',
-    statement: 'R-2',
-    summary: 'timer -> work -> mod_timer: only timer_shutdown_sync() keeps it dead',
-    hit: 'the work re-armed the timer after the stop call and it ran on the freed object (KASAN slab-use-after-free)',
-    variants: [
-      { api: 'del_timer_sync', fixed: false },
-      { api: 'timer_shutdown_sync', fixed: true },
-    ],
-    defaultTrials: 50,
-    moduleName: 'race.shutdown',
-    module: races('shutdown'),
-    boot: {},
-    trial: (m, api, seed) => callTrial(m, 'race.shutdown', api, seed),
-  },
-  {
-    name: 'tasklet-teardown',
-    statement: 'R-8',
-    summary: 'tasklet_kill() + kfree() while the IRQ can reschedule it: use-after-free',
-    hit: 'the interrupt or the tasklet it scheduled touched the freed object (KASAN slab-use-after-free)',
-    variants: [
-      { api: 'tasklet_kill; kfree; free_irq', fixed: false },
-      { api: 'free_irq; tasklet_kill; kfree', fixed: true },
-    ],
-    defaultTrials: 100,
-    moduleName: 'race.tasklet-teardown',
-    module: races('tasklet-teardown'),
-    boot: {},
-    trial: async (m, api, seed) => {
-      const [device, trial] = await Promise.allSettled([
-        m.call(1, 'race.tasklet-teardown', 'device', (seed ^ 0x5bd1e995) >>> 0),
-        m.call(0, 'race.tasklet-teardown', 'trial', api, seed),
-      ]);
-      if (trial.status === 'rejected') throw trial.reason;
-      if (device.status === 'rejected') throw device.reason;
-      return trial.value;
-    },
-  },
-];
+function checkCases(cases: readonly RaceCase[]): readonly RaceCase[] {
+  const names = new Set<string>();
+  for (const c of cases) {
+    if (names.has(c.name)) throw new KdeferError(`race: two cases are named '${c.name}'`);
+    names.add(c.name);
+  }
+  return cases;
+}
+
+const CASES = checkCases(RACE_MODULES);
 
 /** The race cases, in the order `kdefer race --help` lists them. */
 export const RACE_CASES: readonly RaceCaseInfo[] = CASES;
 
 /** A race case by name. @throws KdeferError naming the cases if there is none */
 export function raceCase(name: string): RaceCaseInfo {
-  return caseDef(name);
-}
-
-function caseDef(name: string): RaceCaseDef {
   const c = CASES.find((x) => x.name === name);
   if (!c) throw new KdeferError(`race: no case '${name}' (cases: ${CASES.map((x) => x.name).join(', ')})`);
   return c;
@@ -268,7 +178,7 @@ const QUIESCE_TIMEOUT_MS = 10_000;
 
 /** Run the lab for one case: every variant, `trials` natural trials each. Machines are always shut down before this settles. */
 export async function runRace(opts: RaceOptions): Promise<RaceResult> {
-  const c = caseDef(opts.case);
+  const c = raceCase(opts.case);
   const cpus = opts.cpus ?? defaultCpus();
   const trials = opts.trials ?? c.defaultTrials;
   const seed = opts.seed ?? 1;
@@ -316,7 +226,7 @@ export async function runRace(opts: RaceOptions): Promise<RaceResult> {
         }
         let failure: string | null = null;
         try {
-          await c.trial(m, v.api, trialSeed(seed, i));
+          await naturalTrial(m, c, v.api, trialSeed(seed, i));
         } catch (e) {
           failure = e instanceof Error ? e.message : String(e);
         }

@@ -62,14 +62,29 @@ import {
   spin_until,
   busy_us,
   prng,
+  defineRace,
 } from '../racekit.js';
+import { irqLine, irqLines } from '../irqs.js';
 
-export const MODULE = 'race.del-timer-uaf';
+export const MODULE = 'race.del-timer-uaf' as const;
 /** The API variants, in table order; the first is the buggy one. */
 export const APIS = ['del_timer', 'del_timer_sync', 'timer_shutdown_sync'] as const;
 export type Api = (typeof APIS)[number];
 /** The gate IRQ (routed to CPU 0). */
-export const GATE_IRQ = 48;
+export const GATE_IRQ = irqLine(MODULE);
+
+/** The case descriptor: what the race lab (and any other host) knows of this case. */
+export const CASE = defineRace({
+  name: 'del-timer-uaf',
+  statement: 'R-1',
+  summary: 'del_timer() + kfree() while the function runs on another CPU: use-after-free',
+  hit: 'the timer function touched the object after kfree (KASAN slab-use-after-free)',
+  buggy: APIS.slice(0, 1),
+  fixed: APIS.slice(1),
+  defaultTrials: 100,
+  irqs: irqLines(MODULE),
+  url: import.meta.url,
+});
 
 /** How long the function works on the object (µs): the race window. */
 const WORK_US = 400;

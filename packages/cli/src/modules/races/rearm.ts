@@ -64,12 +64,27 @@ import {
   wait_until,
   busy_us,
   prng,
+  defineRace,
 } from '../racekit.js';
+import { irqLine, irqLines } from '../irqs.js';
 
-export const MODULE = 'race.rearm';
+export const MODULE = 'race.rearm' as const;
 export const APIS = ['del_timer', 'del_timer_sync', 'timer_shutdown_sync'] as const;
 export type Api = (typeof APIS)[number];
-export const GATE_IRQ = 49;
+export const GATE_IRQ = irqLine(MODULE);
+
+/** The case descriptor: what the race lab (and any other host) knows of this case. */
+export const CASE = defineRace({
+  name: 'rearm',
+  statement: 'S-TIME-11',
+  summary: 'a self re-arming timer outlives del_timer() and runs on the freed object',
+  hit: 'the timer re-armed itself after the stop call and ran on the freed object (KASAN slab-use-after-free)',
+  buggy: APIS.slice(0, 1),
+  fixed: APIS.slice(1),
+  defaultTrials: 50,
+  irqs: irqLines(MODULE),
+  url: import.meta.url,
+});
 
 /** How long one run polls the device (µs): the window in which del_timer misses. */
 const WORK_US = 500;

@@ -78,12 +78,27 @@ import {
   busy_us,
   prng,
   GATE_LIMIT_MS,
+  defineRace,
 } from '../racekit.js';
+import { irqLine, irqLines } from '../irqs.js';
 
-export const MODULE = 'race.shutdown';
+export const MODULE = 'race.shutdown' as const;
 export const APIS = ['del_timer_sync', 'timer_shutdown_sync'] as const;
 export type Api = (typeof APIS)[number];
-export const GATE_IRQ = 51;
+export const GATE_IRQ = irqLine(MODULE);
+
+/** The case descriptor: what the race lab (and any other host) knows of this case. */
+export const CASE = defineRace({
+  name: 'shutdown',
+  statement: 'R-2',
+  summary: 'timer -> work -> mod_timer: only timer_shutdown_sync() keeps it dead',
+  hit: 'the work re-armed the timer after the stop call and it ran on the freed object (KASAN slab-use-after-free)',
+  buggy: APIS.slice(0, 1),
+  fixed: APIS.slice(1),
+  defaultTrials: 50,
+  irqs: irqLines(MODULE),
+  url: import.meta.url,
+});
 
 /** The timer function's work (µs). */
 const TIMER_WORK_US = 200;

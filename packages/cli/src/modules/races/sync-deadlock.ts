@@ -71,13 +71,30 @@ import {
   spin_until,
   busy_us,
   prng,
+  defineRace,
 } from '../racekit.js';
+import { irqLine, irqLines } from '../irqs.js';
 
-export const MODULE = 'race.sync-deadlock';
+export const MODULE = 'race.sync-deadlock' as const;
 /** The variants: the first is the bug. */
 export const APIS = ['del_timer_sync (lock held)', 'del_timer_sync (lock dropped)'] as const;
 export type Api = (typeof APIS)[number];
-export const GATE_IRQ = 50;
+export const GATE_IRQ = irqLine(MODULE);
+
+/** The case descriptor: what the race lab (and any other host) knows of this case. */
+export const CASE = defineRace({
+  name: 'sync-deadlock',
+  statement: 'R-3',
+  summary: 'del_timer_sync() under a lock the function takes: both CPUs spin, lockup',
+  hit: 'the two CPUs deadlocked: a lockup report naming both CPUs (and the lock), and the machine stopped',
+  buggy: APIS.slice(0, 1),
+  fixed: APIS.slice(1),
+  defaultTrials: 8,
+  // A short lockup bound, so that a hit costs little.
+  boot: { spinLockupMs: 150 },
+  irqs: irqLines(MODULE),
+  url: import.meta.url,
+});
 /** The driver lock both sides take (named in the lockup report). */
 export const LOCK_NAME = 'race_dl_lock';
 

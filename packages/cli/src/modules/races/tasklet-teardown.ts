@@ -75,14 +75,33 @@ import {
   wait_until,
   busy_us,
   prng,
+  defineRace,
 } from '../racekit.js';
+import { irqLines } from '../irqs.js';
 
-export const MODULE = 'race.tasklet-teardown';
+export const MODULE = 'race.tasklet-teardown' as const;
 export const APIS = ['tasklet_kill; kfree; free_irq', 'free_irq; tasklet_kill; kfree'] as const;
 export type Api = (typeof APIS)[number];
 /** The device's line (shared with the sibling), routed to CPU 1. */
-export const DEV_IRQ = 52;
-export const GATE_IRQ = 53;
+export const [DEV_IRQ, GATE_IRQ] = irqLines(MODULE) as [number, number];
+
+/** The case descriptor: what the race lab (and any other host) knows of this case. */
+export const CASE = defineRace({
+  name: 'tasklet-teardown',
+  statement: 'R-8',
+  summary: 'tasklet_kill() + kfree() while the IRQ can reschedule it: use-after-free',
+  hit: 'the interrupt or the tasklet it scheduled touched the freed object (KASAN slab-use-after-free)',
+  buggy: APIS.slice(0, 1),
+  fixed: APIS.slice(1),
+  defaultTrials: 100,
+  // The device raises its interrupt from CPU 1 while CPU 0 tears down.
+  natural: [
+    { cpu: 1, entry: 'device', api: false, seedXor: 0x5bd1e995 },
+    { cpu: 0, entry: 'trial', api: true },
+  ],
+  irqs: irqLines(MODULE),
+  url: import.meta.url,
+});
 
 /** The tasklet's work on the object (µs). */
 const TASKLET_WORK_US = 50;
