@@ -48,4 +48,31 @@ describe('the shared slab and KASAN', () => {
       );
     });
   });
+
+  it("R-1, a stale handle (KASAN): an object's timer_list and tasklet_struct, used through a handle whose object was freed and whose slot went to a new object, are refused with a KASAN report in the API that used them, and the new object's timer and tasklet are left alone", async () => {
+    await withMachine({ fixtures: ['slabkasan'], slabWords: 4096 }, async (m) => {
+      const r = await m.call<Record<string, unknown>>(0, 'slabkasan', 'staleEmbedded', 300);
+      expect(r.reused).toBe(true); // the precondition: the slot and its timer and tasklet went to the new object
+      expect(r).toEqual({
+        reused: true,
+        modOld: 0,
+        modEarly: 0,
+        pendingAfterStale: false,
+        modNew: 0,
+        delOld: 0,
+        delEarly: 0,
+        pendingAfterDel: true,
+        schedAfterStale: 0,
+        ranStale: 0,
+        ranNew: 1,
+        n: 7,
+      });
+      const d = m.dmesg();
+      expect(grep(m, /BUG: KASAN: slab-use-after-free in mod_timer$/).length).toBe(2);
+      expect(grep(m, /BUG: KASAN: slab-use-after-free in del_timer$/).length).toBe(2);
+      expect(grep(m, /BUG: KASAN: slab-use-after-free in tasklet_schedule$/).length).toBe(2);
+      expect(grep(m, /BUG: KASAN: slab-use-after-free in tasklet_kill$/).length).toBe(1);
+      expect(d).not.toMatch(/Oops|BUG: (?!KASAN)/);
+    });
+  });
 });

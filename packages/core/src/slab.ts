@@ -61,8 +61,8 @@ import { KdeferError, intern, name_of, arena_region } from './module.js';
 import { printk, KERN_ERR, dump_context, call_trace, kernel_caller } from './printk.js';
 import { interrupt_context_level, local_irq_save, local_irq_restore } from './preempt.js';
 import { might_sleep, comm_of_pid } from './sched.js';
-import { timer_slot_alloc, timer_slot_release, type TimerList, timer_by_id } from './timer.js';
-import { tasklet_slot_alloc, tasklet_slot_release, type TaskletStruct, tasklet_by_id } from './tasklet.js';
+import { timer_slot_alloc, timer_slot_release, type TimerList, timer_by_id, timerOfStaleHandle } from './timer.js';
+import { tasklet_slot_alloc, tasklet_slot_release, type TaskletStruct, tasklet_by_id, taskletOfStaleHandle } from './tasklet.js';
 import {
   work_slot_alloc_owned,
   dwork_slot_alloc_owned,
@@ -276,16 +276,29 @@ export class SlabObject<F extends StructFields = StructFields> {
     if (w < 0) return POISON_FREE_WORD;
     return Atomics.add(i32, w, n);
   }
-  /** The timer_list embedded as `field`. */
+  /**
+   * The timer_list embedded as `field`. After free the access is reported
+   * and the timer handed back carries this (stale) handle as its owner:
+   * every timer API then refuses it with a KASAN report of its own, also
+   * once the slot went to a new object, whose timer it never touches.
+   */
   timer(field: keyof F & string): TimerList {
     const w = this.word(field, false, 4);
-    if (w < 0) return timer_by_id(Atomics.load(i32, mem.slab(i32[mem.obj(this.slot, OB_OFF)]! + this.type.fields.get(field)!.off)) - 1);
+    if (w < 0)
+      return timerOfStaleHandle(
+        Atomics.load(i32, mem.slab(i32[mem.obj(this.slot, OB_OFF)]! + this.type.fields.get(field)!.off)) - 1,
+        this.handle,
+      );
     return timer_by_id(Atomics.load(i32, w) - 1);
   }
-  /** The tasklet_struct embedded as `field`. */
+  /** The tasklet_struct embedded as `field` (after free: as timer()). */
   tasklet(field: keyof F & string): TaskletStruct {
     const w = this.word(field, false, 4);
-    if (w < 0) return tasklet_by_id(Atomics.load(i32, mem.slab(i32[mem.obj(this.slot, OB_OFF)]! + this.type.fields.get(field)!.off)) - 1);
+    if (w < 0)
+      return taskletOfStaleHandle(
+        Atomics.load(i32, mem.slab(i32[mem.obj(this.slot, OB_OFF)]! + this.type.fields.get(field)!.off)) - 1,
+        this.handle,
+      );
     return tasklet_by_id(Atomics.load(i32, w) - 1);
   }
   /** The work_struct embedded as `field` (INIT_WORK it before queueing it). */
@@ -352,7 +365,9 @@ function addr_of(slot: number, off: number): string {
 }
 
 /**
- * Print a KASAN report for `handle` (once per allocation for use-after-free).
+ * Print a KASAN report for `handle` (once per allocation for use-after-free,
+ * unless `always`: a stale handle used in an API is reported each time, and
+ * leaves the once-flag of the slot's new object alone).
  */
 export function kasan_report(
   handle: number,
@@ -362,10 +377,11 @@ export function kasan_report(
   size: number,
   kind: string,
   where?: string,
+  always = false,
 ): void {
   const slot = slot_of(handle);
   const known = slot >= 0 && slot < mem.g.maxObjects && i32[mem.obj(slot, OB_SIZE)]! > 0;
-  if (kind === 'slab-use-after-free' && known && Atomics.exchange(i32, mem.obj(slot, OB_REPORTED), 1) === 1) return;
+  if (kind === 'slab-use-after-free' && known && !always && Atomics.exchange(i32, mem.obj(slot, OB_REPORTED), 1) === 1) return;
   Atomics.add(i32, H_KASAN_REPORTS, 1);
   const fn = where ?? kernel_caller();
   if (!known) {

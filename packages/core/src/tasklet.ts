@@ -74,6 +74,8 @@ export class TaskletStruct {
   constructor(
     readonly id: number,
     readonly name: string,
+    /** the slab object this handle's tasklet is embedded in (0: none), as the slot had it when the handle was made */
+    readonly owner = 0,
   ) {}
   /** The `data` argument of a legacy tasklet_init() tasklet. */
   get data(): number {
@@ -97,11 +99,21 @@ const byId = new Map<number, TaskletStruct>();
 
 export function tasklet_by_id(id: number): TaskletStruct {
   let t = byId.get(id);
-  if (!t) {
-    t = new TaskletStruct(id, name_of(mem, i32[tl(id, TL_NAME)]!) || `tasklet#${id}`);
+  const owner = i32[tl(id, TL_OWNER)]!;
+  if (!t || t.owner !== owner) {
+    t = new TaskletStruct(id, name_of(mem, i32[tl(id, TL_NAME)]!) || `tasklet#${id}`, owner);
     byId.set(id, t);
   }
   return t;
+}
+
+/**
+ * kdefer: the tasklet of a stale handle (slab.ts): one whose slot may since
+ * have gone to another object. Every API finds it stale (check_usable).
+ */
+export function taskletOfStaleHandle(id: number, owner: number): TaskletStruct {
+  const ok = Number.isInteger(id) && id >= 0 && id < mem.g.maxTasklets;
+  return new TaskletStruct(ok ? id : 0, ok ? name_of(mem, i32[tl(id, TL_NAME)]!) || `tasklet#${id}` : 'tasklet#stale', owner);
 }
 
 // ------------------------------------------------------------ slots
@@ -177,25 +189,41 @@ function declare(name: string, fn: (...a: never[]) => unknown, callback: boolean
  * Context: process context, before the tasklet can be scheduled.
  */
 export function tasklet_setup(t: TaskletStruct, callback: TaskletCallback): void {
+  if (stale(t, 'tasklet_setup')) return;
   init_slot(t.id, fn_id(callback as (...a: never[]) => unknown, `tasklet:${t.name}`), true, 0, false);
 }
 
 /** tasklet_init - (re)initialise `t` to call the legacy `func(data)`. */
 export function tasklet_init(t: TaskletStruct, func: TaskletFunc, data: number): void {
+  if (stale(t, 'tasklet_init')) return;
   init_slot(t.id, fn_id(func as (...a: never[]) => unknown, `tasklet:${t.name}`), false, data, false);
 }
 
 /** from_tasklet - the slab object that embeds `t`. */
 export function from_tasklet<F extends StructFields>(t: TaskletStruct): SlabObject<F> {
-  const owner = i32[tl(t.id, TL_OWNER)]!;
+  // the handle's own object (a stale handle's is freed: its accesses report), never the slot's new owner
+  const owner = t.owner;
   if (owner === 0) throw new KdeferError(`from_tasklet(${t.name}): this tasklet is not embedded in a slab object`);
   return slab_obj<F>(owner);
 }
 
 // ------------------------------------------------------------ scheduling
 
+/**
+ * Whether `t` is a stale handle: its slot now belongs to another object (or
+ * none) than the one it was taken from. One load and a compare; the use is
+ * reported as KASAN's use-after-free in `who`, every time, and the slot
+ * (the new object's tasklet) is left alone.
+ */
+function stale(t: TaskletStruct, who: string): boolean {
+  if (i32[tl(t.id, TL_OWNER)] === t.owner) return false;
+  kasan_report(t.owner, null, '', true, 4, 'slab-use-after-free', who, true);
+  return true;
+}
+
 function check_usable(t: TaskletStruct, who: string): boolean {
   if (!(t instanceof TaskletStruct)) throw new KdeferError(`${who}: not a tasklet_struct`);
+  if (stale(t, who)) return false;
   const f = Atomics.load(i32, tl(t.id, TL_FLAGS));
   if (!(f & TLF_INIT))
     throw new KdeferError(`${who}: tasklet '${t.name}' was never initialised (tasklet_init, tasklet_setup or DECLARE_TASKLET)`);
@@ -315,7 +343,7 @@ export function tasklet_enable(t: TaskletStruct): void {
  */
 export async function tasklet_kill(t: TaskletStruct): Promise<void> {
   if (in_interrupt()) pr_notice('softirq: Attempt to kill tasklet from interrupt');
-  check_usable(t, 'tasklet_kill');
+  if (!check_usable(t, 'tasklet_kill') && i32[tl(t.id, TL_OWNER)] !== t.owner) return; // stale: not the new object's tasklet
   const bound = Math.max(i32[H_SOFTLOCKUP_MS]!, spin_lockup_ms());
   const t0 = performance.now();
   while (Atomics.or(i32, tl(t.id, TL_STATE), SCHED) & SCHED) {
