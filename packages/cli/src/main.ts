@@ -15,9 +15,10 @@ import { reportCommand } from './commands/report.js';
 import { benchCommand } from './commands/bench.js';
 import { raceCommand } from './commands/race.js';
 import { workqueueCommand } from './commands/workqueue.js';
+import { runCommand } from './commands/run.js';
 import { collectTraces } from './trace_file.js';
 
-const COMMANDS: (() => Command)[] = [tourCommand, stressCommand, reportCommand, benchCommand, raceCommand, workqueueCommand];
+const COMMANDS: (() => Command)[] = [tourCommand, stressCommand, reportCommand, benchCommand, raceCommand, workqueueCommand, runCommand];
 
 async function main(argv: string[]): Promise<void> {
   const program = new Command('kdefer')

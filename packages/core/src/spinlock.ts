@@ -63,7 +63,12 @@ let lockdep_acquire: (id: number, read: boolean, trylock: boolean) => void = noo
 let lockdep_release: (id: number) => void = noop;
 let traceContended = false;
 
-/** Install the lock validator's hooks if the machine booted with it. */
+/**
+ * spinlock_init_cpu - install this CPU's lock-validator and lock-tracing hooks (kdefer-only).
+ * Called once per CPU at boot; with lockdep or lock tracing off the hooks stay no-ops,
+ * so the lock fast path has no branch for them.
+ * Context: CPU boot, before any lock is taken on this CPU. Does not sleep.
+ */
 export function spinlock_init_cpu(): void {
   const ld = lockdep_init_cpu();
   const tr = tracing_on() && tracing_locks();
@@ -110,6 +115,11 @@ export class RwlockT extends SpinlockT {}
 export type spinlock_t = SpinlockT;
 export type rwlock_t = RwlockT;
 
+/**
+ * spin_lockup_ms - the spin bound after which a waiter reports "lockup suspected" (kdefer-only).
+ * Context: any. Does not sleep.
+ * @returns the boot option `spinLockupMs` in milliseconds, 2000 when it was not set.
+ */
 export function spin_lockup_ms(): number {
   return i32[H_SPIN_LOCKUP_MS]! || 2000;
 }
@@ -132,16 +142,27 @@ function alloc_lock(name: string, kind: number): number {
 
 /**
  * DEFINE_SPINLOCK - declare the spinlock named `name`; every CPU gets the same lock.
- * Context: module load (or any: the name resolves to the same lock).
+ * @param name - the lock's name: the same name always resolves to the same lock word.
+ * Context: module load (or any: the name resolves to the same lock). Does not sleep.
+ * @returns the lock. Throws a KdeferError if `name` is already a rwlock, or the lock table (boot option maxLocks) is full.
  */
 export function DEFINE_SPINLOCK(name: string): SpinlockT {
   return new SpinlockT(alloc_lock(name, LOCK_KIND_SPIN), name);
 }
-/** DEFINE_RWLOCK - declare the rwlock named `name`. */
+/**
+ * DEFINE_RWLOCK - declare the rwlock named `name`; every CPU gets the same lock.
+ * @param name - the lock's name: the same name always resolves to the same lock word.
+ * Context: module load (or any: the name resolves to the same lock). Does not sleep.
+ * @returns the lock. Throws a KdeferError if `name` is already a spinlock, or the lock table is full.
+ */
 export function DEFINE_RWLOCK(name: string): RwlockT {
   return new RwlockT(alloc_lock(name, LOCK_KIND_RW), name);
 }
-/** spin_lock_init - (re)initialise a lock to unlocked. Context: nobody may hold or use it. */
+/**
+ * spin_lock_init - (re)initialise a lock to unlocked.
+ * @param lock - the lock.
+ * Context: nobody may hold or use the lock. Does not sleep.
+ */
 export function spin_lock_init(lock: SpinlockT): void {
   Atomics.store(i32, lock.w + LK_VAL, 0);
   i32[lock.w + LK_OWNER_CPU] = -1;
@@ -200,12 +221,27 @@ function set_owner(w: number): void {
   i32[w + LK_OWNER_PID] = i32[PCB + PC_CURRENT_PID]!;
 }
 
-/** do_raw_spin_lock: take the lock word, spinning (with interrupts as they are) if needed. */
+/**
+ * do_raw_spin_lock: take the lock word, spinning (with interrupts as they
+ * are) if needed. The fast path is the floor the kernel has: one
+ * compareExchange, then the owner stores of CONFIG_DEBUG_SPINLOCK. The owner
+ * fields are plain stores: only the holder writes them (rule C), and the
+ * other CPUs read them with Atomics.load only to describe the holder in a
+ * report, after the lock word (written by the compareExchange, which orders
+ * every store before it) told them it is held; a report that reads the
+ * fields of a holder that just let go names the previous holder or -1,
+ * which the kernel's spin_dump may print as well.
+ */
 function do_raw_spin_lock(lock: SpinlockT): void {
   lockdep_acquire(lock.id, false, false);
+  const a = i32;
   const w = lock.w;
-  if (Atomics.compareExchange(i32, w, 0, cpuId + 1) !== 0) spin_slow(lock);
-  set_owner(w);
+  const cpu = cpuId;
+  if (Atomics.compareExchange(a, w, 0, cpu + 1) !== 0) spin_slow(lock);
+  const p = PCB;
+  a[w + LK_OWNER_CPU] = cpu;
+  a[w + LK_OWNER_CTX] = a[p + PC_PREEMPT_COUNT]!;
+  a[w + LK_OWNER_PID] = a[p + PC_CURRENT_PID]!;
 }
 
 function spin_slow(lock: SpinlockT): void {
@@ -229,16 +265,23 @@ function spin_slow(lock: SpinlockT): void {
   }
 }
 
+/**
+ * do_raw_spin_unlock: the debug checks, then the release store. The lock
+ * word is read with a plain load: when this CPU holds the lock it wrote the
+ * word itself, and a thread always sees its own writes; when it does not,
+ * any value but ours is a bug to report, and a stale one names it no worse.
+ */
 function do_raw_spin_unlock(lock: SpinlockT): void {
   lockdep_release(lock.id);
+  const a = i32;
   const w = lock.w;
-  const v = Atomics.load(i32, w);
+  const v = a[w]!;
   if (v !== cpuId + 1) {
     spin_bug(lock, v === 0 ? 'already unlocked' : 'wrong CPU', false);
     if (v === 0) return;
   }
-  i32[w + LK_OWNER_CPU] = -1;
-  Atomics.store(i32, w, 0);
+  a[w + LK_OWNER_CPU] = -1;
+  Atomics.store(a, w, 0);
 }
 
 function do_raw_spin_trylock(lock: SpinlockT): boolean {
@@ -255,8 +298,10 @@ function do_raw_spin_trylock(lock: SpinlockT): boolean {
 /**
  * spin_lock - acquire `lock`, busy-waiting while another CPU holds it.
  * Disables preemption. Not recursive: taking it again on the same CPU (for
- * example from a softirq that interrupted the holder) is a BUG.
+ * example from a softirq that interrupted the holder) is a BUG ("spinlock recursion").
+ * @param lock - the lock.
  * Context: any; data shared with softirqs or hardirqs needs the _bh/_irq variants.
+ * Must not sleep while holding it.
  */
 export function spin_lock(lock: SpinlockT): void {
   preempt_point();
@@ -264,7 +309,11 @@ export function spin_lock(lock: SpinlockT): void {
   do_raw_spin_lock(lock);
 }
 
-/** spin_unlock - release `lock` and re-enable preemption. Context: the holder. */
+/**
+ * spin_unlock - release `lock` and re-enable preemption.
+ * @param lock - the lock, held by the caller.
+ * Context: the holder, on the CPU that took it (else "wrong CPU" is reported). Does not sleep.
+ */
 export function spin_unlock(lock: SpinlockT): void {
   do_raw_spin_unlock(lock);
   i32[PCB + PC_PREEMPT_COUNT]! -= 1;
@@ -273,7 +322,8 @@ export function spin_unlock(lock: SpinlockT): void {
 
 /**
  * spin_lock_bh - disable bottom halves on this CPU, then acquire `lock`.
- * Context: process context sharing data with softirqs, tasklets or timers.
+ * @param lock - the lock.
+ * Context: process context sharing data with softirqs, tasklets or timers. Must not sleep while holding it.
  */
 export function spin_lock_bh(lock: SpinlockT): void {
   preempt_point();
@@ -284,6 +334,8 @@ export function spin_lock_bh(lock: SpinlockT): void {
 /**
  * spin_unlock_bh - release `lock`, re-enable bottom halves; pending softirqs
  * run before it returns (as local_bh_enable).
+ * @param lock - the lock, taken with spin_lock_bh().
+ * Context: the holder, with interrupts enabled (softirqs may run here). Does not sleep.
  */
 export function spin_unlock_bh(lock: SpinlockT): void {
   do_raw_spin_unlock(lock);
@@ -292,7 +344,9 @@ export function spin_unlock_bh(lock: SpinlockT): void {
 
 /**
  * spin_lock_irq - disable interrupts on this CPU, then acquire `lock`.
+ * @param lock - the lock.
  * Context: code that knows interrupts are enabled (spin_unlock_irq re-enables them unconditionally).
+ * Must not sleep while holding it.
  */
 export function spin_lock_irq(lock: SpinlockT): void {
   local_irq_disable();
@@ -300,7 +354,11 @@ export function spin_lock_irq(lock: SpinlockT): void {
   do_raw_spin_lock(lock);
 }
 
-/** spin_unlock_irq - release `lock` and enable interrupts. */
+/**
+ * spin_unlock_irq - release `lock` and enable interrupts unconditionally.
+ * @param lock - the lock, taken with spin_lock_irq().
+ * Context: the holder; interrupts were enabled before spin_lock_irq(). Does not sleep.
+ */
 export function spin_unlock_irq(lock: SpinlockT): void {
   do_raw_spin_unlock(lock);
   i32[PCB + PC_PREEMPT_COUNT]! -= 1;
@@ -309,8 +367,9 @@ export function spin_unlock_irq(lock: SpinlockT): void {
 
 /**
  * spin_lock_irqsave - save the interrupt state, disable interrupts, acquire `lock`.
+ * @param lock - the lock.
+ * Context: any, including hardirq. Must not sleep while holding it.
  * @returns the saved flags, for spin_unlock_irqrestore().
- * Context: any.
  */
 export function spin_lock_irqsave(lock: SpinlockT): number {
   const flags = local_irq_save();
@@ -319,7 +378,12 @@ export function spin_lock_irqsave(lock: SpinlockT): number {
   return flags;
 }
 
-/** spin_unlock_irqrestore - release `lock` and restore the saved interrupt state. */
+/**
+ * spin_unlock_irqrestore - release `lock` and restore the saved interrupt state.
+ * @param lock - the lock, taken with spin_lock_irqsave().
+ * @param flags - what spin_lock_irqsave() returned.
+ * Context: the holder. Does not sleep.
+ */
 export function spin_unlock_irqrestore(lock: SpinlockT, flags: number): void {
   do_raw_spin_unlock(lock);
   i32[PCB + PC_PREEMPT_COUNT]! -= 1;
@@ -328,7 +392,9 @@ export function spin_unlock_irqrestore(lock: SpinlockT, flags: number): void {
 
 /**
  * spin_trylock - acquire `lock` if it is free, without spinning.
- * @returns 1 if acquired, 0 if not.
+ * @param lock - the lock.
+ * Context: any. Does not sleep.
+ * @returns 1 if acquired (preemption disabled, release with spin_unlock()), 0 if another CPU holds it (nothing changed).
  */
 export function spin_trylock(lock: SpinlockT): number {
   preempt_point();
@@ -339,7 +405,12 @@ export function spin_trylock(lock: SpinlockT): number {
   return 0;
 }
 
-/** spin_trylock_bh - as spin_trylock with bottom halves disabled when it succeeds. @returns 1 or 0. */
+/**
+ * spin_trylock_bh - as spin_trylock, with bottom halves disabled when it succeeds.
+ * @param lock - the lock.
+ * Context: process or softirq context. Does not sleep.
+ * @returns 1 if acquired (release with spin_unlock_bh()), 0 if not (bottom halves as before).
+ */
 export function spin_trylock_bh(lock: SpinlockT): number {
   preempt_point();
   i32[PCB + PC_PREEMPT_COUNT]! += SOFTIRQ_LOCK_OFFSET;
@@ -348,7 +419,12 @@ export function spin_trylock_bh(lock: SpinlockT): number {
   return 0;
 }
 
-/** spin_trylock_irq - as spin_trylock with interrupts disabled when it succeeds. @returns 1 or 0. */
+/**
+ * spin_trylock_irq - as spin_trylock, with interrupts disabled when it succeeds.
+ * @param lock - the lock.
+ * Context: code that knows interrupts are enabled. Does not sleep.
+ * @returns 1 if acquired (release with spin_unlock_irq()), 0 if not (interrupts enabled again).
+ */
 export function spin_trylock_irq(lock: SpinlockT): number {
   local_irq_disable();
   i32[PCB + PC_PREEMPT_COUNT]! += 1;
@@ -360,7 +436,10 @@ export function spin_trylock_irq(lock: SpinlockT): number {
 
 /**
  * spin_trylock_irqsave - as spin_trylock, saving and disabling interrupts when it succeeds.
- * @returns the saved flags if acquired (>= 0), -1 if not (interrupt state unchanged).
+ * kdefer returns the flags instead of writing them through a pointer.
+ * @param lock - the lock.
+ * Context: any, including hardirq. Does not sleep.
+ * @returns the saved flags (>= 0) if acquired, for spin_unlock_irqrestore(); -1 if not (interrupt state unchanged).
  */
 export function spin_trylock_irqsave(lock: SpinlockT): number {
   const flags = local_irq_save();
@@ -371,12 +450,21 @@ export function spin_trylock_irqsave(lock: SpinlockT): number {
   return -1;
 }
 
-/** spin_is_locked - whether someone holds `lock` (a racy snapshot). */
+/**
+ * spin_is_locked - whether someone holds `lock`.
+ * @param lock - the lock.
+ * Context: any; the answer is a racy snapshot, fit for assertions only. Does not sleep.
+ * @returns true if some CPU holds it, false if it is free.
+ */
 export function spin_is_locked(lock: SpinlockT): boolean {
   return Atomics.load(i32, lock.w + LK_VAL) !== 0;
 }
 
-/** assert_spin_locked - BUG unless `lock` is held. */
+/**
+ * assert_spin_locked - BUG unless `lock` is held (by any CPU, as the kernel checks it).
+ * @param lock - the lock.
+ * Context: any. Does not sleep; a failed assertion stops the machine.
+ */
 export function assert_spin_locked(lock: SpinlockT): void {
   if (!spin_is_locked(lock)) spin_bug_fatal(lock, 'not held (assert_spin_locked)', false);
 }
@@ -444,89 +532,192 @@ function raw_write_unlock(lock: RwlockT): void {
   Atomics.store(i32, lock.w, 0);
 }
 
-/** read_lock - acquire `lock` shared; readers may nest, also from interrupts. */
+/**
+ * read_lock - acquire rwlock `lock` shared (many readers, no writer); readers may nest, also from interrupts.
+ * Spins while it is unavailable; readers are preferred, so a stream of readers can starve a writer.
+ * @param lock - the rwlock.
+ * Context: any; data shared with softirqs or hardirqs needs the _bh/_irq variants. Must not sleep while holding it.
+ */
 export function read_lock(lock: RwlockT): void {
   preempt_point();
   i32[PCB + PC_PREEMPT_COUNT]! += 1;
   raw_read_lock(lock);
 }
+/**
+ * read_unlock - release rwlock `lock` (read-held) and re-enable preemption.
+ * An unlock of a lock not read-held is reported (spinlock debug) and ignored.
+ * @param lock - the rwlock, taken with read_lock().
+ * Context: the holder. Does not sleep.
+ */
 export function read_unlock(lock: RwlockT): void {
   raw_read_unlock(lock);
   i32[PCB + PC_PREEMPT_COUNT]! -= 1;
   preempt_point();
 }
-/** write_lock - acquire `lock` exclusively. */
+/**
+ * write_lock - acquire rwlock `lock` exclusively (one writer, no readers).
+ * Spins while it is unavailable; readers are preferred, so a stream of readers can starve a writer.
+ * @param lock - the rwlock.
+ * Context: any; data shared with softirqs or hardirqs needs the _bh/_irq variants. Must not sleep while holding it.
+ */
 export function write_lock(lock: RwlockT): void {
   preempt_point();
   i32[PCB + PC_PREEMPT_COUNT]! += 1;
   raw_write_lock(lock);
 }
+/**
+ * write_unlock - release rwlock `lock` (write-held) and re-enable preemption.
+ * An unlock of a lock not write-held is reported (spinlock debug) and ignored.
+ * @param lock - the rwlock, taken with write_lock().
+ * Context: the holder, on the CPU that took it. Does not sleep.
+ */
 export function write_unlock(lock: RwlockT): void {
   raw_write_unlock(lock);
   i32[PCB + PC_PREEMPT_COUNT]! -= 1;
   preempt_point();
 }
+/**
+ * read_lock_bh - disable bottom halves on this CPU, then acquire rwlock `lock` shared (many readers, no writer); readers may nest, also from interrupts.
+ * Spins while it is unavailable; readers are preferred, so a stream of readers can starve a writer.
+ * @param lock - the rwlock.
+ * Context: process context sharing the data with softirqs, tasklets or timers. Must not sleep while holding it.
+ */
 export function read_lock_bh(lock: RwlockT): void {
   preempt_point();
   i32[PCB + PC_PREEMPT_COUNT]! += SOFTIRQ_LOCK_OFFSET;
   raw_read_lock(lock);
 }
+/**
+ * read_unlock_bh - release rwlock `lock` (read-held) and re-enable bottom halves; pending softirqs run before it returns.
+ * An unlock of a lock not read-held is reported (spinlock debug) and ignored.
+ * @param lock - the rwlock, taken with read_lock_bh().
+ * Context: the holder. Does not sleep.
+ */
 export function read_unlock_bh(lock: RwlockT): void {
   raw_read_unlock(lock);
   __local_bh_enable_ip(SOFTIRQ_LOCK_OFFSET);
 }
+/**
+ * write_lock_bh - disable bottom halves on this CPU, then acquire rwlock `lock` exclusively (one writer, no readers).
+ * Spins while it is unavailable; readers are preferred, so a stream of readers can starve a writer.
+ * @param lock - the rwlock.
+ * Context: process context sharing the data with softirqs, tasklets or timers. Must not sleep while holding it.
+ */
 export function write_lock_bh(lock: RwlockT): void {
   preempt_point();
   i32[PCB + PC_PREEMPT_COUNT]! += SOFTIRQ_LOCK_OFFSET;
   raw_write_lock(lock);
 }
+/**
+ * write_unlock_bh - release rwlock `lock` (write-held) and re-enable bottom halves; pending softirqs run before it returns.
+ * An unlock of a lock not write-held is reported (spinlock debug) and ignored.
+ * @param lock - the rwlock, taken with write_lock_bh().
+ * Context: the holder, on the CPU that took it. Does not sleep.
+ */
 export function write_unlock_bh(lock: RwlockT): void {
   raw_write_unlock(lock);
   __local_bh_enable_ip(SOFTIRQ_LOCK_OFFSET);
 }
+/**
+ * read_lock_irq - disable interrupts on this CPU, then acquire rwlock `lock` shared (many readers, no writer); readers may nest, also from interrupts.
+ * Spins while it is unavailable; readers are preferred, so a stream of readers can starve a writer.
+ * @param lock - the rwlock.
+ * Context: code that knows interrupts are enabled (the _irq unlock re-enables them unconditionally). Must not sleep while holding it.
+ */
 export function read_lock_irq(lock: RwlockT): void {
   local_irq_disable();
   i32[PCB + PC_PREEMPT_COUNT]! += 1;
   raw_read_lock(lock);
 }
+/**
+ * read_unlock_irq - release rwlock `lock` (read-held) and enable interrupts unconditionally.
+ * An unlock of a lock not read-held is reported (spinlock debug) and ignored.
+ * @param lock - the rwlock, taken with read_lock_irq().
+ * Context: the holder. Does not sleep.
+ */
 export function read_unlock_irq(lock: RwlockT): void {
   raw_read_unlock(lock);
   i32[PCB + PC_PREEMPT_COUNT]! -= 1;
   local_irq_enable();
 }
+/**
+ * write_lock_irq - disable interrupts on this CPU, then acquire rwlock `lock` exclusively (one writer, no readers).
+ * Spins while it is unavailable; readers are preferred, so a stream of readers can starve a writer.
+ * @param lock - the rwlock.
+ * Context: code that knows interrupts are enabled (the _irq unlock re-enables them unconditionally). Must not sleep while holding it.
+ */
 export function write_lock_irq(lock: RwlockT): void {
   local_irq_disable();
   i32[PCB + PC_PREEMPT_COUNT]! += 1;
   raw_write_lock(lock);
 }
+/**
+ * write_unlock_irq - release rwlock `lock` (write-held) and enable interrupts unconditionally.
+ * An unlock of a lock not write-held is reported (spinlock debug) and ignored.
+ * @param lock - the rwlock, taken with write_lock_irq().
+ * Context: the holder, on the CPU that took it. Does not sleep.
+ */
 export function write_unlock_irq(lock: RwlockT): void {
   raw_write_unlock(lock);
   i32[PCB + PC_PREEMPT_COUNT]! -= 1;
   local_irq_enable();
 }
+/**
+ * read_lock_irqsave - save the interrupt state, disable interrupts, then acquire rwlock `lock` shared (many readers, no writer); readers may nest, also from interrupts.
+ * Spins while it is unavailable; readers are preferred, so a stream of readers can starve a writer.
+ * @param lock - the rwlock.
+ * Context: any, including hardirq. Must not sleep while holding it.
+ * @returns the saved flags, for read_unlock_irqrestore().
+ */
 export function read_lock_irqsave(lock: RwlockT): number {
   const flags = local_irq_save();
   i32[PCB + PC_PREEMPT_COUNT]! += 1;
   raw_read_lock(lock);
   return flags;
 }
+/**
+ * read_unlock_irqrestore - release rwlock `lock` (read-held) and restore the saved interrupt state.
+ * An unlock of a lock not read-held is reported (spinlock debug) and ignored.
+ * @param lock - the rwlock, taken with read_lock_irqsave().
+ * @param flags - what read_lock_irqsave() returned.
+ * Context: the holder. Does not sleep.
+ */
 export function read_unlock_irqrestore(lock: RwlockT, flags: number): void {
   raw_read_unlock(lock);
   i32[PCB + PC_PREEMPT_COUNT]! -= 1;
   local_irq_restore(flags);
 }
+/**
+ * write_lock_irqsave - save the interrupt state, disable interrupts, then acquire rwlock `lock` exclusively (one writer, no readers).
+ * Spins while it is unavailable; readers are preferred, so a stream of readers can starve a writer.
+ * @param lock - the rwlock.
+ * Context: any, including hardirq. Must not sleep while holding it.
+ * @returns the saved flags, for write_unlock_irqrestore().
+ */
 export function write_lock_irqsave(lock: RwlockT): number {
   const flags = local_irq_save();
   i32[PCB + PC_PREEMPT_COUNT]! += 1;
   raw_write_lock(lock);
   return flags;
 }
+/**
+ * write_unlock_irqrestore - release rwlock `lock` (write-held) and restore the saved interrupt state.
+ * An unlock of a lock not write-held is reported (spinlock debug) and ignored.
+ * @param lock - the rwlock, taken with write_lock_irqsave().
+ * @param flags - what write_lock_irqsave() returned.
+ * Context: the holder, on the CPU that took it. Does not sleep.
+ */
 export function write_unlock_irqrestore(lock: RwlockT, flags: number): void {
   raw_write_unlock(lock);
   i32[PCB + PC_PREEMPT_COUNT]! -= 1;
   local_irq_restore(flags);
 }
-/** read_trylock - @returns 1 if read-acquired, 0 if a writer holds it. */
+/**
+ * read_trylock - acquire rwlock `lock` shared if no writer holds it, without spinning.
+ * @param lock - the rwlock.
+ * Context: any. Does not sleep.
+ * @returns 1 if read-acquired (release with read_unlock()), 0 if a writer holds it.
+ */
 export function read_trylock(lock: RwlockT): number {
   preempt_point();
   i32[PCB + PC_PREEMPT_COUNT]! += 1;
@@ -537,7 +728,12 @@ export function read_trylock(lock: RwlockT): number {
   i32[PCB + PC_PREEMPT_COUNT]! -= 1;
   return 0;
 }
-/** write_trylock - @returns 1 if write-acquired, 0 otherwise. */
+/**
+ * write_trylock - acquire rwlock `lock` exclusively if it is free, without spinning.
+ * @param lock - the rwlock.
+ * Context: any. Does not sleep.
+ * @returns 1 if write-acquired (release with write_unlock()), 0 if a reader or writer holds it.
+ */
 export function write_trylock(lock: RwlockT): number {
   preempt_point();
   i32[PCB + PC_PREEMPT_COUNT]! += 1;
@@ -549,7 +745,13 @@ export function write_trylock(lock: RwlockT): number {
   return 0;
 }
 
-/** The name of lock `id` (host side too). */
+/**
+ * lock_name - the name lock `id` was declared with (kdefer-only: reports and host readers).
+ * @param m - the machine's shared memory (a CPU's or the host's view).
+ * @param id - the lock's index in the lock table.
+ * Context: any, host side too. Does not sleep.
+ * @returns the name given to DEFINE_SPINLOCK()/DEFINE_RWLOCK().
+ */
 export function lock_name(m: Mem, id: number): string {
   return name_of(m, m.i32[m.lock(id, LK_NAME)]!);
 }

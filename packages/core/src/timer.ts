@@ -91,12 +91,35 @@ export const LVL_CLK_MASK = LVL_CLK_DIV - 1;
 export const LVL_BITS = 6;
 export const LVL_SIZE = 1 << LVL_BITS;
 export const LVL_MASK = LVL_SIZE - 1;
+/**
+ * LVL_SHIFT - the bit shift of wheel level `n`'s granularity.
+ * @param n - the level (0 .. LVL_DEPTH - 1).
+ * Context: any (pure). @returns n * LVL_CLK_SHIFT.
+ */
 export const LVL_SHIFT = (n: number): number => n * LVL_CLK_SHIFT;
+/**
+ * LVL_GRAN - the granularity, in jiffies, of one bucket of wheel level `n`.
+ * @param n - the level.
+ * Context: any (pure). @returns 1 << LVL_SHIFT(n): 1, 8, 64, ... jiffies.
+ */
 export const LVL_GRAN = (n: number): number => 1 << LVL_SHIFT(n);
-/** First delta that level n holds: (LVL_SIZE - 1) << ((n - 1) * LVL_CLK_SHIFT). */
+/**
+ * LVL_START - the first delta (jiffies from now) that level `n` holds.
+ * @param n - the level (>= 1).
+ * Context: any (pure). @returns (LVL_SIZE - 1) << ((n - 1) * LVL_CLK_SHIFT).
+ */
 export const LVL_START = (n: number): number => (LVL_SIZE - 1) * 2 ** ((n - 1) * LVL_CLK_SHIFT);
+/**
+ * LVL_OFFS - the index of level `n`'s first bucket in the wheel.
+ * @param n - the level.
+ * Context: any (pure). @returns n * LVL_SIZE.
+ */
 export const LVL_OFFS = (n: number): number => n * LVL_SIZE;
-/** 9 levels at HZ > 100 (12 days at HZ=1000), 8 otherwise. */
+/**
+ * lvl_depth - LVL_DEPTH for a kernel built with `hz` ticks per second.
+ * @param hz - the tick rate (boot option hz).
+ * Context: any (pure). @returns 9 levels at HZ > 100 (12 days at HZ=1000), 8 otherwise.
+ */
 export const lvl_depth = (hz: number): number => (hz > 100 ? 9 : 8);
 
 export type TimerFunc = (t: TimerList) => void;
@@ -140,6 +163,12 @@ const rel = (j: number): number => j - INITIAL;
 // One TimerList per slot and name: call_timer_fn hands one to every expiry.
 const byId = new Map<number, TimerList>();
 
+/**
+ * timer_by_id - the TimerList of timer slot `id` (kdefer-only: handles travel between CPUs as slot numbers).
+ * @param id - a slot of the shared timer table.
+ * Context: any. Does not sleep.
+ * @returns the same TimerList object for the same slot and name; throws a KdeferError if `id` is not a slot.
+ */
 export function timer_by_id(id: number): TimerList {
   if (!Number.isInteger(id) || id < 0 || id >= mem.g.maxTimers) throw new KdeferError(`timer: ${id} is not a timer`);
   const name = name_of(mem, i32[tw(id, TM_NAME)]!) || `timer#${id}`;
@@ -160,7 +189,12 @@ export function timerOfStaleHandle(id: number, owner: number): TimerList {
 
 // ------------------------------------------------------------ slots
 
-/** Take a free timer slot for an object that embeds one (slab.ts). */
+/**
+ * timer_slot_alloc - take a free timer slot for a slab object that embeds a timer_list (kdefer-only, slab.ts).
+ * @param owner - the handle of the embedding object (from_timer() returns it).
+ * Context: any, from the allocator. Does not sleep.
+ * @returns the slot; throws a KdeferError naming maxTimers when the table is full.
+ */
 export function timer_slot_alloc(owner: number): number {
   const n = mem.g.maxTimers;
   for (let id = 0; id < n; id++) {
@@ -180,8 +214,10 @@ export function timer_slot_alloc(owner: number): number {
 }
 
 /**
- * Give a slot back once its object left the quarantine.
- * @returns false, leaving it taken for good, while it is pending or running.
+ * timer_slot_release - give a timer slot back once its object left the KASAN quarantine (kdefer-only, slab.ts).
+ * @param id - the slot, taken with timer_slot_alloc().
+ * Context: the slab allocator. Does not sleep.
+ * @returns true if the slot is free again; false, leaving it taken for good, while the timer is pending or its function runs.
  */
 export function timer_slot_release(id: number): boolean {
   const cpu = Atomics.load(i32, tw(id, TM_BASE));
@@ -461,9 +497,11 @@ function alloc_named(name: string): number {
 }
 
 /**
- * timer_setup - initialise timer `t` to call `fn(t)` on expiry.
- * @param flags TIMER_DEFERRABLE | TIMER_PINNED | TIMER_IRQSAFE (others are refused)
- * Context: any; `fn` must have been seen at module load on every CPU.
+ * timer_setup - initialise timer `t` to call `fn(t)` on expiry; must precede any other use (S-TIME-3).
+ * @param t - the timer.
+ * @param fn - the timer function; it runs in TIMER_SOFTIRQ on the timer's base CPU.
+ * @param flags - TIMER_DEFERRABLE | TIMER_PINNED | TIMER_IRQSAFE (others are refused with a clear error).
+ * Context: any; `fn` must have been seen at module load on every CPU. The timer must not be pending. Does not sleep.
  */
 export function timer_setup(t: TimerList, fn: TimerFunc, flags: number): void {
   if (flags & ~TIMER_INIT_FLAGS)
@@ -488,7 +526,11 @@ export function timer_setup(t: TimerList, fn: TimerFunc, flags: number): void {
 
 /**
  * DEFINE_TIMER - declare the timer named `name` (the same on every CPU) and set it up.
- * Context: module load.
+ * @param name - the timer's name (reports and traces use it).
+ * @param fn - the timer function.
+ * @param flags - as timer_setup().
+ * Context: module load. Does not sleep.
+ * @returns the timer, not pending.
  */
 export function DEFINE_TIMER(name: string, fn: TimerFunc, flags = 0): TimerList {
   const t = new TimerList(alloc_named(name), name);
@@ -499,7 +541,12 @@ export function DEFINE_TIMER(name: string, fn: TimerFunc, flags = 0): TimerList 
   return t;
 }
 
-/** from_timer / timer_container_of - the slab object that embeds `t`. */
+/**
+ * from_timer / timer_container_of - the slab object that embeds `t`.
+ * @param t - a timer embedded in a slab object (a 'timer_list' field).
+ * Context: any, typically the timer function. Does not sleep.
+ * @returns the embedding object; throws a KdeferError if `t` is not embedded in one.
+ */
 export function from_timer<F extends import('./slab.js').StructFields>(t: TimerList): SlabObject<F> {
   // the handle's own object (a stale handle's is freed: its accesses report), never the slot's new owner
   const owner = t.owner;
@@ -508,7 +555,12 @@ export function from_timer<F extends import('./slab.js').StructFields>(t: TimerL
 }
 export const timer_container_of = from_timer;
 
-/** timer_pending - whether `t` is queued (false while its function runs, unless it re-armed). Context: any. */
+/**
+ * timer_pending - whether `t` is queued on some base (S-TIME-4).
+ * @param t - the timer.
+ * Context: any; a snapshot unless the caller serialises with every arming path. Does not sleep.
+ * @returns true if pending; false if not, also while its function runs unless it re-armed itself.
+ */
 export function timer_pending(t: TimerList): boolean {
   return Atomics.load(i32, tw(t.id, TM_PENDING)) !== 0;
 }
@@ -552,28 +604,45 @@ function __mod_timer(t: TimerList, expires: number, mode: 'mod' | 'pending' | 'r
 }
 
 /**
- * mod_timer - (re)arm `t` to expire at `expires` (absolute jiffies).
+ * mod_timer - (re)arm `t` to expire at `expires` (absolute jiffies), as one atomic del + add (S-TIME-7).
+ * @param t - the timer, set up.
+ * @param expires - the absolute expiry in jiffies.
+ * Context: any; takes the timer base lock with interrupts disabled. Does not sleep.
+ * The one safe way to re-arm a timer that several contexts touch.
  * @returns 0 if the timer was inactive (or shut down: then nothing happens),
  *          1 if it was pending and has been modified.
- * Context: any. The one safe way to re-arm a timer that several contexts touch.
  */
 export function mod_timer(t: TimerList, expires: number): number {
   return __mod_timer(t, expires, 'mod');
 }
 
-/** mod_timer_pending - modify `t` only if it is pending. @returns 1 if modified, 0 if it was not pending. */
+/**
+ * mod_timer_pending - modify the expiry of `t` only if it is pending; an inactive timer is not started (S-TIME-8).
+ * @param t - the timer, set up.
+ * @param expires - the new absolute expiry in jiffies.
+ * Context: any; takes the timer base lock with interrupts disabled. Does not sleep.
+ * @returns 1 if it was pending and has been modified, 0 if it was not pending (or shut down): nothing done.
+ */
 export function mod_timer_pending(t: TimerList, expires: number): number {
   return __mod_timer(t, expires, 'pending');
 }
 
-/** timer_reduce - start `t`, or move a pending `t` earlier (never later). @returns as mod_timer. */
+/**
+ * timer_reduce - start `t` at `expires`, or move a pending `t` earlier; a pending timer is never moved later.
+ * @param t - the timer, set up.
+ * @param expires - the absolute expiry in jiffies.
+ * Context: any; takes the timer base lock with interrupts disabled. Does not sleep.
+ * @returns 0 if the timer was inactive (now started) or shut down (nothing done);
+ *          1 if it was pending (moved earlier, or left where it was because it already expires sooner).
+ */
 export function timer_reduce(t: TimerList, expires: number): number {
   return __mod_timer(t, expires, 'reduce');
 }
 
 /**
- * add_timer - start `t` at its `expires`; it must not be pending (WARN otherwise).
- * Context: any.
+ * add_timer - start `t` at its `expires` on this CPU's base (S-TIME-5).
+ * @param t - the timer, set up and not pending (WARN otherwise, and nothing is done).
+ * Context: any. Does not sleep.
  */
 export function add_timer(t: TimerList): void {
   if (WARN_ON_ONCE(timer_pending(t), `add_timer: timer ${t.name} is already pending`)) return;
@@ -581,8 +650,10 @@ export function add_timer(t: TimerList): void {
 }
 
 /**
- * add_timer_on - start `t` on CPU `cpu`'s base: its function runs in that CPU's TIMER softirq.
- * Context: any.
+ * add_timer_on - start `t` on CPU `cpu`'s base: its function runs in that CPU's TIMER softirq (S-TIME-6).
+ * @param t - the timer, set up and not pending.
+ * @param cpu - the CPU whose base gets it (a bad CPU is a clear error).
+ * Context: any. Does not sleep.
  */
 export function add_timer_on(t: TimerList, cpu: number): void {
   if (!Number.isInteger(cpu) || cpu < 0 || cpu >= nrCpus) throw new KdeferError(`add_timer_on(${t.name}): CPU ${cpu} does not exist`);
@@ -624,10 +695,11 @@ function __timer_delete(t: TimerList, shutdown: boolean): number {
 }
 
 /**
- * del_timer / timer_delete - deactivate `t` if pending. Does NOT wait for its
+ * del_timer / timer_delete - deactivate `t` if pending (S-TIME-10). Does NOT wait for its
  * function running on another CPU, and does not stop a later re-arm.
+ * @param t - the timer.
+ * Context: any. Does not sleep.
  * @returns 1 if it was pending, 0 if not.
- * Context: any.
  */
 export function timer_delete(t: TimerList): number {
   return __timer_delete(t, false);
@@ -635,8 +707,11 @@ export function timer_delete(t: TimerList): number {
 export const del_timer = timer_delete;
 
 /**
- * try_to_del_timer_sync / timer_delete_sync_try - deactivate `t` unless its function runs now.
- * @returns -1 if the function is running, else as timer_delete.
+ * try_to_del_timer_sync / timer_delete_sync_try - deactivate `t` unless its function runs now (S-TIME-11).
+ * @param t - the timer.
+ * @param shutdown - kdefer-internal: also make later arming a no-op (timer_shutdown_sync's loop).
+ * Context: any. Does not sleep or wait.
+ * @returns -1 if the function is running on some CPU (nothing done), 1 if it was pending and is now deactivated, 0 if it was not pending.
  */
 export function try_to_del_timer_sync(t: TimerList, shutdown = false): number {
   return __try_to_del(t, shutdown, true);
@@ -713,12 +788,14 @@ function __timer_delete_sync(t: TimerList, shutdown: boolean): number {
 
 /**
  * del_timer_sync / timer_delete_sync - deactivate `t` and wait until its
- * function is not running on any CPU.
- * @returns 1 if it was pending, 0 if not.
+ * function is not running on any CPU (S-TIME-13).
+ * @param t - the timer.
  * Context: any context that can wait: never from the timer's own function,
  * never while holding a lock the function takes, never from hardirq unless
- * TIMER_IRQSAFE. A function that re-arms its timer can still re-arm it:
+ * TIMER_IRQSAFE (each is reported; a wait that cannot end stops the machine).
+ * Spins, it does not sleep. A function that re-arms its timer can still re-arm it:
  * use timer_shutdown_sync for teardown.
+ * @returns 1 if it was pending, 0 if not.
  */
 export function timer_delete_sync(t: TimerList): number {
   return __timer_delete_sync(t, false);
@@ -726,8 +803,11 @@ export function timer_delete_sync(t: TimerList): number {
 export const del_timer_sync = timer_delete_sync;
 
 /**
- * timer_shutdown - deactivate `t` and make every later arming a no-op.
- * @returns 1 if it was pending, 0 if not. Context: any.
+ * timer_shutdown - deactivate `t` and make every later arming a no-op until timer_setup() (S-TIME-12).
+ * Does not wait for a running function.
+ * @param t - the timer.
+ * Context: any. Does not sleep.
+ * @returns 1 if it was pending, 0 if not.
  */
 export function timer_shutdown(t: TimerList): number {
   return __timer_delete(t, true);
@@ -735,8 +815,10 @@ export function timer_shutdown(t: TimerList): number {
 
 /**
  * timer_shutdown_sync - as timer_delete_sync, and arming `t` is ignored
- * afterwards until timer_setup() again: the teardown API.
- * @returns 1 if it was pending, 0 if not. Context: as timer_delete_sync.
+ * afterwards until timer_setup() again: the teardown API (S-TIME-12).
+ * @param t - the timer.
+ * Context: as timer_delete_sync.
+ * @returns 1 if it was pending, 0 if not.
  */
 export function timer_shutdown_sync(t: TimerList): number {
   return __timer_delete_sync(t, true);
@@ -756,7 +838,10 @@ export function hostTimerInfo(m: Mem, id: number): { pending: boolean; base: num
   };
 }
 
-/** init_timers: this CPU's base, and TIMER_SOFTIRQ's action. */
+/**
+ * init_timers - set up this CPU's timer base and open TIMER_SOFTIRQ's action.
+ * Context: CPU boot, once per CPU, before any timer is armed on it. Does not sleep.
+ */
 export function init_timers(): void {
   const hz = i32[H_HZ]!;
   DEPTH = lvl_depth(hz);

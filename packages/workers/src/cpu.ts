@@ -43,6 +43,10 @@ function validate(d: unknown): CpuStartup {
   return s as CpuStartup;
 }
 
+// A user's .ts module is compiled with an inline source map: call traces
+// (printk's dump_stack) then name the user's .ts file and line.
+process.setSourceMapsEnabled(true);
+
 const boot = validate(workerData);
 const { port, cpu } = boot;
 
