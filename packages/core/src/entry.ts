@@ -25,6 +25,8 @@ import {
   PC_AMPLIFY_DELAYS,
   MACHINE_RUNNING,
   PC_IRQ_REQUEST,
+  PC_IRQ_WORK_LAZY,
+  REQ_IRQ_WORK,
   PC_IRQS_DISABLED,
   PC_PREEMPT_COUNT,
   PC_HALTED,
@@ -123,6 +125,7 @@ function preempt_point_slow(): void {
     localTimerPending = false;
     upcalls.tick();
   }
+  if (req & REQ_IRQ_WORK) upcalls.irqWork();
   if (req & REQ_HARDIRQ) upcalls.hardirq();
 }
 
@@ -134,7 +137,15 @@ export function cpu_relax(): void {
   preempt_point();
 }
 
-/** Whether a hardirq or tick would be taken at the next preemption point (idle loop). */
+/**
+ * Whether a hardirq or tick would be taken at the next preemption point (idle
+ * loop). Lazy irq_work keeps the CPU out of NOHZ idle until its next tick
+ * runs it, as irq_work_needs_cpu() keeps the kernel's tick running.
+ */
 export function entry_work_pending(): boolean {
-  return (Atomics.load(i32, REQ) & (REQ_HARDIRQ | REQ_RESCHED | REQ_CALL | REQ_STOP)) !== 0 || localTimerPending;
+  return (
+    (Atomics.load(i32, REQ) & (REQ_HARDIRQ | REQ_RESCHED | REQ_CALL | REQ_STOP | REQ_IRQ_WORK)) !== 0 ||
+    localTimerPending ||
+    Atomics.load(i32, PCB + PC_IRQ_WORK_LAZY) !== 0
+  );
 }

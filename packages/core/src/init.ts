@@ -30,6 +30,7 @@ import { entry_init } from './entry.js';
 import { registerUpcalls } from './upcall.js';
 import { irq_init_cpu, doIrqPending } from './irq.js';
 import { softirq_init_cpu, spawn_ksoftirqd, softirq_kernel_init, doSoftirqFromBhEnable } from './softirq.js';
+import { irq_work_interrupt, irq_work_init_cpu } from './irq_work.js';
 import { tick_init_cpu, tick_check, local_timer_interrupt, initial_jiffies, tick_register_hook } from './tick.js';
 import { sched_init_cpu, sched_ipi } from './sched.js';
 import { RES_ipi_count } from './ipi.js';
@@ -117,6 +118,7 @@ export function start_cpu(sab: SharedArrayBuffer, g: Geometry, cpu: number): Mem
     hardirq: doIrqPending,
     tickCheck: tick_check,
     tick: local_timer_interrupt,
+    irqWork: irq_work_interrupt,
     resched: () => {
       RES_ipi_count();
       sched_ipi();
@@ -125,6 +127,7 @@ export function start_cpu(sab: SharedArrayBuffer, g: Geometry, cpu: number): Mem
   irq_init_cpu();
   softirq_init_cpu();
   tick_init_cpu();
+  irq_work_init_cpu();
   sched_init_cpu();
   trace_init_cpu();
   spinlock_init_cpu();

@@ -26,6 +26,8 @@ export interface Upcalls {
   call: () => void;
   /** A stop request that is not a halt. */
   stop: () => void;
+  /** The IRQ work self-interrupt (irq_work.ts), taken as a hardirq is. */
+  irqWork: () => void;
   /** local_bh_enable's path: run the pending softirqs (softirq.ts). */
   bhEnablePending: () => void;
 }
@@ -40,6 +42,7 @@ export const upcalls: Upcalls = {
   resched: nothing,
   call: nothing,
   stop: nothing,
+  irqWork: nothing,
   bhEnablePending: nothing,
 };
 
