@@ -21,8 +21,8 @@ const LAYERS = [
   ['preempt', 'entry', 'trace', 'watchdog'],
   // 3: lock validator and spinlocks
   ['lockdep', 'spinlock'],
-  // 4: softirq, then hardirq and the tick interrupt
-  ['softirq', 'irq', 'tick'],
+  // 4: softirq, then hardirq, the tick interrupt and the IRQ work interrupt
+  ['softirq', 'irq', 'tick', 'irq_work'],
   // 5: the scheduler and what sleeps or defers on it
   ['sched', 'wait', 'mutex', 'completion', 'tasklet', 'timer', 'slab'],
   // 6: workqueues, NAPI, bottom-half helpers

@@ -108,3 +108,15 @@ export {
 export { defineRace, type RaceCaseSpec, type RaceEntry } from './modules/racekit.js';
 export { builtinIrqTable, irqLines } from './modules/irqs.js';
 export { formatRaceTable } from './commands/race.js';
+export {
+  prepareModule,
+  explainLoadError,
+  findReports,
+  reportExcerpt,
+  closestName,
+  ModuleFileError,
+  REPORT_KINDS,
+  type PreparedModule,
+  type FoundReport,
+  type ReportKind,
+} from './usermod.js';

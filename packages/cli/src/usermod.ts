@@ -185,11 +185,30 @@ export type ReportKind = 'BUG' | 'WARNING' | 'KASAN' | 'lockdep' | 'lockup' | 'f
 /** Every ReportKind, for --allow. */
 export const REPORT_KINDS: ReportKind[] = ['BUG', 'WARNING', 'KASAN', 'lockdep', 'lockup', 'foreign-promise'];
 
-/** One report found in dmesg: its kind and its first line. */
+/** One report found in dmesg: its kind, finer names for it, its first line and where it starts. */
 export interface FoundReport {
   kind: ReportKind;
+  /** finer names: 'spinlock-recursion', 'sleeping-in-atomic', 'circular-locking', 'soft-lockup', 'use-after-free', ... */
+  names: string[];
   line: string;
+  /** index of that line in dmesg's lines */
+  at: number;
 }
+
+const FINE: [RegExp, string][] = [
+  [/BUG: spinlock recursion/, 'spinlock-recursion'],
+  [/BUG: spinlock lockup/, 'spinlock-lockup'],
+  [/BUG: (sleeping function called from invalid context|scheduling while atomic)/, 'sleeping-in-atomic'],
+  [/possible circular locking dependency/, 'circular-locking'],
+  [/possible recursive locking/, 'recursive-locking'],
+  [/inconsistent lock state/, 'inconsistent-lock-state'],
+  [/bad unlock balance/, 'bad-unlock-balance'],
+  [/soft lockup/, 'soft-lockup'],
+  [/hard LOCKUP|hard lockup/i, 'hard-lockup'],
+  [/blocked for more than/, 'hung-task'],
+  [/KASAN: slab-use-after-free/, 'use-after-free'],
+  [/KASAN: double-free/, 'double-free'],
+];
 
 /**
  * Classify dmesg's reports. One function on purpose: when machine.reports()
@@ -197,18 +216,26 @@ export interface FoundReport {
  */
 export function findReports(dmesg: string): FoundReport[] {
   const out: FoundReport[] = [];
-  for (const raw of dmesg.split('\n')) {
+  dmesg.split('\n').forEach((raw, at) => {
     const line = raw.replace(/^(\[[^\]]*\]\s*)+/, '');
     let kind: ReportKind | null = null;
     if (/\bKASAN:/.test(line)) kind = 'KASAN';
     // kdefer's own: a task awaited a host promise (the CPU parked it)
     else if (/^kdefer: task .* awaited a promise that is not a kernel primitive/.test(line)) kind = 'foreign-promise';
-    else if (/lockup|hung_task|blocked for more than/i.test(line) && /^(BUG|WARNING|INFO|NMI)/.test(line)) kind = 'lockup';
+    else if (/lockup|blocked for more than/i.test(line) && /^(watchdog: )?(BUG|WARNING|INFO|NMI)/.test(line)) kind = 'lockup';
     else if (/^WARNING: (possible circular locking|possible recursive locking|inconsistent lock state|bad unlock balance)/.test(line))
       kind = 'lockdep';
     else if (/^BUG:/.test(line)) kind = 'BUG';
     else if (/^WARNING:/.test(line)) kind = 'WARNING';
-    if (kind !== null) out.push({ kind, line });
-  }
+    if (kind !== null) out.push({ kind, names: FINE.filter(([re]) => re.test(line)).map(([, n]) => n), line, at });
+  });
   return out;
+}
+
+/** The lines of a report: from its first line to the next report or `max` lines. */
+export function reportExcerpt(dmesg: string, r: FoundReport, max = 40): string {
+  return dmesg
+    .split('\n')
+    .slice(r.at, r.at + max)
+    .join('\n');
 }

@@ -25,6 +25,8 @@ import {
   PC_AMPLIFY_DELAYS,
   MACHINE_RUNNING,
   PC_IRQ_REQUEST,
+  PC_IRQ_WORK_LAZY,
+  REQ_IRQ_WORK,
   PC_IRQS_DISABLED,
   PC_PREEMPT_COUNT,
   PC_HALTED,
@@ -75,6 +77,7 @@ let tickHook: () => void = () => {};
 let reschedHook: () => void = () => {};
 let callHook: () => void = () => {};
 let stopHook: () => void = () => {};
+let irqWorkHook: () => void = () => {};
 let localTimerPending = false;
 
 export interface EntryHooks {
@@ -84,6 +87,8 @@ export interface EntryHooks {
   resched: () => void;
   call: () => void;
   stop: () => void;
+  /** The IRQ work self-interrupt (irq_work.ts), taken as a hardirq is. */
+  irqWork: () => void;
 }
 
 export function entry_init(hooks: Partial<EntryHooks>): void {
@@ -96,6 +101,7 @@ export function entry_init(hooks: Partial<EntryHooks>): void {
   if (hooks.resched) reschedHook = hooks.resched;
   if (hooks.call) callHook = hooks.call;
   if (hooks.stop) stopHook = hooks.stop;
+  if (hooks.irqWork) irqWorkHook = hooks.irqWork;
 }
 
 /**
@@ -143,6 +149,7 @@ function preempt_point_slow(): void {
     localTimerPending = false;
     tickHook();
   }
+  if (req & REQ_IRQ_WORK) irqWorkHook();
   if (req & REQ_HARDIRQ) hardirqHook();
 }
 
@@ -154,7 +161,15 @@ export function cpu_relax(): void {
   preempt_point();
 }
 
-/** Whether a hardirq or tick would be taken at the next preemption point (idle loop). */
+/**
+ * Whether a hardirq or tick would be taken at the next preemption point (idle
+ * loop). Lazy irq_work keeps the CPU out of NOHZ idle until its next tick
+ * runs it, as irq_work_needs_cpu() keeps the kernel's tick running.
+ */
 export function entry_work_pending(): boolean {
-  return (Atomics.load(i32, REQ) & (REQ_HARDIRQ | REQ_RESCHED | REQ_CALL | REQ_STOP)) !== 0 || localTimerPending;
+  return (
+    (Atomics.load(i32, REQ) & (REQ_HARDIRQ | REQ_RESCHED | REQ_CALL | REQ_STOP | REQ_IRQ_WORK)) !== 0 ||
+    localTimerPending ||
+    Atomics.load(i32, PCB + PC_IRQ_WORK_LAZY) !== 0
+  );
 }

@@ -189,6 +189,7 @@ export {
 export { proc_softirqs, proc_interrupts, kstat_softirqs, kstat_irqs } from './proc.js';
 export { setup_machine_memory, type BootOptions } from './init.js';
 export * from './tasklet.js';
+export * from './irq_work.js';
 export * from './timer.js';
 export {
   GFP_KERNEL,

@@ -27,6 +27,7 @@ import {
 } from './layout.js';
 import { smp_init_cpu } from './smp.js';
 import { entry_init } from './entry.js';
+import { irq_work_interrupt, irq_work_init_cpu } from './irq_work.js';
 import { irq_init_cpu, do_IRQ_pending } from './irq.js';
 import { softirq_init_cpu, spawn_ksoftirqd, softirq_kernel_init } from './softirq.js';
 import { tick_init_cpu, tick_check, local_timer_interrupt, initial_jiffies, tick_register_hook } from './tick.js';
@@ -114,6 +115,7 @@ export function start_cpu(sab: SharedArrayBuffer, g: Geometry, cpu: number): Mem
     hardirq: do_IRQ_pending,
     tickCheck: tick_check,
     tick: local_timer_interrupt,
+    irqWork: irq_work_interrupt,
     resched: () => {
       RES_ipi_count();
       sched_ipi();
@@ -122,6 +124,7 @@ export function start_cpu(sab: SharedArrayBuffer, g: Geometry, cpu: number): Mem
   irq_init_cpu();
   softirq_init_cpu();
   tick_init_cpu();
+  irq_work_init_cpu();
   sched_init_cpu();
   trace_init_cpu();
   spinlock_init_cpu();

@@ -58,6 +58,8 @@
  *          │ NAPI and softnet (napi.ts): softnet_data per CPU (poll     │
  *          │   list, softnet_stat, netif_rx backlog); napi_struct ×     │
  *          │   maxNapi (ids 0..cpus-1: the CPUs' backlog pseudo-NAPIs)  │
+ *          ├────────────────────────────────────────────────────────────┤
+ *          │ irq_work table (irq_work.ts): maxIrqWorks × IRQ_WORK_STRIDE│
  *          └────────────────────────────────────────────────────────────┘
  *
  * Access rules, in each field's trailing comment (as kernel/workqueue.c marks
@@ -87,6 +89,7 @@ export interface Geometry {
   maxWorkers: number;
   maxWaitObjects: number;
   maxNapi: number;
+  maxIrqWorks: number;
 }
 
 export const DEFAULT_GEOMETRY: Omit<Geometry, 'cpus'> = {
@@ -106,6 +109,7 @@ export const DEFAULT_GEOMETRY: Omit<Geometry, 'cpus'> = {
   maxWorkers: 512, // kworkers alive at once (every CPU keeps ~6 at rest)
   maxWaitObjects: 2048, // wait queue heads, completions, mutexes (64 reserved for work flushing)
   maxNapi: 256, // napi_structs: one per CPU (the backlog) plus one per device queue
+  maxIrqWorks: 256, // struct irq_work slots (named with IRQ_WORK_INIT*)
 };
 
 /** The most CPUs an affinity mask (two words) can name. */
@@ -199,6 +203,8 @@ export const IRR_MAX_WORDS = 8; //             256 lines at most
 export const PC_CONTROL_HOST = 42; //       A  1: the host posted control messages (comlink)
 export const PC_WAKE_RING_HEAD = 43; //     A  remote wake-up ring: producers' reservation counter
 export const PC_WAKE_RING_TAIL = 44; //     C  consumer position
+export const PC_IRQ_WORK_RAISED = 45; //    A  raised_list: llist head, irq_work id + 1 (push: CAS by any CPU; take: exchange by this CPU)
+export const PC_IRQ_WORK_LAZY = 46; //      A  lazy_list: as raised_list, run from this CPU's next tick
 export const PC_WAKE_RING = 48; //          A  WAKE_RING_SIZE pids (+1), 0 = empty slot
 export const WAKE_RING_SIZE = 16;
 // line 3-4: statistics, written by this CPU
@@ -216,6 +222,7 @@ export const PC_NMI_COUNT = 83; //          C
 export const PC_TASKLET_RUNS = 84; //       C  tasklet callbacks run
 export const PC_TASKLET_REQUEUES = 85; //   C  tasklets put back (RUN held elsewhere, or disabled)
 export const PC_TIMERS_RUN = 86; //         C  timer functions run
+export const PC_IWI_COUNT = 87; //          C  IRQ work interrupts (IWI)
 export const PC_STAT_END = 96;
 export const CPU_STRIDE = 128;
 
@@ -224,6 +231,7 @@ export const REQ_HARDIRQ = 1 << 0; //  some IRR bit is set
 export const REQ_RESCHED = 1 << 2; //  rescheduling IPI: a task was woken on this CPU
 export const REQ_CALL = 1 << 3; //     function-call IPI (later mechanisms)
 export const REQ_STOP = 1 << 4; //     shutdown
+export const REQ_IRQ_WORK = 1 << 5; // IRQ work self-interrupt (arch_irq_work_raise), or an irq_work_queue_on from another CPU
 
 /** PC_STATE values. */
 export const CPU_OFFLINE = 0;
@@ -624,6 +632,18 @@ export const NP_WORK = 10; //               A  packets its polls reported
 export const NAPI_STRIDE = 32;
 // ================================================================ end of NAPI and softnet
 
+// ================================================================ irq_work (irq_work.ts)
+// A struct irq_work: node.a_flags and the llist link, as include/linux/irq_work.h.
+export const IW_NEXT = 0; //                A  next irq_work id + 1 on the llist it is on (set before the CAS push)
+export const IW_FLAGS = 1; //               A  IRQ_WORK_PENDING | BUSY | LAZY | HARD_IRQ (irq_work.ts)
+export const IW_FUNC = 2; //                I  function id + 1
+export const IW_NAME = 3; //                I  name id
+export const IW_RUNS = 4; //                A  times the callback ran
+export const IW_LAST_CPU = 5; //            A  CPU it last ran on
+export const IW_SLOT = 6; //                A  1 once the slot is handed out
+export const IRQ_WORK_STRIDE = 8;
+// ================================================================ end of irq_work
+
 /** Where each region begins, in words; computed once from the geometry. */
 export interface Regions {
   cpuBase: number;
@@ -650,6 +670,7 @@ export interface Regions {
   waiterBase: number;
   softnetBase: number;
   napiBase: number;
+  irqWorkBase: number;
   totalWords: number;
   irrWords: number;
 }
@@ -682,7 +703,8 @@ export function computeRegions(g: Geometry): Regions {
   // NAPI and softnet
   const softnetBase = align(waiterBase + g.maxTasks * WAITER_STRIDE);
   const napiBase = align(softnetBase + g.cpus * SOFTNET_STRIDE);
-  const totalWords = align(napiBase + g.maxNapi * NAPI_STRIDE);
+  const irqWorkBase = align(napiBase + g.maxNapi * NAPI_STRIDE);
+  const totalWords = align(irqWorkBase + g.maxIrqWorks * IRQ_WORK_STRIDE);
   return {
     cpuBase,
     kstatBase,
@@ -708,6 +730,7 @@ export function computeRegions(g: Geometry): Regions {
     waiterBase,
     softnetBase,
     napiBase,
+    irqWorkBase,
     totalWords,
     irrWords,
   };
@@ -738,6 +761,7 @@ export function checkGeometry(g: Geometry): void {
   int('maxWorkers', g.cpus * 8, 1 << 16);
   int('maxWaitObjects', WAITOBJ_RESERVED + 64, 1 << 20);
   int('maxNapi', g.cpus + 1, 1 << 16);
+  int('maxIrqWorks', 1, 1 << 16);
 }
 
 /**
@@ -808,6 +832,10 @@ export class Mem {
   }
   data(off: number): number {
     return this.r.dataBase + off;
+  }
+  /** Word `f` of irq_work slot `id`. */
+  irqWork(id: number, f = 0): number {
+    return this.r.irqWorkBase + id * IRQ_WORK_STRIDE + f;
   }
   tasklet(id: number, f = 0): number {
     return this.r.taskletBase + id * TASKLET_STRIDE + f;

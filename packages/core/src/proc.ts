@@ -8,8 +8,8 @@
  *
  * Differs from Linux:
  * - every line is "IO-APIC N-edge" (kdefer has no irq chip hierarchy);
- * - of the x86 architecture rows, NMI, LOC, SPU, RES and CAL carry real
- *   counts; ERR and MIS are printed as the kernel does.
+ * - of the x86 architecture rows, NMI, LOC, SPU, IWI, RES and CAL (in the
+ *   kernel's order) carry real counts; ERR and MIS are printed as the kernel does.
  */
 import {
   type Mem,
@@ -19,6 +19,7 @@ import {
   PC_RES_COUNT,
   PC_CAL_COUNT,
   PC_NMI_COUNT,
+  PC_IWI_COUNT,
   IRQD_ACTION_FN,
   IRQ_ACTIONS,
 } from './layout.js';
@@ -92,6 +93,7 @@ export function proc_interrupts(m: Mem): string {
   arch('NMI', PC_NMI_COUNT, 'Non-maskable interrupts');
   arch('LOC', PC_LOC_COUNT, 'Local timer interrupts');
   arch('SPU', PC_SPURIOUS, 'Spurious interrupts');
+  arch('IWI', PC_IWI_COUNT, 'IRQ work interrupts');
   arch('RES', PC_RES_COUNT, 'Rescheduling interrupts');
   arch('CAL', PC_CAL_COUNT, 'Function call interrupts');
   s += `${'ERR'.padStart(prec)}: ${String(0).padStart(10)}\n`;
