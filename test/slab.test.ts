@@ -50,8 +50,8 @@ describe('the shared slab and KASAN', () => {
   });
 
   it("R-1, a stale handle (KASAN): an object's timer_list and tasklet_struct, used through a handle whose object was freed and whose slot went to a new object, are refused with a KASAN report in the API that used them, and the new object's timer and tasklet are left alone", async () => {
-    await withMachine({ fixtures: ['sl'], slabWords: 4096 }, async (m) => {
-      const r = await m.call<Record<string, unknown>>(0, 'sl', 'staleEmbedded', 300);
+    await withMachine({ fixtures: ['slabkasan'], slabWords: 4096 }, async (m) => {
+      const r = await m.call<Record<string, unknown>>(0, 'slabkasan', 'staleEmbedded', 300);
       expect(r.reused).toBe(true); // the precondition: the slot and its timer and tasklet went to the new object
       expect(r).toEqual({
         reused: true,
