@@ -31,8 +31,7 @@ import {
 } from '../scenarios/scaling.js';
 import { RX_MODES, RX_MAX_QUEUES, type RxMode } from '../modules/rx.js';
 import { intInRange, positiveNumber, traceOption } from '../options.js';
-import { startProgress } from '../progress.js';
-import { withInterrupt, compact } from './common.js';
+import { withProgress, exitStatus, compact } from './common.js';
 
 /** A commander parser for a comma-separated list. */
 function listOf<T>(what: string, parse: (s: string) => T): (value: string) => T[] {
@@ -160,32 +159,26 @@ async function scaling(f: ScalingFlags): Promise<number> {
   const runs =
     f.load.length * f.mode.length * f.routing.length * new Set(f.cpus).size +
     (f.capacity === undefined && f.load.some((l) => 'perCpu' in l) ? 1 : 0);
-  const bar = startProgress({ label: 'scaling', total: runs, unit: '' });
-  let report: ScalingReport;
-  try {
-    report = await withInterrupt((signal) =>
-      runScalingSweep({
-        cpus: f.cpus,
-        modes: f.mode,
-        routings: f.routing,
-        loads: f.load,
-        seconds: f.seconds,
-        warmupSeconds: f.warmup,
-        queues: f.queues,
-        protoWork: f.protoWork,
-        driverWork: f.driverWork,
-        sharedStats: f.stats === 'shared',
-        capacity: f.capacity,
-        signal,
-        onProgress: (p: SweepProgress) => {
-          const done = p.finished ? p.run : p.run + Math.min(0.99, p.elapsedS / p.seconds);
-          bar.update(done, `${p.label}: ${compact(Math.round(p.deliveredPps))} delivered/s`);
-        },
-      }),
-    );
-  } finally {
-    bar.stop();
-  }
+  const report: ScalingReport = await withProgress({ label: 'scaling', total: runs, unit: '' }, (signal, bar) =>
+    runScalingSweep({
+      cpus: f.cpus,
+      modes: f.mode,
+      routings: f.routing,
+      loads: f.load,
+      seconds: f.seconds,
+      warmupSeconds: f.warmup,
+      queues: f.queues,
+      protoWork: f.protoWork,
+      driverWork: f.driverWork,
+      sharedStats: f.stats === 'shared',
+      capacity: f.capacity,
+      signal,
+      onProgress: (p: SweepProgress) => {
+        const done = p.finished ? p.run : p.run + Math.min(0.99, p.elapsedS / p.seconds);
+        bar.update(done, `${p.label}: ${compact(Math.round(p.deliveredPps))} delivered/s`);
+      },
+    }),
+  );
   out.write('\n');
   if (report.capacity > 0)
     out.write(`1-CPU capacity (napi, overloaded): ${compactRate(report.capacity)} packets/s; "Nx" loads are N × that × CPUs\n\n`);
@@ -207,8 +200,7 @@ async function scaling(f: ScalingFlags): Promise<number> {
   out.write(`\nwritten: ${join(dir, 'scaling.json')}${charts.map((c) => `, ${c.file}`).join('')}\n`);
   const bad = report.rows.flatMap((r) => problems(r).map((p) => `${r.mode} ${r.routing} ${r.cpus} CPUs ${r.loadSpec}: ${p}`));
   for (const b of bad) out.write(`FAIL ${b}\n`);
-  if (report.aborted) return 130;
-  return bad.length > 0 ? 1 : 0;
+  return exitStatus(report.aborted, bad.length === 0);
 }
 
 /** The header and the eth0 RX lines of a /proc/interrupts text. */

@@ -1,6 +1,7 @@
 /**
  * commands/common.ts — what every command's printing and signal handling share.
  */
+import { startProgress, type Progress, type ProgressOptions } from '../progress.js';
 
 /**
  * Run `fn` with an AbortSignal that fires on the first SIGINT or SIGTERM,
@@ -37,4 +38,46 @@ export function compact(n: number): string {
   if (n < 10_000) return String(n);
   if (n < 1_000_000) return `${(n / 1000).toFixed(1)}k`;
   return `${(n / 1_000_000).toFixed(2)}M`;
+}
+
+/** Redraw a bar at most every `ms` when it is plain lines (a log), always on a terminal. */
+export function throttled(bar: Progress, ms = 1000): Progress {
+  if (process.stdout.isTTY) return bar;
+  let last = -Infinity;
+  return {
+    update(done, info) {
+      const now = performance.now();
+      if (now - last >= ms) {
+        last = now;
+        bar.update(done, info);
+      }
+    },
+    stop() {
+      bar.stop();
+    },
+  };
+}
+
+/**
+ * The long-run scaffolding of the commands: show progress (plain lines at
+ * most every `throttleMs` when not on a terminal, if given), run `fn` with the
+ * SIGINT/SIGTERM signal of withInterrupt and the bar, and stop the bar however
+ * `fn` ends.
+ */
+export async function withProgress<T>(
+  opts: ProgressOptions & { throttleMs?: number },
+  fn: (signal: AbortSignal, bar: Progress) => Promise<T>,
+): Promise<T> {
+  const started = startProgress(opts);
+  const bar = opts.throttleMs === undefined ? started : throttled(started, opts.throttleMs);
+  try {
+    return await withInterrupt((signal) => fn(signal, bar));
+  } finally {
+    bar.stop();
+  }
+}
+
+/** A command's exit status: 130 if interrupted, else 0 if `ok`, 1 if not. */
+export function exitStatus(aborted: boolean, ok: boolean): number {
+  return aborted ? 130 : ok ? 0 : 1;
 }

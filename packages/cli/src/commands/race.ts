@@ -12,8 +12,7 @@ import { Command, Argument, Option } from 'commander';
 import { runRace, RACE_CASES, raceCase, type RaceResult, type RaceProgress } from '../scenarios/race.js';
 import { cpusOption, intInRange, traceOption } from '../options.js';
 import { seedOption, amplifyOption, randomSeed, fmtSeed, fmtAmplify } from '../seed.js';
-import { startProgress } from '../progress.js';
-import { withInterrupt } from './common.js';
+import { withProgress, exitStatus } from './common.js';
 
 interface RaceFlags {
   cpus: number;
@@ -75,28 +74,21 @@ async function race(name: string, flags: RaceFlags): Promise<number> {
   out.write(`a hit: ${c.hit}\n\n`);
   const total = trials * c.variants.length;
   const step = Math.max(1, Math.floor(total / PROGRESS_STEPS));
-  const bar = startProgress({ label: `race ${c.name}`, total });
-  let result: RaceResult;
-  try {
-    result = await withInterrupt((signal) =>
-      runRace({
-        case: c.name,
-        cpus: flags.cpus,
-        trials,
-        seed,
-        amplify: flags.amplify,
-        signal,
-        onProgress: (p: RaceProgress) => {
-          if (p.done % step === 0 || p.trial === p.trials) bar.update(p.done, progressLine(p));
-        },
-      }),
-    );
-  } finally {
-    bar.stop();
-  }
+  const result: RaceResult = await withProgress({ label: `race ${c.name}`, total }, (signal, bar) =>
+    runRace({
+      case: c.name,
+      cpus: flags.cpus,
+      trials,
+      seed,
+      amplify: flags.amplify,
+      signal,
+      onProgress: (p: RaceProgress) => {
+        if (p.done % step === 0 || p.trial === p.trials) bar.update(p.done, progressLine(p));
+      },
+    }),
+  );
   printResult(result);
-  if (result.aborted) return 130;
-  return result.ok ? 0 : 1;
+  return exitStatus(result.aborted, result.ok);
 }
 
 function progressLine(p: RaceProgress): string {

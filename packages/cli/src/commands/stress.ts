@@ -32,8 +32,7 @@ import type { CampaignScenario } from '../scenarios/campaign.js';
 import { STRESS_ROWS, VARIANTS, type VariantName } from '../modules/stress.js';
 import { cpusOption, secondsOption, intInRange, traceOption } from '../options.js';
 import { seedOption, amplifyOption, randomSeed, fmtSeed, fmtAmplify } from '../seed.js';
-import { startProgress, type Progress } from '../progress.js';
-import { withInterrupt, section, compact } from './common.js';
+import { withProgress, exitStatus, section, compact } from './common.js';
 
 /** The `stress` command and its subcommands. */
 export function stressCommand(): Command {
@@ -47,24 +46,6 @@ export function stressCommand(): Command {
 }
 
 const jsonOption = (): Option => new Option('--json <file>', 'also write the results as JSON to FILE');
-
-/** Redraw a bar at most every `ms` when it is plain lines (a log), always on a terminal. */
-function throttled(bar: Progress, ms = 1000): Progress {
-  if (process.stdout.isTTY) return bar;
-  let last = -Infinity;
-  return {
-    update(done, info) {
-      const now = performance.now();
-      if (now - last >= ms) {
-        last = now;
-        bar.update(done, info);
-      }
-    },
-    stop() {
-      bar.stop();
-    },
-  };
-}
 
 async function writeJson(file: string | undefined, kind: string, data: object): Promise<void> {
   if (!file) return;
@@ -143,30 +124,23 @@ async function locking(flags: LockingFlags): Promise<number> {
   out.write('each side: lock; read the counter; cpu_relax() x3; write it + 1; unlock — and side A triggers side B once per increment\n\n');
   const nRows = flags.rows?.length ?? STRESS_ROWS.length;
   const nCells = nRows * (flags.variants?.length ?? VARIANTS.length);
-  const bar = throttled(startProgress({ label: 'stress locking', total: nCells, unit: '' }));
-  let r: LockingResult;
-  try {
-    r = await withInterrupt((signal) =>
-      runStressLocking({
-        cpus: flags.cpus,
-        iterations: flags.iterations,
-        windows: flags.windows,
-        amplify: flags.amplify,
-        seed,
-        lockdep: flags.lockdep,
-        ...(flags.rows ? { rows: flags.rows } : {}),
-        ...(flags.variants ? { variants: flags.variants } : {}),
-        signal,
-        onCell: (done, total, c) => bar.update(done, `cells | ${c.row} ${c.variant}: ${cellText(c)}`),
-      }),
-    );
-  } finally {
-    bar.stop();
-  }
+  const r: LockingResult = await withProgress({ label: 'stress locking', total: nCells, unit: '', throttleMs: 1000 }, (signal, bar) =>
+    runStressLocking({
+      cpus: flags.cpus,
+      iterations: flags.iterations,
+      windows: flags.windows,
+      amplify: flags.amplify,
+      seed,
+      lockdep: flags.lockdep,
+      ...(flags.rows ? { rows: flags.rows } : {}),
+      ...(flags.variants ? { variants: flags.variants } : {}),
+      signal,
+      onCell: (done, total, c) => bar.update(done, `cells | ${c.row} ${c.variant}: ${cellText(c)}`),
+    }),
+  );
   printLocking(r);
   await writeJson(flags.json, 'kdefer-stress-locking', r);
-  if (r.aborted) return 130;
-  return r.ok ? 0 : 1;
+  return exitStatus(r.aborted, r.ok);
 }
 
 function cellText(c: CellResult): string {
@@ -307,31 +281,24 @@ async function torture(flags: TortureFlags): Promise<number> {
   out.write(
     `${name}-torture:--- Start of test: nwriters_stress=${flags.writers * flags.cpus} nreaders_stress=${readers * flags.cpus} stat_interval=0 verbose=1 shutdown_secs=${flags.seconds}\n\n`,
   );
-  const bar = throttled(startProgress({ label: 'torture', total: flags.seconds, unit: 's' }), 1000);
-  let r: TortureResult;
-  try {
-    r = await withInterrupt((signal) =>
-      runTorture({
-        cpus: flags.cpus,
-        seconds: flags.seconds,
-        writers: flags.writers,
-        readers,
-        lock: flags.lock,
-        softirq: flags.softirq,
-        amplify: flags.amplify,
-        seed,
-        lockdep: flags.lockdep,
-        signal,
-        onProgress: (p) => bar.update(p.elapsedS, `writes ${compact(p.writes)} | reads ${compact(p.reads)}`),
-      }),
-    );
-  } finally {
-    bar.stop();
-  }
+  const r: TortureResult = await withProgress({ label: 'torture', total: flags.seconds, unit: 's', throttleMs: 1000 }, (signal, bar) =>
+    runTorture({
+      cpus: flags.cpus,
+      seconds: flags.seconds,
+      writers: flags.writers,
+      readers,
+      lock: flags.lock,
+      softirq: flags.softirq,
+      amplify: flags.amplify,
+      seed,
+      lockdep: flags.lockdep,
+      signal,
+      onProgress: (p) => bar.update(p.elapsedS, `writes ${compact(p.writes)} | reads ${compact(p.reads)}`),
+    }),
+  );
   printTorture(r);
   await writeJson(flags.json, 'kdefer-stress-torture', r);
-  if (r.aborted) return 130;
-  return r.ok ? 0 : 1;
+  return exitStatus(r.aborted, r.ok);
 }
 
 /** locktorture's line: "Writes:  Total: 93746064  Max/Min: 0/0   Fail: 0" */
@@ -447,34 +414,27 @@ async function campaign(sc: CampaignScenario, flags: CampaignFlags): Promise<num
       `${shard.n > 1 ? ` (shard ${shard.k}/${shard.n}: ${inShard} of them)` : ''}, ${jobs} job${jobs === 1 ? '' : 's'} x ${cpus} CPUs, ${availableParallelism()} cores\n`,
   );
   out.write(`${sc.summary}\noptions: ${optText}\n\n`);
-  const bar = throttled(startProgress({ label: sc.name, total: Math.max(1, inShard), unit: '' }), 1000);
-  let r: CampaignResult;
-  try {
-    r = await withInterrupt((signal) =>
-      runCampaign({
-        scenario: sc.name,
-        options,
-        trials: flags.trials,
-        jobs,
-        seed,
-        amplify: flags.amplify,
-        cpus,
-        shard,
-        signal,
-        onTrial: (done, _total, t, failed) => bar.update(done, `trials | ${failed} failed | last: #${t.index} ${t.outcome}`),
-      }),
-    );
-  } finally {
-    bar.stop();
-  }
+  const r: CampaignResult = await withProgress({ label: sc.name, total: Math.max(1, inShard), unit: '', throttleMs: 1000 }, (signal, bar) =>
+    runCampaign({
+      scenario: sc.name,
+      options,
+      trials: flags.trials,
+      jobs,
+      seed,
+      amplify: flags.amplify,
+      cpus,
+      shard,
+      signal,
+      onTrial: (done, _total, t, failed) => bar.update(done, `trials | ${failed} failed | last: #${t.index} ${t.outcome}`),
+    }),
+  );
   printCampaignSummary(r.summary, { trials: r.results.length, elapsedMs: r.elapsedMs, machines: r.machines });
   printRerun(r.summary, sc.name, options, sc.flags, flags.amplify, cpus);
   if (flags.json) {
     await writeFile(flags.json, JSON.stringify(r, null, 2) + '\n');
     out.write(`results written to ${flags.json}\n`);
   }
-  if (r.aborted) return 130;
-  return r.summary.failed > 0 ? 1 : 0;
+  return exitStatus(r.aborted, r.summary.failed === 0);
 }
 
 /** The summary table of a campaign (or of merged shards). */

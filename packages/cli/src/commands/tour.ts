@@ -11,8 +11,7 @@ import { Command, Option } from 'commander';
 import { runTour, type TourResult, type TourProgress } from '../scenarios/tour.js';
 import { IRQ_BASE } from '../modules/netdev.js';
 import { cpusOption, secondsOption, hzOption, positiveNumber, traceOption, type MachineFlags } from '../options.js';
-import { startProgress } from '../progress.js';
-import { withInterrupt, section, compact } from './common.js';
+import { withProgress, exitStatus, section, compact } from './common.js';
 
 interface TourFlags extends MachineFlags {
   rate: number;
@@ -45,26 +44,19 @@ async function tour(flags: TourFlags): Promise<number> {
     `eth0: ${flags.cpus} RX queues on IRQs ${IRQ_BASE}-${IRQ_BASE + flags.cpus - 1} (queue q -> CPU q); a writer task on every CPU; ` +
       `${flags.rate} interrupt bursts/s for ${flags.seconds} s\n\n`,
   );
-  const bar = startProgress({ label: 'tour', total: flags.seconds, unit: 's' });
-  let result: TourResult;
-  try {
-    result = await withInterrupt((signal) =>
-      runTour({
-        cpus: flags.cpus,
-        seconds: flags.seconds,
-        hz: flags.hz,
-        rate: flags.rate,
-        trace: flags.trace,
-        signal,
-        onProgress: (p: TourProgress) => bar.update(p.elapsedS, progressLine(p)),
-      }),
-    );
-  } finally {
-    bar.stop();
-  }
+  const result: TourResult = await withProgress({ label: 'tour', total: flags.seconds, unit: 's' }, (signal, bar) =>
+    runTour({
+      cpus: flags.cpus,
+      seconds: flags.seconds,
+      hz: flags.hz,
+      rate: flags.rate,
+      trace: flags.trace,
+      signal,
+      onProgress: (p: TourProgress) => bar.update(p.elapsedS, progressLine(p)),
+    }),
+  );
   printResult(result);
-  if (result.aborted) return 130;
-  return result.ok ? 0 : 1;
+  return exitStatus(result.aborted, result.ok);
 }
 
 function progressLine(p: TourProgress): string {

@@ -164,6 +164,18 @@ export function open_gate_inside_next_call(irq: number): void {
   raiseIrq(irq);
 }
 
+/**
+ * The API variant `api` of race module `mod`, checked against its `apis`.
+ * Context: any.
+ * @returns `api`, typed as one of `apis`
+ * @throws KdeferError naming the module and its variants if `api` is none of them
+ */
+export function raceApi<A extends string>(mod: string, apis: readonly A[], api: string): A {
+  if (!(apis as readonly string[]).includes(api))
+    throw new KdeferError(`${mod}: unknown API '${api}' (${apis.map((x) => `'${x}'`).join(', ')})`);
+  return api as A;
+}
+
 /** Where the gate IRQ landed, by name ('' if it has not fired, 'elsewhere' if in none of GATE_CALLS). */
 export function gate_where(s: Int32Array): string {
   const w = Atomics.load(s, GATE_WHERE);

@@ -39,7 +39,6 @@ import {
   get_jiffies_64,
   registerFunction,
   cpu_relax,
-  KdeferError,
   type TimerList,
   type SlabObject,
 } from '@kdefer/core';
@@ -63,6 +62,7 @@ import {
   busy_us,
   prng,
   defineRace,
+  raceApi,
 } from '../racekit.js';
 import { irqLine, irqLines } from '../irqs.js';
 
@@ -161,10 +161,7 @@ export default defineModule(MODULE, () => {
     return { ret, runningOnReturn };
   }
 
-  function check(api: string): Api {
-    if (!(APIS as readonly string[]).includes(api)) throw new KdeferError(`${MODULE}: unknown API '${api}' (${APIS.join(', ')})`);
-    return api as Api;
-  }
+  const check = (api: string): Api => raceApi(MODULE, APIS, api);
 
   function outcome(api: Api, ret: number, runningOnReturn: boolean, delayUs: number): Outcome {
     return {

@@ -43,7 +43,6 @@ import {
   msleep,
   cpu_relax,
   registerFunction,
-  KdeferError,
   type TimerList,
   type SlabObject,
 } from '@kdefer/core';
@@ -65,6 +64,7 @@ import {
   busy_us,
   prng,
   defineRace,
+  raceApi,
 } from '../racekit.js';
 import { irqLine, irqLines } from '../irqs.js';
 
@@ -156,10 +156,7 @@ export default defineModule(MODULE, () => {
     Atomics.store(s, FREED, 1);
   }
 
-  function check(api: string): Api {
-    if (!(APIS as readonly string[]).includes(api)) throw new KdeferError(`${MODULE}: unknown API '${api}' (${APIS.join(', ')})`);
-    return api as Api;
-  }
+  const check = (api: string): Api => raceApi(MODULE, APIS, api);
 
   function start(hold: boolean): { obj: SlabObject<Obj>; t: TimerList } {
     gate_reset(s);

@@ -53,7 +53,6 @@ import {
   msleep,
   cpu_relax,
   registerFunction,
-  KdeferError,
   get_current,
   PF_WQ_WORKER,
   type TimerList,
@@ -79,6 +78,7 @@ import {
   prng,
   GATE_LIMIT_MS,
   defineRace,
+  raceApi,
 } from '../racekit.js';
 import { irqLine, irqLines } from '../irqs.js';
 
@@ -208,10 +208,7 @@ export default defineModule(MODULE, () => {
     return ret;
   }
 
-  function check(api: string): Api {
-    if (!(APIS as readonly string[]).includes(api)) throw new KdeferError(`${MODULE}: unknown API '${api}' (${APIS.join(', ')})`);
-    return api as Api;
-  }
+  const check = (api: string): Api => raceApi(MODULE, APIS, api);
 
   function start(hold: boolean): SlabObject<Obj> {
     gate_reset(s);

@@ -49,7 +49,6 @@ import {
   jiffies,
   cpu_relax,
   registerFunction,
-  KdeferError,
   type TimerList,
   type SlabObject,
 } from '@kdefer/core';
@@ -72,6 +71,7 @@ import {
   busy_us,
   prng,
   defineRace,
+  raceApi,
 } from '../racekit.js';
 import { irqLine, irqLines } from '../irqs.js';
 
@@ -171,11 +171,7 @@ export default defineModule(MODULE, () => {
     return ret;
   }
 
-  function check(api: string): Api {
-    if (!(APIS as readonly string[]).includes(api))
-      throw new KdeferError(`${MODULE}: unknown API '${api}' (${APIS.map((x) => `'${x}'`).join(', ')})`);
-    return api as Api;
-  }
+  const check = (api: string): Api => raceApi(MODULE, APIS, api);
 
   function start(): { obj: SlabObject<Obj>; t: TimerList } {
     const obj = race_dl_probe();

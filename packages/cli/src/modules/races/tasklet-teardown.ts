@@ -76,6 +76,7 @@ import {
   busy_us,
   prng,
   defineRace,
+  raceApi,
 } from '../racekit.js';
 import { irqLines } from '../irqs.js';
 
@@ -198,11 +199,7 @@ export default defineModule(MODULE, () => {
     kfree(priv);
   }
 
-  function check(api: string): Api {
-    if (!(APIS as readonly string[]).includes(api))
-      throw new KdeferError(`${MODULE}: unknown API '${api}' (${APIS.map((x) => `'${x}'`).join(', ')})`);
-    return api as Api;
-  }
+  const check = (api: string): Api => raceApi(MODULE, APIS, api);
 
   function reset(): void {
     gate_reset(s);
