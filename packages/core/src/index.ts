@@ -106,6 +106,8 @@ export {
   irq_set_affinity,
   raiseIrq,
   assertIrq,
+  checkIrq,
+  irqRangeError,
   irq_set_affinity_mem,
   irq_enter,
   irq_exit,

@@ -84,10 +84,23 @@ function desc_unlock(d: number): void {
   Atomics.store(i32, d + IRQD_LOCK, 0);
 }
 
+/**
+ * The one IRQ range check (kdefer-only, host and CPU side): null when `irq`
+ * is a line of machine `m`, else the message that names it, prefixed by `who`.
+ */
+export function irqRangeError(m: Mem, irq: number, who: string): string | null {
+  if (Number.isInteger(irq) && irq >= 0 && irq < m.g.nrIrqs) return null;
+  return `${who}: IRQ ${String(irq)} does not exist (this machine has IRQs 0-${m.g.nrIrqs - 1}; boot option nrIrqs)`;
+}
+
+/** Throw a KdeferError unless `irq` is a line of machine `m` (kdefer-only). */
+export function checkIrq(m: Mem, irq: number, who: string): void {
+  const err = irqRangeError(m, irq, who);
+  if (err !== null) throw new KdeferError(err);
+}
+
 function check_irq(irq: number, who: string): void {
-  if (!Number.isInteger(irq) || irq < 0 || irq >= mem.g.nrIrqs) {
-    throw new KdeferError(`${who}: IRQ ${String(irq)} does not exist (this machine has IRQs 0-${mem.g.nrIrqs - 1}; boot option nrIrqs)`);
-  }
+  checkIrq(mem, irq, who);
 }
 
 // Per-CPU: the dev object each CPU passed at load, by (irq, action slot).
@@ -347,8 +360,9 @@ function cookie_value(cookie: number): unknown {
  */
 export function request_irq(irq: number, handler: IrqHandler, flags: number, name: string, dev: unknown): number {
   preempt_point();
-  if (!Number.isInteger(irq) || irq < 0 || irq >= mem.g.nrIrqs) {
-    pr_err(`request_irq: IRQ ${String(irq)} does not exist (IRQs 0-${mem.g.nrIrqs - 1}; boot option nrIrqs)`);
+  const rangeError = irqRangeError(mem, irq, 'request_irq');
+  if (rangeError !== null) {
+    pr_err(rangeError);
     return -EINVAL;
   }
   if (typeof handler !== 'function') return -EINVAL;

@@ -37,6 +37,7 @@ import {
   read_tasks,
   read_workers,
   assertIrq,
+  checkIrq,
   irq_set_affinity_mem,
   host_shared_array,
   host_percpu_array,
@@ -247,16 +248,13 @@ export class Machine {
    * @returns the CPU it went to, or -1 if the line is disabled
    */
   raiseIrq(irq: number): number {
-    if (!Number.isInteger(irq) || irq < 0 || irq >= this.mem.g.nrIrqs) {
-      throw new KdeferError(`raiseIrq: IRQ ${String(irq)} does not exist (IRQs 0-${this.mem.g.nrIrqs - 1}; boot option nrIrqs)`);
-    }
+    checkIrq(this.mem, irq, 'raiseIrq');
     return assertIrq(this.mem, irq);
   }
 
   /** Route `irq` to the CPUs of `mask` (a bitmask or a list of CPUs). */
   setIrqAffinity(irq: number, mask: number | number[]): void {
-    if (!Number.isInteger(irq) || irq < 0 || irq >= this.mem.g.nrIrqs)
-      throw new KdeferError(`setIrqAffinity: IRQ ${String(irq)} does not exist`);
+    checkIrq(this.mem, irq, 'setIrqAffinity');
     irq_set_affinity_mem(this.mem, irq, mask);
   }
 

@@ -17,7 +17,7 @@
  */
 import { Worker } from 'node:worker_threads';
 import { once } from 'node:events';
-import { type Geometry, type Mem, RxRing, RX_RING_DEFAULT, rx_ring_words, host_shared_array, KdeferError } from '@kdefer/core';
+import { type Geometry, type Mem, RxRing, RX_RING_DEFAULT, rx_ring_words, host_shared_array, KdeferError, checkIrq } from '@kdefer/core';
 
 // ------------------------------------------------------------ control block (Int32 words, Float64 slots)
 export const CTL_STATE = 0; //       host: DEV_* below
@@ -118,8 +118,8 @@ export class NetDevice {
     const ringSize = opts.ringSize ?? RX_RING_DEFAULT;
     if (!Number.isInteger(opts.queues) || opts.queues < 1)
       throw new KdeferError(`NetDevice: queues=${String(opts.queues)} must be a positive integer`);
-    if (opts.irqBase < 0 || opts.irqBase + opts.queues > mem.g.nrIrqs)
-      throw new KdeferError(`NetDevice: IRQs ${opts.irqBase}-${opts.irqBase + opts.queues - 1} do not exist (nrIrqs=${mem.g.nrIrqs})`);
+    checkIrq(mem, opts.irqBase, 'NetDevice irqBase');
+    checkIrq(mem, opts.irqBase + opts.queues - 1, `NetDevice queue ${opts.queues - 1}`);
     const words = rx_ring_words(ringSize) * opts.queues;
     const view = host_shared_array(mem, opts.rings, Int32Array);
     if (view.length < words)
