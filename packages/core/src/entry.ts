@@ -18,6 +18,7 @@
  *   so a CPU that makes no kernel calls takes no ticks — as a CPU with
  *   interrupts disabled would not.
  */
+import { HARDIRQ_MASK } from './preempt_mask.js';
 import {
   H_STATE,
   H_AMPLIFY,
@@ -66,7 +67,6 @@ function amplify_delay(): void {
   }
   i32[PCB + PC_AMPLIFY_DELAYS]!++;
 }
-const HARDIRQ_MASK = 0x000f0000;
 
 let REQ = 0;
 let tickRounds = TICK_CHECK_ROUNDS;

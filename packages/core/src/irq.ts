@@ -20,6 +20,7 @@
  *   its `dev` cookie is the object each CPU passed, or a string/number.
  * - there is no irq chip hierarchy; every line shows as "IO-APIC N-edge".
  */
+import { hex8 } from './printk.js';
 import {
   type Mem,
   PC_IRR,
@@ -412,8 +413,6 @@ export function request_irq(irq: number, handler: IrqHandler, flags: number, nam
     desc_unlock(d);
   }
 }
-
-const hex8 = (v: number): string => (v >>> 0).toString(16).padStart(8, '0');
 
 /**
  * free_irq - remove the handler installed with cookie `dev` from `irq`, after

@@ -31,6 +31,7 @@
  *   on an architecture with the interrupt; waiting on the work from its own
  *   callback is reported and stops the machine instead of hanging.
  */
+import { NMI_MASK } from './preempt_mask.js';
 import {
   IW_NEXT,
   IW_FLAGS,
@@ -45,6 +46,7 @@ import {
   PC_IWI_COUNT,
   PC_CTX_NAME,
   REQ_IRQ_WORK,
+  PC_PREEMPT_COUNT,
 } from './layout.js';
 import { mem, i32, cpuId, PCB, kick_cpu } from './smp.js';
 import { preempt_point, cpu_relax } from './entry.js';
@@ -222,8 +224,7 @@ export function irq_work_queue_on(work: IrqWork, cpu: number): boolean {
   return true;
 }
 
-const NMI_MASK = 0x00f00000;
-const in_nmi_now = (): boolean => (i32[PCB]! & NMI_MASK) !== 0;
+const in_nmi_now = (): boolean => (i32[PCB + PC_PREEMPT_COUNT]! & NMI_MASK) !== 0;
 
 // ------------------------------------------------------------ running
 

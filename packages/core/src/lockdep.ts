@@ -28,6 +28,7 @@
  * - after a report the validator stays on (the kernel turns itself off after
  *   its first report), so one run can show every distinct problem.
  */
+import { HARDIRQ_MASK, SOFTIRQ_MASK, SOFTIRQ_OFFSET } from './preempt_mask.js';
 import {
   type Mem,
   LK_USAGE,
@@ -88,10 +89,6 @@ const USAGE_NAMES = [
   'SOFTIRQ-ON-W',
   'SOFTIRQ-ON-R',
 ];
-
-const HARDIRQ_MASK = 0x000f0000;
-const SOFTIRQ_MASK = 0x0000ff00;
-const SOFTIRQ_OFFSET = 0x100;
 
 // struct held_lock flags (HLK_FLAGS)
 const HF_READ = 1;

@@ -423,3 +423,6 @@ export function readReports(m: Mem, since = 0): Report[] {
 export function panic_cpu(m: Mem): number {
   return Atomics.load(m.i32, H_PANIC_CPU);
 }
+
+/** A 32-bit word as the kernel prints it with %08x (preempt_count, IRQ flags). */
+export const hex8 = (v: number): string => (v >>> 0).toString(16).padStart(8, '0');

@@ -17,6 +17,7 @@
  *   modelled: as mainline since 6.5, irq_exit always runs softirqs inline.
  * - open_softirq() must run at module load, so that every CPU has the action.
  */
+import { hex8 } from './printk.js';
 import {
   PC_SOFTIRQ_PENDING,
   PC_KSTAT_SOFTIRQS,
@@ -191,8 +192,6 @@ export function __do_softirq(): void {
     i32[PC]! -= SOFTIRQ_OFFSET;
   }
 }
-
-const hex8 = (v: number): string => (v >>> 0).toString(16).padStart(8, '0');
 
 /** irq_exit's path: run softirqs inline (interrupts are disabled here). */
 export function invoke_softirq(): void {

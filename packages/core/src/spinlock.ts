@@ -22,6 +22,7 @@
  * - spinning is a preemption point: interrupts still land while a CPU spins
  *   with interrupts enabled, as on real hardware.
  */
+import { hex8 } from './printk.js';
 import {
   type Mem,
   LK_VAL,
@@ -199,8 +200,6 @@ function spin_dump(lock: SpinlockT, msg: string, rw: boolean): void {
     }
   }
 }
-
-const hex8 = (v: number): string => (v >>> 0).toString(16).padStart(8, '0');
 
 /** A deadlock that would spin forever: report and stop cleanly. */
 function spin_bug_fatal(lock: SpinlockT, msg: string, rw: boolean): never {

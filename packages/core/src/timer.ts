@@ -23,6 +23,7 @@
  * - `expires` is kept relative to INITIAL_JIFFIES in a 32-bit word: timers
  *   more than 24 days (at HZ=1000) ahead are clamped.
  */
+import { hex8 } from './printk.js';
 import {
   type Mem,
   TM_EXPIRES,
@@ -420,8 +421,6 @@ function call_timer_fn(cpu: number, id: number): void {
   base_lock(cpu);
   Atomics.store(i32, bw(cpu, TB_RUNNING), 0);
 }
-
-const hex8 = (v: number): string => (v >>> 0).toString(16).padStart(8, '0');
 
 /** __run_timers: run every timer of this CPU's base whose bucket has expired. */
 function __run_timers(): void {
