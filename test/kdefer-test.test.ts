@@ -7,7 +7,7 @@ import { withMachine, expectReport } from '@kdefer/test';
 
 const example = (p: string): string => fileURLToPath(new URL(`../examples/${p}`, import.meta.url));
 
-describe('@kdefer/test', () => {
+describe('kdefer-only (test helper): @kdefer/test', () => {
   it("expectReport(m, 'circular-locking'): the wqflush bug is caught through the work's lockdep map, and the test passes", async () => {
     const r = await withMachine({ modules: [example('wqflush/buggy.ts')] }, async (m) => {
       await m.call(0, 'wqflush_buggy', 'probe');

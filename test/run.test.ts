@@ -38,7 +38,7 @@ const file = (name: string, text: string): string => {
 };
 
 describe('kdefer run: the examples, bug and fix side by side', () => {
-  it('examples/chardev: spin_lock() in read() against the IRQ handler on the same CPU exits 1 with lockdep; spin_lock_irqsave() exits 0', async () => {
+  it('S-LOCK-10, examples/chardev: spin_lock() in read() against the IRQ handler on the same CPU exits 1 with lockdep; spin_lock_irqsave() exits 0', async () => {
     const irq = ['--cpus', '2', '--seconds', '5', '--call', 'read@0:20000', '--call', 'remove@0', '--irq', '11:5000@0'];
     const bug = await kdefer(example('chardev/buggy.ts'), ...irq);
     expect(bug.code).toBe(1);
@@ -50,7 +50,7 @@ describe('kdefer run: the examples, bug and fix side by side', () => {
     expect(fix.stdout).toMatch(/remove@0 +returned/);
   });
 
-  it('examples/wqflush: flush_work() holding the mutex the work takes exits 1 with a circular dependency through the work map; the fix exits 0', async () => {
+  it('S-WQ-20, examples/wqflush: flush_work() holding the mutex the work takes exits 1 with a circular dependency through the work map; the fix exits 0', async () => {
     const bug = await kdefer(example('wqflush/buggy.ts'), '--cpus', '2', '--call', 'probe', '--call', 'remove');
     expect(bug.code).toBe(1);
     expect(bug.stdout).toMatch(/WARNING: possible circular locking dependency detected/);
@@ -60,14 +60,14 @@ describe('kdefer run: the examples, bug and fix side by side', () => {
     expect(fix.stdout).toMatch(/probe@0 +returned +-> 1\n.*remove@0 +returned/);
   });
 
-  it('--allow lockdep: the expected report passes, and is still listed', async () => {
+  it('kdefer-only (usermod), --allow lockdep: the expected report passes, and is still listed', async () => {
     const r = await kdefer(example('wqflush/buggy.ts'), '--cpus', '2', '--call', 'probe', '--call', 'remove', '--allow', 'lockdep');
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/report lockdep +\(allowed\)/);
   });
 });
 
-describe('kdefer run: a TypeScript module, compiled on the fly', () => {
+describe('kdefer-only (usermod), kdefer run: a TypeScript module, compiled on the fly', () => {
   it("a BUG's call trace names the user's .ts file and line (inline source maps in the CPU workers)", async () => {
     const f = file(
       'rec.ts',
@@ -91,7 +91,7 @@ describe('kdefer run: a TypeScript module, compiled on the fly', () => {
   });
 });
 
-describe('kdefer run: a module that does not load is a clear error naming the file (exit 2)', () => {
+describe('kdefer-only (usermod), kdefer run: a module that does not load is a clear error naming the file (exit 2)', () => {
   it('a missing file', async () => {
     const r = await kdefer(join(dir, 'nope.ts'));
     expect(r.code).toBe(2);
@@ -155,7 +155,7 @@ describe('kdefer run: a module that does not load is a clear error naming the fi
   });
 });
 
-describe('kdefer run: bad flags (exit 2, before or right after boot)', () => {
+describe('kdefer-only (usermod), kdefer run: bad flags (exit 2, before or right after boot)', () => {
   const ok = example('wqflush/fixed.ts');
   it.each([
     [['--call', 'probe@x'], /--call 'probe@x': expected ENTRY\[@CPU\|@all\]\[:ARG\.\.\.\]/],

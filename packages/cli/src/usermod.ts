@@ -13,6 +13,7 @@ import { existsSync, mkdtempSync, writeFileSync, rmSync, statSync } from 'node:f
 import { tmpdir } from 'node:os';
 import { extname, join, resolve, dirname } from 'node:path';
 import { pathToFileURL, fileURLToPath } from 'node:url';
+import { reportKindOf } from '@kdefer/core';
 
 /** A bad module file: the message names the file and, where known, the line. */
 export class ModuleFileError extends Error {
@@ -218,15 +219,16 @@ export function findReports(dmesg: string): FoundReport[] {
   const out: FoundReport[] = [];
   dmesg.split('\n').forEach((raw, at) => {
     const line = raw.replace(/^(\[[^\]]*\]\s*)+/, '');
+    // What a report is, is printk's decision (reportKindOf); the verdict
+    // folds its kinds into the ones --allow names. An Oops or panic follows
+    // the BUG or WARNING that opened it, and a hung task's INFO is a lockup.
     let kind: ReportKind | null = null;
-    if (/\bKASAN:/.test(line)) kind = 'KASAN';
-    // kdefer's own: a task awaited a host promise (the CPU parked it)
-    else if (/^kdefer: task .* awaited a promise that is not a kernel primitive/.test(line)) kind = 'foreign-promise';
-    else if (/lockup|blocked for more than/i.test(line) && /^(watchdog: )?(BUG|WARNING|INFO|NMI)/.test(line)) kind = 'lockup';
-    else if (/^WARNING: (possible circular locking|possible recursive locking|inconsistent lock state|bad unlock balance)/.test(line))
-      kind = 'lockdep';
-    else if (/^BUG:/.test(line)) kind = 'BUG';
-    else if (/^WARNING:/.test(line)) kind = 'WARNING';
+    if (/^kdefer: task .* awaited a promise that is not a kernel primitive/.test(line)) kind = 'foreign-promise';
+    else {
+      const k = reportKindOf(line);
+      if (k === 'INFO') kind = /blocked for more than/.test(line) ? 'lockup' : null;
+      else if (k !== null && k !== 'Oops' && k !== 'panic') kind = k;
+    }
     if (kind !== null) out.push({ kind, names: FINE.filter(([re]) => re.test(line)).map(([, n]) => n), line, at });
   });
   return out;
