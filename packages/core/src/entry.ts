@@ -19,6 +19,7 @@
  *   interrupts disabled would not.
  */
 import { HARDIRQ_MASK } from './preempt_mask.js';
+import { clock_now } from './clock.js';
 import {
   H_STATE,
   H_AMPLIFY,
@@ -61,8 +62,8 @@ function next_rand(): number {
 }
 function amplify_delay(): void {
   const us = next_rand() % AMP_MAX_US[amplify]!;
-  const t0 = performance.now();
-  while (performance.now() - t0 < us / 1000) {
+  const t0 = clock_now();
+  while (clock_now() - t0 < us / 1000) {
     /* widen the window: the other CPUs run meanwhile */
   }
   i32[PCB + PC_AMPLIFY_DELAYS]!++;

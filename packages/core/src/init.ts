@@ -7,6 +7,7 @@
  * built-in mechanisms open their softirq vectors (as init_timers opens
  * TIMER_SOFTIRQ).
  */
+import { clock_now } from './clock.js';
 import {
   type Geometry,
   Mem,
@@ -99,7 +100,7 @@ export function setup_machine_memory(opts: BootOptions): Mem {
   a[H_TRACE_RECORDS] = records;
   a[H_INITIAL_JIFFIES] = initial_jiffies(g.hz) | 0;
   workqueue_init_early(m, opts.wqIdleTimeoutMs ?? 0);
-  m.setBootTime(performance.timeOrigin + performance.now());
+  m.setBootTime(clock_now());
   Atomics.store(a, H_STATE, MACHINE_RUNNING);
   return m;
 }

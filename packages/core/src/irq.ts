@@ -21,6 +21,7 @@
  * - there is no irq chip hierarchy; every line shows as "IO-APIC N-edge".
  */
 import { hex8 } from './printk.js';
+import { clock_now } from './clock.js';
 import {
   type Mem,
   PC_IRR,
@@ -459,7 +460,7 @@ export function free_irq(irq: number, dev: unknown): string | null {
 export function synchronize_irq(irq: number): void {
   check_irq(irq, 'synchronize_irq');
   const d = mem.irq(irq);
-  const t0 = performance.now();
+  const t0 = clock_now();
   let spins = 0;
   while (Atomics.load(i32, d + IRQD_INPROGRESS) !== 0) {
     if (i32[PCB + PC_IRQ_CURRENT] === irq + 1) {
@@ -467,7 +468,7 @@ export function synchronize_irq(irq: number): void {
       return;
     }
     cpu_relax();
-    if ((++spins & 1023) === 0 && performance.now() - t0 > spin_lockup_ms()) {
+    if ((++spins & 1023) === 0 && clock_now() - t0 > spin_lockup_ms()) {
       printk(KERN_EMERG + `BUG: synchronize_irq(${irq}) waited ${spin_lockup_ms()} ms for a running handler on CPU#${cpuId}`);
       printk(KERN_EMERG + dump_context());
       oops_end(`synchronize_irq(${irq}) lockup`);

@@ -32,6 +32,7 @@
  *   callback is reported and stops the machine instead of hanging.
  */
 import { NMI_MASK } from './preempt_mask.js';
+import { clock_now } from './clock.js';
 import {
   IW_NEXT,
   IW_FLAGS,
@@ -294,14 +295,12 @@ export function irq_work_sync(work: IrqWork): void {
     printk(KERN_EMERG + dump_context());
     oops_end('irq_work waits for itself', in_interrupt());
   }
-  const t0 = performance.now();
+  const t0 = clock_now();
   let spins = 0;
   while (Atomics.load(i32, iw(work.id, IW_FLAGS)) & IRQ_WORK_BUSY) {
     cpu_relax();
-    if ((++spins & 1023) === 0 && performance.now() - t0 > spin_lockup_ms()) {
-      printk(
-        KERN_EMERG + `BUG: irq_work_sync(${work.name}) lockup suspected on CPU#${cpuId}: busy for ${Math.round(performance.now() - t0)} ms`,
-      );
+    if ((++spins & 1023) === 0 && clock_now() - t0 > spin_lockup_ms()) {
+      printk(KERN_EMERG + `BUG: irq_work_sync(${work.name}) lockup suspected on CPU#${cpuId}: busy for ${Math.round(clock_now() - t0)} ms`);
       oops_end('irq_work_sync lockup', in_interrupt());
     }
   }

@@ -46,6 +46,7 @@
  *   instance is owned, and reports instead of hanging forever (a second
  *   napi_disable never returns in the kernel).
  */
+import { clock_now } from './clock.js';
 import {
   type Mem,
   SD_POLL_HEAD,
@@ -320,7 +321,7 @@ function napi_poll(id: number, repoll: number[]): number {
  * raised again (S-NAPI-3).
  */
 function net_rx_action(): void {
-  const time_limit = performance.now() + netdev_budget_usecs() / 1000;
+  const time_limit = clock_now() + netdev_budget_usecs() / 1000;
   let budget = netdev_budget;
   const list: number[] = [];
   const repoll: number[] = [];
@@ -344,7 +345,7 @@ function net_rx_action(): void {
     }
     budget -= napi_poll(list[k++]!, repoll);
     polls++;
-    if (budget <= 0 || performance.now() >= time_limit) {
+    if (budget <= 0 || clock_now() >= time_limit) {
       i32[SD + SD_TIME_SQUEEZE]!++;
       break;
     }
@@ -452,14 +453,14 @@ export async function napi_disable(n: NapiStruct): Promise<void> {
   const s = np(n.id, NP_STATE);
   Atomics.or(i32, s, NAPIF_STATE_DISABLE);
   const bound = Math.max(i32[H_SOFTLOCKUP_MS]!, spin_lockup_ms());
-  const t0 = performance.now();
+  const t0 = clock_now();
   let val = Atomics.load(i32, s);
   for (;;) {
     while (val & (NAPIF_STATE_SCHED | NAPIF_STATE_NPSVC)) {
-      if (performance.now() - t0 > bound) {
+      if (clock_now() - t0 > bound) {
         printk(
           KERN_EMERG +
-            `BUG: napi_disable(${n.name}) on CPU#${cpuId}: the instance stayed owned for ${Math.round(performance.now() - t0)} ms (state ${val.toString(16)}: disabled twice?)`,
+            `BUG: napi_disable(${n.name}) on CPU#${cpuId}: the instance stayed owned for ${Math.round(clock_now() - t0)} ms (state ${val.toString(16)}: disabled twice?)`,
         );
         printk(KERN_EMERG + dump_context());
         oops_end('napi_disable never returns');

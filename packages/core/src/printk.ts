@@ -16,6 +16,7 @@
  * - the caller id ([T<pid>] in task context, [C<cpu>] otherwise) is always
  *   on, as with CONFIG_PRINTK_CALLER=y, so every line names its CPU.
  */
+import { clock_now } from './clock.js';
 import {
   type Mem,
   H_LOG_HEAD,
@@ -73,7 +74,7 @@ export function printk_set_context_hook(level: () => number): void {
 }
 
 function nowUs(m: Mem): number {
-  return (performance.timeOrigin + performance.now() - m.bootTime()) * 1000;
+  return (clock_now() - m.bootTime()) * 1000;
 }
 
 // ------------------------------------------------------------ report kinds

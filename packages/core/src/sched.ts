@@ -19,6 +19,7 @@
  *   Node timer) must be wrapped in awaitHost(), or the CPU stalls: an
  *   unwrapped one is detected and reported, and the task is parked.
  */
+import { clock_now } from './clock.js';
 import {
   type Mem,
   PC_CURRENT_PID,
@@ -100,7 +101,7 @@ export class TaskStruct {
   /** set by a timed sleep when its time ran out */
   timedOut = false;
   sleepUntil = 0;
-  /** performance.now() when it went to sleep in TASK_UNINTERRUPTIBLE (hung task detector), 0 awake */
+  /** clock_now() when it went to sleep in TASK_UNINTERRUPTIBLE (hung task detector), 0 awake */
   blockedSince = 0;
   hungReported = false;
   /** the validator's held locks of this task while it is switched out */
@@ -424,8 +425,8 @@ export function __schedule_bug(): void {
   const c = preempt_count();
   printk(KERN_ERR + `BUG: scheduling while atomic: ${current_comm()}/${current_pid()}/0x${(c >>> 0).toString(16).padStart(8, '0')}`);
   printk(KERN_ERR + dump_context());
-  if (performance.now() - lastScheduleBug > 1000) {
-    lastScheduleBug = performance.now();
+  if (clock_now() - lastScheduleBug > 1000) {
+    lastScheduleBug = clock_now();
     printk(KERN_ERR + 'Call Trace:');
     for (const l of call_trace(undefined, 6)) printk(KERN_ERR + l);
   }
@@ -440,7 +441,7 @@ let lastMightSleep = -Infinity;
 export function might_sleep(what = callerName(2)): boolean {
   const ok = current !== null && preempt_count() === 0 && !irqs_disabled();
   if (ok) return true;
-  const now = performance.now();
+  const now = clock_now();
   if (now - lastMightSleep < 1000) return false;
   lastMightSleep = now;
   printk(KERN_ERR + `BUG: sleeping function called from invalid context at ${what}`);
@@ -629,7 +630,7 @@ async function run_task(t: TaskStruct): Promise<void> {
     runqueue.push(t);
   }
   if (!t.exited && t.state & TASK_UNINTERRUPTIBLE && !(t.state & TASK_NOLOAD)) {
-    t.blockedSince = performance.now();
+    t.blockedSince = clock_now();
     t.hungReported = false;
   }
   i32[PCB + PC_NR_RUNNING] = runqueue.length;
@@ -654,7 +655,7 @@ function foreign_await_detector(): void {
 let lastHungCheck = 0;
 /** khungtaskd: report tasks asleep in TASK_UNINTERRUPTIBLE past the threshold. */
 function check_hung_tasks(): void {
-  const now = performance.now();
+  const now = clock_now();
   if (now - lastHungCheck < 100) return;
   lastHungCheck = now;
   const limit = hung_task_ms();

@@ -18,6 +18,7 @@
  * - open_softirq() must run at module load, so that every CPU has the action.
  */
 import { hex8 } from './printk.js';
+import { clock_now } from './clock.js';
 import {
   PC_SOFTIRQ_PENDING,
   PC_KSTAT_SOFTIRQS,
@@ -137,7 +138,7 @@ export function wakeup_softirqd(): void {
  */
 export function __do_softirq(): void {
   const PC = PCB + PC_PREEMPT_COUNT;
-  const end = performance.now() + MAX_SOFTIRQ_TIME_MS;
+  const end = clock_now() + MAX_SOFTIRQ_TIME_MS;
   let max_restart = MAX_SOFTIRQ_RESTART;
   let pending = Atomics.load(i32, PENDING);
   i32[PC]! += SOFTIRQ_OFFSET;
@@ -180,7 +181,7 @@ export function __do_softirq(): void {
       local_irq_disable();
       pending = Atomics.load(i32, PENDING);
       if (pending === 0) break;
-      if (performance.now() < end && !need_resched() && --max_restart > 0) {
+      if (clock_now() < end && !need_resched() && --max_restart > 0) {
         i32[PCB + PC_SOFTIRQ_RESTARTS]!++;
         continue;
       }

@@ -23,6 +23,7 @@
  *   with interrupts enabled, as on real hardware.
  */
 import { hex8 } from './printk.js';
+import { clock_now } from './clock.js';
 import {
   type Mem,
   LK_VAL,
@@ -250,14 +251,14 @@ function spin_slow(lock: SpinlockT): void {
   Atomics.add(i32, w + LK_CONTENDED, 1);
   if (traceContended) trace_event(TP_LOCK_CONTENDED, lock.id, i32[w + LK_NAME]!);
   i32[PCB + PC_SPINNING_ON] = lock.id + 1;
-  const t0 = performance.now();
+  const t0 = clock_now();
   const bound = spin_lockup_ms();
   let spins = 0;
   try {
     for (;;) {
       preempt_point();
       if (Atomics.load(i32, w) === 0 && Atomics.compareExchange(i32, w, 0, me) === 0) return;
-      if ((++spins & 255) === 0 && performance.now() - t0 > bound) spin_bug_fatal(lock, 'lockup suspected', false);
+      if ((++spins & 255) === 0 && clock_now() - t0 > bound) spin_bug_fatal(lock, 'lockup suspected', false);
     }
   } finally {
     i32[PCB + PC_SPINNING_ON] = 0;
@@ -474,7 +475,7 @@ function rw_slow(lock: RwlockT, tryTake: () => boolean, writer: boolean): void {
   const w = lock.w;
   Atomics.add(i32, w + LK_CONTENDED, 1);
   i32[PCB + PC_SPINNING_ON] = lock.id + 1;
-  const t0 = performance.now();
+  const t0 = clock_now();
   const bound = spin_lockup_ms();
   let spins = 0;
   try {
@@ -483,7 +484,7 @@ function rw_slow(lock: RwlockT, tryTake: () => boolean, writer: boolean): void {
       if (v & RW_WRITER && Atomics.load(i32, w + LK_OWNER_CPU) === cpuId) spin_bug_fatal(lock, 'recursion', true);
       preempt_point();
       if (tryTake()) return;
-      if ((++spins & 255) === 0 && performance.now() - t0 > bound)
+      if ((++spins & 255) === 0 && clock_now() - t0 > bound)
         spin_bug_fatal(lock, `lockup suspected (${writer ? 'writer' : 'reader'})`, true);
     }
   } finally {

@@ -26,6 +26,7 @@
  *   was killed is a one-time warning (the kernel allows it silently); one
  *   embedded in a freed object is a KASAN use-after-free.
  */
+import { clock_now } from './clock.js';
 import {
   TL_NEXT,
   TL_STATE,
@@ -290,14 +291,14 @@ export function tasklet_unlock_wait(t: TaskletStruct): void {
     printk(KERN_EMERG + dump_context());
     oops_end('tasklet waits for itself', in_interrupt());
   }
-  const t0 = performance.now();
+  const t0 = clock_now();
   let spins = 0;
   while (Atomics.load(i32, tl(t.id, TL_STATE)) & RUN) {
     cpu_relax();
-    if ((++spins & 1023) === 0 && performance.now() - t0 > spin_lockup_ms()) {
+    if ((++spins & 1023) === 0 && clock_now() - t0 > spin_lockup_ms()) {
       printk(
         KERN_EMERG +
-          `BUG: tasklet_unlock_wait(${t.name}) lockup suspected on CPU#${cpuId}: its callback has run for ${Math.round(performance.now() - t0)} ms`,
+          `BUG: tasklet_unlock_wait(${t.name}) lockup suspected on CPU#${cpuId}: its callback has run for ${Math.round(clock_now() - t0)} ms`,
       );
       oops_end('tasklet_unlock_wait lockup', in_interrupt());
     }
@@ -345,15 +346,15 @@ export async function tasklet_kill(t: TaskletStruct): Promise<void> {
   if (in_interrupt()) pr_notice('softirq: Attempt to kill tasklet from interrupt');
   if (!check_usable(t, 'tasklet_kill') && i32[tl(t.id, TL_OWNER)] !== t.owner) return; // stale: not the new object's tasklet
   const bound = Math.max(i32[H_SOFTLOCKUP_MS]!, spin_lockup_ms());
-  const t0 = performance.now();
+  const t0 = clock_now();
   while (Atomics.or(i32, tl(t.id, TL_STATE), SCHED) & SCHED) {
     do {
       await cond_resched();
       cpu_relax();
-      if (performance.now() - t0 > bound) {
+      if (clock_now() - t0 > bound) {
         printk(
           KERN_EMERG +
-            `BUG: tasklet_kill(${t.name}) on CPU#${cpuId}: the tasklet stayed scheduled for ${Math.round(performance.now() - t0)} ms (count ${t.count}: a disabled tasklet that is scheduled never leaves TASKLET_STATE_SCHED)`,
+            `BUG: tasklet_kill(${t.name}) on CPU#${cpuId}: the tasklet stayed scheduled for ${Math.round(clock_now() - t0)} ms (count ${t.count}: a disabled tasklet that is scheduled never leaves TASKLET_STATE_SCHED)`,
         );
         printk(KERN_EMERG + dump_context());
         oops_end('tasklet_kill never returns');

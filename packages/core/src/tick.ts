@@ -18,6 +18,7 @@
  *   last tick's value, as in the kernel.
  */
 import { type Mem, H_JIFFIES, H_HZ, PC_LOC_COUNT } from './layout.js';
+import { clock_now } from './clock.js';
 import { mem, i32, PCB } from './smp.js';
 import { irq_enter, irq_exit } from './irq.js';
 import { trace_event, TP_LOCAL_TIMER_ENTRY, TP_LOCAL_TIMER_EXIT } from './trace.js';
@@ -34,11 +35,11 @@ export let HZ = 1000;
 
 let msPerJiffy = 1;
 let bootMs = 0;
-let nextTickAt = 0; // performance.now() of this thread at which the next jiffy starts
+let nextTickAt = 0; // clock_now() at which the next jiffy starts
 const tickHooks: (() => void)[] = [];
 
 /** jiffies computed now from the clock (host side too). */
-export function jiffies_at(m: Mem, epochMs: number = performance.timeOrigin + performance.now()): number {
+export function jiffies_at(m: Mem, epochMs: number = clock_now()): number {
   const hz = m.i32[H_HZ]!;
   return initial_jiffies(hz) + Math.floor(((epochMs - m.bootTime()) * hz) / 1000);
 }
@@ -50,12 +51,12 @@ export function get_jiffies_64(): number {
 
 /** Whether a new jiffy started since this CPU's last tick (entry.ts asks). */
 export function tick_check(): boolean {
-  return performance.now() >= nextTickAt;
+  return clock_now() >= nextTickAt;
 }
 
 /** Catch jiffies up with the clock; returns the new value. */
 export function tick_update_jiffies(): number {
-  const now = performance.timeOrigin + performance.now();
+  const now = clock_now();
   const j = jiffies_at(mem, now);
   jiffies = j;
   // Shared low word: a monotonic max that other CPUs and the host may read.
@@ -64,7 +65,7 @@ export function tick_update_jiffies(): number {
     const cur = Atomics.load(i32, H_JIFFIES);
     if (((lo - cur) | 0) <= 0 || Atomics.compareExchange(i32, H_JIFFIES, cur, lo) === cur) break;
   }
-  nextTickAt = performance.now() + (msPerJiffy - ((now - bootMs) % msPerJiffy));
+  nextTickAt = clock_now() + (msPerJiffy - ((now - bootMs) % msPerJiffy));
   return j;
 }
 
@@ -87,7 +88,7 @@ export function tick_register_hook(fn: () => void): void {
 /** Milliseconds until the clock reaches jiffy `j` (for the idle loop's sleep). */
 export function ms_until_jiffy(j: number): number {
   const target = bootMs + ((j - initial_jiffies(HZ)) * 1000) / HZ;
-  return Math.max(0, target - (performance.timeOrigin + performance.now()));
+  return Math.max(0, target - clock_now());
 }
 
 /** time_after(a, b): a is later than b. */

@@ -24,6 +24,7 @@
  *   more than 24 days (at HZ=1000) ahead are clamped.
  */
 import { hex8 } from './printk.js';
+import { clock_now } from './clock.js';
 import {
   type Mem,
   TM_EXPIRES,
@@ -232,7 +233,7 @@ export function timer_slot_release(id: number): boolean {
 
 function base_lock(cpu: number): void {
   const w = bw(cpu, TB_LOCK);
-  const t0 = performance.now();
+  const t0 = clock_now();
   let spins = 0;
   while (Atomics.compareExchange(i32, w, 0, cpuId + 1) !== 0) {
     if (Atomics.load(i32, w) === cpuId + 1) {
@@ -240,7 +241,7 @@ function base_lock(cpu: number): void {
       oops_end('timer base lock recursion');
     }
     cpu_relax();
-    if ((++spins & 1023) === 0 && performance.now() - t0 > spin_lockup_ms()) {
+    if ((++spins & 1023) === 0 && clock_now() - t0 > spin_lockup_ms()) {
       printk(KERN_EMERG + `BUG: timer base lock of CPU#${cpu} lockup suspected on CPU#${cpuId}`);
       oops_end('timer base lockup');
     }
@@ -764,17 +765,17 @@ function __timer_delete_sync(t: TimerList, shutdown: boolean): number {
     lock_map_release(map);
     local_irq_restore(flags);
   }
-  const t0 = performance.now();
+  const t0 = clock_now();
   let spins = 0;
   for (;;) {
     const ret = try_to_del_timer_sync(t, shutdown);
     if (ret >= 0) return ret;
     cpu_relax();
-    if ((++spins & 255) === 0 && performance.now() - t0 > spin_lockup_ms()) {
+    if ((++spins & 255) === 0 && clock_now() - t0 > spin_lockup_ms()) {
       const runCpu = Atomics.load(i32, tw(id, TM_BASE));
       printk(
         KERN_EMERG +
-          `BUG: ${who}() lockup suspected on CPU#${cpuId}: the function of timer ${t.name} has run on CPU#${runCpu} for ${Math.round(performance.now() - t0)} ms`,
+          `BUG: ${who}() lockup suspected on CPU#${cpuId}: the function of timer ${t.name} has run on CPU#${runCpu} for ${Math.round(clock_now() - t0)} ms`,
       );
       printk(KERN_EMERG + dump_context());
       printk(KERN_EMERG + `Context of the waiter: ${context_name()}`);

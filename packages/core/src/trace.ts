@@ -18,6 +18,7 @@
  * - one fixed record format (time, event, two integer arguments); names are
  *   resolved from the name registry when exported.
  */
+import { clock_now } from './clock.js';
 import {
   type Mem,
   H_TRACE_FLAGS,
@@ -107,7 +108,7 @@ export let trace_event: (ev: number, a0: number, a1: number) => void = noop;
 function record(ev: number, a0: number, a1: number): void {
   const head = i32[ringHead]!;
   const w = ringEntries + (head & MASK) * TES;
-  mem.f64[(w + TE_TIME) / 2] = (performance.timeOrigin + performance.now() - bootMs) * 1000;
+  mem.f64[(w + TE_TIME) / 2] = (clock_now() - bootMs) * 1000;
   i32[w + TE_EVENT] = ev | (a1 << 8);
   i32[w + TE_ARG0] = a0;
   Atomics.store(i32, ringHead, head + 1);

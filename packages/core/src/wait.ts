@@ -24,6 +24,7 @@
  *   function called from invalid context" and return at once, without
  *   sleeping, whether or not the condition holds.
  */
+import { clock_now } from './clock.js';
 import {
   H_STATE,
   MACHINE_RUNNING,
@@ -110,8 +111,8 @@ function raw_word_lock_slow(w: number, what: string): void {
         if (Atomics.load(i32, H_STATE) !== MACHINE_RUNNING) {
           throw new KernelHalt(machine_panicked() ? 'machine panicked' : 'machine shut down');
         }
-        if (t0 === 0) t0 = performance.now();
-        else if (performance.now() - t0 > spin_lockup_ms()) {
+        if (t0 === 0) t0 = clock_now();
+        else if (clock_now() - t0 > spin_lockup_ms()) {
           BUG(`spinlock lockup suspected on CPU#${cpuId}: ${what}, held by CPU#${Atomics.load(i32, w) - 1}`);
         }
       }

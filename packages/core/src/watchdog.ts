@@ -17,6 +17,7 @@
  * - thresholds are boot options in milliseconds (kernel: watchdog_thresh
  *   seconds, soft lockup at 2 × thresh; hung_task_timeout_secs).
  */
+import { clock_now } from './clock.js';
 import {
   type Mem,
   H_SOFTLOCKUP_MS,
@@ -46,7 +47,7 @@ let softLockupMs = 20_000;
 
 /** touch_softlockup_watchdog - this CPU went through a scheduling point. */
 export function touch_softlockup_watchdog(): void {
-  touchedAt = performance.now();
+  touchedAt = clock_now();
   reported = false;
 }
 
@@ -70,7 +71,7 @@ export function describe_activity(m: Mem, cpu: number, inTick = false): string {
 /** The tick's check (hardirq context): report a CPU that has not scheduled for too long. */
 export function watchdog_timer_fn(): void {
   if (reported) return;
-  const stuck = performance.now() - touchedAt;
+  const stuck = clock_now() - touchedAt;
   if (stuck < softLockupMs) return;
   reported = true;
   i32[PCB + PC_SOFTLOCKUPS]!++;

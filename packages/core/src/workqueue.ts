@@ -92,6 +92,7 @@
  * - cancel_work_sync & co. on a BH work in atomic context report like any
  *   sleeping call (6.10+ busy-waits there instead).
  */
+import { clock_now } from './clock.js';
 import {
   type Mem,
   MAX_CPUS,
@@ -1462,12 +1463,12 @@ async function maybe_create_worker(pool: number): Promise<void> {
 function worker_poll_worklist(pool: number): boolean {
   const head = P(pool, PL_WORKLIST);
   const inbound = P(pool, PL_INBOUND);
-  const end = performance.now() + WORKER_IDLE_POLL_US / 1000;
+  const end = clock_now() + WORKER_IDLE_POLL_US / 1000;
   for (let k = 1; ; k++) {
     if (Atomics.load(i32, inbound) !== 0 || Atomics.load(i32, head) !== 0) return true;
     if ((k & 15) === 0) {
       preempt_point();
-      if (i32[PCB + PC_NR_RUNNING] !== 0 || Atomics.load(i32, PCB + PC_CONTROL_HOST) !== 0 || performance.now() > end)
+      if (i32[PCB + PC_NR_RUNNING] !== 0 || Atomics.load(i32, PCB + PC_CONTROL_HOST) !== 0 || clock_now() > end)
         return Atomics.load(i32, inbound) !== 0 || Atomics.load(i32, head) !== 0;
     }
   }
@@ -1628,7 +1629,7 @@ async function rescuer_thread(lw: LocalWorker): Promise<number> {
  */
 function bh_worker(pool: number, wk: number): void {
   let restarts = BH_WORKER_RESTARTS;
-  const end = performance.now() + BH_WORKER_MS;
+  const end = clock_now() + BH_WORKER_MS;
   let f = pool_lock(pool);
   worker_leave_idle(wk, pool);
   if (need_more_worker(pool)) {
@@ -1640,7 +1641,7 @@ function bh_worker(pool: number, wk: number): void {
           f = bh_process_one_work(wk, work, pool, f);
         }
       }
-    } while (keep_working(pool) && --restarts > 0 && performance.now() < end);
+    } while (keep_working(pool) && --restarts > 0 && clock_now() < end);
     worker_set_flags(wk, pool, WORKER_PREP);
   }
   worker_enter_idle(wk, pool);
@@ -2081,10 +2082,10 @@ function work_grab_pending(work: number, isDwork: boolean, who: string): number 
     if (ret >= 0) return ret;
     preempt_point();
     if ((spins & 1023) === 1023) {
-      if (t0 === 0) t0 = performance.now();
-      else if (performance.now() - t0 > spin_lockup_ms()) {
+      if (t0 === 0) t0 = clock_now();
+      else if (clock_now() - t0 > spin_lockup_ms()) {
         BUG(
-          `${who}(${work_by_id(work).name}): work stays pending without being queued for ${Math.round(performance.now() - t0)} ms on CPU#${cpuId}`,
+          `${who}(${work_by_id(work).name}): work stays pending without being queued for ${Math.round(clock_now() - t0)} ms on CPU#${cpuId}`,
         );
       }
     }
