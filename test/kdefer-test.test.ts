@@ -3,7 +3,8 @@
 // expectReport() turns a report into the test's expectation.
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { withMachine, expectReport } from '@kdefer/test';
+import { withMachine, expectReport, type Machine } from '@kdefer/test';
+import { NIC_IRQ } from '../examples/nic/nic.js';
 
 const example = (p: string): string => fileURLToPath(new URL(`../examples/${p}`, import.meta.url));
 
@@ -40,5 +41,36 @@ describe('kdefer-only (test helper): @kdefer/test', () => {
     await expect(
       withMachine({ modules: [example('wqflush/fixed.ts')], timeoutMs: 300 }, () => new Promise<void>(() => undefined)),
     ).rejects.toThrow(/ran past 300 ms/);
+  });
+});
+
+describe('S-TIME-12 (examples/nic, through @kdefer/test): the watchdog <-> reset cycle needs timer_shutdown_sync()', () => {
+  /** probe, traffic on the NIC's IRQ, a TX stall the watchdog resets, remove — as kdefer run drives it. */
+  async function lifecycle(m: Machine, mod: string): Promise<{ rx: number; tx: number; resets: number }> {
+    expect(await m.call(0, mod, 'probe')).toBe(0);
+    m.setIrqAffinity(NIC_IRQ, [1]);
+    for (let k = 0; k < 20; k++) m.raiseIrq(NIC_IRQ);
+    await m.call(0, mod, 'xmit', 200);
+    expect(await m.call(0, mod, 'stall')).toBe(1);
+    return (await m.call(0, mod, 'remove')) as { rx: number; tx: number; resets: number };
+  }
+
+  it('buggy: the re-armed watchdog reads freed priv — expectReport(m, "use-after-free") in nic_watchdog', async () => {
+    const r = await withMachine({ modules: [example('nic/buggy.ts')] }, async (m) => {
+      await lifecycle(m, 'nic_buggy');
+      return expectReport(m, 'use-after-free', /in nic_watchdog[\s\S]*Freed by task/);
+    });
+    expect(r.kind).toBe('KASAN');
+  });
+
+  it('fixed: no report, one reset, every transmit completed; the machine is shut down with no thread left', async () => {
+    const stats = await withMachine({ modules: [example('nic/fixed.ts')] }, async (m) => {
+      const s = await lifecycle(m, 'nic_fixed');
+      await new Promise((r) => setTimeout(r, 50)); // past WATCHDOG_JIFFIES: nothing left to fire
+      await expect(expectReport(m, 'KASAN', undefined, 50)).rejects.toThrow(/no KASAN report/);
+      return s;
+    });
+    expect(stats).toMatchObject({ tx: 201, resets: 1 });
+    expect(stats.rx).toBeGreaterThan(0);
   });
 });
