@@ -28,7 +28,7 @@ const LAYERS = [
   // 6: workqueues, NAPI, bottom-half helpers
   ['workqueue', 'napi', 'bh'],
   // 7: the CPU loop, init, host readers, the package's faces
-  ['init', 'cpu_entry', 'proc', 'index'],
+  ['sched/idle', 'init', 'cpu_entry', 'proc', 'index'],
 ];
 
 const layerRules = LAYERS.slice(0, -1).map((files, i) => ({
