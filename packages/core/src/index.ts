@@ -5,7 +5,7 @@
  *
  * Layers (bottom up; packages/core/README.md draws them, npm run depcruise
  * enforces them): 1 layout smp printk module upcall · 2 preempt entry trace oops sched/task ·
- * 3 lockdep spinlock · 4 softirq irq tick · 5 sched wait mutex completion
+ * 3 lockdep spinlock · 4 softirq irq tick · 5 sched ksoftirqd wait mutex completion
  * tasklet timer slab · 6 workqueue napi bh · 7 sched/idle init cpu_entry proc index.
  */
 export * from './layout.js';

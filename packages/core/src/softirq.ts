@@ -8,7 +8,8 @@
  * __do_softirq restarts while handlers keep raising work, within
  * MAX_SOFTIRQ_TIME / MAX_SOFTIRQ_RESTART / need_resched, then hands the rest
  * to ksoftirqd/N — a process-context task on the same CPU that still runs
- * the handlers in softirq context.
+ * the handlers in softirq context (the thread itself is ksoftirqd.ts: it is
+ * a task, and the scheduler sits above this layer).
  *
  * Differs from Linux:
  * - MAX_SOFTIRQ_TIME is measured with the monotonic clock (2 ms), not in
@@ -23,13 +24,12 @@ import {
   PC_SOFTIRQ_PENDING,
   PC_KSTAT_SOFTIRQS,
   PC_SOFTIRQ_RESTARTS,
-  PC_KSOFTIRQD_WAKEUPS,
   PC_RAISES,
   PC_SOFTIRQ_CURRENT,
   PC_PREEMPT_COUNT,
   PC_IRQS_DISABLED,
 } from './layout.js';
-import { i32, PCB, cpuId } from './smp.js';
+import { i32, PCB } from './smp.js';
 import { KdeferError, loading } from './module.js';
 import { pr_err, KernelHalt } from './printk.js';
 import {
@@ -48,18 +48,7 @@ import {
 import { report_handler_oops } from './oops.js';
 import { lockdep_depth, lockdep_check_return } from './lockdep.js';
 import { trace_event, TP_SOFTIRQ_RAISE, TP_SOFTIRQ_ENTRY, TP_SOFTIRQ_EXIT } from './trace.js';
-import {
-  type TaskStruct,
-  kthread_create_on_cpu,
-  wake_up_process,
-  set_current_state,
-  schedule,
-  cond_resched,
-  TASK_INTERRUPTIBLE,
-  TASK_RUNNING,
-  kthread_should_stop,
-  task_is_running,
-} from './sched.js';
+import { upcalls } from './upcall.js';
 
 export const HI_SOFTIRQ = 0;
 export const TIMER_SOFTIRQ = 1;
@@ -105,7 +94,6 @@ const softirq_action_name: string[] = new Array<string>(NR_SOFTIRQS).fill('');
 const softirq_owner: string[] = new Array<string>(NR_SOFTIRQS).fill('');
 
 let PENDING = 0;
-let ksoftirqd: TaskStruct | null = null;
 
 // ------------------------------------------------------------ helpers
 
@@ -120,13 +108,14 @@ export function local_softirq_pending(): number {
   return Atomics.load(i32, PENDING);
 }
 
-/** Wake this CPU's ksoftirqd (if it is not already running or runnable). */
+/**
+ * wakeup_softirqd - wake this CPU's ksoftirqd, if it is not already running
+ * or runnable. The thread is a task, so the scheduler's layer owns it
+ * (ksoftirqd.ts, registered at init through upcall.ts).
+ * Context: any on this CPU.
+ */
 export function wakeup_softirqd(): void {
-  const t = ksoftirqd;
-  if (t && !task_is_running(t)) {
-    i32[PCB + PC_KSOFTIRQD_WAKEUPS]!++;
-    wake_up_process(t);
-  }
+  upcalls.wakeupSoftirqd();
 }
 
 // ------------------------------------------------------------ the core loop
@@ -298,35 +287,6 @@ export function raiseSoftirqNocheck(nr: number): void {
   __raise_softirq_irqoff(nr);
   if ((i32[PCB + PC_PREEMPT_COUNT]! & (NMI_MASK | HARDIRQ_MASK | SOFTIRQ_MASK)) === 0) wakeup_softirqd();
   local_irq_restore(flags);
-}
-
-// ------------------------------------------------------------ ksoftirqd
-
-/** ksoftirqd/N: run what __do_softirq handed over, in softirq context, then yield. */
-async function run_ksoftirqd(): Promise<void> {
-  while (!kthread_should_stop()) {
-    set_current_state(TASK_INTERRUPTIBLE);
-    if (Atomics.load(i32, PENDING) === 0) {
-      await schedule();
-      continue;
-    }
-    set_current_state(TASK_RUNNING);
-    local_irq_disable();
-    if (Atomics.load(i32, PENDING) !== 0) __do_softirq();
-    local_irq_enable();
-    await cond_resched();
-  }
-}
-
-/** Start this CPU's ksoftirqd (spawn_ksoftirqd). */
-export function spawn_ksoftirqd(): TaskStruct {
-  ksoftirqd = kthread_create_on_cpu(run_ksoftirqd, null, cpuId, 'ksoftirqd/%u');
-  wake_up_process(ksoftirqd);
-  return ksoftirqd;
-}
-
-export function this_ksoftirqd(): TaskStruct | null {
-  return ksoftirqd;
 }
 
 export function softirq_init_cpu(): void {
