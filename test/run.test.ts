@@ -71,7 +71,7 @@ describe('kdefer run: the examples, bug and fix side by side', () => {
     const fix = await kdefer(example('nic/fixed.ts'), ...args);
     expect(fix.stdout).toMatch(/verdict: PASS/);
     expect(fix.code).toBe(0);
-    expect(fix.stdout).toMatch(/stall@0 +returned +-> 1\n.*remove@0 +returned +-> \{"rx":\d+,"tx":201,"resets":1\}/);
+    expect(fix.stdout).toMatch(/stall@0 +returned +-> [1-9]\n.*remove@0 +returned +-> \{"rx":\d+,"tx":2\d\d,"resets":[1-9]\}/);
     const irq12 = /^ 12: +(\d+) +(\d+)/m.exec(fix.stdout); // the interrupts came (free_irq took the name off the line)
     expect(Number(irq12?.[1]) + Number(irq12?.[2])).toBeGreaterThan(0);
   });
