@@ -14,9 +14,9 @@ const LAYERS = [
   // 1: memory map and machine words, log and report layer, module table, NIC rings
   ['layout', 'smp', 'printk', 'module', 'ipi', 'nic', 'upcall', 'preempt_mask', 'clock'],
   // 2: preempt_count and the preemption point, trace, the watchdog's counters
-  ['preempt', 'entry', 'trace', 'watchdog', 'oops', 'sched/task'],
-  // 3: lock validator and spinlocks
-  ['lockdep', 'spinlock'],
+  ['preempt', 'entry', 'trace', 'watchdog', 'sched/task'],
+  // 3: lock validator and spinlocks, the handler guard (it checks lockdep's depth)
+  ['lockdep', 'spinlock', 'oops'],
   // 4: softirq, then hardirq, the tick interrupt and the IRQ work interrupt
   ['softirq', 'irq', 'tick', 'irq_work'],
   // 5: the scheduler and what sleeps or defers on it

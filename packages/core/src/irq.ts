@@ -56,8 +56,7 @@ import { WARN, pr_err, printk, KERN_EMERG, KernelHalt, dump_context, oops_end, m
 import { HARDIRQ_OFFSET, HARDIRQ_MASK, SOFTIRQ_MASK, NMI_MASK, in_interrupt } from './preempt.js';
 import { invoke_softirq } from './softirq.js';
 import { spin_lockup_ms } from './spinlock.js';
-import { lockdep_depth, lockdep_check_return } from './lockdep.js';
-import { report_handler_oops } from './oops.js';
+import { run_handler } from './oops.js';
 import { trace_event, TP_IRQ_HANDLER_ENTRY, TP_IRQ_HANDLER_EXIT } from './trace.js';
 
 export const IRQ_NONE = 0;
@@ -306,20 +305,21 @@ function run_action(irq: number, k: number, id: number, d: number): void {
   const cookie = i32[d + IRQD_ACTION_DEV + k]!;
   const dev = localDev.has(irq * IRQ_ACTIONS + k) ? localDev.get(irq * IRQ_ACTIONS + k) : cookie_value(cookie);
   const before = i32[PCB + PC_PREEMPT_COUNT]!;
-  const held = lockdep_depth();
   trace_event(TP_IRQ_HANDLER_ENTRY, irq, i32[d + IRQD_ACTION_NAME + k]!);
   let ret = IRQ_NONE;
-  try {
-    ret = fn(irq, dev);
-    if (ret === IRQ_HANDLED) Atomics.add(i32, d + IRQD_ACTION_COUNT, 1);
-  } catch (e) {
-    if (e instanceof KernelHalt) throw e;
-    report_handler_oops(e, `irq ${irq} handler ${fn_name(id)} (${name_of(mem, i32[d + IRQD_ACTION_NAME + k]!)})`);
+  const ok = run_handler(
+    () => {
+      ret = fn(irq, dev);
+      if (ret === IRQ_HANDLED) Atomics.add(i32, d + IRQD_ACTION_COUNT, 1);
+    },
+    () => `irq ${irq} handler ${fn_name(id)} (${name_of(mem, i32[d + IRQD_ACTION_NAME + k]!)})`,
+    `hardirq handler ${fn_name(id)}`,
+  );
+  if (!ok) {
     i32[PCB + PC_PREEMPT_COUNT] = before;
     i32[PCB + PC_IRQS_DISABLED] = 1;
   }
   trace_event(TP_IRQ_HANDLER_EXIT, irq, ret);
-  lockdep_check_return(held, `hardirq handler ${fn_name(id)}`);
   if (i32[PCB + PC_IRQS_DISABLED] === 0) {
     WARN(true, `irq ${irq} handler ${fn_name(id)} enabled interrupts`);
     i32[PCB + PC_IRQS_DISABLED] = 1;

@@ -31,7 +31,7 @@ import {
 } from './layout.js';
 import { i32, PCB } from './smp.js';
 import { KdeferError, loading } from './module.js';
-import { pr_err, KernelHalt } from './printk.js';
+import { pr_err } from './printk.js';
 import {
   SOFTIRQ_OFFSET,
   NMI_MASK,
@@ -45,8 +45,7 @@ import {
   local_irq_disable,
   __irq_flag_set,
 } from './preempt.js';
-import { report_handler_oops } from './oops.js';
-import { lockdep_depth, lockdep_check_return } from './lockdep.js';
+import { run_handler } from './oops.js';
 import { trace_event, TP_SOFTIRQ_RAISE, TP_SOFTIRQ_ENTRY, TP_SOFTIRQ_EXIT } from './trace.js';
 import { upcalls } from './upcall.js';
 
@@ -144,26 +143,19 @@ export function __do_softirq(): void {
         i32[PCB + PC_KSTAT_SOFTIRQS + nr]!++;
         i32[PCB + PC_SOFTIRQ_CURRENT] = nr + 1;
         const h = softirq_vec[nr];
-        const prev_count = i32[PC]!;
-        const held = lockdep_depth();
         trace_event(TP_SOFTIRQ_ENTRY, nr, 0);
         if (h) {
-          try {
-            h();
-          } catch (e) {
-            if (e instanceof KernelHalt) throw e;
-            report_handler_oops(e, `softirq ${nr} ${softirq_to_name[nr]} handler ${softirq_action_name[nr]}`);
-            __irq_flag_set(false);
-          }
+          run_handler(
+            h,
+            () => `softirq ${nr} ${softirq_to_name[nr]} handler ${softirq_action_name[nr]}`,
+            `softirq handler ${softirq_action_name[nr]}`,
+            (entry, exit) =>
+              pr_err(
+                `huh, entered softirq ${nr} ${softirq_to_name[nr]} ${softirq_action_name[nr]} with preempt_count ${hex8(entry)}, exited with ${hex8(exit)}?`,
+              ),
+          );
         }
         trace_event(TP_SOFTIRQ_EXIT, nr, 0);
-        lockdep_check_return(held, `softirq handler ${softirq_action_name[nr]}`);
-        if (i32[PC] !== prev_count) {
-          pr_err(
-            `huh, entered softirq ${nr} ${softirq_to_name[nr]} ${softirq_action_name[nr]} with preempt_count ${hex8(prev_count)}, exited with ${hex8(i32[PC]!)}?`,
-          );
-          i32[PC] = prev_count;
-        }
         if (i32[PCB + PC_IRQS_DISABLED] !== 0) __irq_flag_set(false);
       }
       i32[PCB + PC_SOFTIRQ_CURRENT] = prevVec;

@@ -55,13 +55,12 @@ import {
 import { mem, i32, cpuId, PCB } from './smp.js';
 import { preempt_point, cpu_relax } from './entry.js';
 import { KdeferError, fn_id, fn_by_id, fn_name, intern, name_of, registry_resolve, NAME_KIND_OBJECT } from './module.js';
-import { printk, pr_notice, KERN_EMERG, WARN_ONCE, KernelHalt, dump_context, oops_end } from './printk.js';
+import { printk, pr_notice, KERN_EMERG, WARN_ONCE, dump_context, oops_end } from './printk.js';
 import { local_irq_save, local_irq_restore, local_irq_disable, local_irq_enable, in_interrupt } from './preempt.js';
 import { open_softirq, raise_softirq_irqoff, __raise_softirq_irqoff, TASKLET_SOFTIRQ, HI_SOFTIRQ } from './softirq.js';
-import { report_handler_oops } from './oops.js';
+import { run_handler } from './oops.js';
 import { cond_resched } from './sched.js';
 import { spin_lockup_ms } from './spinlock.js';
-import { lockdep_depth, lockdep_check_return } from './lockdep.js';
 import { trace_event, TP_TASKLET_ENTRY, TP_TASKLET_EXIT } from './trace.js';
 import { slab_obj, type SlabObject, type StructFields, registerFieldKind, embeddedStale, embeddedOwnerAlive } from './slab.js';
 
@@ -425,20 +424,21 @@ function run_callback(t: TaskletStruct): void {
   i32[PCB + PC_TASKLET_RUNS]!++;
   Atomics.add(i32, tl(id, TL_RUNS), 1);
   Atomics.store(i32, tl(id, TL_LAST_CPU), cpuId);
-  const held = lockdep_depth();
   trace_event(TP_TASKLET_ENTRY, id, i32[tl(id, TL_NAME)]!);
+  if (!fn) {
+    i32[PCB + PC_TASKLET_CURRENT] = prev;
+    return;
+  }
   try {
-    if (!fn) return;
-    if (f & TLF_CALLBACK) (fn as TaskletCallback)(t);
-    else (fn as TaskletFunc)(i32[tl(id, TL_DATA)]!);
-  } catch (e) {
-    if (e instanceof KernelHalt) throw e;
-    report_handler_oops(e, `tasklet ${t.name} callback ${fn_name(fid)}`);
+    run_handler(
+      f & TLF_CALLBACK ? () => (fn as TaskletCallback)(t) : () => (fn as TaskletFunc)(i32[tl(id, TL_DATA)]!),
+      () => `tasklet ${t.name} callback ${fn_name(fid)}`,
+      `tasklet ${t.name}`,
+    );
   } finally {
     i32[PCB + PC_TASKLET_CURRENT] = prev;
   }
   trace_event(TP_TASKLET_EXIT, id, i32[tl(id, TL_NAME)]!);
-  lockdep_check_return(held, `tasklet ${t.name}`);
 }
 
 /** TASKLET_SOFTIRQ's action: BH work first, then the tasklets of tasklet_vec. */

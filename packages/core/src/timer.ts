@@ -52,17 +52,16 @@ import {
   H_TIMERS_USED,
   H_HZ,
   PC_TIMER_CURRENT,
-  PC_PREEMPT_COUNT,
   PC_IRQS_DISABLED,
   PC_TIMERS_RUN,
 } from './layout.js';
 import { mem, i32, cpuId, PCB, nrCpus, kick_cpu } from './smp.js';
 import { preempt_point, cpu_relax } from './entry.js';
 import { KdeferError, fn_id, fn_by_id, fn_name, intern, name_of, registry_resolve, NAME_KIND_OBJECT } from './module.js';
-import { printk, KERN_EMERG, KERN_WARNING, WARN, WARN_ON_ONCE, KernelHalt, dump_context, call_trace, oops_end } from './printk.js';
+import { printk, KERN_EMERG, KERN_WARNING, WARN, WARN_ON_ONCE, dump_context, call_trace, oops_end } from './printk.js';
 import { in_hardirq, in_interrupt, local_irq_save, local_irq_restore, context_name } from './preempt.js';
 import { open_softirq, raiseSoftirqNocheck, TIMER_SOFTIRQ } from './softirq.js';
-import { report_handler_oops } from './oops.js';
+import { run_handler } from './oops.js';
 import { jiffies, tick_update_jiffies, tick_register_hook, ms_until_jiffy, initial_jiffies, get_jiffies_64 } from './tick.js';
 import { sched_register_idle_timeout } from './sched.js';
 import { spin_lockup_ms } from './spinlock.js';
@@ -84,7 +83,7 @@ declare module './slab.js' {
   }
 }
 import { trace_event, TP_TIMER_START, TP_TIMER_EXPIRE_ENTRY, TP_TIMER_EXPIRE_EXIT, TP_TIMER_CANCEL } from './trace.js';
-import { lockdep_depth, lockdep_check_return, lockdep_map, lockdep_enabled, lock_map_acquire, lock_map_release } from './lockdep.js';
+import { lockdep_map, lockdep_enabled, lock_map_acquire, lock_map_release } from './lockdep.js';
 
 // ------------------------------------------------------------ tunables
 
@@ -402,30 +401,31 @@ function call_timer_fn(cpu: number, id: number): void {
   const prevRunning = runningHere;
   runningHere = id;
   i32[PCB + PC_TIMER_CURRENT] = id + 1;
-  const count = i32[PCB + PC_PREEMPT_COUNT]!;
   const map = i32[tw(id, TM_LOCKDEP)]! - 1;
-  const held = lockdep_depth();
-  if (map >= 0) lock_map_acquire(map);
-  trace_event(TP_TIMER_EXPIRE_ENTRY, id, i32[tw(id, TM_NAME)]!);
   // irqs are enabled while the function runs, except for TIMER_IRQSAFE timers
-  if (!irqsafe) i32[PCB + PC_IRQS_DISABLED] = 0;
   try {
-    i32[PCB + PC_TIMERS_RUN]!++;
-    Atomics.add(i32, tw(id, TM_RUNS), 1);
-    if (fn) fn(timer_by_id(id));
-  } catch (e) {
-    if (e instanceof KernelHalt) throw e;
-    report_handler_oops(e, `timer ${name_of(mem, i32[tw(id, TM_NAME)]!) || `#${id}`} function ${fn_name(fid)}`);
+    run_handler(
+      () => {
+        // the timer's lockdep map is held around the function (del_timer_sync's check)
+        if (map >= 0) lock_map_acquire(map);
+        trace_event(TP_TIMER_EXPIRE_ENTRY, id, i32[tw(id, TM_NAME)]!);
+        if (!irqsafe) i32[PCB + PC_IRQS_DISABLED] = 0;
+        try {
+          i32[PCB + PC_TIMERS_RUN]!++;
+          Atomics.add(i32, tw(id, TM_RUNS), 1);
+          if (fn) fn(timer_by_id(id));
+        } finally {
+          trace_event(TP_TIMER_EXPIRE_EXIT, id, i32[tw(id, TM_NAME)]!);
+          if (map >= 0) lock_map_release(map);
+        }
+      },
+      () => `timer ${name_of(mem, i32[tw(id, TM_NAME)]!) || `#${id}`} function ${fn_name(fid)}`,
+      `timer function ${fn_name(fid)}`,
+      (entry, exit) => WARN(true, `timer: ${fn_name(fid)} preempt leak: ${hex8(entry)} -> ${hex8(exit)}`),
+    );
   } finally {
     runningHere = prevRunning;
     i32[PCB + PC_TIMER_CURRENT] = prevRunning + 1;
-  }
-  trace_event(TP_TIMER_EXPIRE_EXIT, id, i32[tw(id, TM_NAME)]!);
-  if (map >= 0) lock_map_release(map);
-  lockdep_check_return(held, `timer function ${fn_name(fid)}`);
-  if (i32[PCB + PC_PREEMPT_COUNT] !== count) {
-    WARN(true, `timer: ${fn_name(fid)} preempt leak: ${hex8(count)} -> ${hex8(i32[PCB + PC_PREEMPT_COUNT]!)}`);
-    i32[PCB + PC_PREEMPT_COUNT] = count;
   }
   i32[PCB + PC_IRQS_DISABLED] = 1;
   base_lock(cpu);
