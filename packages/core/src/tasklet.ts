@@ -63,7 +63,18 @@ import { cond_resched } from './sched.js';
 import { spin_lockup_ms } from './spinlock.js';
 import { lockdep_depth, lockdep_check_return } from './lockdep.js';
 import { trace_event, TP_TASKLET_ENTRY, TP_TASKLET_EXIT } from './trace.js';
-import { slab_alive, kasan_report, slab_obj, type SlabObject, type StructFields } from './slab.js';
+import { slab_obj, type SlabObject, type StructFields, registerFieldKind, embeddedStale, embeddedOwnerAlive } from './slab.js';
+
+declare module './slab.js' {
+  interface EmbeddedFieldTypes {
+    /** a struct tasklet_struct field (tasklet_init_cpu registers the kind) */
+    tasklet_struct: TaskletStruct;
+  }
+  interface SlabObject<F extends StructFields = StructFields> {
+    /** The tasklet_struct embedded as `field` (after free: as timer(), a handle every tasklet API refuses). */
+    tasklet(field: keyof F & string): TaskletStruct;
+  }
+}
 
 export const TASKLET_STATE_SCHED = 0;
 export const TASKLET_STATE_RUN = 1;
@@ -217,9 +228,7 @@ export function from_tasklet<F extends StructFields>(t: TaskletStruct): SlabObje
  * (the new object's tasklet) is left alone.
  */
 function stale(t: TaskletStruct, who: string): boolean {
-  if (i32[tl(t.id, TL_OWNER)] === t.owner) return false;
-  kasan_report(t.owner, null, '', true, 4, 'slab-use-after-free', who, true);
-  return true;
+  return embeddedStale(i32[tl(t.id, TL_OWNER)]!, t.owner, who);
 }
 
 function check_usable(t: TaskletStruct, who: string): boolean {
@@ -228,11 +237,7 @@ function check_usable(t: TaskletStruct, who: string): boolean {
   const f = Atomics.load(i32, tl(t.id, TL_FLAGS));
   if (!(f & TLF_INIT))
     throw new KdeferError(`${who}: tasklet '${t.name}' was never initialised (tasklet_init, tasklet_setup or DECLARE_TASKLET)`);
-  const owner = i32[tl(t.id, TL_OWNER)]!;
-  if (owner !== 0 && !slab_alive(mem, owner)) {
-    kasan_report(owner, null, '', true, 4, 'slab-use-after-free');
-    return false;
-  }
+  if (!embeddedOwnerAlive(i32[tl(t.id, TL_OWNER)]!)) return false;
   if (f & TLF_KILLED) WARN_ONCE(true, `${who}: tasklet ${t.name} used after tasklet_kill()`);
   return true;
 }
@@ -456,4 +461,10 @@ export function taskletStats(t: TaskletStruct): { runs: number; lastCpu: number 
 export function tasklet_init_cpu(): void {
   open_softirq(TASKLET_SOFTIRQ, tasklet_action);
   open_softirq(HI_SOFTIRQ, tasklet_hi_action);
+  registerFieldKind('tasklet_struct', {
+    accessor: 'tasklet',
+    alloc: (owner) => tasklet_slot_alloc(owner),
+    release: (id) => tasklet_slot_release(id),
+    lookup: (id, obj, _field, freed) => (freed ? taskletOfStaleHandle(id, obj.handle) : tasklet_by_id(id)),
+  });
 }

@@ -66,7 +66,23 @@ import { report_handler_oops } from './oops.js';
 import { jiffies, tick_update_jiffies, tick_register_hook, ms_until_jiffy, initial_jiffies, get_jiffies_64 } from './tick.js';
 import { sched_register_idle_timeout } from './sched.js';
 import { spin_lockup_ms } from './spinlock.js';
-import { slab_alive, slab_obj, kasan_report, type SlabObject } from './slab.js';
+import { slab_obj, type SlabObject, type StructFields, registerFieldKind, embeddedStale, embeddedOwnerAlive } from './slab.js';
+
+declare module './slab.js' {
+  interface EmbeddedFieldTypes {
+    /** a struct timer_list field (init_timers registers the kind) */
+    timer_list: TimerList;
+  }
+  interface SlabObject<F extends StructFields = StructFields> {
+    /**
+     * The timer_list embedded as `field`. After free the access is reported
+     * and the timer handed back carries this (stale) handle as its owner:
+     * every timer API then refuses it with a KASAN report of its own, also
+     * once the slot went to a new object, whose timer it never touches.
+     */
+    timer(field: keyof F & string): TimerList;
+  }
+}
 import { trace_event, TP_TIMER_START, TP_TIMER_EXPIRE_ENTRY, TP_TIMER_EXPIRE_EXIT, TP_TIMER_CANCEL } from './trace.js';
 import { lockdep_depth, lockdep_check_return, lockdep_map, lockdep_enabled, lock_map_acquire, lock_map_release } from './lockdep.js';
 
@@ -349,12 +365,7 @@ function next_expiry_locked(cpu: number): number | null {
 }
 
 function check_owner(id: number): boolean {
-  const owner = i32[tw(id, TM_OWNER)]!;
-  if (owner !== 0 && !slab_alive(mem, owner)) {
-    kasan_report(owner, null, '', true, 4, 'slab-use-after-free');
-    return false;
-  }
-  return true;
+  return embeddedOwnerAlive(i32[tw(id, TM_OWNER)]!);
 }
 
 /**
@@ -364,9 +375,7 @@ function check_owner(id: number): boolean {
  * slot (the new object's timer) is left alone.
  */
 function owner_stale(t: TimerList, who: string): boolean {
-  if (i32[tw(t.id, TM_OWNER)] === t.owner) return false;
-  kasan_report(t.owner, null, '', true, 4, 'slab-use-after-free', who, true);
-  return true;
+  return embeddedStale(i32[tw(t.id, TM_OWNER)]!, t.owner, who);
 }
 
 function check_timer(t: TimerList, who: string): number {
@@ -547,7 +556,7 @@ export function DEFINE_TIMER(name: string, fn: TimerFunc, flags = 0): TimerList 
  * Context: any, typically the timer function. Does not sleep.
  * @returns the embedding object; throws a KdeferError if `t` is not embedded in one.
  */
-export function from_timer<F extends import('./slab.js').StructFields>(t: TimerList): SlabObject<F> {
+export function from_timer<F extends StructFields>(t: TimerList): SlabObject<F> {
   // the handle's own object (a stale handle's is freed: its accesses report), never the slot's new owner
   const owner = t.owner;
   if (owner === 0) throw new KdeferError(`from_timer(${t.name}): this timer is not embedded in a slab object`);
@@ -853,4 +862,10 @@ export function init_timers(): void {
   open_softirq(TIMER_SOFTIRQ, run_timer_softirq);
   tick_register_hook(run_local_timers);
   sched_register_idle_timeout(idle_timeout_ms);
+  registerFieldKind('timer_list', {
+    accessor: 'timer',
+    alloc: (owner) => timer_slot_alloc(owner),
+    release: (id) => void timer_slot_release(id),
+    lookup: (id, obj, _field, freed) => (freed ? timerOfStaleHandle(id, obj.handle) : timer_by_id(id)),
+  });
 }
