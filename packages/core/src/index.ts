@@ -109,8 +109,6 @@ export {
   checkIrq,
   irqRangeError,
   irq_set_affinity_mem,
-  irq_enter,
-  irq_exit,
   irq_to_desc,
   IrqDesc,
 } from './irq.js';
@@ -136,6 +134,8 @@ export {
   local_softirq_pending,
   do_softirq,
   wakeup_softirqd,
+  irq_enter,
+  irq_exit,
   type SoftirqAction,
 } from './softirq.js';
 export * from './spinlock.js';

@@ -29,9 +29,7 @@ import {
   PC_PREEMPT_COUNT,
   PC_IRQS_DISABLED,
   PC_IRQ_CURRENT,
-  PC_SOFTIRQ_PENDING,
   PC_SPURIOUS,
-  PC_IRQ_DEPTH,
   IRQD_NR_ACTIONS,
   IRQD_LOCK,
   IRQD_DEPTH,
@@ -53,8 +51,8 @@ import { mem, i32, cpuId, PCB, kick_cpu } from './smp.js';
 import { preempt_point, cpu_relax } from './entry.js';
 import { KdeferError, fn_id, fn_by_id, fn_name, intern, name_of, loading } from './module.js';
 import { WARN, pr_err, printk, KERN_EMERG, KernelHalt, dump_context, oops_end, machine_panicked } from './printk.js';
-import { HARDIRQ_OFFSET, HARDIRQ_MASK, SOFTIRQ_MASK, NMI_MASK, in_interrupt } from './preempt.js';
-import { invoke_softirq } from './softirq.js';
+import { in_interrupt } from './preempt.js';
+import { irq_enter, irq_exit } from './softirq.js';
 import { spin_lockup_ms } from './spinlock.js';
 import { run_handler } from './oops.js';
 import { trace_event, TP_IRQ_HANDLER_ENTRY, TP_IRQ_HANDLER_EXIT } from './trace.js';
@@ -219,33 +217,6 @@ function next_pending_irq(): number {
     }
   }
   return -1;
-}
-
-/**
- * irq_enter - enter hardirq context: interrupts off (the CPU cleared IF),
- * HARDIRQ_OFFSET added.
- */
-export function irq_enter(): void {
-  i32[PCB + PC_IRQS_DISABLED] = 1;
-  i32[PCB + PC_PREEMPT_COUNT]! += HARDIRQ_OFFSET;
-  i32[PCB + PC_IRQ_DEPTH]!++;
-}
-
-/**
- * irq_exit - leave hardirq context; run pending softirqs if the interrupted
- * code was not itself in interrupt context or BH-disabled (S-SIRQ-9a).
- * Interrupts are back on afterwards (iret restores IF).
- */
-export function irq_exit(): void {
-  i32[PCB + PC_PREEMPT_COUNT]! -= HARDIRQ_OFFSET;
-  i32[PCB + PC_IRQ_DEPTH]!--;
-  if (
-    (i32[PCB + PC_PREEMPT_COUNT]! & (NMI_MASK | HARDIRQ_MASK | SOFTIRQ_MASK)) === 0 &&
-    Atomics.load(i32, PCB + PC_SOFTIRQ_PENDING) !== 0
-  ) {
-    invoke_softirq();
-  }
-  i32[PCB + PC_IRQS_DISABLED] = 0;
 }
 
 /**

@@ -54,7 +54,7 @@ import { preempt_point, cpu_relax } from './entry.js';
 import { KdeferError, fn_id, fn_by_id, fn_name, intern, name_of, registry_resolve, NAME_KIND_OBJECT } from './module.js';
 import { printk, KERN_EMERG, WARN_ON_ONCE, dump_context, oops_end } from './printk.js';
 import { irqs_disabled, in_interrupt } from './preempt.js';
-import { irq_enter, irq_exit } from './irq.js';
+import { irq_enter, irq_exit } from './softirq.js';
 import { run_handler } from './oops.js';
 import { tick_register_hook } from './tick.js';
 import { spin_lockup_ms } from './spinlock.js';

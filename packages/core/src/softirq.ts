@@ -1,5 +1,5 @@
 /**
- * softirq.ts — softirq vectors, __do_softirq and ksoftirqd.
+ * softirq.ts — softirq vectors, __do_softirq, irq_enter and irq_exit.
  *
  * Follows kernel/softirq.c (6.x, non-PREEMPT_RT): ten statically numbered
  * vectors whose number is their priority; a per-CPU pending mask that only
@@ -28,12 +28,14 @@ import {
   PC_SOFTIRQ_CURRENT,
   PC_PREEMPT_COUNT,
   PC_IRQS_DISABLED,
+  PC_IRQ_DEPTH,
 } from './layout.js';
 import { i32, PCB } from './smp.js';
 import { KdeferError, loading } from './module.js';
 import { pr_err } from './printk.js';
 import {
   SOFTIRQ_OFFSET,
+  HARDIRQ_OFFSET,
   NMI_MASK,
   HARDIRQ_MASK,
   SOFTIRQ_MASK,
@@ -173,6 +175,37 @@ export function __do_softirq(): void {
     i32[PCB + PC_SOFTIRQ_CURRENT] = prevVec;
     i32[PC]! -= SOFTIRQ_OFFSET;
   }
+}
+
+// ------------------------------------------------------------ hardirq entry and exit
+
+/**
+ * irq_enter - enter hardirq context: interrupts off (the CPU cleared IF),
+ * HARDIRQ_OFFSET added.
+ * Context: the start of a hardirq (handle_irq, the tick, the IRQ work interrupt).
+ */
+export function irq_enter(): void {
+  i32[PCB + PC_IRQS_DISABLED] = 1;
+  i32[PCB + PC_PREEMPT_COUNT]! += HARDIRQ_OFFSET;
+  i32[PCB + PC_IRQ_DEPTH]!++;
+}
+
+/**
+ * irq_exit - leave hardirq context; run pending softirqs if the interrupted
+ * code was not itself in interrupt context or BH-disabled (S-SIRQ-9a).
+ * Interrupts are back on afterwards (iret restores IF).
+ * Context: the end of a hardirq, paired with irq_enter.
+ */
+export function irq_exit(): void {
+  i32[PCB + PC_PREEMPT_COUNT]! -= HARDIRQ_OFFSET;
+  i32[PCB + PC_IRQ_DEPTH]!--;
+  if (
+    (i32[PCB + PC_PREEMPT_COUNT]! & (NMI_MASK | HARDIRQ_MASK | SOFTIRQ_MASK)) === 0 &&
+    Atomics.load(i32, PCB + PC_SOFTIRQ_PENDING) !== 0
+  ) {
+    invoke_softirq();
+  }
+  i32[PCB + PC_IRQS_DISABLED] = 0;
 }
 
 /** irq_exit's path: run softirqs inline (interrupts are disabled here). */
