@@ -46,7 +46,7 @@ export {
   BUG_ON,
   panic,
   KernelHalt,
-  read_log,
+  readLog,
   format_log,
   format_record,
   log_store,
@@ -183,7 +183,7 @@ export {
   current_comm,
   current_pid,
   awaitHost,
-  read_tasks,
+  readTasks,
   comm_of_pid,
 } from './sched.js';
 export { proc_softirqs, proc_interrupts, kstat_softirqs, kstat_irqs } from './proc.js';
@@ -223,7 +223,7 @@ export {
   MAX_LOCK_DEPTH,
 } from './lockdep.js';
 export { touch_softlockup_watchdog, describe_activity } from './watchdog.js';
-export { trace_event, read_trace, trace_tail, trace_detail, chrome_trace, tracing_on, TP_NAMES, type TraceRecord } from './trace.js';
+export { trace_event, readTrace, trace_tail, trace_detail, chrome_trace, tracing_on, TP_NAMES, type TraceRecord } from './trace.js';
 export * as tracepoints from './trace.js';
 export * from './napi.js';
 export * from './bh.js';

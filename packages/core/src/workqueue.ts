@@ -2672,7 +2672,7 @@ export interface PoolInfo {
  * side). BH pools list no worker (the softirq is theirs); rescuers are
  * listed with the pool they serve now, or with their CPU's normal pool.
  */
-export function read_workers(m: Mem): PoolInfo[] {
+export function readWorkers(m: Mem): PoolInfo[] {
   const a = m.i32;
   const pools: PoolInfo[] = [];
   const nPools = m.nrPools();
