@@ -60,6 +60,22 @@ describe('kdefer run: the examples, bug and fix side by side', () => {
     expect(fix.stdout).toMatch(/probe@0 +returned +-> 1\n.*remove@0 +returned/);
   });
 
+  it('S-TIME-12, examples/nic: timer_delete_sync() that a running reset work re-arms leaves the watchdog to fire into freed priv (exit 1, KASAN in nic_watchdog, at its .ts line); timer_shutdown_sync() exits 0', async () => {
+    const args = ['--cpus', '2', '--call', 'probe', '--call', 'xmit:200', '--call', 'stall', '--call', 'remove', '--irq', '12:2000'];
+    const bug = await kdefer(example('nic/buggy.ts'), ...args);
+    expect(bug.code).toBe(1);
+    expect(bug.stdout).toMatch(/BUG: KASAN: slab-use-after-free in nic_watchdog/);
+    expect(bug.stdout).toContain(`nic_watchdog (${example('nic/nic.ts')}:`);
+    expect(bug.stdout).toMatch(/Freed by task \d+ on cpu \d+ in task context:\n.*remove/);
+    expect(bug.stdout).toMatch(/verdict: FAIL .*KASAN/);
+    const fix = await kdefer(example('nic/fixed.ts'), ...args);
+    expect(fix.stdout).toMatch(/verdict: PASS/);
+    expect(fix.code).toBe(0);
+    expect(fix.stdout).toMatch(/stall@0 +returned +-> [1-9]\n.*remove@0 +returned +-> \{"rx":\d+,"tx":2\d\d,"resets":[1-9]\}/);
+    const irq12 = /^ 12: +(\d+) +(\d+)/m.exec(fix.stdout); // the interrupts came (free_irq took the name off the line)
+    expect(Number(irq12?.[1]) + Number(irq12?.[2])).toBeGreaterThan(0);
+  });
+
   it('kdefer-only (usermod), --allow lockdep: the expected report passes, and is still listed', async () => {
     const r = await kdefer(example('wqflush/buggy.ts'), '--cpus', '2', '--call', 'probe', '--call', 'remove', '--allow', 'lockdep');
     expect(r.code).toBe(0);
@@ -168,6 +184,9 @@ describe('kdefer-only (usermod), kdefer run: bad flags (exit 2, before or right 
     [['--cpus', '2', '--irq', '4000'], /--irq 4000: .*IRQ 4000 does not exist/],
     [['--allow', 'oops'], /--allow 'oops': a report is one of BUG, WARNING, KASAN, lockdep, lockup, foreign-promise/],
     [['--seconds', '0'], /--seconds must be a number greater than 0/],
+    [['--settle', '-1'], /--settle must be an integer from 0 to 60000/],
+    [['--settle', 'soon'], /--settle must be an integer from 0 to 60000/],
+    [['--call', 'probe', '--call', 'nosuch'], /module 'wqflush_fixed' has no entry 'nosuch' \(entries: probe, remove\)/],
     [['--amplify', '7'], /--amplify must be 0, 1, 2 or 3/],
   ])('%j', async (args, message) => {
     const r = await kdefer(ok, ...args);

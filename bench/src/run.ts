@@ -60,6 +60,7 @@ async function main(argv: string[]): Promise<number> {
         runs: res.runs,
         disturbed: res.disturbed,
         cpuShare: res.cpuShare,
+        cpuRuns: res.cpuRuns,
         spread: res.spread,
       };
       const file = new URL(`${name}.json`, resultsDir);

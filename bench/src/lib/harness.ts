@@ -8,6 +8,7 @@
  * say in `notes` how to read them.
  */
 import { readFileSync, readdirSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 
 /** Units a result may be expressed in ('count': a tally, not a time; '%': a rate). */
 export type Unit = 'ns' | 'us' | 'ms' | 'ops/s' | 'jiffies' | 'count' | '%';
@@ -43,6 +44,8 @@ export interface BenchReport extends BenchResult {
   runs?: number;
   disturbed?: number;
   cpuShare?: number[];
+  /** each run's CPU accounting (watchCpu), in run order */
+  cpuRuns?: CpuShare[];
   spread?: Record<string, { min: number; median: number; max: number }>;
 }
 
@@ -151,6 +154,7 @@ export function formatReport(r: BenchReport): string {
     lines.push(`  "runs": ${r.runs},`);
     lines.push(`  "disturbed": ${r.disturbed ?? 0},`);
     lines.push(`  "cpuShare": ${JSON.stringify(r.cpuShare ?? [])},`);
+    if (r.cpuRuns) lines.push(`  "cpuRuns": ${JSON.stringify(r.cpuRuns)},`);
     lines.push('  "spread": {');
     const sp = Object.entries(r.spread ?? {});
     sp.forEach(([n, v], i) => lines.push(`    ${JSON.stringify(n)}: ${JSON.stringify(v)}${i < sp.length - 1 ? ',' : ''}`));
@@ -203,7 +207,7 @@ export function formatTable(r: BenchReport): string {
 
 /** How many times run.ts runs each benchmark back to back. */
 export const RUNS = 3;
-/** A run whose threads got less than this share of the CPU time they asked for is disturbed. */
+/** A run whose threads got less than this share of the CPU time they could have had (watchCpu) is disturbed. */
 export const UNDISTURBED_SHARE = 0.9;
 const WATCH_MS = 50;
 
@@ -227,25 +231,63 @@ function taskTimes(): Map<string, [number, number]> | null {
   return m;
 }
 
-/** What the process's threads got over a window: CPU time run, and CPU time asked for (run + runqueue wait). */
+/** Jiffies of the whole machine from /proc/stat: busy (everything but idle and iowait, steal included) and total. */
+function machineJiffies(): { busy: number; total: number } | null {
+  try {
+    const f = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1, 9).map(Number);
+    const idle = f[3]! + (f[4] ?? 0);
+    const total = f.reduce((a, b) => a + b, 0);
+    return { busy: total - idle, total };
+  } catch {
+    return null;
+  }
+}
+/** USER_HZ: the unit of /proc/stat (100 on every Linux architecture node runs on). */
+const USER_HZ = 100;
+
+/** What the process's threads got over a window, against what they could have got. */
 export interface CpuShare {
+  /** CPU time the threads of this process ran (ms) */
   gotMs: number;
-  askedMs: number;
-  /** gotMs / askedMs; NaN where the kernel gives no schedstat (not Linux) */
+  /**
+   * CPU time they could have had (ms): min(demand, cores × wall, got + others),
+   * where demand is each thread's run + runqueue wait (each at most the wall
+   * time) summed; see watchCpu
+   */
+  expectedMs: number;
+  /** CPU time the rest of the machine used meanwhile (ms, other processes and hypervisor steal) */
+  othersMs: number;
+  wallMs: number;
+  /** gotMs / expectedMs; NaN where the kernel gives no schedstat (not Linux) */
   share: number;
 }
 
 /**
  * Watch the CPU time every thread of this process gets, as `bench scaling`'s
  * "cores got" does: /proc/self/task/<tid>/schedstat gives each thread's time
- * on a CPU and its time runnable but waiting for one. Threads come and go
- * (each Machine boots its own), so the threads are sampled every 50 ms and
- * each one's last sample counts; a thread first seen mid-window counts from 0.
+ * on a CPU and its time runnable but waiting for one (process.cpuUsage()
+ * cannot: it sums every thread of the process, the idle ones' zero with the
+ * busy ones' time, and says nothing of waiting). Threads come and go (each
+ * Machine boots its own), so the threads are sampled every 50 ms and each
+ * one's last sample counts; a thread first seen mid-window counts from 0.
  * What a thread did between its last sample and its exit is lost (< 50 ms).
+ *
+ * What the threads could have got: a thread can use at most the wall time,
+ * and what it asked for is its run + wait; the process can use at most
+ * min(threads, cores) × wall — so its own threads queueing behind each other
+ * on the cores (a bench with 3 busy threads on 2 cores) is no disturbance;
+ * and it lost only what the rest of the machine took — so a runqueue wait
+ * that no other process explains (the wake-up latency of a halted virtual
+ * CPU, counted as wait by the kernel) is no disturbance either. The share
+ * is got / min(Σ min(run + wait, wall), cores × wall, got + others); a run
+ * below UNDISTURBED_SHARE is disturbed.
  */
-export function watchCpu(): { stop(): CpuShare } {
+export function watchCpu(cores = availableParallelism()): { stop(): CpuShare } {
   const first = taskTimes();
-  if (!first) return { stop: () => ({ gotMs: NaN, askedMs: NaN, share: NaN }) };
+  const none = { gotMs: NaN, expectedMs: NaN, othersMs: NaN, wallMs: NaN, share: NaN };
+  if (!first) return { stop: () => none };
+  const t0 = performance.now();
+  const j0 = machineJiffies();
   const last = new Map(first);
   const sample = (): void => {
     for (const [tid, v] of taskTimes() ?? []) last.set(tid, v);
@@ -256,15 +298,25 @@ export function watchCpu(): { stop(): CpuShare } {
     stop(): CpuShare {
       clearInterval(timer);
       sample();
+      const wall = (performance.now() - t0) * 1e6; // ns
+      const j1 = machineJiffies();
       let run = 0;
-      let wait = 0;
+      let demand = 0;
       for (const [tid, [r, w]] of last) {
         const [r0, w0] = first.get(tid) ?? [0, 0];
         run += r - r0;
-        wait += w - w0;
+        demand += Math.min(r - r0 + (w - w0), wall);
       }
-      const asked = run + wait;
-      return { gotMs: sig(run / 1e6), askedMs: sig(asked / 1e6), share: asked > 0 ? sig(run / asked, 3) : NaN };
+      const machineBusy = j0 && j1 ? ((j1.busy - j0.busy) * 1e9) / USER_HZ : Infinity;
+      const others = Math.max(0, machineBusy - run);
+      const expected = Math.min(demand, cores * wall, run + others);
+      return {
+        gotMs: sig(run / 1e6),
+        expectedMs: sig(expected / 1e6),
+        othersMs: Number.isFinite(others) ? sig(others / 1e6) : NaN,
+        wallMs: sig(wall / 1e6),
+        share: expected > 0 ? sig(Math.min(1, run / expected), 3) : NaN,
+      };
     },
   };
 }
@@ -279,10 +331,11 @@ export interface Spread {
 /** What run.ts adds to a report when it ran a bench several times. */
 export interface RunsSummary {
   runs: number;
-  /** runs whose threads got less than UNDISTURBED_SHARE of the CPU time they asked for */
+  /** runs whose threads got less than UNDISTURBED_SHARE of the CPU time they could have had (watchCpu) */
   disturbed: number;
-  /** each run's share of CPU time got / asked, in run order */
+  /** each run's share of CPU time got / could have had, in run order */
   cpuShare: number[];
+  cpuRuns: CpuShare[];
   /** each ratio's min, median and max over the undisturbed runs (over all runs when every one was disturbed) */
   spread: Record<string, Spread>;
 }
@@ -303,7 +356,7 @@ export async function runRepeated(bench: Benchmark, runs = RUNS, log: (s: string
     const cpu = w.stop();
     done.push({ res, cpu });
     log(
-      `  run ${i + 1}/${runs}: threads got ${fmtShare(cpu.share)} of the CPU time they asked for${cpu.share < UNDISTURBED_SHARE ? ' (disturbed)' : ''}`,
+      `  run ${i + 1}/${runs}: threads got ${fmtShare(cpu.share)} of the CPU time they could have had (${cpu.gotMs} of ${cpu.expectedMs} ms over ${cpu.wallMs} ms; other processes used ${cpu.othersMs} ms)${cpu.share < UNDISTURBED_SHARE ? ' (disturbed)' : ''}`,
     );
   }
   const quiet = done.filter((d) => !(d.cpu.share < UNDISTURBED_SHARE));
@@ -328,7 +381,7 @@ export async function runRepeated(bench: Benchmark, runs = RUNS, log: (s: string
   const disturbed = done.length - quiet.length;
   const notes = [
     ...rep.res.notes,
-    `harness: ${runs} runs back to back; ratios are the median over the ${quiet.length > 0 ? `${quiet.length} undisturbed` : `${runs} (ALL DISTURBED: not a figure to quote)`} runs, "spread" their min/median/max; results are those of the run nearest the medians; ${disturbed} of ${runs} disturbed (threads got < ${UNDISTURBED_SHARE * 100} % of the CPU time they asked for, from /proc/self/task/*/schedstat run vs runqueue wait)`,
+    `harness: ${runs} runs back to back; ratios are the median over the ${quiet.length > 0 ? `${quiet.length} undisturbed` : `${runs} (ALL DISTURBED: not a figure to quote)`} runs, "spread" their min/median/max; results are those of the run nearest the medians; ${disturbed} of ${runs} disturbed (threads got < ${UNDISTURBED_SHARE * 100} % of the CPU time they could have had: min(Σ per-thread run + runqueue wait, cores × wall, run + what other processes used), from /proc/self/task/*/schedstat and /proc/stat)`,
   ];
   return {
     results: rep.res.results,
@@ -337,6 +390,7 @@ export async function runRepeated(bench: Benchmark, runs = RUNS, log: (s: string
     runs,
     disturbed,
     cpuShare: done.map((d) => d.cpu.share),
+    cpuRuns: done.map((d) => d.cpu),
     spread,
   };
 }

@@ -30,6 +30,7 @@ import {
   open_softirq,
   raise_softirq,
   BLOCK_SOFTIRQ,
+  NR_SOFTIRQS,
   local_bh_disable,
   local_bh_enable,
   cpu_relax,
@@ -109,9 +110,18 @@ export default defineModule('primitives', () => {
     'bench',
     null,
   );
-  open_softirq(BENCH_SOFTIRQ, function bench_softirq_action() {
+  function bench_softirq_action(): void {
     ts[TS_SOFTIRQ_ENTRY] = performance.now();
-  });
+  }
+  open_softirq(BENCH_SOFTIRQ, bench_softirq_action);
+  // The bare baseline of (b): the same handler in a table shaped as
+  // softirq.ts's softirq_vec (one slot per vector, null where none is open),
+  // called by vector number.
+  const callVec: ((() => void) | null)[] = new Array<(() => void) | null>(NR_SOFTIRQS).fill(null);
+  callVec[BENCH_SOFTIRQ] = bench_softirq_action;
+  function call_vec(nr: number): void {
+    callVec[nr]!();
+  }
 
   // ---------------------------------------------------------------- (a) locks
   // Separate functions, so that each loop is optimised on its own.
@@ -225,9 +235,12 @@ export default defineModule('primitives', () => {
     /**
      * (b) raise_softirq to handler entry on this CPU, in ns: with bottom
      * halves disabled, raise; the handler runs inside local_bh_enable().
+     * Each sample is followed by a bare one: the same handler called through
+     * a table of the vectors' actions, timed the same way (`call`).
      */
-    async softirqBh(n: number, warmup: number): Promise<LatencySamples> {
+    async softirqBh(n: number, warmup: number): Promise<LatencySamples & { call: number[] }> {
       const samples: number[] = [];
+      const call: number[] = [];
       let first = NaN;
       for (let i = 0; i < warmup + n; i++) {
         ts[TS_SOFTIRQ_ENTRY] = NaN;
@@ -236,15 +249,26 @@ export default defineModule('primitives', () => {
         raise_softirq(BENCH_SOFTIRQ);
         local_bh_enable();
         const dt = (ts[TS_SOFTIRQ_ENTRY]! - t0) * 1e6;
+        ts[TS_SOFTIRQ_ENTRY] = NaN;
+        const t1 = performance.now();
+        call_vec(BENCH_SOFTIRQ);
+        const dc = (ts[TS_SOFTIRQ_ENTRY]! - t1) * 1e6;
         if (i === 0) first = dt;
-        if (i >= warmup) samples.push(dt);
+        if (i >= warmup) {
+          samples.push(dt);
+          call.push(dc);
+        }
         if ((i & 1023) === 1023) await cond_resched();
       }
-      return { samples, first, lost: samples.filter((x) => !Number.isFinite(x)).length };
+      return { samples, call, first, lost: samples.filter((x) => !Number.isFinite(x)).length };
     },
 
-    /** The whole local_bh_disable + raise_softirq + local_bh_enable round, ns per round, `reps` reps of `n`. */
-    async softirqBhLoop(n: number, reps: number): Promise<number[]> {
+    /**
+     * The whole local_bh_disable + raise_softirq + local_bh_enable round, ns
+     * per round (`soft`), and the bare call of the handler through the table
+     * (`call`), ns per call: `reps` reps of `n` each, the two loops back to back.
+     */
+    async softirqBhLoop(n: number, reps: number): Promise<{ soft: number[]; call: number[] }> {
       const round = (k: number): number => {
         const t0 = performance.now();
         for (let i = 0; i < k; i++) {
@@ -254,10 +278,17 @@ export default defineModule('primitives', () => {
         }
         return ((performance.now() - t0) * 1e6) / k;
       };
+      const calls = (k: number): number => {
+        const t0 = performance.now();
+        for (let i = 0; i < k; i++) call_vec(BENCH_SOFTIRQ);
+        return ((performance.now() - t0) * 1e6) / k;
+      };
       round(n);
-      const out: number[] = [];
+      calls(n);
+      const out = { soft: [] as number[], call: [] as number[] };
       for (let r = 0; r < reps; r++) {
-        out.push(round(n));
+        out.soft.push(round(n));
+        out.call.push(calls(n));
         await cond_resched();
       }
       return out;

@@ -16,9 +16,21 @@ import { benchCommand } from './commands/bench.js';
 import { raceCommand } from './commands/race.js';
 import { workqueueCommand } from './commands/workqueue.js';
 import { runCommand } from './commands/run.js';
+import { initCommand } from './commands/init.js';
+import { tortureCommand } from './commands/torture.js';
 import { collectTraces } from './trace_file.js';
 
-const COMMANDS: (() => Command)[] = [tourCommand, stressCommand, reportCommand, benchCommand, raceCommand, workqueueCommand, runCommand];
+const COMMANDS: (() => Command)[] = [
+  tourCommand,
+  stressCommand,
+  reportCommand,
+  benchCommand,
+  raceCommand,
+  workqueueCommand,
+  runCommand,
+  initCommand,
+  tortureCommand,
+];
 
 async function main(argv: string[]): Promise<void> {
   const program = new Command('kdefer')

@@ -69,10 +69,15 @@ async function compileTs(abs: string): Promise<PreparedModule> {
   // The user's own relative imports are bundled; packages (@kdefer/core
   // above all) stay imports, resolved from the user's directory so that the
   // compiled copy in a temporary directory finds the same copy of kdefer.
+  // The output's path is known before the build, so that the source map's
+  // paths, relative to it, lead back to the user's file.
+  const dir = mkdtempSync(join(tmpdir(), 'kdefer-mod-'));
+  const outFile = join(dir, abs.replace(/^.*[\\/]/, '').replace(/\.m?ts$/, '.mjs'));
   let out: string;
   try {
     const r = await esbuild.build({
       entryPoints: [abs],
+      outfile: outFile,
       bundle: true,
       format: 'esm',
       platform: 'node',
@@ -101,6 +106,7 @@ async function compileTs(abs: string): Promise<PreparedModule> {
     });
     out = r.outputFiles[0]!.text;
   } catch (e) {
+    rmSync(dir, { recursive: true, force: true });
     const errs = (e as { errors?: { text: string; location?: { file: string; line: number; column: number } | null }[] }).errors;
     if (errs && errs.length > 0) {
       const x = errs[0]!;
@@ -109,8 +115,6 @@ async function compileTs(abs: string): Promise<PreparedModule> {
     }
     throw new ModuleFileError(`${abs}: ${e instanceof Error ? e.message : String(e)}`);
   }
-  const dir = mkdtempSync(join(tmpdir(), 'kdefer-mod-'));
-  const outFile = join(dir, abs.replace(/^.*[\\/]/, '').replace(/\.m?ts$/, '.mjs'));
   writeFileSync(outFile, out);
   return { url: pathToFileURL(outFile), file: abs, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
 }

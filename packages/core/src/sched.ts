@@ -1,14 +1,13 @@
 /**
- * sched.ts — process context: tasks, the per-CPU runqueue, and the CPU loop.
+ * sched.ts — process context: tasks and the per-CPU runqueue.
  *
  * Follows kernel/sched/core.c (schedule, wake_up_process, cond_resched,
- * __schedule_bug, __might_resched), kernel/sched/idle.c (do_idle) and
- * kernel/kthread.c. A task is an async function; it runs until it awaits a
- * kernel primitive (schedule, cond_resched, msleep, ...), which hands
- * control back to this CPU's loop. The loop resumes a task by resolving a
- * promise only it holds, and waits for the task to yield again. While no
- * task is runnable the CPU parks on its wake word (Atomics.wait), with a
- * timeout to its next timer event; a doorbell wakes it.
+ * __schedule_bug, __might_resched) and kernel/kthread.c; the CPU loop that
+ * runs the queue (kernel/sched/idle.c's do_idle) is sched/idle.ts. A task
+ * is an async function; it runs until it awaits a kernel primitive
+ * (schedule, cond_resched, msleep, ...), which hands control back to this
+ * CPU's loop. The loop resumes a task by resolving a promise only it holds
+ * (runTask), and waits for the task to yield again.
  *
  * Differs from Linux:
  * - no preemption of a running task: a task switches only where it awaits a
@@ -26,20 +25,13 @@ import {
   PC_NR_RUNNING,
   PC_NEED_RESCHED,
   PC_IDLE,
-  PC_WAKE,
   PC_CONTROL_HOST,
-  PC_STATE,
-  PC_HALTED,
   PC_CTXSW,
   PC_PREEMPT_COUNT,
   PC_IRQS_DISABLED,
-  PC_SOFTIRQ_PENDING,
   PC_WAKE_RING,
   WAKE_RING_SIZE,
   REQ_RESCHED,
-  CPU_ONLINE,
-  CPU_HALTED,
-  H_ACTIVITY,
   H_NEXT_PID,
   H_AMPLIFY,
   H_SEED,
@@ -58,7 +50,7 @@ import { setCurrentTask, commBytesLen, comm_of_pid, current_comm } from './sched
 // Re-exported: the scheduler's face still offers the task table's readers.
 export { comm_of_pid, current_comm };
 import { mem, i32, cpuId, PCB, kick_cpu } from './smp.js';
-import { preempt_point, entry_work_pending, entry_check_tick_soon } from './entry.js';
+import { preempt_point, entry_work_pending } from './entry.js';
 import { KdeferError } from './module.js';
 import {
   printk,
@@ -72,7 +64,6 @@ import {
   call_trace,
 } from './printk.js';
 import { interrupt_context_level, context_name, in_atomic, irqs_disabled, preempt_count } from './preempt.js';
-import { wakeup_softirqd } from './softirq.js';
 import { trace_event, TP_SCHED_SWITCH } from './trace.js';
 import { lockdep_switch_in, lockdep_switch_out } from './lockdep.js';
 import { touch_softlockup_watchdog, report_hung_task, hung_task_ms } from './watchdog.js';
@@ -135,8 +126,6 @@ export let current: TaskStruct | null = null;
 let yieldSignal: ((why: string) => void) | null = null;
 let foreignPending = 0;
 let detectorArmed = false;
-let halted = false;
-let stopping = false;
 
 // ------------------------------------------------------------ the task table (shared: `ps`)
 
@@ -180,7 +169,7 @@ export interface ThreadInfo {
 }
 
 /** Read the task table (host side too). */
-export function read_tasks(m: Mem): ThreadInfo[] {
+export function readTasks(m: Mem): ThreadInfo[] {
   const out: ThreadInfo[] = [];
   for (let s = 0; s < m.g.maxTasks; s++) {
     const pid = Atomics.load(m.i32, m.task(s, TK_PID));
@@ -586,18 +575,29 @@ export async function kthread_stop(t: TaskStruct): Promise<unknown> {
   return t.result;
 }
 
-// ------------------------------------------------------------ the CPU loop
+// ------------------------------------------------------------ the context switch
 
-/** What the worker gives the loop: how to hand control messages to comlink. */
-export interface CpuLoopHooks {
-  drainControl: () => void;
-  onHalt: (reason: string) => void;
+// The CPU loop itself (cpu_startup_entry, the idle wait) is in sched/idle.ts,
+// as kernel/sched/idle.c is apart from core.c; it drives the run queue
+// through the few functions below.
+
+/** The next runnable task, taken off the run queue (undefined: none). */
+export function pickNextTask(): TaskStruct | undefined {
+  return runqueue.shift();
 }
 
-const macrotask = (): Promise<void> => new Promise((r) => setImmediate(r));
+/** How many tasks wait on this CPU's run queue. */
+export function nrRunning(): number {
+  return runqueue.length;
+}
 
-/** Run task `t` until it yields or exits. */
-async function run_task(t: TaskStruct): Promise<void> {
+/** How many host operations (awaitHost, a module import) are in flight on this CPU. */
+export function foreignInFlight(): number {
+  return foreignPending;
+}
+
+/** Run task `t` until it yields or exits (the context switch to it and back). */
+export async function runTask(t: TaskStruct): Promise<void> {
   t.onRq = false;
   i32[PCB + PC_NR_RUNNING] = runqueue.length;
   trace_event(TP_SCHED_SWITCH, 0, t.pid);
@@ -621,9 +621,7 @@ async function run_task(t: TaskStruct): Promise<void> {
   const why = await yielded;
   t.lockdepHeld = lockdep_switch_out();
   trace_event(TP_SCHED_SWITCH, t.pid, 0);
-  current = null;
-  setCurrentTask(null);
-  i32[PCB + PC_CURRENT_PID] = 0;
+  clearCurrent();
   if (why === 'halt') throw new KernelHalt('task halted');
   if (why === 'yield' && !t.exited && t.state === TASK_RUNNING && !t.onRq) {
     t.onRq = true;
@@ -634,6 +632,13 @@ async function run_task(t: TaskStruct): Promise<void> {
     t.hungReported = false;
   }
   i32[PCB + PC_NR_RUNNING] = runqueue.length;
+}
+
+/** The idle task runs again: no current task. */
+export function clearCurrent(): void {
+  current = null;
+  setCurrentTask(null);
+  i32[PCB + PC_CURRENT_PID] = 0;
 }
 
 // A macrotask turn only comes while the loop waits on a task that awaits
@@ -654,7 +659,7 @@ function foreign_await_detector(): void {
 
 let lastHungCheck = 0;
 /** khungtaskd: report tasks asleep in TASK_UNINTERRUPTIBLE past the threshold. */
-function check_hung_tasks(): void {
+export function checkHungTasks(): void {
   const now = clock_now();
   if (now - lastHungCheck < 100) return;
   lastHungCheck = now;
@@ -672,7 +677,8 @@ function hung_check_timeout(): number {
   return Infinity;
 }
 
-function expire_sleepers(): void {
+/** Wake the tasks whose schedule_timeout expired. */
+export function expireSleepers(): void {
   if (sleepers.size === 0) return;
   const now = get_jiffies_64();
   for (const t of sleepers) {
@@ -690,107 +696,25 @@ function next_sleeper_ms(): number {
   return best;
 }
 
-// Timer events of other mechanisms (timer.ts) for the idle sleep.
+// Timer events of other mechanisms (timer.ts) for the idle sleep. Kept here,
+// not in sched/idle.ts: timer.ts (layer 5) registers at init and must not
+// import the CPU loop's layer.
 const idleTimeoutHooks: (() => number)[] = [];
 export function sched_register_idle_timeout(fn: () => number): void {
   idleTimeoutHooks.push(fn);
 }
 
-function work_pending(): boolean {
-  return (
-    runqueue.length > 0 ||
-    entry_work_pending() ||
-    Atomics.load(i32, PCB + PC_CONTROL_HOST) !== 0 ||
-    Atomics.load(i32, PCB + PC_SOFTIRQ_PENDING) !== 0
-  );
+/** Milliseconds until this CPU's next timed event (a sleeper, the hung-task check, a timer): the idle wait's bound. */
+export function nextEventMs(): number {
+  let timeout = Math.min(next_sleeper_ms(), hung_check_timeout());
+  for (const h of idleTimeoutHooks) timeout = Math.min(timeout, h());
+  return timeout;
 }
 
-/**
- * cpu_startup_entry - this CPU's loop, for its whole life: run tasks, take
- * interrupts, answer the host, and park when there is nothing to do.
- */
-export async function cpu_startup_entry(hooks: CpuLoopHooks): Promise<void> {
-  i32[PCB + PC_STATE] = CPU_ONLINE;
-  for (;;) {
-    if (Atomics.load(i32, PCB + PC_CONTROL_HOST) !== 0) {
-      Atomics.store(i32, PCB + PC_CONTROL_HOST, 0);
-      hooks.drainControl();
-      await macrotask();
-    }
-    if (stopping) break;
-    if (halted) {
-      await park(Infinity);
-      continue;
-    }
-    try {
-      touch_softlockup_watchdog();
-      preempt_point();
-      expire_sleepers();
-      check_hung_tasks();
-      const t = runqueue.shift();
-      if (t !== undefined) {
-        Atomics.add(i32, H_ACTIVITY, 1);
-        await run_task(t);
-        if (foreignPending > 0) await macrotask();
-        continue;
-      }
-      if (Atomics.load(i32, PCB + PC_SOFTIRQ_PENDING) !== 0) {
-        // Raised at idle level (a tick's timer, say) with no irq_exit to run it.
-        wakeup_softirqd();
-        if (runqueue.length > 0) continue;
-      }
-      let timeout = Math.min(next_sleeper_ms(), hung_check_timeout());
-      for (const h of idleTimeoutHooks) timeout = Math.min(timeout, h());
-      await park(timeout);
-    } catch (e) {
-      current = null;
-      setCurrentTask(null);
-      i32[PCB + PC_CURRENT_PID] = 0;
-      const reason = e instanceof KernelHalt ? e.reason : `${e instanceof Error ? e.stack : String(e)}`;
-      if (!(e instanceof KernelHalt)) printk(KERN_ERR + `kdefer: CPU#${cpuId} loop failed: ${reason}`);
-      cpu_halt(reason);
-      hooks.onHalt(reason);
-    }
-  }
-  i32[PCB + PC_STATE] = 0;
-}
-
-async function park(timeoutMs: number): Promise<void> {
-  const seq = Atomics.load(i32, PCB + PC_WAKE);
-  if (!halted && work_pending()) return;
-  i32[PCB + PC_IDLE] = 1;
-  await macrotask(); // comlink replies and awaitHost settlements go out/in here
-  if ((halted || !work_pending()) && Atomics.load(i32, PCB + PC_WAKE) === seq && !stopping) {
-    const t = timeoutMs === Infinity ? undefined : Math.max(0, timeoutMs);
-    if (foreignPending > 0) {
-      // A host operation settles on this thread's event loop: wait without
-      // blocking it. A pending waitAsync alone does not keep a worker alive,
-      // so a ref'd timer (which is also the timeout) does.
-      // Both bounded by the same time: a waitAsync left queued after its
-      // timer won would swallow the next notify meant for this CPU.
-      const bound = Math.min(t ?? 1000, 1000);
-      const r = Atomics.waitAsync(i32, PCB + PC_WAKE, seq, bound);
-      if (r.async) {
-        let timer: ReturnType<typeof setTimeout> | undefined;
-        await Promise.race([r.value, new Promise((res) => (timer = setTimeout(res, bound + 5)))]);
-        clearTimeout(timer);
-      }
-    } else {
-      Atomics.wait(i32, PCB + PC_WAKE, seq, t);
-    }
-  }
-  i32[PCB + PC_IDLE] = 0;
-  entry_check_tick_soon();
-}
-
-function cpu_halt(reason: string): void {
-  halted = true;
-  i32[PCB + PC_HALTED] = 1;
-  i32[PCB + PC_STATE] = CPU_HALTED;
-  i32[PCB + PC_IDLE] = 1;
+/** A halted CPU: every task is gone; tell whoever waits for one. */
+export function exitAllTasks(reason: string): void {
   i32[PCB + PC_NR_RUNNING] = 0;
   runqueue.length = 0;
-  // Every task of a halted CPU is gone: tell whoever waits for one.
   for (const t of [...tasks.values()]) {
     t.error = new KernelHalt(`CPU ${cpuId} halted: ${reason}`);
     task_exit(t);
@@ -803,16 +727,6 @@ export function sched_foreign_begin(): void {
 }
 export function sched_foreign_end(): void {
   foreignPending--;
-}
-
-/** Whether this CPU stopped after a BUG or panic. */
-export function cpu_halted(): boolean {
-  return halted;
-}
-
-/** Leave cpu_startup_entry at its next turn (shutdown). */
-export function cpu_request_stop(): void {
-  stopping = true;
 }
 
 export function sched_init_cpu(): void {

@@ -20,7 +20,7 @@
 import { type Mem, H_JIFFIES, H_HZ, PC_LOC_COUNT } from './layout.js';
 import { clock_now } from './clock.js';
 import { mem, i32, PCB } from './smp.js';
-import { irq_enter, irq_exit } from './irq.js';
+import { irq_enter, irq_exit } from './softirq.js';
 import { trace_event, TP_LOCAL_TIMER_ENTRY, TP_LOCAL_TIMER_EXIT } from './trace.js';
 
 /**

@@ -4,7 +4,8 @@
  * Models the kernel's registration-at-init pattern (open_softirq,
  * register_cpu_notifier): the preemption point (entry.ts, layer 2) must take
  * hardirqs and ticks and act on IPIs, and local_bh_enable (preempt.ts, layer
- * 2) must run pending softirqs, yet those mechanisms live in layers 4 and 5.
+ * 2) must run pending softirqs, and softirq.ts (layer 4) must wake
+ * ksoftirqd (a task, layer 5), yet those mechanisms live in layers above.
  * Rather than import upward (an import cycle), the lower layer calls through
  * this table, which init.ts fills once per CPU at boot, before any kernel
  * code runs. There is no kernel counterpart: Linux links everything into one
@@ -30,6 +31,8 @@ export interface Upcalls {
   irqWork: () => void;
   /** local_bh_enable's path: run the pending softirqs (softirq.ts). */
   bhEnablePending: () => void;
+  /** Wake this CPU's ksoftirqd (ksoftirqd.ts), for softirq.ts. */
+  wakeupSoftirqd: () => void;
 }
 
 const nothing = (): void => {};
@@ -44,6 +47,7 @@ export const upcalls: Upcalls = {
   stop: nothing,
   irqWork: nothing,
   bhEnablePending: nothing,
+  wakeupSoftirqd: nothing,
 };
 
 /** Install upward calls; init.ts calls it once per CPU at boot. */

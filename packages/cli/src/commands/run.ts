@@ -10,6 +10,10 @@
  *
  *   --call ENTRY[@CPU|@all][:ARG...]   repeatable; CPU 0 by default; each ARG
  *                                      a number when it reads as one, else a string
+ *   --settle MS                        after the entries return, run on MS
+ *                                      more (default 100): what they left
+ *                                      behind (a timer, a work) runs, as
+ *                                      after rmmod
  *   --irq LINE[:RATE][@CPU]            repeatable; RATE is N (interrupts per
  *                                      second, over the whole run; default 1000)
  *                                      or xN (a burst of N raised at once at the
@@ -22,7 +26,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Command, Option, InvalidArgumentError, type CommanderError } from 'commander';
 import { Machine } from '@kdefer/workers';
-import { cpusOption, secondsOption, hzOption, traceOption } from '../options.js';
+import { cpusOption, secondsOption, hzOption, traceOption, intInRange } from '../options.js';
 import { seedOption, amplifyOption, randomSeed, fmtSeed, fmtAmplify } from '../seed.js';
 import { withInterrupt, section } from './common.js';
 import {
@@ -102,6 +106,7 @@ interface RunFlags {
   call?: CallSpec[];
   irq?: IrqSpec[];
   allow?: ReportKind[];
+  settle: number;
 }
 
 /** The `run` command. */
@@ -123,6 +128,14 @@ export function runCommand(): Command {
         '--irq <spec>',
         'LINE[:RATE][@CPU]: raise LINE at RATE per second (default 1000) or xN once, routed to CPU (repeatable)',
       ).argParser(collect(parseIrq)),
+    )
+    .addOption(
+      new Option(
+        '--settle <ms>',
+        'after the entries return, run on this long, so that the timers and works they left behind run (as after rmmod)',
+      )
+        .argParser(intInRange('--settle', 0, 60_000))
+        .default(100),
     )
     .addOption(
       new Option('--allow <report>', `a report kind to expect (${REPORT_KINDS.join(', ')}); repeatable`).argParser(collect(parseAllow)),
@@ -165,6 +178,11 @@ async function run(file: string, flags: RunFlags): Promise<number> {
       const loaded = await m.loadModules([mod.url]);
       name = Object.keys(loaded)[0]!;
       out.write(`loaded module '${name}' on every CPU; entries: ${loaded[name]!.join(', ') || 'none'}\n`);
+      const missing = [...new Set(calls.map((c) => c.entry).filter((e) => !loaded[name]!.includes(e)))];
+      if (missing.length > 0)
+        return usage(
+          `${file}: module '${name}' has no entry ${missing.map((e) => `'${e}'`).join(', ')} (entries: ${loaded[name]!.join(', ') || 'none'})`,
+        );
     } catch (e) {
       return usage(await explainLoadError(e, mod));
     }
@@ -175,7 +193,11 @@ async function run(file: string, flags: RunFlags): Promise<number> {
         return usage(`--irq ${q.line}: ${e instanceof Error ? e.message.replace(/^kdefer: /, '') : String(e)}`);
       }
     }
-    const status = await withInterrupt((signal) => drive(m, name, calls, irqs, flags.seconds * 1000, signal));
+    const status = await withInterrupt(async (signal) => {
+      const st = await drive(m, name, calls, irqs, flags.seconds * 1000, signal);
+      if (flags.settle > 0 && !signal.aborted && !m.panicked()) await sleep(flags.settle);
+      return st;
+    });
     await m.quiesce({ timeoutMs: 2000 }).catch(() => undefined);
     section('/proc/softirqs', m.procSoftirqs());
     section('/proc/interrupts', m.procInterrupts());
