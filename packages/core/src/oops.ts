@@ -22,9 +22,13 @@ import { context_name } from './preempt.js';
 import { lockdep_depth, lockdep_check_return } from './lockdep.js';
 
 /**
- * Report an exception thrown by a handler running in atomic context as an
- * Oops; with panicOnOops the machine then panics ("Fatal exception in
- * interrupt"), otherwise the handler counts as returned and work goes on.
+ * report_handler_oops - report an exception thrown by a handler running in atomic
+ * context as an Oops; with panicOnOops the machine then panics ("Fatal exception
+ * in interrupt"), otherwise the handler counts as returned and work goes on.
+ * @param e - what the handler threw.
+ * @param where - names the handler in the Oops line.
+ * Context: the handler's (hardirq, softirq, tasklet, timer, work, NAPI poll). Does
+ * not sleep; with panicOnOops it does not return (oops_end halts the CPU).
  */
 export function report_handler_oops(e: unknown, where: string): void {
   const msg = e instanceof Error ? `${e.name}: ${e.message}` : String(e);
