@@ -111,31 +111,36 @@ export const LVL_MASK = LVL_SIZE - 1;
 /**
  * LVL_SHIFT - the bit shift of wheel level `n`'s granularity.
  * @param n - the level (0 .. LVL_DEPTH - 1).
- * Context: any (pure). @returns n * LVL_CLK_SHIFT.
+ * Context: any (pure).
+ * @returns n * LVL_CLK_SHIFT.
  */
 export const LVL_SHIFT = (n: number): number => n * LVL_CLK_SHIFT;
 /**
  * LVL_GRAN - the granularity, in jiffies, of one bucket of wheel level `n`.
  * @param n - the level.
- * Context: any (pure). @returns 1 << LVL_SHIFT(n): 1, 8, 64, ... jiffies.
+ * Context: any (pure).
+ * @returns 1 << LVL_SHIFT(n): 1, 8, 64, ... jiffies.
  */
 export const LVL_GRAN = (n: number): number => 1 << LVL_SHIFT(n);
 /**
  * LVL_START - the first delta (jiffies from now) that level `n` holds.
  * @param n - the level (>= 1).
- * Context: any (pure). @returns (LVL_SIZE - 1) << ((n - 1) * LVL_CLK_SHIFT).
+ * Context: any (pure).
+ * @returns (LVL_SIZE - 1) << ((n - 1) * LVL_CLK_SHIFT).
  */
 export const LVL_START = (n: number): number => (LVL_SIZE - 1) * 2 ** ((n - 1) * LVL_CLK_SHIFT);
 /**
  * LVL_OFFS - the index of level `n`'s first bucket in the wheel.
  * @param n - the level.
- * Context: any (pure). @returns n * LVL_SIZE.
+ * Context: any (pure).
+ * @returns n * LVL_SIZE.
  */
 export const LVL_OFFS = (n: number): number => n * LVL_SIZE;
 /**
  * lvl_depth - LVL_DEPTH for a kernel built with `hz` ticks per second.
  * @param hz - the tick rate (boot option hz).
- * Context: any (pure). @returns 9 levels at HZ > 100 (12 days at HZ=1000), 8 otherwise.
+ * Context: any (pure).
+ * @returns 9 levels at HZ > 100 (12 days at HZ=1000), 8 otherwise.
  */
 export const lvl_depth = (hz: number): number => (hz > 100 ? 9 : 8);
 
@@ -198,6 +203,9 @@ export function timer_by_id(id: number): TimerList {
 /**
  * kdefer: the timer of a stale handle (slab.ts): one whose slot may since
  * have gone to another object. Every API finds it stale (owner_stale).
+ * @param id - the timer slot the handle named.
+ * @param owner - the slab object the handle was made for.
+ * @returns a TimerList for that slot and owner (slot 0 if `id` is out of range).
  */
 export function timerOfStaleHandle(id: number, owner: number): TimerList {
   const ok = Number.isInteger(id) && id >= 0 && id < mem.g.maxTimers;
@@ -833,12 +841,21 @@ export function timer_shutdown_sync(t: TimerList): number {
   return __timer_delete_sync(t, true);
 }
 
-/** How many times `t`'s function ran. */
+/**
+ * How many times `t`'s function ran.
+ * @param t - the timer.
+ * @returns the run count (an Atomics.load of the shared word).
+ */
 export function timerRuns(t: TimerList): number {
   return Atomics.load(i32, tw(t.id, TM_RUNS));
 }
 
-/** Host side: expiry and pending state of a named timer. */
+/**
+ * Host side: the pending state, base CPU and run count of timer slot `id`.
+ * @param m - the machine's memory.
+ * @param id - the timer slot.
+ * @returns pending, the base CPU it is queued on (or last was), its run count.
+ */
 export function hostTimerInfo(m: Mem, id: number): { pending: boolean; base: number; runs: number } {
   return {
     pending: Atomics.load(m.i32, m.timer(id, TM_PENDING)) !== 0,
