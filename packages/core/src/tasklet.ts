@@ -59,6 +59,7 @@ import { printk, pr_notice, KERN_EMERG, WARN_ONCE, dump_context, oops_end } from
 import { local_irq_save, local_irq_restore, local_irq_disable, local_irq_enable, in_interrupt } from './preempt.js';
 import { open_softirq, raise_softirq_irqoff, __raise_softirq_irqoff, TASKLET_SOFTIRQ, HI_SOFTIRQ } from './softirq.js';
 import { run_handler } from './oops.js';
+import { upcalls } from './upcall.js';
 import { cond_resched } from './sched.js';
 import { spin_lockup_ms } from './spinlock.js';
 import { trace_event, TP_TASKLET_ENTRY, TP_TASKLET_EXIT } from './trace.js';
@@ -372,12 +373,8 @@ export async function tasklet_kill(t: TaskletStruct): Promise<void> {
 
 // ------------------------------------------------------------ the softirq actions
 
-// BH workqueues run from the tasklet softirqs (workqueue_softirq_action).
-let bhWorkHook: ((highpri: boolean) => void) | null = null;
-/** Install the BH workqueue's action, run first in TASKLET_SOFTIRQ / HI_SOFTIRQ. */
-export function tasklet_register_bh_hook(fn: (highpri: boolean) => void): void {
-  bhWorkHook = fn;
-}
+// BH workqueues run first in the tasklet softirqs: workqueue_softirq_action,
+// reached through the upcall table (workqueue.ts registers it at init).
 
 function tasklet_action_common(headF: number, tailF: number, nr: number): void {
   local_irq_disable();
@@ -443,12 +440,12 @@ function run_callback(t: TaskletStruct): void {
 
 /** TASKLET_SOFTIRQ's action: BH work first, then the tasklets of tasklet_vec. */
 function tasklet_action(): void {
-  if (bhWorkHook) bhWorkHook(false);
+  upcalls.bhWork(false);
   tasklet_action_common(PC_TASKLET_HEAD, PC_TASKLET_TAIL, TASKLET_SOFTIRQ);
 }
 /** HI_SOFTIRQ's action: highpri BH work first, then tasklet_hi_vec. */
 function tasklet_hi_action(): void {
-  if (bhWorkHook) bhWorkHook(true);
+  upcalls.bhWork(true);
   tasklet_action_common(PC_TASKLET_HI_HEAD, PC_TASKLET_HI_TAIL, HI_SOFTIRQ);
 }
 

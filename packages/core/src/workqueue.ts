@@ -253,7 +253,6 @@ import {
   PF_WQ_WORKER,
 } from './sched.js';
 import { __raise_softirq_irqoff, wakeup_softirqd, TASKLET_SOFTIRQ, HI_SOFTIRQ } from './softirq.js';
-import { tasklet_register_bh_hook } from './tasklet.js';
 import {
   type TimerList,
   timer_slot_alloc,
@@ -267,6 +266,7 @@ import {
   TIMER_IRQSAFE,
 } from './timer.js';
 import { report_handler_oops } from './oops.js';
+import { registerUpcalls } from './upcall.js';
 import { slab_alive, slab_obj, kasan_report, type SlabObject, type StructFields, registerFieldKind } from './slab.js';
 
 declare module './slab.js' {
@@ -2774,7 +2774,7 @@ export function workqueue_init_cpu(): void {
   RB = mem.r.workerBase;
   idleTimeoutJiffies = msecs_to_jiffies(i32[mem.wqGlobal(WQG_IDLE_TIMEOUT_MS)]! || IDLE_WORKER_TIMEOUT_MS);
   sched_set_wq_worker_hooks(wq_worker_sleeping, wq_worker_running);
-  tasklet_register_bh_hook(workqueue_softirq_action);
+  registerUpcalls({ bhWork: workqueue_softirq_action });
   registerFieldKind('work_struct', {
     accessor: 'work',
     alloc: (owner, classId) => work_slot_alloc_owned(owner, classId),
