@@ -104,7 +104,11 @@ function check_nr(nr: number, who: string): void {
   }
 }
 
-/** This CPU's pending mask. */
+/**
+ * local_softirq_pending - this CPU's pending mask.
+ * Context: any, on this CPU. Does not sleep.
+ * @returns the mask, bit `nr` for vector `nr`.
+ */
 export function local_softirq_pending(): number {
   return Atomics.load(i32, PENDING);
 }
@@ -123,8 +127,10 @@ export function wakeup_softirqd(): void {
 
 /**
  * __do_softirq - run this CPU's pending softirqs in priority order, in
- * softirq context, restarting while handlers raise more work (S-SIRQ-10).
- * Called with interrupts disabled; returns with them disabled.
+ * softirq context, restarting while handlers raise more work (S-SIRQ-10);
+ * past MAX_SOFTIRQ_TIME_MS, MAX_SOFTIRQ_RESTART passes or need_resched() it wakes ksoftirqd.
+ * Context: interrupts disabled, not in softirq context already; returns with them
+ * disabled. Handlers run with interrupts enabled and must not sleep.
  */
 export function __do_softirq(): void {
   const PC = PCB + PC_PREEMPT_COUNT;
@@ -208,7 +214,10 @@ export function irq_exit(): void {
   i32[PCB + PC_IRQS_DISABLED] = 0;
 }
 
-/** irq_exit's path: run softirqs inline (interrupts are disabled here). */
+/**
+ * invoke_softirq - irq_exit's path: run softirqs inline.
+ * Context: irq_exit, interrupts disabled, leaving the outermost hardirq. Does not sleep.
+ */
 export function invoke_softirq(): void {
   __do_softirq();
 }
@@ -257,7 +266,12 @@ export function open_softirq(nr: number, action: SoftirqAction): void {
 }
 
 let kernelInit = false;
-/** Built-in mechanisms open their vectors at CPU init, outside any module. */
+/**
+ * softirq_kernel_init - mark (or unmark) the stretch of CPU init in which built-in
+ * mechanisms open their vectors, outside any module (their owner is "kernel").
+ * @param on - true while the built-ins open their vectors.
+ * Context: CPU init. Does not sleep.
+ */
 export function softirq_kernel_init(on: boolean): void {
   kernelInit = on;
 }
@@ -314,6 +328,10 @@ export function raiseSoftirqNocheck(nr: number): void {
   local_irq_restore(flags);
 }
 
+/**
+ * softirq_init_cpu - bind this CPU's pending word.
+ * Context: CPU bring-up, once per CPU. Does not sleep.
+ */
 export function softirq_init_cpu(): void {
   PENDING = PCB + PC_SOFTIRQ_PENDING;
 }
