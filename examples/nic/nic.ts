@@ -166,12 +166,18 @@ export function nic(fixed: boolean) {
         priv().add('tx_queued', n);
         return priv().get('tx_queued');
       },
-      /** The hardware hangs: transmits stop completing; returns once the watchdog's reset has begun. */
+      /** The hardware hangs: transmits stop completing; returns once the watchdog's next reset has begun (it is running). */
       async stall() {
         const p = priv();
-        p.set('tx_stuck', 1);
-        p.add('tx_queued', 1);
-        while (p.get('resets_started') === 0) await msleep(1);
+        const before = p.get('resets_started');
+        while (p.get('resets_started') === before) {
+          // (again if a reset that was already running cleared it)
+          if (p.get('tx_stuck') === 0) {
+            p.set('tx_stuck', 1);
+            p.add('tx_queued', 1);
+          }
+          await msleep(1);
+        }
         return p.get('resets_started');
       },
       /** remove: stop NAPI, the watchdog, the reset and the IRQ, then free priv. */

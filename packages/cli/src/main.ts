@@ -17,6 +17,7 @@ import { raceCommand } from './commands/race.js';
 import { workqueueCommand } from './commands/workqueue.js';
 import { runCommand } from './commands/run.js';
 import { initCommand } from './commands/init.js';
+import { tortureCommand } from './commands/torture.js';
 import { collectTraces } from './trace_file.js';
 
 const COMMANDS: (() => Command)[] = [
@@ -28,6 +29,7 @@ const COMMANDS: (() => Command)[] = [
   workqueueCommand,
   runCommand,
   initCommand,
+  tortureCommand,
 ];
 
 async function main(argv: string[]): Promise<void> {

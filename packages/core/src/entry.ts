@@ -45,6 +45,7 @@ import {
 import { i32, PCB, cpuId } from './smp.js';
 import { KernelHalt, machine_panicked } from './printk.js';
 import { upcalls } from './upcall.js';
+import { xorshift32 } from './rand.js';
 
 /** Preemption points between two looks at the clock for the local timer tick. */
 export const TICK_CHECK_ROUNDS = 256;
@@ -60,9 +61,7 @@ export const AMP_MAX_US = [0, 20, 100, 300];
 let amplify = 0;
 let rng = 1;
 function next_rand(): number {
-  rng ^= rng << 13;
-  rng ^= rng >>> 17;
-  rng ^= rng << 5;
+  rng = xorshift32(rng);
   return rng >>> 0;
 }
 function amplify_delay(): void {

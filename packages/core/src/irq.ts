@@ -29,9 +29,7 @@ import {
   PC_PREEMPT_COUNT,
   PC_IRQS_DISABLED,
   PC_IRQ_CURRENT,
-  PC_SOFTIRQ_PENDING,
   PC_SPURIOUS,
-  PC_IRQ_DEPTH,
   IRQD_NR_ACTIONS,
   IRQD_LOCK,
   IRQD_DEPTH,
@@ -53,11 +51,10 @@ import { mem, i32, cpuId, PCB, kick_cpu } from './smp.js';
 import { preempt_point, cpu_relax } from './entry.js';
 import { KdeferError, fn_id, fn_by_id, fn_name, intern, name_of, loading } from './module.js';
 import { WARN, pr_err, printk, KERN_EMERG, KernelHalt, dump_context, oops_end, machine_panicked } from './printk.js';
-import { HARDIRQ_OFFSET, HARDIRQ_MASK, SOFTIRQ_MASK, NMI_MASK, in_interrupt } from './preempt.js';
-import { invoke_softirq } from './softirq.js';
+import { in_interrupt } from './preempt.js';
+import { irq_enter, irq_exit } from './softirq.js';
 import { spin_lockup_ms } from './spinlock.js';
-import { lockdep_depth, lockdep_check_return } from './lockdep.js';
-import { report_handler_oops } from './oops.js';
+import { run_handler } from './oops.js';
 import { trace_event, TP_IRQ_HANDLER_ENTRY, TP_IRQ_HANDLER_EXIT } from './trace.js';
 
 export const IRQ_NONE = 0;
@@ -223,33 +220,6 @@ function next_pending_irq(): number {
 }
 
 /**
- * irq_enter - enter hardirq context: interrupts off (the CPU cleared IF),
- * HARDIRQ_OFFSET added.
- */
-export function irq_enter(): void {
-  i32[PCB + PC_IRQS_DISABLED] = 1;
-  i32[PCB + PC_PREEMPT_COUNT]! += HARDIRQ_OFFSET;
-  i32[PCB + PC_IRQ_DEPTH]!++;
-}
-
-/**
- * irq_exit - leave hardirq context; run pending softirqs if the interrupted
- * code was not itself in interrupt context or BH-disabled (S-SIRQ-9a).
- * Interrupts are back on afterwards (iret restores IF).
- */
-export function irq_exit(): void {
-  i32[PCB + PC_PREEMPT_COUNT]! -= HARDIRQ_OFFSET;
-  i32[PCB + PC_IRQ_DEPTH]!--;
-  if (
-    (i32[PCB + PC_PREEMPT_COUNT]! & (NMI_MASK | HARDIRQ_MASK | SOFTIRQ_MASK)) === 0 &&
-    Atomics.load(i32, PCB + PC_SOFTIRQ_PENDING) !== 0
-  ) {
-    invoke_softirq();
-  }
-  i32[PCB + PC_IRQS_DISABLED] = 0;
-}
-
-/**
  * Run `irq`'s handlers here, in hardirq context, as handle_edge_irq does: a
  * line that is disabled, or already running on another CPU, is only marked
  * pending — the CPU running it replays it — so one line's handlers never
@@ -306,20 +276,21 @@ function run_action(irq: number, k: number, id: number, d: number): void {
   const cookie = i32[d + IRQD_ACTION_DEV + k]!;
   const dev = localDev.has(irq * IRQ_ACTIONS + k) ? localDev.get(irq * IRQ_ACTIONS + k) : cookie_value(cookie);
   const before = i32[PCB + PC_PREEMPT_COUNT]!;
-  const held = lockdep_depth();
   trace_event(TP_IRQ_HANDLER_ENTRY, irq, i32[d + IRQD_ACTION_NAME + k]!);
   let ret = IRQ_NONE;
-  try {
-    ret = fn(irq, dev);
-    if (ret === IRQ_HANDLED) Atomics.add(i32, d + IRQD_ACTION_COUNT, 1);
-  } catch (e) {
-    if (e instanceof KernelHalt) throw e;
-    report_handler_oops(e, `irq ${irq} handler ${fn_name(id)} (${name_of(mem, i32[d + IRQD_ACTION_NAME + k]!)})`);
+  const ok = run_handler(
+    () => {
+      ret = fn(irq, dev);
+      if (ret === IRQ_HANDLED) Atomics.add(i32, d + IRQD_ACTION_COUNT, 1);
+    },
+    () => `irq ${irq} handler ${fn_name(id)} (${name_of(mem, i32[d + IRQD_ACTION_NAME + k]!)})`,
+    `hardirq handler ${fn_name(id)}`,
+  );
+  if (!ok) {
     i32[PCB + PC_PREEMPT_COUNT] = before;
     i32[PCB + PC_IRQS_DISABLED] = 1;
   }
   trace_event(TP_IRQ_HANDLER_EXIT, irq, ret);
-  lockdep_check_return(held, `hardirq handler ${fn_name(id)}`);
   if (i32[PCB + PC_IRQS_DISABLED] === 0) {
     WARN(true, `irq ${irq} handler ${fn_name(id)} enabled interrupts`);
     i32[PCB + PC_IRQS_DISABLED] = 1;

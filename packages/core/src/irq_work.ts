@@ -52,13 +52,12 @@ import {
 import { mem, i32, cpuId, PCB, kick_cpu } from './smp.js';
 import { preempt_point, cpu_relax } from './entry.js';
 import { KdeferError, fn_id, fn_by_id, fn_name, intern, name_of, registry_resolve, NAME_KIND_OBJECT } from './module.js';
-import { printk, KERN_EMERG, WARN_ON_ONCE, KernelHalt, dump_context, oops_end } from './printk.js';
+import { printk, KERN_EMERG, WARN_ON_ONCE, dump_context, oops_end } from './printk.js';
 import { irqs_disabled, in_interrupt } from './preempt.js';
-import { irq_enter, irq_exit } from './irq.js';
-import { report_handler_oops } from './oops.js';
+import { irq_enter, irq_exit } from './softirq.js';
+import { run_handler } from './oops.js';
 import { tick_register_hook } from './tick.js';
 import { spin_lockup_ms } from './spinlock.js';
-import { lockdep_depth, lockdep_check_return } from './lockdep.js';
 
 /** Flag bits of an irq_work (include/linux/smp_types.h / irq_work.h). */
 export const IRQ_WORK_PENDING = 1 << 0;
@@ -243,17 +242,17 @@ function run_single(id: number): void {
   i32[PCB + PC_CTX_NAME] = i32[iw(id, IW_NAME)]!;
   Atomics.add(i32, iw(id, IW_RUNS), 1);
   Atomics.store(i32, iw(id, IW_LAST_CPU), cpuId);
-  const held = lockdep_depth();
   try {
-    if (fn) fn(work);
-  } catch (e) {
-    if (e instanceof KernelHalt) throw e;
-    report_handler_oops(e, `irq_work ${work.name} callback ${fn_name(fid)}`);
+    if (fn)
+      run_handler(
+        () => fn(work),
+        () => `irq_work ${work.name} callback ${fn_name(fid)}`,
+        `irq_work ${work.name}`,
+      );
   } finally {
     runningId = prevRun;
     i32[PCB + PC_CTX_NAME] = prevCtx;
   }
-  lockdep_check_return(held, `irq_work ${work.name}`);
   // Queued again while it ran: PENDING is set and the flags differ; leave them.
   Atomics.compareExchange(i32, iw(id, IW_FLAGS), flags, flags & ~IRQ_WORK_BUSY);
 }

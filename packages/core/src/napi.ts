@@ -81,10 +81,10 @@ import {
 import { mem, i32, cpuId, nrCpus } from './smp.js';
 import { preempt_point } from './entry.js';
 import { KdeferError, fn_id, fn_by_id, fn_name, intern, name_of, registry_resolve, NAME_KIND_OBJECT, loading } from './module.js';
-import { pr_err, printk, KERN_EMERG, WARN_ONCE, KernelHalt, dump_context, oops_end, BUG } from './printk.js';
+import { pr_err, printk, KERN_EMERG, WARN_ONCE, dump_context, oops_end, BUG } from './printk.js';
 import { local_irq_save, local_irq_restore, local_irq_disable, local_irq_enable } from './preempt.js';
 import { open_softirq, raise_softirq_irqoff, __raise_softirq_irqoff, NET_RX_SOFTIRQ } from './softirq.js';
-import { report_handler_oops } from './oops.js';
+import { run_handler } from './oops.js';
 import { might_sleep, schedule_timeout_uninterruptible } from './sched.js';
 import { spin_lockup_ms } from './spinlock.js';
 
@@ -289,11 +289,14 @@ function napi_poll(id: number, repoll: number[]): number {
     Atomics.add(i32, np(id, NP_POLLS), 1);
     const fid = i32[np(id, NP_POLL)]! - 1;
     try {
-      work = fid < 0 ? process_backlog(n, weight) : (fn_by_id(fid) as NapiPoll)(n, weight);
-    } catch (e) {
-      if (e instanceof KernelHalt) throw e;
-      report_handler_oops(e, `napi ${n.name} poll ${fid < 0 ? 'process_backlog' : fn_name(fid)}`);
-      work = 0;
+      const ok = run_handler(
+        () => {
+          work = fid < 0 ? process_backlog(n, weight) : (fn_by_id(fid) as NapiPoll)(n, weight);
+        },
+        () => `napi ${n.name} poll ${fid < 0 ? 'process_backlog' : fn_name(fid)}`,
+        null,
+      );
+      if (!ok) work = 0;
     } finally {
       Atomics.compareExchange(i32, np(id, NP_POLLING), cpuId + 1, 0);
     }

@@ -332,7 +332,7 @@ export interface LogRecord {
 }
 
 /** The records still in the ring, oldest first, from sequence `from` on. */
-export function read_log(m: Mem, from = 0): LogRecord[] {
+export function readLog(m: Mem, from = 0): LogRecord[] {
   const a = m.i32;
   const head = Atomics.load(a, H_LOG_HEAD);
   const cap = m.g.logRecords;
@@ -366,7 +366,7 @@ export function format_record(r: LogRecord): string {
 }
 
 export function format_log(m: Mem, from = 0): string {
-  return read_log(m, from)
+  return readLog(m, from)
     .map((r) => format_record(r) + '\n')
     .join('');
 }
@@ -395,7 +395,7 @@ const BANNER = /^(?:[=-]{20,}|------------\[ cut here \]------------)$/;
  * Host side; kdefer-only.
  */
 export function readReports(m: Mem, since = 0): Report[] {
-  const recs = read_log(m, Math.max(0, since - 2));
+  const recs = readLog(m, Math.max(0, since - 2));
   const out: Report[] = [];
   for (let k = 0; k < recs.length; k++) {
     const r = recs[k]!;

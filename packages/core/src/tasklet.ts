@@ -55,15 +55,26 @@ import {
 import { mem, i32, cpuId, PCB } from './smp.js';
 import { preempt_point, cpu_relax } from './entry.js';
 import { KdeferError, fn_id, fn_by_id, fn_name, intern, name_of, registry_resolve, NAME_KIND_OBJECT } from './module.js';
-import { printk, pr_notice, KERN_EMERG, WARN_ONCE, KernelHalt, dump_context, oops_end } from './printk.js';
+import { printk, pr_notice, KERN_EMERG, WARN_ONCE, dump_context, oops_end } from './printk.js';
 import { local_irq_save, local_irq_restore, local_irq_disable, local_irq_enable, in_interrupt } from './preempt.js';
 import { open_softirq, raise_softirq_irqoff, __raise_softirq_irqoff, TASKLET_SOFTIRQ, HI_SOFTIRQ } from './softirq.js';
-import { report_handler_oops } from './oops.js';
+import { run_handler } from './oops.js';
+import { upcalls } from './upcall.js';
 import { cond_resched } from './sched.js';
 import { spin_lockup_ms } from './spinlock.js';
-import { lockdep_depth, lockdep_check_return } from './lockdep.js';
 import { trace_event, TP_TASKLET_ENTRY, TP_TASKLET_EXIT } from './trace.js';
-import { slab_alive, kasan_report, slab_obj, type SlabObject, type StructFields } from './slab.js';
+import { slab_obj, type SlabObject, type StructFields, registerFieldKind, embeddedStale, embeddedOwnerAlive } from './slab.js';
+
+declare module './slab.js' {
+  interface EmbeddedFieldTypes {
+    /** a struct tasklet_struct field (tasklet_init_cpu registers the kind) */
+    tasklet_struct: TaskletStruct;
+  }
+  interface SlabObject<F extends StructFields = StructFields> {
+    /** The tasklet_struct embedded as `field` (after free: as timer(), a handle every tasklet API refuses). */
+    tasklet(field: keyof F & string): TaskletStruct;
+  }
+}
 
 export const TASKLET_STATE_SCHED = 0;
 export const TASKLET_STATE_RUN = 1;
@@ -217,9 +228,7 @@ export function from_tasklet<F extends StructFields>(t: TaskletStruct): SlabObje
  * (the new object's tasklet) is left alone.
  */
 function stale(t: TaskletStruct, who: string): boolean {
-  if (i32[tl(t.id, TL_OWNER)] === t.owner) return false;
-  kasan_report(t.owner, null, '', true, 4, 'slab-use-after-free', who, true);
-  return true;
+  return embeddedStale(i32[tl(t.id, TL_OWNER)]!, t.owner, who);
 }
 
 function check_usable(t: TaskletStruct, who: string): boolean {
@@ -228,11 +237,7 @@ function check_usable(t: TaskletStruct, who: string): boolean {
   const f = Atomics.load(i32, tl(t.id, TL_FLAGS));
   if (!(f & TLF_INIT))
     throw new KdeferError(`${who}: tasklet '${t.name}' was never initialised (tasklet_init, tasklet_setup or DECLARE_TASKLET)`);
-  const owner = i32[tl(t.id, TL_OWNER)]!;
-  if (owner !== 0 && !slab_alive(mem, owner)) {
-    kasan_report(owner, null, '', true, 4, 'slab-use-after-free');
-    return false;
-  }
+  if (!embeddedOwnerAlive(i32[tl(t.id, TL_OWNER)]!)) return false;
   if (f & TLF_KILLED) WARN_ONCE(true, `${who}: tasklet ${t.name} used after tasklet_kill()`);
   return true;
 }
@@ -368,12 +373,8 @@ export async function tasklet_kill(t: TaskletStruct): Promise<void> {
 
 // ------------------------------------------------------------ the softirq actions
 
-// BH workqueues run from the tasklet softirqs (workqueue_softirq_action).
-let bhWorkHook: ((highpri: boolean) => void) | null = null;
-/** Install the BH workqueue's action, run first in TASKLET_SOFTIRQ / HI_SOFTIRQ. */
-export function tasklet_register_bh_hook(fn: (highpri: boolean) => void): void {
-  bhWorkHook = fn;
-}
+// BH workqueues run first in the tasklet softirqs: workqueue_softirq_action,
+// reached through the upcall table (workqueue.ts registers it at init).
 
 function tasklet_action_common(headF: number, tailF: number, nr: number): void {
   local_irq_disable();
@@ -420,30 +421,31 @@ function run_callback(t: TaskletStruct): void {
   i32[PCB + PC_TASKLET_RUNS]!++;
   Atomics.add(i32, tl(id, TL_RUNS), 1);
   Atomics.store(i32, tl(id, TL_LAST_CPU), cpuId);
-  const held = lockdep_depth();
   trace_event(TP_TASKLET_ENTRY, id, i32[tl(id, TL_NAME)]!);
+  if (!fn) {
+    i32[PCB + PC_TASKLET_CURRENT] = prev;
+    return;
+  }
   try {
-    if (!fn) return;
-    if (f & TLF_CALLBACK) (fn as TaskletCallback)(t);
-    else (fn as TaskletFunc)(i32[tl(id, TL_DATA)]!);
-  } catch (e) {
-    if (e instanceof KernelHalt) throw e;
-    report_handler_oops(e, `tasklet ${t.name} callback ${fn_name(fid)}`);
+    run_handler(
+      f & TLF_CALLBACK ? () => (fn as TaskletCallback)(t) : () => (fn as TaskletFunc)(i32[tl(id, TL_DATA)]!),
+      () => `tasklet ${t.name} callback ${fn_name(fid)}`,
+      `tasklet ${t.name}`,
+    );
   } finally {
     i32[PCB + PC_TASKLET_CURRENT] = prev;
   }
   trace_event(TP_TASKLET_EXIT, id, i32[tl(id, TL_NAME)]!);
-  lockdep_check_return(held, `tasklet ${t.name}`);
 }
 
 /** TASKLET_SOFTIRQ's action: BH work first, then the tasklets of tasklet_vec. */
 function tasklet_action(): void {
-  if (bhWorkHook) bhWorkHook(false);
+  upcalls.bhWork(false);
   tasklet_action_common(PC_TASKLET_HEAD, PC_TASKLET_TAIL, TASKLET_SOFTIRQ);
 }
 /** HI_SOFTIRQ's action: highpri BH work first, then tasklet_hi_vec. */
 function tasklet_hi_action(): void {
-  if (bhWorkHook) bhWorkHook(true);
+  upcalls.bhWork(true);
   tasklet_action_common(PC_TASKLET_HI_HEAD, PC_TASKLET_HI_TAIL, HI_SOFTIRQ);
 }
 
@@ -456,4 +458,10 @@ export function taskletStats(t: TaskletStruct): { runs: number; lastCpu: number 
 export function tasklet_init_cpu(): void {
   open_softirq(TASKLET_SOFTIRQ, tasklet_action);
   open_softirq(HI_SOFTIRQ, tasklet_hi_action);
+  registerFieldKind('tasklet_struct', {
+    accessor: 'tasklet',
+    alloc: (owner) => tasklet_slot_alloc(owner),
+    release: (id) => tasklet_slot_release(id),
+    lookup: (id, obj, _field, freed) => (freed ? taskletOfStaleHandle(id, obj.handle) : tasklet_by_id(id)),
+  });
 }

@@ -150,7 +150,7 @@ export interface TraceRecord {
 }
 
 /** Every CPU's trace records still in its ring, oldest first per CPU. */
-export function read_trace(m: Mem): TraceRecord[] {
+export function readTrace(m: Mem): TraceRecord[] {
   if (!tracing_on(m)) return [];
   const e = registry_lookup(m, TRACE_REGION);
   if (!e || e.kind !== NAME_KIND_DATA) return [];
@@ -211,7 +211,7 @@ export function trace_detail(m: Mem, r: TraceRecord): string {
 
 /** ftrace-style lines of CPU `cpu`'s last `n` events, ticks left out (for reports). */
 export function trace_tail(m: Mem, cpu: number, n = 8): string[] {
-  return read_trace(m)
+  return readTrace(m)
     .filter((r) => r.cpu === cpu && r.ev !== TP_LOCAL_TIMER_ENTRY && r.ev !== TP_LOCAL_TIMER_EXIT)
     .slice(-n)
     .map((r) => `  [${String(cpu).padStart(3, '0')}] ${(r.ts / 1e6).toFixed(6)}: ${r.name}: ${trace_detail(m, r)}`);
@@ -238,7 +238,7 @@ const CTX_NAMES = ['task', 'softirq', 'hardirq'];
  * hardirq); entry/exit tracepoints become slices, the others instants.
  */
 export function chrome_trace(m: Mem): { traceEvents: ChromeEvent[]; displayTimeUnit: string } {
-  const recs = read_trace(m);
+  const recs = readTrace(m);
   const ev: ChromeEvent[] = [];
   for (let c = 0; c < m.g.cpus; c++) {
     ev.push({ name: 'process_name', ph: 'M', ts: 0, pid: c, tid: 0, args: { name: `CPU ${c}` } });

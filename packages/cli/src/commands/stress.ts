@@ -27,7 +27,7 @@ import {
   type CampaignSummary,
   type ScenarioFlag,
 } from '../scenarios/campaign.js';
-import { CAMPAIGN_SCENARIOS } from '../scenarios/trials.js';
+import { CAMPAIGN_SCENARIOS, campaignScenario } from '../scenarios/trials.js';
 import type { CampaignScenario } from '../scenarios/campaign.js';
 import { STRESS_ROWS, VARIANTS, type VariantName } from '../modules/stress.js';
 import { cpusOption, secondsOption, intInRange, traceOption } from '../options.js';
@@ -485,7 +485,14 @@ export function printRerun(
     return;
   }
   const opts = flags.map((f) => `${f.flags.split(' ')[0]} ${String(options[f.key])}`).join(' ');
-  process.stdout.write(
-    `\n${scenario}: ${s.failed} of ${s.ran} trials FAILED; rerun the first: kdefer stress ${scenario} ${opts} --cpus ${cpus} --amplify ${amplify} --seed ${s.firstFailure.seedHex} --trials 1\n`,
-  );
+  let own: CampaignScenario | undefined;
+  try {
+    own = campaignScenario(scenario);
+  } catch {
+    // a scenario this kdefer does not know: the stress line
+  }
+  const line = own?.rerun
+    ? own.rerun(options, s.firstFailure.seedHex, amplify, cpus)
+    : `kdefer stress ${scenario} ${opts} --cpus ${cpus} --amplify ${amplify} --seed ${s.firstFailure.seedHex} --trials 1`;
+  process.stdout.write(`\n${scenario}: ${s.failed} of ${s.ran} trials FAILED; rerun the first: ${line}\n`);
 }

@@ -89,6 +89,8 @@ export interface CampaignScenario<O extends Record<string, unknown> = Record<str
   trialsPerMachine: number;
   /** one trial on `m`; never throws for what the trial found */
   trial(m: Machine, o: O, t: TrialContext): Promise<TrialOutcome>;
+  /** the command line that reruns one trial alone (default: `kdefer stress <name> <flags> ... --trials 1`) */
+  rerun?(o: O, seedHex: string, amplify: number, cpus: number): string;
 }
 
 // ------------------------------------------------------------ results

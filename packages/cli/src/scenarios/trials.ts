@@ -24,6 +24,7 @@
  */
 import { KdeferError } from '@kdefer/core';
 import type { CampaignScenario, TrialOutcome } from './campaign.js';
+import { userTorture } from './usermod_torture.js';
 import { runCell, stressModule, STRESS_SPIN_LOCKUP_MS, bVariant } from './locking.js';
 import { STRESS_ROWS, VARIANTS, MAX_WINDOWS, TRIAL_LOCKS, trialLock, type Variant, type VariantName } from '../modules/stress.js';
 import { seededRandom } from '../seed.js';
@@ -131,9 +132,14 @@ export const CAMPAIGN_SCENARIOS: Readonly<Record<string, CampaignScenario>> = {
   [lostUpdate.name]: lostUpdate as unknown as CampaignScenario,
 };
 
+/** Scenarios with a command of their own (not `kdefer stress <name>`): `kdefer torture FILE`. */
+const OWN_COMMAND: Readonly<Record<string, CampaignScenario>> = {
+  [userTorture.name]: userTorture as unknown as CampaignScenario,
+};
+
 /** A campaign scenario by name. @throws KdeferError naming the scenarios */
 export function campaignScenario(name: string): CampaignScenario {
-  const s = CAMPAIGN_SCENARIOS[name];
+  const s = CAMPAIGN_SCENARIOS[name] ?? OWN_COMMAND[name];
   if (!s) throw new KdeferError(`stress: no campaign scenario '${name}' (scenarios: ${Object.keys(CAMPAIGN_SCENARIOS).join(', ')})`);
   return s;
 }
