@@ -321,7 +321,8 @@ export function __local_bh_enable_ip(cnt: number): void {
   WARN_ON_ONCE(in_hardirq() || irqs_disabled(), 'local_bh_enable() with hardirqs disabled or in hardirq context');
   // Keep preemption disabled until softirq processing is done.
   i32[c]! -= cnt - 1;
-  if ((i32[c]! & (NMI_MASK | HARDIRQ_MASK | SOFTIRQ_MASK)) === 0 && Atomics.load(i32, PCB + PC_SOFTIRQ_PENDING) !== 0) {
+  // The pending mask is set by this CPU only (raise_softirq is local): a plain read sees every bit it set.
+  if ((i32[c]! & (NMI_MASK | HARDIRQ_MASK | SOFTIRQ_MASK)) === 0 && i32[PCB + PC_SOFTIRQ_PENDING] !== 0) {
     upcalls.bhEnablePending();
   }
   i32[c]! -= 1;
