@@ -24,7 +24,6 @@ const TSDOC_TODO = [
   'packages/core/src/lockdep.ts',
   'packages/core/src/module.ts',
   'packages/core/src/napi.ts',
-  'packages/core/src/preempt.ts',
   'packages/core/src/printk.ts',
   'packages/core/src/sched.ts',
   'packages/core/src/slab.ts',
