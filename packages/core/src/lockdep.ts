@@ -37,6 +37,7 @@ import {
   LK_NAME,
   LK_KIND,
   LOCK_KIND_PSEUDO,
+  LOCK_STRIDE,
   H_LOCKDEP,
   H_LOCKDEP_LOCK,
   H_LOCKDEP_REPORTS,
@@ -103,6 +104,8 @@ const HLS: number = HELD_LOCK_STRIDE;
 let GRAPH = 0; // dependency bitmap
 let ROW = 0; // words per row (lockdep_graph_row)
 let REPORTED = 0; // hash set of (kind, a, b) already reported
+let USAGE = 0; // lock 0's LK_USAGE word; lock id's is USAGE + id * LKS
+const LKS: number = LOCK_STRIDE;
 const REPORTED_SIZE: number = LOCKDEP_REPORTED_SIZE;
 
 // ------------------------------------------------------------ helpers
@@ -171,8 +174,8 @@ const ctxLevel = (pc: number): number => (pc & HARDIRQ_MASK ? 2 : pc & SOFTIRQ_O
 
 // ------------------------------------------------------------ usage (irq-state rules)
 
-function mark_usage(id: number, read: boolean): void {
-  const pc = i32[PCB + PC_PREEMPT_COUNT]!;
+/** The usage bits an acquisition in the current irq state sets (mark_irqflags). */
+function usage_wanted(pc: number, read: boolean): number {
   const hardirqsOn = i32[PCB + PC_IRQS_DISABLED] === 0;
   const softirqsOn = (pc & SOFTIRQ_MASK) === 0;
   let want = LU_USED;
@@ -182,10 +185,12 @@ function mark_usage(id: number, read: boolean): void {
   // as mark_irqflags: "softirqs enabled" counts only while hardirqs are on too
   // (with interrupts off no softirq can run on this CPU)
   else if (softirqsOn && hardirqsOn && !(pc & HARDIRQ_MASK)) want |= read ? LU_ENABLED_SOFTIRQ_READ : LU_ENABLED_SOFTIRQ;
+  return want;
+}
+
+/** Record usage bits `fresh` of class `id`, seen missing by a plain read; check the irq-state rules for the new ones. */
+function mark_usage(id: number, fresh: number, pc: number): void {
   const w = mem.lock(id, LK_USAGE);
-  const have = i32[w]!; // usage bits only grow: a stale read costs one Atomics.or below
-  const fresh = want & ~have;
-  if (fresh === 0) return;
   const old = Atomics.or(i32, w, fresh);
   const newBits = fresh & ~old;
   if (newBits === 0) return;
@@ -352,9 +357,24 @@ function report_circular(held: number, next: number, path: number[]): void {
  * @param trylock  a trylock that succeeded: usage is recorded, no ordering check
  */
 export function lock_acquire(id: number, read: boolean, trylock: boolean): void {
-  mark_usage(id, read);
-  const depth = i32[HELD]!;
+  // The fast path, small enough to be inlined into the lock functions: the
+  // class already has every usage bit this acquisition would set (they only
+  // grow: a stale plain read costs one Atomics.or in mark_usage), and no
+  // lock is held (nothing to order against); else lock_acquire_slow.
   const pc = i32[PCB + PC_PREEMPT_COUNT]!;
+  const depth = i32[HELD]!;
+  const fresh = usage_wanted(pc, read) & ~i32[USAGE + id * LKS]!;
+  if (fresh !== 0 || depth !== 0) {
+    lock_acquire_slow(id, read, trylock, pc, depth, fresh);
+    return;
+  }
+  i32[HLOCKS + HLK_CLASS] = id + 1;
+  i32[HLOCKS + HLK_FLAGS] = (read ? HF_READ : 0) | (ctxLevel(pc) << HF_CTX_SHIFT);
+  i32[HELD] = 1;
+}
+
+function lock_acquire_slow(id: number, read: boolean, trylock: boolean, pc: number, depth: number, fresh: number): void {
+  if (fresh !== 0) mark_usage(id, fresh, pc);
   if (!trylock && depth > 0) {
     for (let k = depth - 1; k >= 0; k--) {
       const h = i32[HLOCKS + k * HLS + HLK_CLASS]! - 1;
@@ -414,6 +434,15 @@ function report_recursive(id: number): void {
 /** lock_release - the validator's view of a release of class `id`. */
 export function lock_release(id: number): void {
   const depth = i32[HELD]!;
+  // The fast path: the lock on top of the stack (releases in reverse order).
+  if (depth > 0 && i32[HLOCKS + (depth - 1) * HLS + HLK_CLASS] === id + 1) {
+    i32[HELD] = depth - 1;
+    return;
+  }
+  lock_release_slow(id, depth);
+}
+
+function lock_release_slow(id: number, depth: number): void {
   for (let k = depth - 1; k >= 0; k--) {
     if (i32[HLOCKS + k * HLS + HLK_CLASS] === id + 1) {
       for (let j = k; j < depth - 1; j++) {
@@ -542,6 +571,7 @@ export function lockdep_init_cpu(): boolean {
   REPORTED = arena_region(LOCKDEP_REPORTED_REGION, REPORTED_SIZE);
   const stack = arena_region(LOCKDEP_HELD_REGION, nrCpus * LOCKDEP_CPU_STRIDE) + cpuId * LOCKDEP_CPU_STRIDE;
   HELD = stack + LD_DEPTH;
+  USAGE = mem.lock(0, LK_USAGE);
   HLOCKS = stack + LD_HELD_LOCKS;
   lock_map_acquire = (id) => lock_acquire(id, false, false);
   lock_map_release = (id) => lock_release(id);
