@@ -25,7 +25,6 @@ const TSDOC_TODO = [
   'packages/core/src/napi.ts',
   'packages/core/src/printk.ts',
   'packages/core/src/sched.ts',
-  'packages/core/src/slab.ts',
   'packages/core/src/tasklet.ts',
   'packages/core/src/wait.ts',
   'packages/core/src/workqueue.ts',

@@ -140,7 +140,8 @@ export function registerFieldKind<K extends keyof EmbeddedFieldTypes & string>(
  * another object (or none). One compare; a stale use is reported as KASAN's
  * use-after-free in `who`, every time, leaving the new object's report
  * state alone.
- * Context: any. @returns true when the caller must leave the slot alone.
+ * Context: any.
+ * @returns true when the caller must leave the slot alone.
  */
 export function embeddedStale(slotOwner: number, handleOwner: number, who: string): boolean {
   if (slotOwner === handleOwner) return false;
@@ -152,7 +153,8 @@ export function embeddedStale(slotOwner: number, handleOwner: number, who: strin
  * embeddedOwnerAlive - whether the slab object `owner` that embeds a slot
  * is still allocated (0: the slot is not embedded). A freed one is
  * reported (once per allocation).
- * Context: any. @returns false when the object was freed.
+ * Context: any.
+ * @returns false when the object was freed.
  */
 export function embeddedOwnerAlive(owner: number): boolean {
   if (owner === 0 || slab_alive(mem, owner)) return true;
@@ -199,6 +201,9 @@ const structs = new Map<number, StructType>();
 /**
  * defineStruct - kdefer: declare a struct type for slab objects. Declare it
  * at module load (every CPU must know it to read objects handed over).
+ * @param name - the struct's name (KASAN reports show it).
+ * @param fields - its fields.
+ * @returns the struct type.
  */
 export function defineStruct<F extends StructFields>(name: string, fields: F): StructType<F> {
   const st = new StructType(name, fields);
@@ -357,7 +362,13 @@ export class SlabObject<F extends StructFields = StructFields> {
   }
 }
 
-/** The object of `handle`, on any CPU (its struct type must have been declared here). */
+/**
+ * slab_obj - the object of `handle`, on any CPU (its struct type must have been declared here).
+ * @param handle - a handle from an object's `.handle`.
+ * Context: any. Does not sleep; a KdeferError naming the handle when it is not
+ * an object handle or its struct type was not declared on this CPU.
+ * @returns the object (a stale handle still gives one: its accesses are KASAN reports).
+ */
 export function slab_obj<F extends StructFields = StructFields>(handle: number): SlabObject<F> {
   if (!Number.isInteger(handle) || handle <= 0) throw new KdeferError(`slab_obj: ${String(handle)} is not an object handle`);
   const slot = slot_of(handle);
@@ -367,7 +378,13 @@ export function slab_obj<F extends StructFields = StructFields>(handle: number):
   return new SlabObject<F>(handle, st as unknown as StructType<F>);
 }
 
-/** Whether `handle` names a live object (host side too). */
+/**
+ * slab_alive - whether `handle` names a live object of the current generation.
+ * @param m - the machine's memory.
+ * @param handle - the handle.
+ * Context: any thread, host side too. Does not sleep.
+ * @returns true if its slot is live and its generation matches the handle's.
+ */
 export function slab_alive(m: Mem, handle: number): boolean {
   const slot = slot_of(handle);
   return (
@@ -393,9 +410,18 @@ function addr_of(slot: number, off: number): string {
 }
 
 /**
- * Print a KASAN report for `handle` (once per allocation for use-after-free,
+ * kasan_report - print a KASAN report for `handle` (once per allocation for use-after-free,
  * unless `always`: a stale handle used in an API is reported each time, and
  * leaves the once-flag of the slot's new object alone).
+ * @param handle - the object handle used.
+ * @param st - its struct type, when known.
+ * @param field - the field accessed.
+ * @param write - a write (true) or a read.
+ * @param size - the access size in bytes.
+ * @param kind - the bug kind ("slab-use-after-free", "double-free", ...).
+ * @param where - the API that made the access, if not a field accessor.
+ * @param always - report even if this allocation was reported before.
+ * Context: any, on this CPU. Does not sleep.
  */
 export function kasan_report(
   handle: number,
@@ -453,7 +479,11 @@ export function kasan_report(
   for (const l of lines) printk(KERN_ERR + l);
 }
 
-/** KASAN reports printed so far (host side too). */
+/**
+ * KASAN reports printed so far (host side too).
+ * @param m - the machine's memory.
+ * @returns the count.
+ */
 export function kasanReportCount(m: Mem): number {
   return Atomics.load(m.i32, H_KASAN_REPORTS);
 }
@@ -577,22 +607,41 @@ function reclaim_locked(slot: number): void {
 
 /**
  * kmem_cache_create - a cache of objects of struct type `st`, named `name`
- * (the name KASAN reports show). Context: module load.
+ * (the name KASAN reports show).
+ * @param name - the cache's name.
+ * @param st - the struct type of its objects.
+ * Context: module load.
+ * @returns the cache.
  */
 export function kmem_cache_create<F extends StructFields>(name: string, st: StructType<F>): KmemCache<F> {
   intern(`struct:${name}`);
   return new KmemCache(name, st);
 }
-/** kmem_cache_alloc - an object from `cache`. Context: as kmalloc for `flags`. */
+/**
+ * kmem_cache_alloc - an object from `cache`.
+ * @param cache - the cache.
+ * @param flags - GFP_KERNEL or GFP_ATOMIC, as for kmalloc.
+ * Context: as kmalloc for `flags`.
+ * @returns the object, as kmalloc returns it.
+ */
 export function kmem_cache_alloc<F extends StructFields>(cache: KmemCache<F>, flags: number): SlabObject<F> {
   return do_alloc(cache.type, flags, cache.type.nameId);
 }
 export const kmem_cache_zalloc = kmem_cache_alloc;
-/** kmem_cache_free - free an object of `cache`. Context: any. */
+/**
+ * kmem_cache_free - free an object of `cache` (kfree: poisoned and quarantined).
+ * @param _cache - the cache it came from.
+ * @param obj - the object.
+ * Context: any. Does not sleep.
+ */
 export function kmem_cache_free<F extends StructFields>(_cache: KmemCache<F>, obj: SlabObject<F>): void {
   kfree(obj);
 }
 
+/**
+ * slab_init_cpu - bind the shared kmalloc freelists region.
+ * Context: CPU bring-up, once per CPU. Does not sleep.
+ */
 export function slab_init_cpu(): void {
   freelists = arena_region(SLAB_FREELISTS_REGION, KMALLOC_FREELISTS);
 }
