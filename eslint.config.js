@@ -19,7 +19,6 @@ const NO_CONTEXT = 'JsdocBlock:not(:has(JsdocDescriptionLine[description=/^Conte
 const TSDOC_TODO = [
   'packages/core/src/entry.ts',
   'packages/core/src/irq.ts',
-  'packages/core/src/irq_work.ts',
   'packages/core/src/layout.ts',
   'packages/core/src/lockdep.ts',
   'packages/core/src/module.ts',
@@ -28,7 +27,6 @@ const TSDOC_TODO = [
   'packages/core/src/sched.ts',
   'packages/core/src/slab.ts',
   'packages/core/src/tasklet.ts',
-  'packages/core/src/trace.ts',
   'packages/core/src/wait.ts',
   'packages/core/src/workqueue.ts',
 ];
