@@ -20,7 +20,6 @@ const TSDOC_TODO = [
   'packages/core/src/entry.ts',
   'packages/core/src/irq.ts',
   'packages/core/src/layout.ts',
-  'packages/core/src/lockdep.ts',
   'packages/core/src/module.ts',
   'packages/core/src/napi.ts',
   'packages/core/src/printk.ts',

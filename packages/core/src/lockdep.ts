@@ -352,9 +352,13 @@ function report_circular(held: number, next: number, path: number[]): void {
 // ------------------------------------------------------------ the hooks
 
 /**
- * lock_acquire - the validator's view of an acquisition of class `id`.
- * @param read     a reader of a rwlock
- * @param trylock  a trylock that succeeded: usage is recorded, no ordering check
+ * lock_acquire - the validator's view of an acquisition of class `id`: records
+ * the usage bits of this context, checks the order against the held locks
+ * (the dependency graph, recursion), then pushes it on this CPU's held stack.
+ * @param id - the lock class.
+ * @param read - a reader of a rwlock.
+ * @param trylock - a trylock that succeeded: usage is recorded, no ordering check.
+ * Context: any, on this CPU: called by the lock functions around the acquisition. Does not sleep.
  */
 export function lock_acquire(id: number, read: boolean, trylock: boolean): void {
   // The fast path, small enough to be inlined into the lock functions: the
@@ -431,7 +435,12 @@ function report_recursive(id: number): void {
   ]);
 }
 
-/** lock_release - the validator's view of a release of class `id`. */
+/**
+ * lock_release - the validator's view of a release of class `id`: pops it from
+ * this CPU's held stack (from anywhere in it), or reports a bad unlock balance.
+ * @param id - the lock class.
+ * Context: any, on this CPU: called by the unlock functions. Does not sleep.
+ */
 export function lock_release(id: number): void {
   const depth = i32[HELD]!;
   // The fast path: the lock on top of the stack (releases in reverse order).
@@ -466,14 +475,22 @@ function lock_release_slow(id: number, depth: number): void {
   }
 }
 
-/** Held-lock depth of this CPU (to check that a context returns with what it entered with). */
+/**
+ * lockdep_depth - the held-lock depth of this CPU (to check that a context returns
+ * with what it entered with).
+ * Context: any, on this CPU. Does not sleep.
+ * @returns the depth, 0 when the validator is off.
+ */
 export function lockdep_depth(): number {
   return HELD ? i32[HELD]! : 0;
 }
 
 /**
- * After a handler or work function returned: report locks it left held
- * ("lock held when returning"), and forget them so the CPU goes on.
+ * lockdep_check_return - after a handler or work function returned: report locks it
+ * left held ("lock held when returning"), and forget them so the CPU goes on.
+ * @param depthAtEntry - lockdep_depth() before the call.
+ * @param what - names the function in the report.
+ * Context: the context the function ran in, right after it returned. Does not sleep.
  */
 export function lockdep_check_return(depthAtEntry: number, what: string): void {
   if (!HELD) return;
@@ -494,7 +511,13 @@ export function lockdep_check_return(depthAtEntry: number, what: string): void {
   }
 }
 
-/** A pseudo-lock class ("(&t->timer)", "(work_completion)(...)", "(wq_completion)events"). */
+/**
+ * lockdep_map - the pseudo-lock class named `name` ("(&t->timer)", "(work_completion)(...)",
+ * "(wq_completion)events"), registered the first time.
+ * @param name - the class's name.
+ * Context: any; a KdeferError when the lock table is full (boot option maxLocks). Does not sleep.
+ * @returns the class id (the same on every CPU).
+ */
 export function lockdep_map(name: string): number {
   const e = registry_resolve(mem, NAME_KIND_LOCK, name, () => {
     const id = i32[H_LOCKS_USED]!;
@@ -509,8 +532,11 @@ export function lockdep_map(name: string): number {
 
 const mapCache = new Map<string, number>();
 /**
- * The pseudo-lock class named `name` (cached on this CPU), or -1 when the
- * validator is off — so that callers annotate without allocating classes.
+ * lockdep_map_of - the pseudo-lock class named `name` (cached on this CPU), or -1 when the
+ * validator is off, so that callers annotate without allocating classes.
+ * @param name - the class's name.
+ * Context: any, on this CPU. Does not sleep.
+ * @returns the class id, or -1.
  */
 export function lockdep_map_of(name: string): number {
   if (!HELD) return -1;
@@ -523,9 +549,11 @@ export function lockdep_map_of(name: string): number {
 }
 
 /**
- * A task switches out: its held locks (sleeping locks and maps: it holds no
- * spinlock when it sleeps) leave this CPU's stack with it, as lockdep keeps
- * held_locks per task.
+ * lockdep_switch_out - a task switches out: its held locks (sleeping locks and maps: it
+ * holds no spinlock when it sleeps) leave this CPU's stack with it, as lockdep
+ * keeps held_locks per task.
+ * Context: the scheduler, at a switch on this CPU. Does not sleep.
+ * @returns the saved entries, or null when it held nothing (or the validator is off).
  */
 export function lockdep_switch_out(): Int32Array | null {
   if (!HELD) return null;
@@ -535,7 +563,11 @@ export function lockdep_switch_out(): Int32Array | null {
   i32[HELD] = 0;
   return saved;
 }
-/** The task switches back in: its held locks return to this CPU's stack. */
+/**
+ * lockdep_switch_in - the task switches back in: its held locks return to this CPU's stack.
+ * @param saved - what lockdep_switch_out() returned for it.
+ * Context: the scheduler, at a switch on this CPU. Does not sleep.
+ */
 export function lockdep_switch_in(saved: Int32Array | null): void {
   if (!HELD || saved === null) return;
   const depth = i32[HELD]!;
@@ -545,23 +577,50 @@ export function lockdep_switch_in(saved: Int32Array | null): void {
   i32[HELD] = depth + n;
 }
 
-/** lock_map_acquire: take a pseudo-lock (around a timer function, a work function, or in a _sync wait). */
+/**
+ * lock_map_acquire - take a pseudo-lock (around a timer function, a work function, or in a
+ * _sync wait), so that lockdep sees a wait on it as an acquisition. Installed at
+ * boot: a no-op when the validator is off.
+ * Context: any, on this CPU. Does not sleep.
+ */
 export let lock_map_acquire: (id: number) => void = () => {};
-/** lock_map_release */
+/**
+ * lock_map_release - release a pseudo-lock taken with lock_map_acquire(). Installed at
+ * boot: a no-op when the validator is off.
+ * Context: any, on this CPU. Does not sleep.
+ */
 export let lock_map_release: (id: number) => void = () => {};
-/** lock_map_acquire_try: a successful trylock of a class (usage recorded, no ordering). */
+/**
+ * lock_map_acquire_try - a successful trylock of a class (usage recorded, no ordering).
+ * Installed at boot: a no-op when the validator is off.
+ * Context: any, on this CPU. Does not sleep.
+ */
 export let lock_map_acquire_try: (id: number) => void = () => {};
 
-/** Lockdep reports printed so far (host side too). */
+/**
+ * Lockdep reports printed so far (host side too).
+ * @param m - the machine's memory.
+ * @returns the count.
+ */
 export function lockdepReportCount(m: Mem): number {
   return Atomics.load(m.i32, H_LOCKDEP_REPORTS);
 }
 
+/**
+ * lockdep_enabled - whether the machine was booted with the validator (boot option lockdep).
+ * Context: any. Does not sleep.
+ * @returns true if it is on.
+ */
 export function lockdep_enabled(): boolean {
   return i32[H_LOCKDEP] !== 0;
 }
 
-/** lockdep_init: this CPU's held stack and the shared graph. Returns whether it is on. */
+/**
+ * lockdep_init_cpu - lockdep_init: bind this CPU's held stack and the shared graph,
+ * and install the lock_map_* hooks.
+ * Context: CPU bring-up, once per CPU. Does not sleep.
+ * @returns whether the validator is on.
+ */
 export function lockdep_init_cpu(): boolean {
   const on = i32[H_LOCKDEP] !== 0;
   if (!on) return false;
