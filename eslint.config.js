@@ -22,7 +22,6 @@ const TSDOC_TODO = [
   'packages/core/src/module.ts',
   'packages/core/src/printk.ts',
   'packages/core/src/sched.ts',
-  'packages/core/src/wait.ts',
   'packages/core/src/workqueue.ts',
 ];
 
