@@ -19,7 +19,6 @@ const NO_CONTEXT = 'JsdocBlock:not(:has(JsdocDescriptionLine[description=/^Conte
 const TSDOC_TODO = [
   'packages/core/src/entry.ts',
   'packages/core/src/module.ts',
-  'packages/core/src/printk.ts',
   'packages/core/src/sched.ts',
   'packages/core/src/workqueue.ts',
 ];
