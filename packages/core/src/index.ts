@@ -4,7 +4,7 @@
  * functions the host uses to read a machine's shared memory.
  *
  * Layers (bottom up; packages/core/README.md draws them, npm run depcruise
- * enforces them): 1 layout smp printk module upcall rand · 2 preempt entry trace sched/task ·
+ * enforces them): 1 layout smp printk module upcall rand slot · 2 preempt entry trace sched/task ·
  * 3 lockdep spinlock oops · 4 softirq irq tick · 5 sched ksoftirqd wait mutex completion
  * tasklet timer slab · 6 workqueue napi bh · 7 sched/idle init cpu_entry proc index.
  */
