@@ -190,6 +190,7 @@ export { proc_softirqs, proc_interrupts, kstat_softirqs, kstat_irqs } from './pr
 export { setup_machine_memory, type BootOptions } from './init.js';
 export * from './tasklet.js';
 export * from './irq_work.js';
+export * from './hrtimer.js';
 export * from './timer.js';
 export {
   GFP_KERNEL,
