@@ -7,16 +7,19 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
+    setupFiles: ['test/setup/v8-coverage.ts'],
     fileParallelism: false,
     testTimeout: 60_000,
     hookTimeout: 60_000,
     pool: 'forks',
-    // `npm run coverage`: V8 coverage of the built packages the tests run,
-    // mapped back to packages/*/src through the .js.map files tsc writes.
-    // V8 coverage is collected per isolate by the test process (node:inspector
-    // Profiler): code run inside the CPU worker threads (packages/core in a
-    // Machine's workers) and in child processes (the kdefer CLI) is NOT seen;
-    // what is measured is what the test process itself loads and runs.
+    // Load the built packages with Node's own loader, not through vite's
+    // transform: V8 then sees them under their file URLs, which c8 (npm run
+    // coverage) maps back to src through the .js.map files.
+    server: { deps: { external: [/\/packages\/[^/]+\/dist\//] } },
+    // `npm run coverage` runs c8 (.c8rc.json), not vitest's coverage: V8's
+    // inspector coverage that vitest takes sees only the test process, and
+    // nearly all of packages/core runs in the machines' CPU worker threads.
+    // `npx vitest run --coverage` still gives the test process's share.
     coverage: {
       provider: 'v8',
       include: ['packages/*/dist/**/*.js'],

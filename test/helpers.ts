@@ -31,3 +31,22 @@ export async function until(cond: () => boolean, what: string, ms = 10_000): Pro
     await new Promise((r) => setTimeout(r, 1));
   }
 }
+
+/** What a run of the built `kdefer` command gave. */
+export interface Ran {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+const kdeferBin = new URL('../packages/cli/bin/kdefer.js', import.meta.url);
+
+/** Run the built `kdefer` command as a user does; a hang fails the test (execFile's timeout), it does not hang it. */
+export async function runKdefer(args: string[], timeoutMs: number): Promise<Ran> {
+  const { execFile } = await import('node:child_process');
+  const { fileURLToPath } = await import('node:url');
+  return new Promise((resolve) => {
+    execFile(process.execPath, [fileURLToPath(kdeferBin), ...args], { timeout: timeoutMs }, (err, stdout, stderr) => {
+      resolve({ code: err === null ? 0 : typeof err.code === 'number' ? err.code : -1, stdout, stderr });
+    });
+  });
+}

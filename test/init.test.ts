@@ -1,27 +1,13 @@
 // `kdefer init DIR` (issue 13), a kdefer-only behaviour: a new driver
 // project, and its bad input. The project's own `npm install && npm test`
 // from the packed tarballs is test/pack.test.ts.
-import { execFile } from 'node:child_process';
 import { mkdtempSync, mkdirSync, writeFileSync, readFileSync, rmSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
+import { runKdefer, type Ran } from './helpers.js';
 
-const main = fileURLToPath(new URL('../packages/cli/bin/kdefer.js', import.meta.url));
-
-interface Ran {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-function kdefer(...args: string[]): Promise<Ran> {
-  return new Promise((resolve) => {
-    execFile(process.execPath, [main, ...args], { timeout: 40_000 }, (err, stdout, stderr) => {
-      resolve({ code: err === null ? 0 : typeof err.code === 'number' ? err.code : -1, stdout, stderr });
-    });
-  });
-}
+const kdefer = (...args: string[]): Promise<Ran> => runKdefer(args, 40_000);
 
 const dir = mkdtempSync(join(tmpdir(), 'kdefer-init-test-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));

@@ -1,8 +1,11 @@
 // @kdefer/test (issue 13), a kdefer-only behaviour: withMachine() boots with a
 // user's .ts module, always shuts down, and fails on an unexpected report;
 // expectReport() turns a report into the test's expectation.
+import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { withMachine, expectReport, type Machine } from '@kdefer/test';
 import { NIC_IRQ } from '../examples/nic/nic.js';
 
@@ -73,5 +76,50 @@ describe('S-TIME-12 (examples/nic, through @kdefer/test): the watchdog <-> reset
     expect(stats.tx).toBeGreaterThanOrEqual(201);
     expect(stats.resets).toBeGreaterThanOrEqual(1);
     expect(stats.rx).toBeGreaterThan(0);
+  });
+});
+
+describe('kdefer-only (test helper): a module that does not load fails withMachine with a clear message naming the file', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'kdefer-helper-test-'));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  const file = (name: string, text: string): string => {
+    const p = join(dir, name);
+    writeFileSync(p, text);
+    return p;
+  };
+  const body = async (): Promise<void> => undefined;
+
+  it.each([
+    ['a missing file', () => join(dir, 'nope.ts'), /nope\.ts: no such file/],
+    [
+      'a syntax error',
+      () =>
+        file('syn.ts', "import { defineModule } from '@kdefer/core';\nexport default defineModule('syn', () => {\n  const x = ;\n});\n"),
+      /syn\.ts:3:\d+: /,
+    ],
+    ['no default export', () => file('nodef.ts', 'export const x = 1;\n'), /nodef\.ts: no defineModule\(\.\.\.\) default export/],
+    [
+      'an unknown kernel name',
+      () =>
+        file(
+          'unk.ts',
+          "import { defineModule, del_timer_sync, tasklet_kil } from '@kdefer/core';\nexport default defineModule('unk', () => { void del_timer_sync; void tasklet_kil; });\n",
+        ),
+      /unk\.ts: imports 'tasklet_kil', which kdefer does not provide \(kdefer has 'tasklet_kill'\)/,
+    ],
+  ])('%s', async (_what, make, message) => {
+    await expect(withMachine({ modules: [make()] }, body)).rejects.toThrow(message);
+  });
+
+  it('an entry that awaits a foreign promise: expectReport(m, "foreign-promise") catches it', async () => {
+    const f = file(
+      'fp.ts',
+      "import { defineModule } from '@kdefer/core';\nexport default defineModule('fp', () => ({\n  async go() {\n    await new Promise((r) => setTimeout(r, 10));\n    return 1;\n  },\n}));\n",
+    );
+    const r = await withMachine({ modules: [f] }, async (m) => {
+      await m.call(0, 'fp', 'go').catch(() => undefined);
+      return expectReport(m, 'foreign-promise');
+    });
+    expect(r.line).toMatch(/awaited a promise that is not a kernel primitive/);
   });
 });

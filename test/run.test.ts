@@ -184,6 +184,9 @@ describe('kdefer-only (usermod), kdefer run: bad flags (exit 2, before or right 
     [['--cpus', '2', '--irq', '4000'], /--irq 4000: .*IRQ 4000 does not exist/],
     [['--allow', 'oops'], /--allow 'oops': a report is one of BUG, WARNING, KASAN, lockdep, lockup, foreign-promise/],
     [['--seconds', '0'], /--seconds must be a number greater than 0/],
+    [['--settle', '-1'], /--settle must be an integer from 0 to 60000/],
+    [['--settle', 'soon'], /--settle must be an integer from 0 to 60000/],
+    [['--call', 'probe', '--call', 'nosuch'], /module 'wqflush_fixed' has no entry 'nosuch' \(entries: probe, remove\)/],
     [['--amplify', '7'], /--amplify must be 0, 1, 2 or 3/],
   ])('%j', async (args, message) => {
     const r = await kdefer(ok, ...args);

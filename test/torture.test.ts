@@ -1,28 +1,16 @@
 // `kdefer torture FILE --call ENTRY` (issue 13), a kdefer-only behaviour:
 // locktorture over a user's own module — one bounded run, and campaigns of
 // seeded trials in the piscina pool, sharded and merged by `kdefer report`.
-import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
+import { runKdefer, type Ran } from './helpers.js';
 
-const main = fileURLToPath(new URL('../packages/cli/bin/kdefer.js', import.meta.url));
 const example = (p: string): string => fileURLToPath(new URL(`../examples/${p}`, import.meta.url));
 
-interface Ran {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-function kdefer(...args: string[]): Promise<Ran> {
-  return new Promise((resolve) => {
-    execFile(process.execPath, [main, ...args], { timeout: 60_000 }, (err, stdout, stderr) => {
-      resolve({ code: err === null ? 0 : typeof err.code === 'number' ? err.code : -1, stdout, stderr });
-    });
-  });
-}
+const kdefer = (...args: string[]): Promise<Ran> => runKdefer(args, 60_000);
 
 const dir = mkdtempSync(join(tmpdir(), 'kdefer-torture-test-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -43,7 +31,8 @@ describe('kdefer-only (usermod), kdefer torture: one run', () => {
       '--teardown',
       'remove',
     );
-    expect(r.stdout).toMatch(/read: +Total: \d+ +Max\/Min: \d+\/\d+ +Fail: 0/);
+    // A fairness above 2 is flagged ???, as locktorture does; a loaded host can skew it.
+    expect(r.stdout).toMatch(/read: +Total: \d+ +Max\/Min: \d+\/\d+(?: \?\?\?)? +Fail: 0/);
     const perCpu = /per CPU: read@0 (\d+), read@1 (\d+)/.exec(r.stdout);
     expect(Number(perCpu?.[1])).toBeGreaterThan(0);
     expect(Number(perCpu?.[2])).toBeGreaterThan(0);

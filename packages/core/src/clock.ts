@@ -16,10 +16,9 @@ let source: () => number = wall;
 
 /**
  * clock_now - the current time in epoch milliseconds (fractional).
- *
  * Context: any. Relative uses (t0 = clock_now(); clock_now() - t0) and
- * absolute ones (against the machine's boot time) read the same clock.
- * Return: milliseconds since the Unix epoch, wall or virtual.
+ * absolute ones (against the machine's boot time) read the same clock. Does not sleep.
+ * @returns milliseconds since the Unix epoch, wall or virtual.
  */
 export function clock_now(): number {
   return source();
@@ -35,7 +34,11 @@ export function clock_bind(fn?: () => number): void {
   source = fn ?? wall;
 }
 
-/** Whether clock_now() reads the wall clock (false in deterministic mode). */
+/**
+ * clock_is_wall - whether clock_now() reads the wall clock.
+ * Context: any. Does not sleep.
+ * @returns false in deterministic mode (a virtual clock is bound), true otherwise.
+ */
 export function clock_is_wall(): boolean {
   return source === wall;
 }

@@ -60,6 +60,7 @@ export type completion = Completion;
  * DECLARE_COMPLETION - declare the completion named `name` (not done);
  * every CPU gets the same one.
  * Context: module load (or any: the name resolves to the same completion).
+ * @returns the handle (the same slot for the same name on every CPU).
  */
 export function DECLARE_COMPLETION(name: string): Completion {
   return new Completion(wait_object_by_name('completion:', name, WO_KIND_COMPLETION).id, name);
@@ -69,6 +70,7 @@ export function DECLARE_COMPLETION(name: string): Completion {
  * init_completion - a completion by name (declared, not done, the first
  * time), or reset `x` to not done with no waiters.
  * Context: any; nobody may wait on a completion being re-initialised.
+ * @returns the completion: the named one, or `x` reset.
  */
 export function init_completion(x: Completion | string): Completion {
   if (typeof x === 'string') return DECLARE_COMPLETION(x);
@@ -172,6 +174,8 @@ export function wait_for_completion_timeout(x: Completion, timeout: number): Pro
 
 /**
  * wait_for_completion_interruptible - as wait_for_completion, sleeping interruptibly.
+ * @param x - the completion.
+ * Context: process context; may sleep.
  * @returns 0 (-ERESTARTSYS on a signal: kdefer has none).
  */
 export async function wait_for_completion_interruptible(x: Completion): Promise<number> {
@@ -179,7 +183,13 @@ export async function wait_for_completion_interruptible(x: Completion): Promise<
   return 0;
 }
 
-/** wait_for_completion_interruptible_timeout - @returns 0 on timeout, else jiffies left. */
+/**
+ * wait_for_completion_interruptible_timeout - as wait_for_completion_timeout, sleeping interruptibly.
+ * @param x - the completion.
+ * @param timeout - the most jiffies to wait (negative counts as 0).
+ * Context: process context; may sleep.
+ * @returns 0 if it timed out, else the jiffies left (at least 1); kdefer has no signals, so never -ERESTARTSYS.
+ */
 export function wait_for_completion_interruptible_timeout(x: Completion, timeout: number): Promise<number> {
   return wait_for_common(x, Math.max(0, timeout), TASK_INTERRUPTIBLE, 'wait_for_completion_interruptible_timeout');
 }
@@ -205,6 +215,7 @@ export function try_wait_for_completion(x: Completion): boolean {
  * completion_done - whether `x` has completions nobody consumed yet (a
  * wait_for_completion now would not sleep).
  * Context: any.
+ * @returns true if a wait_for_completion() now would return at once.
  */
 export function completion_done(x: Completion): boolean {
   if (Atomics.load(i32, x.w + WO_VAL) === 0) return false;

@@ -4,8 +4,8 @@
  * functions the host uses to read a machine's shared memory.
  *
  * Layers (bottom up; packages/core/README.md draws them, npm run depcruise
- * enforces them): 1 layout smp printk module upcall · 2 preempt entry trace oops sched/task ·
- * 3 lockdep spinlock · 4 softirq irq tick · 5 sched ksoftirqd wait mutex completion
+ * enforces them): 1 layout smp printk module upcall rand · 2 preempt entry trace sched/task ·
+ * 3 lockdep spinlock oops · 4 softirq irq tick · 5 sched ksoftirqd wait mutex completion
  * tasklet timer slab · 6 workqueue napi bh · 7 sched/idle init cpu_entry proc index.
  */
 export * from './layout.js';
@@ -20,6 +20,7 @@ export {
 } from './smp.js';
 export * from './preempt.js';
 export { cpu_relax } from './entry.js';
+export { xorshift32 } from './rand.js';
 export {
   printk,
   pr_emerg,
@@ -46,7 +47,7 @@ export {
   BUG_ON,
   panic,
   KernelHalt,
-  read_log,
+  readLog,
   format_log,
   format_record,
   log_store,
@@ -109,8 +110,6 @@ export {
   checkIrq,
   irqRangeError,
   irq_set_affinity_mem,
-  irq_enter,
-  irq_exit,
   irq_to_desc,
   IrqDesc,
 } from './irq.js';
@@ -136,6 +135,8 @@ export {
   local_softirq_pending,
   do_softirq,
   wakeup_softirqd,
+  irq_enter,
+  irq_exit,
   type SoftirqAction,
 } from './softirq.js';
 export * from './spinlock.js';
@@ -183,7 +184,7 @@ export {
   current_comm,
   current_pid,
   awaitHost,
-  read_tasks,
+  readTasks,
   comm_of_pid,
 } from './sched.js';
 export { proc_softirqs, proc_interrupts, kstat_softirqs, kstat_irqs } from './proc.js';
@@ -224,7 +225,7 @@ export {
   MAX_LOCK_DEPTH,
 } from './lockdep.js';
 export { touch_softlockup_watchdog, describe_activity } from './watchdog.js';
-export { trace_event, read_trace, trace_tail, trace_detail, chrome_trace, tracing_on, TP_NAMES, type TraceRecord } from './trace.js';
+export { trace_event, readTrace, trace_tail, trace_detail, chrome_trace, tracing_on, TP_NAMES, type TraceRecord } from './trace.js';
 export * as tracepoints from './trace.js';
 export * from './napi.js';
 export * from './bh.js';

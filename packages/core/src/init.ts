@@ -75,7 +75,14 @@ export interface BootOptions extends Partial<Geometry> {
   hardLockupMs?: number;
 }
 
-/** Host side: allocate and fill a machine's shared memory. */
+/**
+ * setup_machine_memory - host side: allocate and fill a machine's shared memory
+ * from its boot options (geometry, tunables, the trace rings), before any CPU starts.
+ * @param opts - the boot options.
+ * Context: the host thread, before the CPU threads start; throws a RangeError
+ * naming the option when traceRecords is not a power of two >= 64.
+ * @returns the machine's memory.
+ */
 export function setup_machine_memory(opts: BootOptions): Mem {
   const g: Geometry = { ...DEFAULT_GEOMETRY, ...stripUndefined(opts), cpus: opts.cpus };
   const records = opts.traceRecords ?? TRACE_RECORDS;
@@ -111,7 +118,15 @@ function stripUndefined<T extends object>(o: T): Partial<T> {
   return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
 }
 
-/** CPU side: bind this thread to CPU `cpu` and bring it up (everything but its loop). */
+/**
+ * start_cpu - CPU side: bind this thread to CPU `cpu` and bring it up
+ * (memory, entry, upcalls, every mechanism's per-CPU init; everything but its loop).
+ * @param sab - the machine's shared buffer.
+ * @param g - its geometry.
+ * @param cpu - the CPU this thread plays.
+ * Context: the CPU thread, once, at its start, before any kernel code runs on it.
+ * @returns this CPU's view of the machine's memory.
+ */
 export function start_cpu(sab: SharedArrayBuffer, g: Geometry, cpu: number): Mem {
   const m = new Mem(sab, g);
   smp_init_cpu(m, cpu);

@@ -9,6 +9,10 @@
 import { PC_RES_COUNT } from './layout.js';
 import { i32, PCB } from './smp.js';
 
+/**
+ * RES_ipi_count - count one rescheduling IPI's arrival on this CPU (RES in /proc/interrupts).
+ * Context: this CPU, where it takes the wake-up from its wake ring. Does not sleep.
+ */
 export function RES_ipi_count(): void {
   i32[PCB + PC_RES_COUNT]!++;
 }

@@ -29,9 +29,7 @@ import {
   PC_PREEMPT_COUNT,
   PC_IRQS_DISABLED,
   PC_IRQ_CURRENT,
-  PC_SOFTIRQ_PENDING,
   PC_SPURIOUS,
-  PC_IRQ_DEPTH,
   IRQD_NR_ACTIONS,
   IRQD_LOCK,
   IRQD_DEPTH,
@@ -53,11 +51,10 @@ import { mem, i32, cpuId, PCB, kick_cpu } from './smp.js';
 import { preempt_point, cpu_relax } from './entry.js';
 import { KdeferError, fn_id, fn_by_id, fn_name, intern, name_of, loading } from './module.js';
 import { WARN, pr_err, printk, KERN_EMERG, KernelHalt, dump_context, oops_end, machine_panicked } from './printk.js';
-import { HARDIRQ_OFFSET, HARDIRQ_MASK, SOFTIRQ_MASK, NMI_MASK, in_interrupt } from './preempt.js';
-import { invoke_softirq } from './softirq.js';
+import { in_interrupt } from './preempt.js';
+import { irq_enter, irq_exit } from './softirq.js';
 import { spin_lockup_ms } from './spinlock.js';
-import { lockdep_depth, lockdep_check_return } from './lockdep.js';
-import { report_handler_oops } from './oops.js';
+import { run_handler } from './oops.js';
 import { trace_event, TP_IRQ_HANDLER_ENTRY, TP_IRQ_HANDLER_EXIT } from './trace.js';
 
 export const IRQ_NONE = 0;
@@ -87,8 +84,11 @@ function desc_unlock(d: number): void {
 }
 
 /**
- * The one IRQ range check (kdefer-only, host and CPU side): null when `irq`
- * is a line of machine `m`, else the message that names it, prefixed by `who`.
+ * The one IRQ range check (kdefer-only, host and CPU side).
+ * @param m - the machine's memory.
+ * @param irq - the line.
+ * @param who - prefixes the message (the API that was called).
+ * @returns null when `irq` is a line of machine `m`, else the message that names it.
  */
 export function irqRangeError(m: Mem, irq: number, who: string): string | null {
   if (Number.isInteger(irq) && irq >= 0 && irq < m.g.nrIrqs) return null;
@@ -122,8 +122,10 @@ function dev_cookie(dev: unknown, irq: number, name: string): number {
 /**
  * Assert IRQ line `irq` of machine `m`: pick the target CPU from the line's
  * affinity (round-robin among its CPUs), set the line's bit in that CPU's
- * IRR and ring it. Safe from any thread. Returns the target CPU, or -1 if
- * the line is disabled (it is then replayed by enable_irq).
+ * IRR and ring it. Safe from any thread.
+ * @param m - the machine's memory.
+ * @param irq - the line (checked by the caller).
+ * @returns the target CPU, or -1 if the line is disabled (it is then replayed by enable_irq).
  */
 export function assertIrq(m: Mem, irq: number): number {
   const a = m.i32;
@@ -139,7 +141,14 @@ export function assertIrq(m: Mem, irq: number): number {
   return target;
 }
 
-/** The CPU the next delivery of `irq` goes to. */
+/**
+ * irq_pick_target - the CPU the next delivery of `irq` goes to (round-robin among
+ * the CPUs of its affinity).
+ * @param m - the machine's memory.
+ * @param irq - the line.
+ * Context: any thread, host and devices too. Does not sleep.
+ * @returns the CPU number.
+ */
 export function irq_pick_target(m: Mem, irq: number): number {
   const a = m.i32;
   const d = m.irq(irq);
@@ -169,7 +178,13 @@ function popcount(x: number): number {
   return (((x + (x >>> 4)) & 0x0f0f0f0f) * 0x01010101) >>> 24;
 }
 
-/** Parse an affinity: a CPU bitmask number, or a list of CPU numbers. */
+/**
+ * affinity_words - parse an affinity: a CPU bitmask number, a bigint, or a list of CPU numbers.
+ * @param nr - the machine's CPU count.
+ * @param mask - the affinity.
+ * Context: any (pure); a KdeferError naming a CPU that does not exist.
+ * @returns the mask as two 32-bit words [CPUs 0-31, CPUs 32-63].
+ */
 export function affinity_words(nr: number, mask: number | readonly number[] | bigint): [number, number] {
   let lo = 0;
   let hi = 0;
@@ -187,7 +202,14 @@ export function affinity_words(nr: number, mask: number | readonly number[] | bi
   return [lo, hi];
 }
 
-/** Set `irq`'s affinity on machine `m` (host side or kernel side). */
+/**
+ * irq_set_affinity_mem - set `irq`'s affinity on machine `m` (host side or kernel side);
+ * later deliveries follow it, one already in an IRR is not moved.
+ * @param m - the machine's memory.
+ * @param irq - the line.
+ * @param mask - the affinity, as affinity_words takes it.
+ * Context: any thread. Does not sleep.
+ */
 export function irq_set_affinity_mem(m: Mem, irq: number, mask: number | readonly number[] | bigint): void {
   const [lo, hi] = affinity_words(m.g.cpus, mask);
   Atomics.store(m.i32, m.irq(irq, IRQD_AFFINITY), lo);
@@ -223,37 +245,12 @@ function next_pending_irq(): number {
 }
 
 /**
- * irq_enter - enter hardirq context: interrupts off (the CPU cleared IF),
- * HARDIRQ_OFFSET added.
- */
-export function irq_enter(): void {
-  i32[PCB + PC_IRQS_DISABLED] = 1;
-  i32[PCB + PC_PREEMPT_COUNT]! += HARDIRQ_OFFSET;
-  i32[PCB + PC_IRQ_DEPTH]!++;
-}
-
-/**
- * irq_exit - leave hardirq context; run pending softirqs if the interrupted
- * code was not itself in interrupt context or BH-disabled (S-SIRQ-9a).
- * Interrupts are back on afterwards (iret restores IF).
- */
-export function irq_exit(): void {
-  i32[PCB + PC_PREEMPT_COUNT]! -= HARDIRQ_OFFSET;
-  i32[PCB + PC_IRQ_DEPTH]!--;
-  if (
-    (i32[PCB + PC_PREEMPT_COUNT]! & (NMI_MASK | HARDIRQ_MASK | SOFTIRQ_MASK)) === 0 &&
-    Atomics.load(i32, PCB + PC_SOFTIRQ_PENDING) !== 0
-  ) {
-    invoke_softirq();
-  }
-  i32[PCB + PC_IRQS_DISABLED] = 0;
-}
-
-/**
- * Run `irq`'s handlers here, in hardirq context, as handle_edge_irq does: a
+ * handle_irq - run `irq`'s handlers here, in hardirq context, as handle_edge_irq does: a
  * line that is disabled, or already running on another CPU, is only marked
  * pending — the CPU running it replays it — so one line's handlers never
  * run on two CPUs at once.
+ * @param irq - the line taken from this CPU's IRR.
+ * Context: this CPU's interrupt entry (entry.ts), interrupts disabled by the entry. Does not sleep.
  */
 export function handle_irq(irq: number): void {
   const d = mem.irq(irq);
@@ -306,20 +303,21 @@ function run_action(irq: number, k: number, id: number, d: number): void {
   const cookie = i32[d + IRQD_ACTION_DEV + k]!;
   const dev = localDev.has(irq * IRQ_ACTIONS + k) ? localDev.get(irq * IRQ_ACTIONS + k) : cookie_value(cookie);
   const before = i32[PCB + PC_PREEMPT_COUNT]!;
-  const held = lockdep_depth();
   trace_event(TP_IRQ_HANDLER_ENTRY, irq, i32[d + IRQD_ACTION_NAME + k]!);
   let ret = IRQ_NONE;
-  try {
-    ret = fn(irq, dev);
-    if (ret === IRQ_HANDLED) Atomics.add(i32, d + IRQD_ACTION_COUNT, 1);
-  } catch (e) {
-    if (e instanceof KernelHalt) throw e;
-    report_handler_oops(e, `irq ${irq} handler ${fn_name(id)} (${name_of(mem, i32[d + IRQD_ACTION_NAME + k]!)})`);
+  const ok = run_handler(
+    () => {
+      ret = fn(irq, dev);
+      if (ret === IRQ_HANDLED) Atomics.add(i32, d + IRQD_ACTION_COUNT, 1);
+    },
+    () => `irq ${irq} handler ${fn_name(id)} (${name_of(mem, i32[d + IRQD_ACTION_NAME + k]!)})`,
+    `hardirq handler ${fn_name(id)}`,
+  );
+  if (!ok) {
     i32[PCB + PC_PREEMPT_COUNT] = before;
     i32[PCB + PC_IRQS_DISABLED] = 1;
   }
   trace_event(TP_IRQ_HANDLER_EXIT, irq, ret);
-  lockdep_check_return(held, `hardirq handler ${fn_name(id)}`);
   if (i32[PCB + PC_IRQS_DISABLED] === 0) {
     WARN(true, `irq ${irq} handler ${fn_name(id)} enabled interrupts`);
     i32[PCB + PC_IRQS_DISABLED] = 1;
@@ -553,7 +551,13 @@ export function raiseIrq(irq: number): number {
   return assertIrq(mem, irq);
 }
 
-/** The handler names of a line, for /proc/interrupts. */
+/**
+ * irq_action_names - the handler names of a line, for /proc/interrupts.
+ * @param m - the machine's memory.
+ * @param irq - the line.
+ * Context: any thread, host side too; reads shared words with Atomics.load. Does not sleep.
+ * @returns the names, in action-slot order.
+ */
 export function irq_action_names(m: Mem, irq: number): string[] {
   const d = m.irq(irq);
   const out: string[] = [];
@@ -577,12 +581,17 @@ export class IrqDesc {
 /**
  * irq_to_desc - the descriptor of line `irq`, a read-only view.
  * Context: any.
+ * @returns the descriptor; a KdeferError when `irq` is not a line.
  */
 export function irq_to_desc(irq: number): IrqDesc {
   check_irq(irq, 'irq_to_desc');
   return new IrqDesc(irq, mem);
 }
 
+/**
+ * irq_init_cpu - bind this CPU's IRR words.
+ * Context: CPU bring-up, once per CPU. Does not sleep.
+ */
 export function irq_init_cpu(): void {
   IRR = PCB + PC_IRR;
   irrWords = mem.r.irrWords;

@@ -52,13 +52,12 @@ import {
 import { mem, i32, cpuId, PCB, kick_cpu } from './smp.js';
 import { preempt_point, cpu_relax } from './entry.js';
 import { KdeferError, fn_id, fn_by_id, fn_name, intern, name_of, registry_resolve, NAME_KIND_OBJECT } from './module.js';
-import { printk, KERN_EMERG, WARN_ON_ONCE, KernelHalt, dump_context, oops_end } from './printk.js';
+import { printk, KERN_EMERG, WARN_ON_ONCE, dump_context, oops_end } from './printk.js';
 import { irqs_disabled, in_interrupt } from './preempt.js';
-import { irq_enter, irq_exit } from './irq.js';
-import { report_handler_oops } from './oops.js';
+import { irq_enter, irq_exit } from './softirq.js';
+import { run_handler } from './oops.js';
 import { tick_register_hook } from './tick.js';
 import { spin_lockup_ms } from './spinlock.js';
-import { lockdep_depth, lockdep_check_return } from './lockdep.js';
 
 /** Flag bits of an irq_work (include/linux/smp_types.h / irq_work.h). */
 export const IRQ_WORK_PENDING = 1 << 0;
@@ -122,15 +121,33 @@ function declare(name: string, func: IrqWorkFunc, flags: number): IrqWork {
 /**
  * IRQ_WORK_INIT - declare the irq_work named `name` calling `func(work)`.
  * Context: module load (every CPU resolves the name to the same irq_work).
+ * @param name - the irq_work's name (non-empty).
+ * @param func - its callback, run in hardirq context.
+ * @returns the handle (the same slot for the same name on every CPU); a KdeferError when the table is full.
  */
 export function IRQ_WORK_INIT(name: string, func: IrqWorkFunc): IrqWork {
   return declare(name, func, 0);
 }
-/** IRQ_WORK_INIT_LAZY - as IRQ_WORK_INIT, with IRQ_WORK_LAZY: it runs from the next tick. */
+/**
+ * IRQ_WORK_INIT_LAZY - as IRQ_WORK_INIT, with IRQ_WORK_LAZY: it runs from the next tick
+ * (no self-IPI).
+ * @param name - the irq_work's name.
+ * @param func - its callback.
+ * Context: module load.
+ * @returns the handle.
+ */
 export function IRQ_WORK_INIT_LAZY(name: string, func: IrqWorkFunc): IrqWork {
   return declare(name, func, IRQ_WORK_LAZY);
 }
-/** IRQ_WORK_INIT_HARD - as IRQ_WORK_INIT, with IRQ_WORK_HARD_IRQ. */
+/**
+ * IRQ_WORK_INIT_HARD - as IRQ_WORK_INIT, with IRQ_WORK_HARD_IRQ: it runs in hardirq
+ * context even where others would be deferred (the PREEMPT_RT flag; kdefer runs
+ * every irq_work in hardirq context).
+ * @param name - the irq_work's name.
+ * @param func - its callback.
+ * Context: module load.
+ * @returns the handle.
+ */
 export function IRQ_WORK_INIT_HARD(name: string, func: IrqWorkFunc): IrqWork {
   return declare(name, func, IRQ_WORK_HARD_IRQ);
 }
@@ -151,15 +168,30 @@ function check(work: IrqWork, who: string): void {
   if (!(work instanceof IrqWork)) throw new KdeferError(`${who}: not a struct irq_work (declare one with IRQ_WORK_INIT)`);
 }
 
-/** irq_work_is_pending - queued and its callback not yet started. Context: any. */
+/**
+ * irq_work_is_pending - whether `work` is queued and its callback not yet started.
+ * @param work - the irq_work.
+ * Context: any. Does not sleep.
+ * @returns true if IRQ_WORK_PENDING is set (a snapshot).
+ */
 export function irq_work_is_pending(work: IrqWork): boolean {
   return (work.flags & IRQ_WORK_PENDING) !== 0;
 }
-/** irq_work_is_busy - queued or its callback running. Context: any. */
+/**
+ * irq_work_is_busy - whether `work` is queued or its callback is running.
+ * @param work - the irq_work.
+ * Context: any. Does not sleep.
+ * @returns true if IRQ_WORK_BUSY is set (a snapshot).
+ */
 export function irq_work_is_busy(work: IrqWork): boolean {
   return (work.flags & IRQ_WORK_BUSY) !== 0;
 }
-/** irq_work_is_hard - declared with IRQ_WORK_HARD_IRQ. Context: any. */
+/**
+ * irq_work_is_hard - whether `work` was declared with IRQ_WORK_HARD_IRQ.
+ * @param work - the irq_work.
+ * Context: any. Does not sleep.
+ * @returns true for IRQ_WORK_INIT_HARD's irq_works.
+ */
 export function irq_work_is_hard(work: IrqWork): boolean {
   return (work.flags & IRQ_WORK_HARD_IRQ) !== 0;
 }
@@ -196,7 +228,9 @@ function queue_local(work: IrqWork): void {
  * irq_work_queue - queue `work` on this CPU; its callback runs here in
  * hardirq context: at the next preemption point with interrupts on, or, for
  * IRQ_WORK_LAZY, from the next tick. It can be queued again while its
- * callback runs. Context: any, NMI included.
+ * callback runs.
+ * @param work - the irq_work.
+ * Context: any, NMI included. Does not sleep.
  * @returns true if queued; false if it was already pending.
  */
 export function irq_work_queue(work: IrqWork): boolean {
@@ -209,7 +243,10 @@ export function irq_work_queue(work: IrqWork): boolean {
 
 /**
  * irq_work_queue_on - queue `work` on CPU `cpu`; it runs there in hardirq
- * context. Context: any but NMI for a remote CPU (the kernel warns, as here).
+ * context.
+ * @param work - the irq_work.
+ * @param cpu - the CPU to run it on.
+ * Context: any but NMI for a remote CPU (the kernel warns, as here). Does not sleep.
  * @returns true if queued; false if it was already pending.
  */
 export function irq_work_queue_on(work: IrqWork, cpu: number): boolean {
@@ -243,17 +280,17 @@ function run_single(id: number): void {
   i32[PCB + PC_CTX_NAME] = i32[iw(id, IW_NAME)]!;
   Atomics.add(i32, iw(id, IW_RUNS), 1);
   Atomics.store(i32, iw(id, IW_LAST_CPU), cpuId);
-  const held = lockdep_depth();
   try {
-    if (fn) fn(work);
-  } catch (e) {
-    if (e instanceof KernelHalt) throw e;
-    report_handler_oops(e, `irq_work ${work.name} callback ${fn_name(fid)}`);
+    if (fn)
+      run_handler(
+        () => fn(work),
+        () => `irq_work ${work.name} callback ${fn_name(fid)}`,
+        `irq_work ${work.name}`,
+      );
   } finally {
     runningId = prevRun;
     i32[PCB + PC_CTX_NAME] = prevCtx;
   }
-  lockdep_check_return(held, `irq_work ${work.name}`);
   // Queued again while it ran: PENDING is set and the flags differ; leave them.
   Atomics.compareExchange(i32, iw(id, IW_FLAGS), flags, flags & ~IRQ_WORK_BUSY);
 }
@@ -267,7 +304,11 @@ function run_list(f: number): void {
   for (let k = ids.length - 1; k >= 0; k--) run_single(ids[k]!);
 }
 
-/** The IRQ work interrupt (sysvec_irq_work): hardirq context, IWI counted; entry.ts takes it. */
+/**
+ * irq_work_interrupt - the IRQ work interrupt (sysvec_irq_work): clears the request,
+ * enters hardirq, counts IWI, runs this CPU's raised list; entry.ts takes it.
+ * Context: this CPU's preemption point, interrupts enabled. Does not sleep.
+ */
 export function irq_work_interrupt(): void {
   Atomics.and(i32, PCB + PC_IRQ_REQUEST, ~REQ_IRQ_WORK);
   irq_enter();
@@ -306,7 +347,10 @@ export function irq_work_sync(work: IrqWork): void {
   }
 }
 
-/** Boot: this CPU's tick runs the lazy list. */
+/**
+ * irq_work_init_cpu - boot: this CPU's tick runs the lazy list (and a raised list it missed).
+ * Context: CPU bring-up, once per CPU. Does not sleep.
+ */
 export function irq_work_init_cpu(): void {
   runningId = -1;
   tick_register_hook(irq_work_tick);

@@ -330,13 +330,35 @@ export const SLAB_FREELISTS_REGION = 'kernel.slab.freelists';
 // once b was taken while a was held (the edge a -> b). Bits are only ever
 // added, by Atomics.or under H_LOCKDEP_LOCK; a plain read that misses a fresh
 // bit takes the slow path, which reads again under the lock.
-/** Words of one row of the dependency graph: one bit per lock class. */
+/**
+ * lockdep_graph_row - words of one row of the dependency graph: one bit per lock class.
+ * @param maxLocks - the lock table's size (boot option maxLocks).
+ * Context: any (pure arithmetic on the memory map).
+ * @returns ceil(maxLocks / 32).
+ */
 export const lockdep_graph_row = (maxLocks: number): number => Math.ceil(maxLocks / 32);
-/** Words of the dependency graph. */
+/**
+ * lockdep_graph_words - words of the whole dependency graph.
+ * @param maxLocks - the lock table's size.
+ * Context: any (pure arithmetic on the memory map).
+ * @returns maxLocks rows of lockdep_graph_row(maxLocks) words.
+ */
 export const lockdep_graph_words = (maxLocks: number): number => maxLocks * lockdep_graph_row(maxLocks);
-/** Word of the graph holding the edge a -> b, with rows of `row` words (lockdep_graph_row). */
+/**
+ * lockdep_edge_word - the word of the graph holding the edge a -> b.
+ * @param row - words per row (lockdep_graph_row).
+ * @param a - the class held.
+ * @param b - the class taken while `a` was held.
+ * Context: any (pure arithmetic on the memory map).
+ * @returns the word's index, relative to the graph.
+ */
 export const lockdep_edge_word = (row: number, a: number, b: number): number => a * row + (b >>> 5);
-/** Bit of the edge a -> b in that word. */
+/**
+ * lockdep_edge_bit - the bit of the edge a -> b in its word.
+ * @param b - the class taken.
+ * Context: any (pure arithmetic on the memory map).
+ * @returns 1 << (b & 31).
+ */
 export const lockdep_edge_bit = (b: number): number => 1 << (b & 31);
 
 // ---------------------------------------------------------------- lockdep reported set (boot option lockdep)
@@ -371,9 +393,20 @@ export const TE_TIME = 0; //                C  float64: µs since boot (words 0-
 export const TE_EVENT = 2; //               C  tracepoint (TP_*, trace.ts) | a1 << 8
 export const TE_ARG0 = 3; //                C  a0
 export const TRACE_ENTRY_STRIDE = 4;
-/** Words of one CPU's trace ring of `records` entries. */
+/**
+ * trace_ring_words - words of one CPU's trace ring of `records` entries.
+ * @param records - entries per ring (a power of two).
+ * Context: any (pure arithmetic on the memory map).
+ * @returns the header line plus the entries.
+ */
 export const trace_ring_words = (records: number): number => TR_ENTRIES + records * TRACE_ENTRY_STRIDE;
-/** Word of the entry of event number `k` in a ring of `records` entries (a power of two), relative to the ring. */
+/**
+ * trace_entry - the word of the entry of event number `k` in a ring of `records` entries, relative to the ring.
+ * @param records - entries per ring (a power of two).
+ * @param k - the event number, counted from boot (the newest overwrite the oldest).
+ * Context: any (pure arithmetic on the memory map).
+ * @returns the entry's first word.
+ */
 export const trace_entry = (records: number, k: number): number => TR_ENTRIES + (k & (records - 1)) * TRACE_ENTRY_STRIDE;
 
 // ---------------------------------------------------------------- kmalloc free lists (slab.ts)
@@ -381,7 +414,12 @@ export const trace_entry = (records: number, k: number): number => TR_ENTRIES + 
 // object left the quarantine waits, with its memory, on the free list of its
 // class, linked through OB_QNEXT, for the next allocation of that class.
 export const KMALLOC_FREELISTS = 32; //     L(slab) list heads, one per class at kmalloc_index(size): descriptor slot + 1, 0 empty
-/** The free list of size class `size` (a power of two, in words): log2 of the size, as kmalloc_index. */
+/**
+ * kmalloc_index - the free list of size class `size`: log2 of the size.
+ * @param size - a power of two, in words.
+ * Context: any (pure arithmetic on the memory map).
+ * @returns the class index, 0 .. KMALLOC_FREELISTS - 1.
+ */
 export const kmalloc_index = (size: number): number => 31 - Math.clz32(size);
 
 // ---------------------------------------------------------------- tasklet_struct
@@ -708,6 +746,11 @@ export interface Regions {
   irrWords: number;
 }
 
+/**
+ * Lay out the regions of a machine of geometry `g`, each from the previous one's end, cache-line aligned.
+ * @param g - the geometry.
+ * @returns the regions' bases and strides, and the total words.
+ */
 export function computeRegions(g: Geometry): Regions {
   const irrWords = Math.ceil(g.nrIrqs / 32);
   const cpuBase = align(HEADER_WORDS);
@@ -960,7 +1003,14 @@ export class Mem {
 const enc = new TextEncoder();
 const dec = new TextDecoder();
 
-/** Write a string into `maxBytes` bytes at word `w`; returns the byte length written. */
+/**
+ * Write a string into `maxBytes` bytes at word `w` (UTF-8, cut to fit).
+ * @param m - the machine's memory.
+ * @param w - the first word.
+ * @param s - the string.
+ * @param maxBytes - the room there.
+ * @returns the byte length written.
+ */
 export function putString(m: Mem, w: number, s: string, maxBytes: number): number {
   const bytes = enc.encode(s);
   const n = Math.min(bytes.length, maxBytes);
@@ -968,11 +1018,23 @@ export function putString(m: Mem, w: number, s: string, maxBytes: number): numbe
   return n;
 }
 
+/**
+ * Read `len` UTF-8 bytes at word `w` (copied first: TextDecoder refuses views of a SharedArrayBuffer).
+ * @param m - the machine's memory.
+ * @param w - the first word.
+ * @param len - the byte length.
+ * @returns the string.
+ */
 export function getString(m: Mem, w: number, len: number): string {
   // TextDecoder refuses views of a SharedArrayBuffer: copy first.
   return dec.decode(m.u8.slice(w * 4, w * 4 + len));
 }
 
+/**
+ * The UTF-8 byte length of `s`.
+ * @param s - the string.
+ * @returns its length in bytes.
+ */
 export function encodedLength(s: string): number {
   return enc.encode(s).length;
 }

@@ -37,6 +37,7 @@ import {
   LK_NAME,
   LK_KIND,
   LOCK_KIND_PSEUDO,
+  LOCK_STRIDE,
   H_LOCKDEP,
   H_LOCKDEP_LOCK,
   H_LOCKDEP_REPORTS,
@@ -103,6 +104,8 @@ const HLS: number = HELD_LOCK_STRIDE;
 let GRAPH = 0; // dependency bitmap
 let ROW = 0; // words per row (lockdep_graph_row)
 let REPORTED = 0; // hash set of (kind, a, b) already reported
+let USAGE = 0; // lock 0's LK_USAGE word; lock id's is USAGE + id * LKS
+const LKS: number = LOCK_STRIDE;
 const REPORTED_SIZE: number = LOCKDEP_REPORTED_SIZE;
 
 // ------------------------------------------------------------ helpers
@@ -171,8 +174,8 @@ const ctxLevel = (pc: number): number => (pc & HARDIRQ_MASK ? 2 : pc & SOFTIRQ_O
 
 // ------------------------------------------------------------ usage (irq-state rules)
 
-function mark_usage(id: number, read: boolean): void {
-  const pc = i32[PCB + PC_PREEMPT_COUNT]!;
+/** The usage bits an acquisition in the current irq state sets (mark_irqflags). */
+function usage_wanted(pc: number, read: boolean): number {
   const hardirqsOn = i32[PCB + PC_IRQS_DISABLED] === 0;
   const softirqsOn = (pc & SOFTIRQ_MASK) === 0;
   let want = LU_USED;
@@ -182,10 +185,12 @@ function mark_usage(id: number, read: boolean): void {
   // as mark_irqflags: "softirqs enabled" counts only while hardirqs are on too
   // (with interrupts off no softirq can run on this CPU)
   else if (softirqsOn && hardirqsOn && !(pc & HARDIRQ_MASK)) want |= read ? LU_ENABLED_SOFTIRQ_READ : LU_ENABLED_SOFTIRQ;
+  return want;
+}
+
+/** Record usage bits `fresh` of class `id`, seen missing by a plain read; check the irq-state rules for the new ones. */
+function mark_usage(id: number, fresh: number, pc: number): void {
   const w = mem.lock(id, LK_USAGE);
-  const have = i32[w]!; // usage bits only grow: a stale read costs one Atomics.or below
-  const fresh = want & ~have;
-  if (fresh === 0) return;
   const old = Atomics.or(i32, w, fresh);
   const newBits = fresh & ~old;
   if (newBits === 0) return;
@@ -347,14 +352,33 @@ function report_circular(held: number, next: number, path: number[]): void {
 // ------------------------------------------------------------ the hooks
 
 /**
- * lock_acquire - the validator's view of an acquisition of class `id`.
- * @param read     a reader of a rwlock
- * @param trylock  a trylock that succeeded: usage is recorded, no ordering check
+ * lock_acquire - the validator's view of an acquisition of class `id`: records
+ * the usage bits of this context, checks the order against the held locks
+ * (the dependency graph, recursion), then pushes it on this CPU's held stack.
+ * @param id - the lock class.
+ * @param read - a reader of a rwlock.
+ * @param trylock - a trylock that succeeded: usage is recorded, no ordering check.
+ * Context: any, on this CPU: called by the lock functions around the acquisition. Does not sleep.
  */
 export function lock_acquire(id: number, read: boolean, trylock: boolean): void {
-  mark_usage(id, read);
-  const depth = i32[HELD]!;
+  // The fast path, small enough to be inlined into the lock functions: the
+  // class already has every usage bit this acquisition would set (they only
+  // grow: a stale plain read costs one Atomics.or in mark_usage), and no
+  // lock is held (nothing to order against); else lock_acquire_slow.
   const pc = i32[PCB + PC_PREEMPT_COUNT]!;
+  const depth = i32[HELD]!;
+  const fresh = usage_wanted(pc, read) & ~i32[USAGE + id * LKS]!;
+  if (fresh !== 0 || depth !== 0) {
+    lock_acquire_slow(id, read, trylock, pc, depth, fresh);
+    return;
+  }
+  i32[HLOCKS + HLK_CLASS] = id + 1;
+  i32[HLOCKS + HLK_FLAGS] = (read ? HF_READ : 0) | (ctxLevel(pc) << HF_CTX_SHIFT);
+  i32[HELD] = 1;
+}
+
+function lock_acquire_slow(id: number, read: boolean, trylock: boolean, pc: number, depth: number, fresh: number): void {
+  if (fresh !== 0) mark_usage(id, fresh, pc);
   if (!trylock && depth > 0) {
     for (let k = depth - 1; k >= 0; k--) {
       const h = i32[HLOCKS + k * HLS + HLK_CLASS]! - 1;
@@ -411,9 +435,23 @@ function report_recursive(id: number): void {
   ]);
 }
 
-/** lock_release - the validator's view of a release of class `id`. */
+/**
+ * lock_release - the validator's view of a release of class `id`: pops it from
+ * this CPU's held stack (from anywhere in it), or reports a bad unlock balance.
+ * @param id - the lock class.
+ * Context: any, on this CPU: called by the unlock functions. Does not sleep.
+ */
 export function lock_release(id: number): void {
   const depth = i32[HELD]!;
+  // The fast path: the lock on top of the stack (releases in reverse order).
+  if (depth > 0 && i32[HLOCKS + (depth - 1) * HLS + HLK_CLASS] === id + 1) {
+    i32[HELD] = depth - 1;
+    return;
+  }
+  lock_release_slow(id, depth);
+}
+
+function lock_release_slow(id: number, depth: number): void {
   for (let k = depth - 1; k >= 0; k--) {
     if (i32[HLOCKS + k * HLS + HLK_CLASS] === id + 1) {
       for (let j = k; j < depth - 1; j++) {
@@ -437,14 +475,22 @@ export function lock_release(id: number): void {
   }
 }
 
-/** Held-lock depth of this CPU (to check that a context returns with what it entered with). */
+/**
+ * lockdep_depth - the held-lock depth of this CPU (to check that a context returns
+ * with what it entered with).
+ * Context: any, on this CPU. Does not sleep.
+ * @returns the depth, 0 when the validator is off.
+ */
 export function lockdep_depth(): number {
   return HELD ? i32[HELD]! : 0;
 }
 
 /**
- * After a handler or work function returned: report locks it left held
- * ("lock held when returning"), and forget them so the CPU goes on.
+ * lockdep_check_return - after a handler or work function returned: report locks it
+ * left held ("lock held when returning"), and forget them so the CPU goes on.
+ * @param depthAtEntry - lockdep_depth() before the call.
+ * @param what - names the function in the report.
+ * Context: the context the function ran in, right after it returned. Does not sleep.
  */
 export function lockdep_check_return(depthAtEntry: number, what: string): void {
   if (!HELD) return;
@@ -465,7 +511,13 @@ export function lockdep_check_return(depthAtEntry: number, what: string): void {
   }
 }
 
-/** A pseudo-lock class ("(&t->timer)", "(work_completion)(...)", "(wq_completion)events"). */
+/**
+ * lockdep_map - the pseudo-lock class named `name` ("(&t->timer)", "(work_completion)(...)",
+ * "(wq_completion)events"), registered the first time.
+ * @param name - the class's name.
+ * Context: any; a KdeferError when the lock table is full (boot option maxLocks). Does not sleep.
+ * @returns the class id (the same on every CPU).
+ */
 export function lockdep_map(name: string): number {
   const e = registry_resolve(mem, NAME_KIND_LOCK, name, () => {
     const id = i32[H_LOCKS_USED]!;
@@ -480,8 +532,11 @@ export function lockdep_map(name: string): number {
 
 const mapCache = new Map<string, number>();
 /**
- * The pseudo-lock class named `name` (cached on this CPU), or -1 when the
- * validator is off — so that callers annotate without allocating classes.
+ * lockdep_map_of - the pseudo-lock class named `name` (cached on this CPU), or -1 when the
+ * validator is off, so that callers annotate without allocating classes.
+ * @param name - the class's name.
+ * Context: any, on this CPU. Does not sleep.
+ * @returns the class id, or -1.
  */
 export function lockdep_map_of(name: string): number {
   if (!HELD) return -1;
@@ -494,9 +549,11 @@ export function lockdep_map_of(name: string): number {
 }
 
 /**
- * A task switches out: its held locks (sleeping locks and maps: it holds no
- * spinlock when it sleeps) leave this CPU's stack with it, as lockdep keeps
- * held_locks per task.
+ * lockdep_switch_out - a task switches out: its held locks (sleeping locks and maps: it
+ * holds no spinlock when it sleeps) leave this CPU's stack with it, as lockdep
+ * keeps held_locks per task.
+ * Context: the scheduler, at a switch on this CPU. Does not sleep.
+ * @returns the saved entries, or null when it held nothing (or the validator is off).
  */
 export function lockdep_switch_out(): Int32Array | null {
   if (!HELD) return null;
@@ -506,7 +563,11 @@ export function lockdep_switch_out(): Int32Array | null {
   i32[HELD] = 0;
   return saved;
 }
-/** The task switches back in: its held locks return to this CPU's stack. */
+/**
+ * lockdep_switch_in - the task switches back in: its held locks return to this CPU's stack.
+ * @param saved - what lockdep_switch_out() returned for it.
+ * Context: the scheduler, at a switch on this CPU. Does not sleep.
+ */
 export function lockdep_switch_in(saved: Int32Array | null): void {
   if (!HELD || saved === null) return;
   const depth = i32[HELD]!;
@@ -516,23 +577,50 @@ export function lockdep_switch_in(saved: Int32Array | null): void {
   i32[HELD] = depth + n;
 }
 
-/** lock_map_acquire: take a pseudo-lock (around a timer function, a work function, or in a _sync wait). */
+/**
+ * lock_map_acquire - take a pseudo-lock (around a timer function, a work function, or in a
+ * _sync wait), so that lockdep sees a wait on it as an acquisition. Installed at
+ * boot: a no-op when the validator is off.
+ * Context: any, on this CPU. Does not sleep.
+ */
 export let lock_map_acquire: (id: number) => void = () => {};
-/** lock_map_release */
+/**
+ * lock_map_release - release a pseudo-lock taken with lock_map_acquire(). Installed at
+ * boot: a no-op when the validator is off.
+ * Context: any, on this CPU. Does not sleep.
+ */
 export let lock_map_release: (id: number) => void = () => {};
-/** lock_map_acquire_try: a successful trylock of a class (usage recorded, no ordering). */
+/**
+ * lock_map_acquire_try - a successful trylock of a class (usage recorded, no ordering).
+ * Installed at boot: a no-op when the validator is off.
+ * Context: any, on this CPU. Does not sleep.
+ */
 export let lock_map_acquire_try: (id: number) => void = () => {};
 
-/** Lockdep reports printed so far (host side too). */
+/**
+ * Lockdep reports printed so far (host side too).
+ * @param m - the machine's memory.
+ * @returns the count.
+ */
 export function lockdepReportCount(m: Mem): number {
   return Atomics.load(m.i32, H_LOCKDEP_REPORTS);
 }
 
+/**
+ * lockdep_enabled - whether the machine was booted with the validator (boot option lockdep).
+ * Context: any. Does not sleep.
+ * @returns true if it is on.
+ */
 export function lockdep_enabled(): boolean {
   return i32[H_LOCKDEP] !== 0;
 }
 
-/** lockdep_init: this CPU's held stack and the shared graph. Returns whether it is on. */
+/**
+ * lockdep_init_cpu - lockdep_init: bind this CPU's held stack and the shared graph,
+ * and install the lock_map_* hooks.
+ * Context: CPU bring-up, once per CPU. Does not sleep.
+ * @returns whether the validator is on.
+ */
 export function lockdep_init_cpu(): boolean {
   const on = i32[H_LOCKDEP] !== 0;
   if (!on) return false;
@@ -542,6 +630,7 @@ export function lockdep_init_cpu(): boolean {
   REPORTED = arena_region(LOCKDEP_REPORTED_REGION, REPORTED_SIZE);
   const stack = arena_region(LOCKDEP_HELD_REGION, nrCpus * LOCKDEP_CPU_STRIDE) + cpuId * LOCKDEP_CPU_STRIDE;
   HELD = stack + LD_DEPTH;
+  USAGE = mem.lock(0, LK_USAGE);
   HLOCKS = stack + LD_HELD_LOCKS;
   lock_map_acquire = (id) => lock_acquire(id, false, false);
   lock_map_release = (id) => lock_release(id);

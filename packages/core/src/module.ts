@@ -75,8 +75,15 @@ export interface NameEntry {
 const cache = new Map<string, NameEntry>();
 
 /**
- * Resolve `name` of `kind` to its entry, creating it with `create` (under
+ * registry_resolve - resolve `name` of `kind` to its entry, creating it with `create` (under
  * the registry lock) if nobody declared it yet.
+ * @param m - the machine's memory.
+ * @param kind - the NAME_KIND_* namespace.
+ * @param name - the name.
+ * @param create - makes the entry's value and size; called at most once per name, machine-wide.
+ * @param size - the size a caller expects (-1: any); a mismatch is an error.
+ * Context: any, on a CPU; a KdeferError for a name over NAME_MAX_BYTES or a size mismatch. Does not sleep.
+ * @returns the entry, with created: true for the call that made it.
  */
 export function registry_resolve(
   m: Mem,
@@ -142,7 +149,14 @@ function lookup_locked(m: Mem, name: string, ns: number): number {
   return -1;
 }
 
-/** Host side: find a declared name without creating it. */
+/**
+ * registry_lookup - host side: find a declared name without creating it.
+ * @param m - the machine's memory.
+ * @param name - the name.
+ * @param ns - the namespace.
+ * Context: any thread, host side too. Does not sleep.
+ * @returns its entry, or null when nobody declared it.
+ */
 export function registry_lookup(m: Mem, name: string, ns = 0): { id: number; kind: number; value: number; size: number } | null {
   const a = m.i32;
   const n = Atomics.load(a, H_NAMES_USED);
@@ -155,18 +169,36 @@ export function registry_lookup(m: Mem, name: string, ns = 0): { id: number; kin
   return null;
 }
 
-/** The text of name `id` (0: ""). Host side too. */
+/**
+ * name_of - the text of interned name `id`.
+ * @param m - the machine's memory.
+ * @param id - the name's id (0: none).
+ * Context: any thread, host side too. Does not sleep.
+ * @returns the text, "" for 0.
+ */
 export function name_of(m: Mem, id: number): string {
   if (id <= 0) return '';
   return getString(m, m.name(id, NM_BYTES), m.i32[m.name(id, NM_LEN)]!);
 }
 
-/** Intern a string; returns its id (stable across CPUs). */
+/**
+ * intern - intern a string in the machine's name table.
+ * @param name - the string.
+ * Context: any, on a CPU. Does not sleep.
+ * @returns its id, stable across CPUs.
+ */
 export function intern(name: string): number {
   return registry_resolve(mem, NAME_KIND_STRING, name, () => ({ value: 0, size: 0 })).id;
 }
 
-/** Reserve `words` words of the data arena (cache-line aligned); under the registry lock. */
+/**
+ * arena_alloc_locked - reserve `words` words of the data arena (cache-line aligned).
+ * @param m - the machine's memory.
+ * @param words - how many.
+ * @param what - names the request in the arena-full error.
+ * Context: under the registry lock; a KdeferError when the arena is full (boot option dataWords). Does not sleep.
+ * @returns the first word, relative to the arena.
+ */
 export function arena_alloc_locked(m: Mem, words: number, what: string): number {
   const a = m.i32;
   const off = Math.ceil(a[H_DATA_USED]! / LINE_WORDS) * LINE_WORDS;
@@ -179,7 +211,14 @@ export function arena_alloc_locked(m: Mem, words: number, what: string): number 
   return off;
 }
 
-/** Reserve arena space for a named table of a mechanism (tasklets, timers, ...). */
+/**
+ * arena_region - reserve (once, machine-wide) arena space for a named table of a mechanism
+ * (tasklets, timers, ...).
+ * @param name - the region's name.
+ * @param words - its size.
+ * Context: CPU init. Does not sleep.
+ * @returns its first word in the machine's memory.
+ */
 export function arena_region(name: string, words: number): number {
   const e = registry_resolve(mem, NAME_KIND_DATA, name, () => ({ value: arena_alloc_locked(mem, words, name), size: words }), words);
   return mem.data(e.value);
@@ -202,7 +241,12 @@ function wordsFor(ctor: TypedCtor, length: number): number {
 
 /**
  * shared_array - a typed array in shared memory, the same on every CPU.
- * Zeroed when first declared. Context: module load (or any, once declared).
+ * Zeroed when first declared.
+ * Context: module load (or any, once declared).
+ * @param name - the array's name.
+ * @param ctor - its element type.
+ * @param length - its elements.
+ * @returns the array.
  */
 export function shared_array<C extends TypedCtor>(name: string, ctor: C, length: number): InstanceType<C> {
   if (!Number.isInteger(length) || length <= 0) throw new KdeferError(`shared array '${name}': length ${length} is not a positive integer`);
@@ -217,7 +261,13 @@ export function shared_array<C extends TypedCtor>(name: string, ctor: C, length:
   return new ctor(mem.sab as unknown as ArrayBuffer, mem.data(e.value) * 4, length) as InstanceType<C>;
 }
 
-/** shared_int32 - `shared_array(name, Int32Array, length)`: Atomics work on it. */
+/**
+ * shared_int32 - `shared_array(name, Int32Array, length)`: Atomics work on it.
+ * @param name - the array's name.
+ * @param length - its elements.
+ * Context: module load (or any, once declared).
+ * @returns the array.
+ */
 export function shared_int32(name: string, length: number): Int32Array {
   return shared_array(name, Int32Array, length);
 }
@@ -242,6 +292,10 @@ export class PerCpu<T extends Typed> {
 /**
  * DEFINE_PER_CPU - declare a per-CPU array of `length` elements of `ctor`.
  * Context: module load.
+ * @param name - the variable's name.
+ * @param ctor - its element type.
+ * @param length - its elements per CPU (default 1).
+ * @returns the per-CPU variable.
  */
 export function DEFINE_PER_CPU<C extends TypedCtor>(name: string, ctor: C, length = 1): PerCpu<InstanceType<C>> {
   const per = Math.ceil(wordsFor(ctor, length) / LINE_WORDS) * LINE_WORDS;
@@ -252,26 +306,79 @@ export function DEFINE_PER_CPU<C extends TypedCtor>(name: string, ctor: C, lengt
   return new PerCpu(name, views);
 }
 
-/** per_cpu_ptr - CPU `cpu`'s instance. Context: any. */
+/**
+ * per_cpu_ptr - CPU `cpu`'s instance.
+ * @param v - the per-CPU variable.
+ * @param cpu - the CPU.
+ * Context: any. Does not sleep.
+ * @returns that CPU's typed array (other CPUs may write it: use Atomics to share).
+ */
 export const per_cpu_ptr = <T extends Typed>(v: PerCpu<T>, cpu: number): T => v.ptr(cpu);
-/** this_cpu_ptr - this CPU's instance. Context: preemption disabled (always true for a kdefer task). */
+/**
+ * this_cpu_ptr - this CPU's instance.
+ * @param v - the per-CPU variable.
+ * Context: preemption disabled (always true for a kdefer task: tasks never migrate). Does not sleep.
+ * @returns this CPU's typed array.
+ */
 export const this_cpu_ptr = <T extends Typed>(v: PerCpu<T>): T => v.ptr(cpuId);
 
 type NumArray = Int32Array | Uint32Array | Float64Array | Int16Array | Uint8Array;
-/** this_cpu_read - element `idx` of this CPU's instance. */
+/**
+ * this_cpu_read - element `idx` of this CPU's instance.
+ * @param v - the per-CPU variable.
+ * @param idx - the element (default 0).
+ * Context: any. Does not sleep.
+ * @returns its value.
+ */
 export const this_cpu_read = (v: PerCpu<NumArray>, idx = 0): number => v.ptr(cpuId)[idx]!;
-/** this_cpu_write */
+/**
+ * this_cpu_write - set element `idx` of this CPU's instance.
+ * @param v - the per-CPU variable.
+ * @param val - the value.
+ * @param idx - the element (default 0).
+ * Context: any. Does not sleep.
+ */
 export function this_cpu_write(v: PerCpu<NumArray>, val: number, idx = 0): void {
   v.ptr(cpuId)[idx] = val;
 }
-/** this_cpu_add - add `n` to element `idx` of this CPU's instance (no atomics: only this CPU writes it). */
+/**
+ * this_cpu_add - add `n` to element `idx` of this CPU's instance (no atomics: only this CPU writes it).
+ * @param v - the per-CPU variable.
+ * @param n - the amount.
+ * @param idx - the element (default 0).
+ * Context: any. Does not sleep.
+ */
 export function this_cpu_add(v: PerCpu<NumArray>, n: number, idx = 0): void {
   v.ptr(cpuId)[idx]! += n;
 }
-export const this_cpu_inc = (v: PerCpu<NumArray>, idx = 0): void => this_cpu_add(v, 1, idx);
-export const this_cpu_dec = (v: PerCpu<NumArray>, idx = 0): void => this_cpu_add(v, -1, idx);
+/**
+ * this_cpu_inc - this_cpu_add(v, 1, idx).
+ * @param v - the per-CPU variable.
+ * @param idx - the element (default 0).
+ * Context: any. Does not sleep.
+ */
+export const this_cpu_inc = (v: PerCpu<NumArray>, idx = 0): void => {
+  this_cpu_add(v, 1, idx);
+};
+/**
+ * this_cpu_dec - this_cpu_add(v, -1, idx).
+ * @param v - the per-CPU variable.
+ * @param idx - the element (default 0).
+ * Context: any. Does not sleep.
+ */
+export const this_cpu_dec = (v: PerCpu<NumArray>, idx = 0): void => {
+  this_cpu_add(v, -1, idx);
+};
 
-/** Host side: a shared array by name. */
+/**
+ * host_shared_array - host side: a shared array by name.
+ * @param m - the machine's memory.
+ * @param name - the array's name.
+ * @param ctor - its element type.
+ * @param length - its elements (default: all its words hold).
+ * Context: the host; a KdeferError when no shared array has that name. Does not sleep.
+ * @returns a view on it.
+ */
 export function host_shared_array<C extends TypedCtor>(m: Mem, name: string, ctor: C, length?: number): InstanceType<C> {
   const e = registry_lookup(m, name);
   if (!e || e.kind !== NAME_KIND_DATA) throw new KdeferError(`no shared array named '${name}'`);
@@ -279,7 +386,15 @@ export function host_shared_array<C extends TypedCtor>(m: Mem, name: string, cto
   return new ctor(m.sab as unknown as ArrayBuffer, m.data(e.value) * 4, n) as InstanceType<C>;
 }
 
-/** Host side: a per-CPU array by name, one view per CPU. */
+/**
+ * host_percpu_array - host side: a per-CPU array by name, one view per CPU.
+ * @param m - the machine's memory.
+ * @param name - the variable's name.
+ * @param ctor - its element type.
+ * @param length - its elements per CPU.
+ * Context: the host; a KdeferError when no per-CPU array has that name. Does not sleep.
+ * @returns the views, by CPU.
+ */
 export function host_percpu_array<C extends TypedCtor>(m: Mem, name: string, ctor: C, length: number): InstanceType<C>[] {
   const e = registry_lookup(m, name);
   if (!e || e.kind !== NAME_KIND_PERCPU) throw new KdeferError(`no per-CPU array named '${name}'`);
@@ -301,9 +416,13 @@ export let loading: string | null = null;
 let loadSeq = 0;
 
 /**
- * The id of `fn` on every CPU. At module load an unseen function is
+ * fn_id - the id of `fn` on every CPU. At module load an unseen function is
  * registered (its name derives from the module, `hint` and the order of
  * registration, identical on every CPU); later it must already be known.
+ * @param fn - the function.
+ * @param hint - part of the name it registers under.
+ * Context: any; an unknown function after load is a KdeferError. Does not sleep.
+ * @returns its id.
  */
 export function fn_id(fn: (...a: never[]) => unknown, hint: string): number {
   const id = fnIds.get(fn);
@@ -327,15 +446,29 @@ function register_function_as(name: string, fn: (...a: never[]) => unknown): num
   return id;
 }
 
-/** registerFunction - make `fn` known on this CPU under `name` (call it at load, on every CPU). */
+/** registerFunction - make `fn` known on this CPU under `name` (call it at load, on every CPU). * @param name - the name (the same on every CPU).
+ * @param fn - the function.
+ * @returns its id.
+ */
 export function registerFunction(name: string, fn: (...a: never[]) => unknown): number {
   return register_function_as(`fn:${name}`, fn);
 }
 
-/** This CPU's function of id `id`. */
+/**
+ * fn_by_id - this CPU's function of id `id`.
+ * @param id - from fn_id.
+ * Context: any. Does not sleep.
+ * @returns the function, or undefined when this CPU does not know it.
+ */
 export function fn_by_id(id: number): ((...a: never[]) => unknown) | undefined {
   return fnTable[id];
 }
+/**
+ * fn_name - the registered name of function `id`.
+ * @param id - from fn_id.
+ * Context: any. Does not sleep.
+ * @returns the name, "fn#id" when unknown.
+ */
 export function fn_name(id: number): string {
   return fnNames[id] ?? `fn#${id}`;
 }
@@ -354,6 +487,9 @@ export interface ModuleDef<E extends ModuleEntries = ModuleEntries> {
 /**
  * defineModule - declare a module. `init` runs once on every CPU at load:
  * it declares what the module shares and returns its entry points.
+ * @param name - the module's name.
+ * @param init - runs once on every CPU at load.
+ * @returns the module definition, to export as default.
  */
 export function defineModule<E extends ModuleEntries>(name: string, init: () => E | void): ModuleDef<E> {
   if (!/^[A-Za-z0-9_.-]+$/.test(name)) throw new KdeferError(`module name '${name}' must be [A-Za-z0-9_.-]+`);
@@ -362,7 +498,12 @@ export function defineModule<E extends ModuleEntries>(name: string, init: () => 
 
 const modules = new Map<string, ModuleEntries>();
 
-/** Run a module's init on this CPU. */
+/**
+ * load_module - run a module's init on this CPU.
+ * @param def - the module's default export (defineModule).
+ * Context: module load, on each CPU; a KdeferError for something that is not a module, or one already loaded.
+ * @returns the names of its entry points.
+ */
 export function load_module(def: ModuleDef): string[] {
   if (!def || def.__kdeferModule !== true) throw new KdeferError('not a kdefer module: its default export must be defineModule(...)');
   if (modules.has(def.name)) throw new KdeferError(`module '${def.name}' is already loaded`);
@@ -377,7 +518,13 @@ export function load_module(def: ModuleDef): string[] {
   }
 }
 
-/** A loaded module's entry point on this CPU. */
+/**
+ * module_entry - a loaded module's entry point on this CPU.
+ * @param module - the module's name.
+ * @param entry - the entry point's name.
+ * Context: any, on a CPU; a KdeferError naming what is loaded when either is missing. Does not sleep.
+ * @returns the entry point.
+ */
 export function module_entry(module: string, entry: string): (...args: never[]) => unknown {
   const mod = modules.get(module);
   if (!mod) throw new KdeferError(`no module '${module}' is loaded (loaded: ${[...modules.keys()].join(', ') || 'none'})`);
@@ -387,11 +534,19 @@ export function module_entry(module: string, entry: string): (...args: never[]) 
   return fn;
 }
 
+/**
+ * loaded_modules - the modules loaded on this CPU.
+ * Context: any. Does not sleep.
+ * @returns their names, in load order.
+ */
 export function loaded_modules(): string[] {
   return [...modules.keys()];
 }
 
-/** Reset per-thread caches (tests that build several machines in one thread). */
+/**
+ * module_reset_thread - reset this thread's caches (tests that build several machines in one thread).
+ * Context: the thread, between machines.
+ */
 export function module_reset_thread(): void {
   cache.clear();
   modules.clear();

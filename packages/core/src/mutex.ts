@@ -70,6 +70,7 @@ export type mutex = Mutex;
 /**
  * DEFINE_MUTEX - declare the mutex named `name` (unlocked); every CPU gets the same one.
  * Context: module load (or any: the name resolves to the same mutex).
+ * @returns the handle (the same slot for the same name on every CPU).
  */
 export function DEFINE_MUTEX(name: string): Mutex {
   return new Mutex(wait_object_by_name('mutex:', name, WO_KIND_MUTEX).id, name);
@@ -79,6 +80,7 @@ export function DEFINE_MUTEX(name: string): Mutex {
  * mutex_init - a mutex by name (declared unlocked the first time), or
  * re-initialise `lock` to unlocked.
  * Context: any; nobody may hold or wait for a mutex being re-initialised.
+ * @returns the mutex: the named one, or `lock` reset.
  */
 export function mutex_init(lock: Mutex | string): Mutex {
   if (typeof lock === 'string') return DEFINE_MUTEX(lock);
@@ -171,6 +173,7 @@ function mutex_lock_common(lock: Mutex, state: number, who: string): Promise<voi
  * mutex_lock - acquire the mutex, sleeping until it is free.
  * Context: process context; may sleep. Not recursive: the owner must
  * release it, exactly once.
+ * @returns a promise that resolves once the caller holds the mutex.
  */
 export function mutex_lock(lock: Mutex): Promise<void> {
   return mutex_lock_common(lock, TASK_UNINTERRUPTIBLE, 'mutex_lock');
@@ -243,12 +246,18 @@ export function mutex_unlock(lock: Mutex): void {
 /**
  * mutex_is_locked - whether somebody holds the mutex.
  * Context: any.
+ * @returns true if it is held (a snapshot: it may change at once).
  */
 export function mutex_is_locked(lock: Mutex): boolean {
   return Atomics.load(i32, lock.w + WO_VAL) !== 0;
 }
 
-/** Host side / diagnostics: the owner's pid (0 none). */
+/**
+ * mutex_owner - host side and diagnostics: who holds the mutex.
+ * @param lock - the mutex.
+ * Context: any, host side too. Does not sleep.
+ * @returns the owner's id (0: unlocked); a snapshot.
+ */
 export function mutex_owner(lock: Mutex): number {
   return Atomics.load(i32, lock.w + WO_VAL);
 }

@@ -81,10 +81,10 @@ import {
 import { mem, i32, cpuId, nrCpus } from './smp.js';
 import { preempt_point } from './entry.js';
 import { KdeferError, fn_id, fn_by_id, fn_name, intern, name_of, registry_resolve, NAME_KIND_OBJECT, loading } from './module.js';
-import { pr_err, printk, KERN_EMERG, WARN_ONCE, KernelHalt, dump_context, oops_end, BUG } from './printk.js';
+import { pr_err, printk, KERN_EMERG, WARN_ONCE, dump_context, oops_end, BUG } from './printk.js';
 import { local_irq_save, local_irq_restore, local_irq_disable, local_irq_enable } from './preempt.js';
 import { open_softirq, raise_softirq_irqoff, __raise_softirq_irqoff, NET_RX_SOFTIRQ } from './softirq.js';
-import { report_handler_oops } from './oops.js';
+import { run_handler } from './oops.js';
 import { might_sleep, schedule_timeout_uninterruptible } from './sched.js';
 import { spin_lockup_ms } from './spinlock.js';
 
@@ -103,8 +103,10 @@ export const netdev_max_backlog = 1000;
 /** dev_rx_weight (net.core.dev_weight): the backlog pseudo-NAPI's weight. */
 export const dev_rx_weight = 64;
 /**
- * netdev_budget_usecs: the time one net_rx_action run may take, the
+ * netdev_budget_usecs - the time one net_rx_action run may take, the
  * kernel's default 2 * USEC_PER_SEC / HZ (two jiffies: 2000 µs at HZ=1000).
+ * Context: any, on a CPU. Does not sleep.
+ * @returns the budget in µs.
  */
 export function netdev_budget_usecs(): number {
   return Math.round((2 * 1_000_000) / (i32[H_HZ]! || 1000));
@@ -289,11 +291,14 @@ function napi_poll(id: number, repoll: number[]): number {
     Atomics.add(i32, np(id, NP_POLLS), 1);
     const fid = i32[np(id, NP_POLL)]! - 1;
     try {
-      work = fid < 0 ? process_backlog(n, weight) : (fn_by_id(fid) as NapiPoll)(n, weight);
-    } catch (e) {
-      if (e instanceof KernelHalt) throw e;
-      report_handler_oops(e, `napi ${n.name} poll ${fid < 0 ? 'process_backlog' : fn_name(fid)}`);
-      work = 0;
+      const ok = run_handler(
+        () => {
+          work = fid < 0 ? process_backlog(n, weight) : (fn_by_id(fid) as NapiPoll)(n, weight);
+        },
+        () => `napi ${n.name} poll ${fid < 0 ? 'process_backlog' : fn_name(fid)}`,
+        null,
+      );
+      if (!ok) work = 0;
     } finally {
       Atomics.compareExchange(i32, np(id, NP_POLLING), cpuId + 1, 0);
     }
@@ -382,6 +387,7 @@ export function netif_napi_add(name: string, poll: NapiPoll): NapiStruct {
  * netif_napi_add_weight - netif_napi_add with an explicit weight; a weight
  * above NAPI_POLL_WEIGHT is reported, as the kernel does.
  * Context: module load.
+ * @returns the NAPI instance; a KdeferError if net_dev_init() was not called or the weight is not a positive integer.
  */
 export function netif_napi_add_weight(name: string, poll: NapiPoll, weight: number): NapiStruct {
   if (!initialised) throw new KdeferError(`netif_napi_add(${name}): call net_dev_init() at module load first`);
@@ -554,7 +560,12 @@ export function napi_complete_done(n: NapiStruct, work_done: number): boolean {
   return true;
 }
 
-/** napi_complete - napi_complete_done(n, 0). */
+/**
+ * napi_complete - napi_complete_done(n, 0).
+ * @param n - the NAPI instance.
+ * Context: the poll function of `n`.
+ * @returns as napi_complete_done.
+ */
 export function napi_complete(n: NapiStruct): boolean {
   return napi_complete_done(n, 0);
 }
@@ -599,7 +610,11 @@ export function dev_add_pack(pt: PacketType): void {
   ptype_all.push(pt.func);
 }
 
-/** dev_remove_pack - unregister a handler added with dev_add_pack on this CPU. */
+/**
+ * dev_remove_pack - unregister a handler added with dev_add_pack on this CPU.
+ * @param pt - the packet type added.
+ * Context: module load or unload, on each CPU that added it. Does not sleep.
+ */
 export function dev_remove_pack(pt: PacketType): void {
   const k = ptype_all.indexOf(pt.func);
   if (k >= 0) ptype_all.splice(k, 1);
@@ -623,7 +638,12 @@ export interface SoftnetStat {
   rx_polls_max: number;
 }
 
-/** Every CPU's softnet_data counters (host side too). */
+/**
+ * softnet_stat - every CPU's softnet_data counters.
+ * @param m - the machine's memory.
+ * Context: any thread, host side too; reads shared words with Atomics.load. Does not sleep.
+ * @returns one record per CPU.
+ */
 export function softnet_stat(m: Mem): SoftnetStat[] {
   const a = m.i32;
   const out: SoftnetStat[] = [];
@@ -649,10 +669,13 @@ export function softnet_stat(m: Mem): SoftnetStat[] {
 }
 
 /**
- * /proc/net/softnet_stat as net/core/net-procfs.c (6.x) prints it: one
+ * proc_net_softnet_stat - /proc/net/softnet_stat as net/core/net-procfs.c (6.x) prints it: one
  * line per CPU, fifteen %08x fields — processed, dropped, time_squeeze,
  * six zeros (fastroute, cpu_collision: gone), received_rps, flow_limit_count,
  * backlog length, the CPU's index, input_pkt_queue and process_queue lengths.
+ * @param m - the machine's memory.
+ * Context: any thread, host side too; reads shared words with Atomics.load. Does not sleep.
+ * @returns the file's text.
  */
 export function proc_net_softnet_stat(m: Mem): string {
   const x = (v: number): string => (v >>> 0).toString(16).padStart(8, '0');
@@ -680,7 +703,13 @@ export function proc_net_softnet_stat(m: Mem): string {
   return s;
 }
 
-/** NAPI instance `id`'s counters (host side too). */
+/**
+ * napi_stat - NAPI instance `id`'s counters.
+ * @param m - the machine's memory.
+ * @param id - the instance's slot.
+ * Context: any thread, host side too; reads shared words with Atomics.load. Does not sleep.
+ * @returns its name, NAPI_STATE_* word, poll count, packets done and the CPU whose poll list holds it (-1: none).
+ */
 export function napi_stat(m: Mem, id: number): { name: string; state: number; polls: number; work: number; listOwner: number } {
   const a = m.i32;
   return {

@@ -29,7 +29,12 @@ export const RXR_SLOTS = 64;
 /** Descriptors per ring by default (e1000e and most 1-10G NICs default to 256-4096). */
 export const RX_RING_DEFAULT = 4096;
 
-/** Words one ring of `size` descriptors takes (a multiple of a cache line). */
+/**
+ * rx_ring_words - the words one RX ring of `size` descriptors takes (a multiple of a cache line).
+ * @param size - descriptors, a power of two >= 2.
+ * Context: any (pure); throws a RangeError naming the size when it is not a power of two >= 2.
+ * @returns RXR_SLOTS plus the slots rounded up to 32 words.
+ */
 export function rx_ring_words(size: number): number {
   if (!Number.isInteger(size) || size < 2 || (size & (size - 1)) !== 0)
     throw new RangeError(`kdefer nic: ring size ${size} is not a power of two >= 2`);

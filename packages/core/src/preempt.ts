@@ -37,53 +37,137 @@ const PC = (): number => PCB + PC_PREEMPT_COUNT;
 
 // ------------------------------------------------------------ state accessors
 
-/** This CPU's preempt_count. */
+/**
+ * preempt_count - this CPU's preempt_count.
+ * Context: any, on this CPU. Does not sleep.
+ * @returns the count: preemption, softirq, hardirq and NMI fields (preempt_mask.ts).
+ */
 export function preempt_count(): number {
   return i32[PCB + PC_PREEMPT_COUNT]!;
 }
+/**
+ * __preempt_count_add - add `v` to preempt_count with no preemption point (entry and softirq core).
+ * @param v - the offset (PREEMPT_OFFSET, SOFTIRQ_OFFSET, HARDIRQ_OFFSET, ...).
+ * Context: any, on this CPU. Does not sleep.
+ */
 export function __preempt_count_add(v: number): void {
   i32[PCB + PC_PREEMPT_COUNT]! += v;
 }
+/**
+ * __preempt_count_sub - subtract `v` from preempt_count with no preemption point.
+ * @param v - the offset added before.
+ * Context: any, on this CPU. Does not sleep.
+ */
 export function __preempt_count_sub(v: number): void {
   i32[PCB + PC_PREEMPT_COUNT]! -= v;
 }
-/** Overwrite the count (used to repair it after a handler leaked, as the kernel does). */
+/**
+ * preempt_count_set - overwrite the count (used to repair it after a handler leaked, as the kernel does).
+ * @param v - the new count.
+ * Context: any, on this CPU. Does not sleep.
+ */
 export function preempt_count_set(v: number): void {
   i32[PCB + PC_PREEMPT_COUNT] = v;
 }
 
+/**
+ * hardirq_count - the hardirq nesting field of preempt_count.
+ * Context: any, on this CPU. Does not sleep.
+ * @returns preempt_count() & HARDIRQ_MASK (0 outside hardirq).
+ */
 export const hardirq_count = (): number => preempt_count() & HARDIRQ_MASK;
+/**
+ * softirq_count - the softirq field of preempt_count: serving (SOFTIRQ_OFFSET) and BH-disable levels.
+ * Context: any, on this CPU. Does not sleep.
+ * @returns preempt_count() & SOFTIRQ_MASK.
+ */
 export const softirq_count = (): number => preempt_count() & SOFTIRQ_MASK;
+/**
+ * irq_count - the NMI, hardirq and softirq fields of preempt_count.
+ * Context: any, on this CPU. Does not sleep.
+ * @returns their bits (0: task context with bottom halves enabled).
+ */
 export const irq_count = (): number => preempt_count() & (NMI_MASK | HARDIRQ_MASK | SOFTIRQ_MASK);
 
-/** In NMI context. */
+/**
+ * in_nmi - whether this CPU is in NMI context.
+ * Context: any, on this CPU. Does not sleep.
+ * @returns true in an NMI handler.
+ */
 export const in_nmi = (): boolean => (preempt_count() & NMI_MASK) !== 0;
-/** In hardirq context (a handler of request_irq runs). */
+/**
+ * in_hardirq - whether this CPU is in hardirq context (a handler of request_irq runs).
+ * Context: any, on this CPU. Does not sleep.
+ * @returns true in hardirq (or NMI nested in it).
+ */
 export const in_hardirq = (): boolean => (preempt_count() & HARDIRQ_MASK) !== 0;
 /** Deprecated name of in_hardirq(). */
 export const in_irq = in_hardirq;
-/** Serving a softirq OR bottom halves disabled (ambiguous, deprecated). */
+/**
+ * in_softirq - serving a softirq OR bottom halves disabled (ambiguous, deprecated: prefer in_serving_softirq).
+ * Context: any, on this CPU. Does not sleep.
+ * @returns true if the softirq field is non-zero.
+ */
 export const in_softirq = (): boolean => (preempt_count() & SOFTIRQ_MASK) !== 0;
-/** A softirq handler (tasklet, timer callback, BH work) is running now. */
+/**
+ * in_serving_softirq - whether a softirq handler (tasklet, timer callback, BH work) is running now.
+ * Context: any, on this CPU. Does not sleep.
+ * @returns true while SOFTIRQ_OFFSET is in the count.
+ */
 export const in_serving_softirq = (): boolean => (preempt_count() & SOFTIRQ_OFFSET) !== 0;
-/** NMI, hardirq, softirq, or bottom halves disabled (deprecated). */
+/**
+ * in_interrupt - NMI, hardirq, softirq, or bottom halves disabled (deprecated).
+ * Context: any, on this CPU. Does not sleep.
+ * @returns true if any of those fields is non-zero.
+ */
 export const in_interrupt = (): boolean => (preempt_count() & (NMI_MASK | HARDIRQ_MASK | SOFTIRQ_MASK)) !== 0;
-/** Process context: not NMI, not hardirq, not serving a softirq (BH-disabled code is still in_task). */
+/**
+ * in_task - process context: not NMI, not hardirq, not serving a softirq (BH-disabled code is still in_task).
+ * Context: any, on this CPU. Does not sleep.
+ * @returns true in process context.
+ */
 export const in_task = (): boolean => (preempt_count() & (NMI_MASK | HARDIRQ_MASK | SOFTIRQ_OFFSET)) === 0;
-/** Any preemption-disabling state (CONFIG_PREEMPT_COUNT: held spinlocks count). */
+/**
+ * in_atomic - any preemption-disabling state (CONFIG_PREEMPT_COUNT: held spinlocks count).
+ * Context: any, on this CPU. Does not sleep.
+ * @returns true if preempt_count() is non-zero (local_irq_disable alone does not count).
+ */
 export const in_atomic = (): boolean => preempt_count() !== 0;
-/** Local interrupts are disabled. */
+/**
+ * irqs_disabled - whether local interrupts are disabled on this CPU.
+ * Context: any, on this CPU. Does not sleep.
+ * @returns true if they are.
+ */
 export const irqs_disabled = (): boolean => i32[PCB + PC_IRQS_DISABLED] !== 0;
+/**
+ * preemptible - whether the caller may be preempted (and so may sleep, if it is a task).
+ * Context: any, on this CPU. Does not sleep.
+ * @returns true if preempt_count() is 0 and interrupts are enabled.
+ */
 export const preemptible = (): boolean => preempt_count() === 0 && !irqs_disabled();
+/**
+ * need_resched - whether this CPU's TIF_NEED_RESCHED is set (a wake-up asked for a switch).
+ * Context: any, on this CPU. Does not sleep.
+ * @returns true if set.
+ */
 export const need_resched = (): boolean => i32[PCB + PC_NEED_RESCHED] !== 0;
 
-/** 0 task, 1 softirq (serving), 2 hardirq, 3 NMI. */
+/**
+ * interrupt_context_level - the depth of the interrupt context this CPU is in.
+ * Context: any, on this CPU. Does not sleep.
+ * @returns 0 task, 1 softirq (serving), 2 hardirq, 3 NMI.
+ */
 export function interrupt_context_level(): number {
   const c = preempt_count();
   return (c & NMI_MASK ? 1 : 0) + (c & (NMI_MASK | HARDIRQ_MASK) ? 1 : 0) + (c & (NMI_MASK | HARDIRQ_MASK | SOFTIRQ_OFFSET) ? 1 : 0);
 }
 
-/** A word for the context: "task", "softirq", "hardirq", "nmi", "task (BH disabled)". */
+/**
+ * context_name - a word for the context of preempt_count `count`.
+ * @param count - a preempt_count (default: this CPU's).
+ * Context: any (pure over `count`). Does not sleep.
+ * @returns "task", "softirq", "hardirq", "nmi" or "task (BH disabled)".
+ */
 export function context_name(count = preempt_count()): string {
   if (count & NMI_MASK) return 'nmi';
   if (count & HARDIRQ_MASK) return 'hardirq';
@@ -92,7 +176,11 @@ export function context_name(count = preempt_count()): string {
   return 'task';
 }
 
-/** lockdep's context summary: "[HC0[0]:SC1[1]:HE1:SE0]". */
+/**
+ * irq_context_summary - lockdep's context summary of this CPU.
+ * Context: any, on this CPU. Does not sleep.
+ * @returns a string such as "[HC0[0]:SC1[1]:HE1:SE0]".
+ */
 export function irq_context_summary(): string {
   const c = preempt_count();
   const hc = (c & HARDIRQ_MASK) >> HARDIRQ_SHIFT;
@@ -120,6 +208,11 @@ export function preempt_enable(): void {
   i32[c]! -= PREEMPT_OFFSET;
   preempt_point();
 }
+/**
+ * preempt_enable_no_resched - undo one preempt_disable() without a preemption point
+ * (the caller reschedules or is about to).
+ * Context: any; must pair with preempt_disable(). Does not sleep.
+ */
 export const preempt_enable_no_resched = (): void => {
   i32[PC()]! -= PREEMPT_OFFSET;
 };
@@ -168,10 +261,19 @@ export function local_irq_restore(flags: number): void {
   preempt_point();
 }
 
-/** Whether saved flags say interrupts were disabled. */
+/**
+ * irqs_disabled_flags - whether saved `flags` say interrupts were disabled.
+ * @param flags - a value from local_irq_save() or spin_lock_irqsave().
+ * Context: any (pure).
+ * @returns true if X86_EFLAGS_IF is clear.
+ */
 export const irqs_disabled_flags = (flags: number): boolean => (flags & X86_EFLAGS_IF) === 0;
 
-/** Raw flag writes without a preemption point (entry code, softirq core). */
+/**
+ * __irq_flag_set - raw interrupt-flag write without a preemption point (entry code, softirq core).
+ * @param disabled - the new state.
+ * Context: this CPU's entry and softirq code only; a pending interrupt is not delivered here. Does not sleep.
+ */
 export function __irq_flag_set(disabled: boolean): void {
   i32[PCB + PC_IRQS_DISABLED] = disabled ? 1 : 0;
 }
@@ -188,12 +290,19 @@ export function local_bh_disable(): void {
   i32[PCB + PC_PREEMPT_COUNT]! += SOFTIRQ_DISABLE_OFFSET;
 }
 
-/** Add `cnt` to the count (SOFTIRQ_OFFSET for serving, SOFTIRQ_DISABLE_OFFSET for disabling). */
+/**
+ * __local_bh_disable_ip - add `cnt` to the count, with no preemption point.
+ * @param cnt - SOFTIRQ_OFFSET to serve softirqs, SOFTIRQ_DISABLE_OFFSET to disable them.
+ * Context: any except hardirq. Does not sleep.
+ */
 export function __local_bh_disable_ip(cnt: number): void {
   i32[PCB + PC_PREEMPT_COUNT]! += cnt;
 }
 
-/** Drop BH-disable without running pending softirqs (the kernel's _local_bh_enable). */
+/**
+ * _local_bh_enable - drop one BH-disable level without running pending softirqs.
+ * Context: process or softirq context; a WARN in hardirq. Does not sleep.
+ */
 export function _local_bh_enable(): void {
   WARN_ON_ONCE(in_hardirq(), '_local_bh_enable() in hardirq context');
   i32[PCB + PC_PREEMPT_COUNT]! -= SOFTIRQ_DISABLE_OFFSET;
@@ -203,13 +312,17 @@ export function _local_bh_enable(): void {
  * __local_bh_enable_ip - drop `cnt` from the softirq count; when that ends
  * the last BH-disable level outside interrupt context, run the pending
  * softirqs here, before returning (S-CTX-8).
+ * @param cnt - the offset added by __local_bh_disable_ip.
+ * Context: process or softirq context with interrupts enabled; WARNs in
+ * hardirq or with interrupts disabled. Does not sleep.
  */
 export function __local_bh_enable_ip(cnt: number): void {
   const c = PCB + PC_PREEMPT_COUNT;
   WARN_ON_ONCE(in_hardirq() || irqs_disabled(), 'local_bh_enable() with hardirqs disabled or in hardirq context');
   // Keep preemption disabled until softirq processing is done.
   i32[c]! -= cnt - 1;
-  if ((i32[c]! & (NMI_MASK | HARDIRQ_MASK | SOFTIRQ_MASK)) === 0 && Atomics.load(i32, PCB + PC_SOFTIRQ_PENDING) !== 0) {
+  // The pending mask is set by this CPU only (raise_softirq is local): a plain read sees every bit it set.
+  if ((i32[c]! & (NMI_MASK | HARDIRQ_MASK | SOFTIRQ_MASK)) === 0 && i32[PCB + PC_SOFTIRQ_PENDING] !== 0) {
     upcalls.bhEnablePending();
   }
   i32[c]! -= 1;

@@ -69,6 +69,12 @@ export class KernelHalt extends Error {
 // Context of the caller, for the record: provided by sched.ts (which knows
 // `current`) to avoid a cycle at evaluation time.
 let contextLevel: () => number = () => 0;
+/**
+ * printk_set_context_hook - install the function printk asks for the caller's context level
+ * (task, softirq, hardirq, NMI), set at init by the layer that knows it.
+ * @param level - returns the context level.
+ * Context: CPU init.
+ */
 export function printk_set_context_hook(level: () => number): void {
   contextLevel = level;
 }
@@ -92,6 +98,8 @@ const KIND_SHIFT = 4;
 /**
  * The kind of report a log line opens, or null for an ordinary line.
  * kdefer-only: Linux's dmesg has no such mark; tools grep for these openers.
+ * @param line - the log line.
+ * @returns its ReportKind, or null.
  */
 export function reportKindOf(line: string): ReportKind | null {
   if (line.startsWith('BUG: KASAN: ')) return 'KASAN';
@@ -107,7 +115,17 @@ export function reportKindOf(line: string): ReportKind | null {
   return null;
 }
 
-/** Append one line to the log ring of machine `m` as CPU `cpu`. */
+/**
+ * log_store - append one line to the log ring of machine `m` as CPU `cpu`, marking
+ * the record that opens a report with its kind.
+ * @param m - the machine's memory.
+ * @param cpu - the CPU (or -1 for the host).
+ * @param ctx - the context level it printed from.
+ * @param pid - the task.
+ * @param level - the KERN_* level.
+ * @param line - the text.
+ * Context: any thread; claims a record with Atomics. Does not sleep.
+ */
 export function log_store(m: Mem, cpu: number, ctx: number, pid: number, level: number, line: string): void {
   const kind = reportKindOf(line);
   if (kind !== null) level = (level & LEVEL_MASK) | ((REPORT_KINDS.indexOf(kind) + 1) << KIND_SHIFT);
@@ -157,23 +175,89 @@ export function printk(msg: string): void {
   for (const line of splitLines(msg)) log_store(mem, cpuId, ctx, pid, level, line);
 }
 
-export const pr_emerg = (s: string): void => printk(KERN_EMERG + s);
-export const pr_alert = (s: string): void => printk(KERN_ALERT + s);
-export const pr_crit = (s: string): void => printk(KERN_CRIT + s);
-export const pr_err = (s: string): void => printk(KERN_ERR + s);
-export const pr_warn = (s: string): void => printk(KERN_WARNING + s);
-export const pr_notice = (s: string): void => printk(KERN_NOTICE + s);
-export const pr_info = (s: string): void => printk(KERN_INFO + s);
-export const pr_debug = (s: string): void => printk(KERN_DEBUG + s);
+/**
+ * pr_emerg - printk at KERN_EMERG.
+ * @param s - the line.
+ * Context: any. Does not sleep.
+ */
+export const pr_emerg = (s: string): void => {
+  printk(KERN_EMERG + s);
+};
+/**
+ * pr_alert - printk at KERN_ALERT.
+ * @param s - the line.
+ * Context: any. Does not sleep.
+ */
+export const pr_alert = (s: string): void => {
+  printk(KERN_ALERT + s);
+};
+/**
+ * pr_crit - printk at KERN_CRIT.
+ * @param s - the line.
+ * Context: any. Does not sleep.
+ */
+export const pr_crit = (s: string): void => {
+  printk(KERN_CRIT + s);
+};
+/**
+ * pr_err - printk at KERN_ERR.
+ * @param s - the line.
+ * Context: any. Does not sleep.
+ */
+export const pr_err = (s: string): void => {
+  printk(KERN_ERR + s);
+};
+/**
+ * pr_warn - printk at KERN_WARNING.
+ * @param s - the line.
+ * Context: any. Does not sleep.
+ */
+export const pr_warn = (s: string): void => {
+  printk(KERN_WARNING + s);
+};
+/**
+ * pr_notice - printk at KERN_NOTICE.
+ * @param s - the line.
+ * Context: any. Does not sleep.
+ */
+export const pr_notice = (s: string): void => {
+  printk(KERN_NOTICE + s);
+};
+/**
+ * pr_info - printk at KERN_INFO.
+ * @param s - the line.
+ * Context: any. Does not sleep.
+ */
+export const pr_info = (s: string): void => {
+  printk(KERN_INFO + s);
+};
+/**
+ * pr_debug - printk at KERN_DEBUG.
+ * @param s - the line.
+ * Context: any. Does not sleep.
+ */
+export const pr_debug = (s: string): void => {
+  printk(KERN_DEBUG + s);
+};
 
 // ------------------------------------------------------------ reports
 // The header lines of a report ("CPU: ... PID: ... Comm: ...") need the
 // current task: sched.ts installs the describer.
 let describeCurrent: () => string = () => `CPU: ${cpuId} PID: 0 Comm: swapper/${cpuId}`;
+/**
+ * printk_set_describe_hook - install the function that describes the current CPU and task
+ * for report headers (set at init by the scheduler's layer).
+ * @param fn - returns the "CPU: ... PID: ... Comm: ..." text.
+ * Context: CPU init.
+ */
 export function printk_set_describe_hook(fn: () => string): void {
   describeCurrent = fn;
 }
-/** "CPU: 1 PID: 0 Comm: swapper/1 ..." plus the context line, as reports print them. */
+/**
+ * dump_context - "CPU: 1 PID: 0 Comm: swapper/1 ..." plus the context line, as reports print them.
+ * Context: any, on a CPU. Does not sleep.
+ * @returns the lines, joined by newlines.
+ */
 export function dump_context(): string {
   return describeCurrent();
 }
@@ -190,7 +274,13 @@ export function WARN_ON(condition: unknown, what = 'WARN_ON'): boolean {
   return !!condition;
 }
 
-/** WARN_ON_ONCE - as WARN_ON, reported only the first time for `what`. */
+/**
+ * WARN_ON_ONCE - as WARN_ON, reported only the first time for `what` (on this CPU).
+ * @param condition - the anomaly.
+ * @param what - the message, and the key of the once-flag.
+ * Context: any. Does not sleep.
+ * @returns whether `condition` held, reported or not.
+ */
 export function WARN_ON_ONCE(condition: unknown, what = 'WARN_ON_ONCE'): boolean {
   if (condition && !warnedOnce.has(what)) {
     warnedOnce.add(what);
@@ -199,12 +289,25 @@ export function WARN_ON_ONCE(condition: unknown, what = 'WARN_ON_ONCE'): boolean
   return !!condition;
 }
 
-/** WARN - a WARN_ON with a message. */
+/**
+ * WARN - a WARN_ON with a message: a report, then work goes on.
+ * @param condition - the anomaly.
+ * @param msg - the message.
+ * Context: any. Does not sleep.
+ * @returns whether `condition` held.
+ */
 export function WARN(condition: unknown, msg: string): boolean {
   if (condition) warn_slowpath(msg);
   return !!condition;
 }
 
+/**
+ * WARN_ONCE - WARN, reported only the first time for `msg` (on this CPU).
+ * @param condition - the anomaly.
+ * @param msg - the message.
+ * Context: any. Does not sleep.
+ * @returns whether `condition` held.
+ */
 export function WARN_ONCE(condition: unknown, msg: string): boolean {
   return WARN_ON_ONCE(condition, msg);
 }
@@ -217,7 +320,11 @@ function warn_slowpath(msg: string): void {
   printk(KERN_WARNING + '---[ end trace 0000000000000000 ]---');
 }
 
-/** The JS frame `depth` levels up, as "function (file:line)". */
+/**
+ * The JS frame `depth` levels up, as "function (file:line)".
+ * @param depth - frames above the caller.
+ * @returns the frame's text.
+ */
 export function callerName(depth = 2): string {
   const stack = new Error().stack?.split('\n') ?? [];
   const line = stack[depth + 1] ?? '';
@@ -227,7 +334,13 @@ export function callerName(depth = 2): string {
     .replace(/file:\/\/\S*\/(\S+)/, '$1');
 }
 
-/** The first frames of a JS stack, formatted as a kernel "Call Trace". */
+/**
+ * call_trace - the first frames of a JS stack, formatted as a kernel "Call Trace".
+ * @param err - whose stack (default: here).
+ * @param frames - how many.
+ * Context: any. Does not sleep.
+ * @returns the lines.
+ */
 export function call_trace(err?: unknown, frames = 8): string[] {
   const stack = (err instanceof Error ? err.stack : new Error().stack) ?? '';
   return stack
@@ -246,8 +359,10 @@ export function call_trace(err?: unknown, frames = 8): string[] {
 }
 
 /**
- * The first function on the stack outside the kernel core: the driver code
+ * kernel_caller - the first function on the stack outside the kernel core: the driver code
  * that called the kernel API (what the kernel prints as _RET_IP_).
+ * Context: any. Does not sleep.
+ * @returns the frame's text, or "?" when none is found.
  */
 export function kernel_caller(): string {
   const stack = new Error().stack?.split('\n') ?? [];
@@ -263,6 +378,9 @@ export function kernel_caller(): string {
  * BUG - report a broken invariant and stop: with panicOnOops (the default)
  * the whole machine panics, otherwise only this CPU halts.
  * Context: any. Does not return.
+ * @param msg - the report's first line.
+ * @param extra - more lines.
+ * @returns never.
  */
 export function BUG(msg: string, extra: string[] = []): never {
   printk(KERN_EMERG + msg);
@@ -270,7 +388,12 @@ export function BUG(msg: string, extra: string[] = []): never {
   return oops_end(`BUG: ${msg}`);
 }
 
-/** BUG_ON - BUG() if `condition` holds. */
+/**
+ * BUG_ON - BUG() if `condition` holds.
+ * @param condition - the broken invariant.
+ * @param what - an extra line for the report.
+ * Context: any. Does not return when `condition` holds.
+ */
 export function BUG_ON(condition: unknown, what = 'BUG_ON'): void {
   if (condition) {
     BUG(`kernel BUG at ${callerName(2)}!`, [what !== 'BUG_ON' ? what : '', dump_context()].filter(Boolean));
@@ -278,8 +401,11 @@ export function BUG_ON(condition: unknown, what = 'BUG_ON'): void {
 }
 
 /**
- * Finish an Oops: count it, then panic (panic_on_oops) or halt this CPU.
- * Does not return.
+ * oops_end - finish an Oops: count it, then panic (panic_on_oops) or halt this CPU.
+ * @param reason - why.
+ * @param inInterrupt - the Oops came from interrupt context ("Fatal exception in interrupt").
+ * Context: any. Does not return.
+ * @returns never.
  */
 export function oops_end(reason: string, inInterrupt = false): never {
   Atomics.add(i32, H_OOPS_COUNT, 1);
@@ -289,7 +415,12 @@ export function oops_end(reason: string, inInterrupt = false): never {
   return halt_this_cpu(reason);
 }
 
-/** Stop this CPU's work; the CPU loop keeps answering the host. Does not return. */
+/**
+ * halt_this_cpu - stop this CPU's work; the CPU loop keeps answering the host.
+ * @param reason - why.
+ * Context: any, on this CPU. Does not return (throws KernelHalt).
+ * @returns never.
+ */
 export function halt_this_cpu(reason: string): never {
   i32[PCB + PC_HALTED] = 1;
   throw new KernelHalt(reason);
@@ -310,7 +441,12 @@ export function panic(msg: string): never {
   throw new KernelHalt(`panic: ${msg}`);
 }
 
-/** Whether the machine has panicked. */
+/**
+ * machine_panicked - whether the machine has panicked.
+ * @param m - the machine's memory (default: this CPU's).
+ * Context: any thread, host side too. Does not sleep.
+ * @returns true once the state word is MACHINE_PANIC.
+ */
 export function machine_panicked(m: Mem = mem): boolean {
   return Atomics.load(m.i32, H_STATE) === MACHINE_PANIC;
 }
@@ -331,8 +467,13 @@ export interface LogRecord {
   report?: ReportKind;
 }
 
-/** The records still in the ring, oldest first, from sequence `from` on. */
-export function read_log(m: Mem, from = 0): LogRecord[] {
+/**
+ * The records still in the ring, oldest first, from sequence `from` on.
+ * @param m - the machine's memory.
+ * @param from - the first sequence number wanted.
+ * @returns the records.
+ */
+export function readLog(m: Mem, from = 0): LogRecord[] {
   const a = m.i32;
   const head = Atomics.load(a, H_LOG_HEAD);
   const cap = m.g.logRecords;
@@ -357,7 +498,12 @@ export function read_log(m: Mem, from = 0): LogRecord[] {
   return out;
 }
 
-/** One record as `dmesg` prints it with CONFIG_PRINTK_CALLER: "[    0.001234][    C1] text". */
+/**
+ * format_record - one record as `dmesg` prints it with CONFIG_PRINTK_CALLER: "[    0.001234][    C1] text".
+ * @param r - the record.
+ * Context: any (pure).
+ * @returns the line, without a newline.
+ */
 export function format_record(r: LogRecord): string {
   const secs = Math.floor(r.timeUs / 1e6);
   const us = Math.floor(r.timeUs - secs * 1e6);
@@ -365,8 +511,15 @@ export function format_record(r: LogRecord): string {
   return `[${String(secs).padStart(5)}.${String(us).padStart(6, '0')}][${caller.padStart(6)}] ${r.text}`;
 }
 
+/**
+ * format_log - the log from sequence `from` on, as `dmesg` prints it.
+ * @param m - the machine's memory.
+ * @param from - the first sequence number.
+ * Context: any thread, host side too; reads the ring with Atomics.load, takes no lock. Does not sleep.
+ * @returns the text, one line per record.
+ */
 export function format_log(m: Mem, from = 0): string {
-  return read_log(m, from)
+  return readLog(m, from)
     .map((r) => format_record(r) + '\n')
     .join('');
 }
@@ -393,9 +546,12 @@ const BANNER = /^(?:[=-]{20,}|------------\[ cut here \]------------)$/;
  * a WARN, the message between "cut here" and the WARNING line), and the
  * records the same CPU printed after it up to the next report or end marker.
  * Host side; kdefer-only.
+ * @param m - the machine's memory.
+ * @param since - the first sequence number of interest.
+ * @returns the reports.
  */
 export function readReports(m: Mem, since = 0): Report[] {
-  const recs = read_log(m, Math.max(0, since - 2));
+  const recs = readLog(m, Math.max(0, since - 2));
   const out: Report[] = [];
   for (let k = 0; k < recs.length; k++) {
     const r = recs[k]!;
@@ -420,10 +576,20 @@ export function readReports(m: Mem, since = 0): Report[] {
   return out;
 }
 
-/** Whether the machine's last panic came from `cpu` (-1: none). */
+/**
+ * panic_cpu - the CPU the machine's last panic came from.
+ * @param m - the machine's memory.
+ * Context: any thread, host side too. Does not sleep.
+ * @returns the CPU, -1 if none panicked.
+ */
 export function panic_cpu(m: Mem): number {
   return Atomics.load(m.i32, H_PANIC_CPU);
 }
 
-/** A 32-bit word as the kernel prints it with %08x (preempt_count, IRQ flags). */
+/**
+ * hex8 - a 32-bit word as the kernel prints it with %08x (preempt_count, IRQ flags).
+ * @param v - the word.
+ * Context: any (pure).
+ * @returns eight hex digits.
+ */
 export const hex8 = (v: number): string => (v >>> 0).toString(16).padStart(8, '0');

@@ -29,7 +29,12 @@ const SOFTIRQ_NAMES = ['HI', 'TIMER', 'NET_TX', 'NET_RX', 'BLOCK', 'IRQ_POLL', '
 
 const u32 = (v: number): number => v >>> 0;
 
-/** Per-CPU softirq counts [cpu][vec]: times each vector's handler ran. */
+/**
+ * kstat_softirqs - per-CPU softirq counts: how many times each vector's handler ran.
+ * @param m - the machine's memory.
+ * Context: any thread, host side too: reads shared counters with Atomics.load, takes no lock. Does not sleep.
+ * @returns counts[cpu][vec], as unsigned 32-bit values.
+ */
 export function kstat_softirqs(m: Mem): number[][] {
   const out: number[][] = [];
   for (let c = 0; c < m.g.cpus; c++) {
@@ -40,7 +45,12 @@ export function kstat_softirqs(m: Mem): number[][] {
   return out;
 }
 
-/** /proc/softirqs, byte for byte as fs/proc/softirqs.c prints it. */
+/**
+ * proc_softirqs - /proc/softirqs, byte for byte as fs/proc/softirqs.c prints it.
+ * @param m - the machine's memory.
+ * Context: any thread, host side too: reads shared counters with Atomics.load, takes no lock. Does not sleep.
+ * @returns the file's text.
+ */
 export function proc_softirqs(m: Mem): string {
   const counts = kstat_softirqs(m);
   let s = ' '.repeat(20);
@@ -54,7 +64,13 @@ export function proc_softirqs(m: Mem): string {
   return s;
 }
 
-/** Per-CPU delivery counts of one IRQ line. */
+/**
+ * kstat_irqs - per-CPU delivery counts of one IRQ line.
+ * @param m - the machine's memory.
+ * @param irq - the line.
+ * Context: any thread, host side too: reads shared counters with Atomics.load, takes no lock. Does not sleep.
+ * @returns counts[cpu].
+ */
 export function kstat_irqs(m: Mem, irq: number): number[] {
   const out: number[] = [];
   for (let c = 0; c < m.g.cpus; c++) out.push(u32(Atomics.load(m.i32, m.kstatIrq(c, irq))));
@@ -66,7 +82,12 @@ function line_in_use(m: Mem, irq: number): boolean {
   return kstat_irqs(m, irq).some((n) => n > 0);
 }
 
-/** /proc/interrupts, in the format of kernel/irq/proc.c and the x86 rows. */
+/**
+ * proc_interrupts - /proc/interrupts, in the format of kernel/irq/proc.c and the x86 rows.
+ * @param m - the machine's memory.
+ * Context: any thread, host side too: reads shared counters with Atomics.load, takes no lock. Does not sleep.
+ * @returns the file's text.
+ */
 export function proc_interrupts(m: Mem): string {
   let prec = 3;
   for (let j = 1000; prec < 10 && j <= m.g.nrIrqs; prec++) j *= 10;

@@ -169,7 +169,7 @@ export interface ThreadInfo {
 }
 
 /** Read the task table (host side too). */
-export function read_tasks(m: Mem): ThreadInfo[] {
+export function readTasks(m: Mem): ThreadInfo[] {
   const out: ThreadInfo[] = [];
   for (let s = 0; s < m.g.maxTasks; s++) {
     const pid = Atomics.load(m.i32, m.task(s, TK_PID));

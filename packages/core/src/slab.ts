@@ -19,11 +19,15 @@
  *   accessed through get/set, not through pointers: a freed object is caught
  *   on every access, even after its memory was reused (handles carry a
  *   generation), which real KASAN cannot promise.
- * - a `timer_list`, `tasklet_struct`, `work_struct` or `delayed_work` field
- *   embeds a timer, tasklet or work whose state lives in its own table and
- *   points back at the object, so that from_timer() (workContainerOf) works
- *   and arming a timer, or queueing or running a work, of a freed object is
- *   a use-after-free too.
+ * - a field of an embeddable kind (`timer_list`, `tasklet_struct`,
+ *   `work_struct`, `delayed_work`) embeds an object whose state lives in its
+ *   own slot table and points back at the object (its owner: the object's
+ *   handle, which carries the generation), so that from_timer()
+ *   (workContainerOf) works and arming a timer, or queueing or running a
+ *   work, of a freed object is a use-after-free too. The slab knows none of
+ *   those kinds: each mechanism registers its own at init
+ *   (registerFieldKind) — allocate, release, look up by id — and checks a
+ *   handle's owner and generation with embeddedStale / embeddedOwnerAlive.
  * - allocation never sleeps, but kmalloc(GFP_KERNEL) from atomic context is
  *   reported by might_sleep as the kernel's is.
  */
@@ -62,18 +66,6 @@ import { printk, KERN_ERR, dump_context, call_trace, kernel_caller } from './pri
 import { interrupt_context_level, local_irq_save, local_irq_restore } from './preempt.js';
 import { might_sleep } from './sched.js';
 import { comm_of_pid } from './sched/task.js';
-import { timer_slot_alloc, timer_slot_release, type TimerList, timer_by_id, timerOfStaleHandle } from './timer.js';
-import { tasklet_slot_alloc, tasklet_slot_release, type TaskletStruct, tasklet_by_id, taskletOfStaleHandle } from './tasklet.js';
-import {
-  work_slot_alloc_owned,
-  dwork_slot_alloc_owned,
-  work_slot_release,
-  work_owned_by,
-  type WorkStruct,
-  type DelayedWork,
-  work_by_id,
-  dwork_by_id,
-} from './workqueue.js';
 
 export const GFP_KERNEL = 0xcc0;
 export const GFP_ATOMIC = 0x820;
@@ -90,17 +82,95 @@ const KASAN_ADDR_BASE = 0xffff888000000000n;
  */
 const QUARANTINE_FRACTION = 8;
 
-export type FieldType = 'i32' | 'u32' | 'f64' | 'timer_list' | 'tasklet_struct' | 'work_struct' | 'delayed_work';
+/**
+ * The embeddable field kinds, by name, and what their accessor hands out.
+ * Empty here: each mechanism adds its own by module augmentation
+ * (`declare module './slab.js'`), next to its registerFieldKind call.
+ */
+// eslint-disable-next-line @typescript-eslint/no-empty-object-type
+export interface EmbeddedFieldTypes {}
+export type FieldType = 'i32' | 'u32' | 'f64' | (keyof EmbeddedFieldTypes & string);
 export type StructFields = Record<string, FieldType>;
+
+/**
+ * An embeddable field kind: an object kept in its own slot table, one slot
+ * per field of each slab object, that points back at the object.
+ */
+export interface EmbeddedFieldKind<T = unknown> {
+  /** The SlabObject method that hands the field out (obj.timer('t')). */
+  accessor: string;
+  /** Take a slot for the field of new object `owner` (its handle); `classId` is className's interned name (0: none). */
+  alloc(owner: number, classId: number): number;
+  /** Give slot `id` back once its object left the quarantine (a kind may keep it while busy). */
+  release(id: number): void;
+  /**
+   * Hand out slot `id` for `obj`'s field `field`. `freed`: the object was
+   * freed (the access is already reported) and the slot may have gone to a
+   * new object since: the kind must hand back something every API of its
+   * refuses (embeddedStale), never the new object's field.
+   */
+  lookup(id: number, obj: SlabObject, field: string, freed: boolean): T;
+  /** The field's lockdep class name ("&struct->field", as INIT_WORK's site gives), if the kind has one. */
+  className?(struct: string, field: string): string;
+}
+
+const fieldKinds = new Map<string, EmbeddedFieldKind>();
+
+/**
+ * registerFieldKind - kdefer: make `name` a field type of defineStruct,
+ * embedding the mechanism's object (the open_softirq pattern: the slab
+ * calls up only through what was registered).
+ * Context: CPU init (the mechanism's own init), before any module loads.
+ */
+export function registerFieldKind<K extends keyof EmbeddedFieldTypes & string>(
+  name: K,
+  kind: EmbeddedFieldKind<EmbeddedFieldTypes[K]>,
+): void {
+  if ((['i32', 'u32', 'f64'] as string[]).includes(name)) throw new KdeferError(`registerFieldKind: '${name}' is a plain field type`);
+  fieldKinds.set(name, kind as EmbeddedFieldKind);
+  const proto = SlabObject.prototype as unknown as Record<string, (field: string) => unknown>;
+  proto[kind.accessor] = function (this: SlabObject, field: string): unknown {
+    return this.embeddedField(field, name);
+  };
+}
+
+/**
+ * embeddedStale - whether a handle to an embedded object, taken from slab
+ * object `handleOwner`, is stale: its slot now belongs to `slotOwner`,
+ * another object (or none). One compare; a stale use is reported as KASAN's
+ * use-after-free in `who`, every time, leaving the new object's report
+ * state alone.
+ * Context: any.
+ * @returns true when the caller must leave the slot alone.
+ */
+export function embeddedStale(slotOwner: number, handleOwner: number, who: string): boolean {
+  if (slotOwner === handleOwner) return false;
+  kasan_report(handleOwner, null, '', true, 4, 'slab-use-after-free', who, true);
+  return true;
+}
+
+/**
+ * embeddedOwnerAlive - whether the slab object `owner` that embeds a slot
+ * is still allocated (0: the slot is not embedded). A freed one is
+ * reported (once per allocation).
+ * Context: any.
+ * @returns false when the object was freed.
+ */
+export function embeddedOwnerAlive(owner: number): boolean {
+  if (owner === 0 || slab_alive(mem, owner)) return true;
+  kasan_report(owner, null, '', true, 4, 'slab-use-after-free');
+  return false;
+}
 
 interface FieldInfo {
   off: number;
   type: FieldType;
-  /** an embedded work_struct's name, "&struct->field": its lockdep class, as INIT_WORK's site gives */
+  /** an embedded field's class name ("&struct->field", see EmbeddedFieldKind.className), interned; 0: none */
   nameId: number;
+  /** the embeddable kind of the field (the field holds its slot id + 1); undefined: a plain field */
+  kind: EmbeddedFieldKind | undefined;
 }
-/** Field types that embed an object kept in another table (the field holds its id + 1). */
-const EMBEDDED: readonly FieldType[] = ['timer_list', 'tasklet_struct', 'work_struct', 'delayed_work'];
+const PLAIN: readonly string[] = ['i32', 'u32', 'f64'];
 
 /** A struct type: named typed fields laid out in 32-bit words. */
 export class StructType<F extends StructFields = StructFields> {
@@ -113,15 +183,12 @@ export class StructType<F extends StructFields = StructFields> {
   ) {
     let off = 0;
     for (const [f, type] of Object.entries(spec)) {
-      if (!['i32', 'u32', 'f64', ...EMBEDDED].includes(type)) {
+      const kind = fieldKinds.get(type);
+      if (!PLAIN.includes(type) && kind === undefined) {
         throw new KdeferError(`struct ${name}: field '${f}' has unknown type '${String(type)}'`);
       }
       if (type === 'f64' && off & 1) off++;
-      this.fields.set(f, {
-        off,
-        type,
-        nameId: type === 'work_struct' ? intern(`&${name}->${f}`) : type === 'delayed_work' ? intern(`&(&${name}->${f})->work`) : 0,
-      });
+      this.fields.set(f, { off, type, nameId: kind?.className ? intern(kind.className(name, f)) : 0, kind });
       off += type === 'f64' ? 2 : 1;
     }
     this.words = Math.max(off, 1);
@@ -134,6 +201,9 @@ const structs = new Map<number, StructType>();
 /**
  * defineStruct - kdefer: declare a struct type for slab objects. Declare it
  * at module load (every CPU must know it to read objects handed over).
+ * @param name - the struct's name (KASAN reports show it).
+ * @param fields - its fields.
+ * @returns the struct type.
  */
 export function defineStruct<F extends StructFields>(name: string, fields: F): StructType<F> {
   const st = new StructType(name, fields);
@@ -278,59 +348,27 @@ export class SlabObject<F extends StructFields = StructFields> {
     return Atomics.add(i32, w, n);
   }
   /**
-   * The timer_list embedded as `field`. After free the access is reported
-   * and the timer handed back carries this (stale) handle as its owner:
-   * every timer API then refuses it with a KASAN report of its own, also
-   * once the slot went to a new object, whose timer it never touches.
+   * The embedded field `field` of kind `kind`, as that kind's lookup hands
+   * it out (the accessors registerFieldKind installs: timer(), tasklet(),
+   * work(), dwork()). After free the access is reported and the kind is
+   * told so, with the slot id the field still holds.
    */
-  timer(field: keyof F & string): TimerList {
-    const w = this.word(field, false, 4);
-    if (w < 0)
-      return timerOfStaleHandle(
-        Atomics.load(i32, mem.slab(i32[mem.obj(this.slot, OB_OFF)]! + this.type.fields.get(field)!.off)) - 1,
-        this.handle,
-      );
-    return timer_by_id(Atomics.load(i32, w) - 1);
-  }
-  /** The tasklet_struct embedded as `field` (after free: as timer()). */
-  tasklet(field: keyof F & string): TaskletStruct {
-    const w = this.word(field, false, 4);
-    if (w < 0)
-      return taskletOfStaleHandle(
-        Atomics.load(i32, mem.slab(i32[mem.obj(this.slot, OB_OFF)]! + this.type.fields.get(field)!.off)) - 1,
-        this.handle,
-      );
-    return tasklet_by_id(Atomics.load(i32, w) - 1);
-  }
-  /** The work_struct embedded as `field` (INIT_WORK it before queueing it). */
-  work(field: keyof F & string): WorkStruct {
-    return work_by_id(this.embedded(field, 'work_struct'));
-  }
-  /** The delayed_work embedded as `field` (INIT_DELAYED_WORK it before queueing it). */
-  dwork(field: keyof F & string): DelayedWork {
-    return dwork_by_id(this.embedded(field, 'delayed_work'));
-  }
-  /**
-   * The id of the work embedded as `field` of type `type`. After free the
-   * access is reported, and the id is still read while the object waits in
-   * the quarantine; once its memory went to another object there is no
-   * work to hand back: an error says so.
-   */
-  private embedded(field: keyof F & string, type: FieldType): number {
+  embeddedField(field: string, kind: string): unknown {
     const f = this.type.fields.get(field);
-    if (f?.type !== type) throw new KdeferError(`struct ${this.type.name}: field '${field}' is not a ${type}`);
+    if (f !== undefined && f.type !== kind) throw new KdeferError(`struct ${this.type.name}: field '${field}' is not a ${kind}`);
     const w = this.word(field, false, 4);
-    const id = Atomics.load(i32, w >= 0 ? w : mem.slab(i32[mem.obj(this.slot, OB_OFF)]! + f.off)) - 1;
-    if (w < 0 && !work_owned_by(id, this.handle)) {
-      throw new KdeferError(
-        `struct ${this.type.name} (object ${this.handle}) was freed and its memory reused: its ${type} '${field}' is gone`,
-      );
-    }
-    return id;
+    const id = Atomics.load(i32, w >= 0 ? w : mem.slab(i32[mem.obj(this.slot, OB_OFF)]! + f!.off)) - 1;
+    return f!.kind!.lookup(id, this as SlabObject, field, w < 0);
   }
 }
 
-/** The object of `handle`, on any CPU (its struct type must have been declared here). */
+/**
+ * slab_obj - the object of `handle`, on any CPU (its struct type must have been declared here).
+ * @param handle - a handle from an object's `.handle`.
+ * Context: any. Does not sleep; a KdeferError naming the handle when it is not
+ * an object handle or its struct type was not declared on this CPU.
+ * @returns the object (a stale handle still gives one: its accesses are KASAN reports).
+ */
 export function slab_obj<F extends StructFields = StructFields>(handle: number): SlabObject<F> {
   if (!Number.isInteger(handle) || handle <= 0) throw new KdeferError(`slab_obj: ${String(handle)} is not an object handle`);
   const slot = slot_of(handle);
@@ -340,7 +378,13 @@ export function slab_obj<F extends StructFields = StructFields>(handle: number):
   return new SlabObject<F>(handle, st as unknown as StructType<F>);
 }
 
-/** Whether `handle` names a live object (host side too). */
+/**
+ * slab_alive - whether `handle` names a live object of the current generation.
+ * @param m - the machine's memory.
+ * @param handle - the handle.
+ * Context: any thread, host side too. Does not sleep.
+ * @returns true if its slot is live and its generation matches the handle's.
+ */
 export function slab_alive(m: Mem, handle: number): boolean {
   const slot = slot_of(handle);
   return (
@@ -366,9 +410,18 @@ function addr_of(slot: number, off: number): string {
 }
 
 /**
- * Print a KASAN report for `handle` (once per allocation for use-after-free,
+ * kasan_report - print a KASAN report for `handle` (once per allocation for use-after-free,
  * unless `always`: a stale handle used in an API is reported each time, and
  * leaves the once-flag of the slot's new object alone).
+ * @param handle - the object handle used.
+ * @param st - its struct type, when known.
+ * @param field - the field accessed.
+ * @param write - a write (true) or a read.
+ * @param size - the access size in bytes.
+ * @param kind - the bug kind ("slab-use-after-free", "double-free", ...).
+ * @param where - the API that made the access, if not a field accessor.
+ * @param always - report even if this allocation was reported before.
+ * Context: any, on this CPU. Does not sleep.
  */
 export function kasan_report(
   handle: number,
@@ -426,7 +479,11 @@ export function kasan_report(
   for (const l of lines) printk(KERN_ERR + l);
 }
 
-/** KASAN reports printed so far (host side too). */
+/**
+ * KASAN reports printed so far (host side too).
+ * @param m - the machine's memory.
+ * @returns the count.
+ */
 export function kasanReportCount(m: Mem): number {
   return Atomics.load(m.i32, H_KASAN_REPORTS);
 }
@@ -452,13 +509,8 @@ function do_alloc<F extends StructFields>(st: StructType<F>, flags: number, cach
   i32[mem.obj(slot, OB_ALLOC_FN)] = caller;
   i32[mem.obj(slot, OB_CACHE)] = st.nameId;
   const handle = make_handle(slot, gen);
-  // embedded timers, tasklets and works get their slots now, pointing back at the object
-  for (const [, f] of st.fields) {
-    if (f.type === 'timer_list') Atomics.store(i32, off + f.off, timer_slot_alloc(handle) + 1);
-    else if (f.type === 'tasklet_struct') Atomics.store(i32, off + f.off, tasklet_slot_alloc(handle) + 1);
-    else if (f.type === 'work_struct') Atomics.store(i32, off + f.off, work_slot_alloc_owned(handle, f.nameId) + 1);
-    else if (f.type === 'delayed_work') Atomics.store(i32, off + f.off, dwork_slot_alloc_owned(handle, f.nameId) + 1);
-  }
+  // embedded fields (timers, tasklets, works) get their slots now, pointing back at the object
+  for (const [, f] of st.fields) if (f.kind) Atomics.store(i32, off + f.off, f.kind.alloc(handle, f.nameId) + 1);
   Atomics.store(i32, mem.obj(slot, OB_STATE), OBJ_LIVE);
   return new SlabObject<F>(handle, st);
 }
@@ -505,11 +557,11 @@ export function kfree(obj: SlabObject | number | null): void {
       Atomics.store(i32, mem.obj(slot, OB_STATE), OBJ_QUARANTINE);
       const off = mem.slab(i32[mem.obj(slot, OB_OFF)]!);
       const size = i32[mem.obj(slot, OB_SIZE)]!;
-      // keep the embedded timer/tasklet/work ids readable: poison everything else
+      // keep the embedded fields' slot ids readable: poison everything else
       const st2 = structs.get(i32[mem.obj(slot, OB_CACHE)]!);
       for (let k = 0; k < size; k++) {
         const f = st2 ? [...st2.fields.values()].find((x) => x.off === k) : undefined;
-        if (f && EMBEDDED.includes(f.type)) continue;
+        if (f?.kind) continue;
         i32[off + k] = POISON_FREE_WORD;
       }
       quarantine_put_locked(slot, size);
@@ -543,9 +595,7 @@ function reclaim_locked(slot: number): void {
   if (st) {
     for (const [, f] of st.fields) {
       const id = i32[off + f.off]! - 1;
-      if (f.type === 'timer_list' && id >= 0) timer_slot_release(id);
-      else if (f.type === 'tasklet_struct' && id >= 0) tasklet_slot_release(id);
-      else if ((f.type === 'work_struct' || f.type === 'delayed_work') && id >= 0) work_slot_release(id);
+      if (f.kind && id >= 0) f.kind.release(id);
     }
   }
   Atomics.store(i32, mem.obj(slot, OB_GEN), (Atomics.load(i32, mem.obj(slot, OB_GEN)) + 1) & 0x7ff || 1);
@@ -557,22 +607,41 @@ function reclaim_locked(slot: number): void {
 
 /**
  * kmem_cache_create - a cache of objects of struct type `st`, named `name`
- * (the name KASAN reports show). Context: module load.
+ * (the name KASAN reports show).
+ * @param name - the cache's name.
+ * @param st - the struct type of its objects.
+ * Context: module load.
+ * @returns the cache.
  */
 export function kmem_cache_create<F extends StructFields>(name: string, st: StructType<F>): KmemCache<F> {
   intern(`struct:${name}`);
   return new KmemCache(name, st);
 }
-/** kmem_cache_alloc - an object from `cache`. Context: as kmalloc for `flags`. */
+/**
+ * kmem_cache_alloc - an object from `cache`.
+ * @param cache - the cache.
+ * @param flags - GFP_KERNEL or GFP_ATOMIC, as for kmalloc.
+ * Context: as kmalloc for `flags`.
+ * @returns the object, as kmalloc returns it.
+ */
 export function kmem_cache_alloc<F extends StructFields>(cache: KmemCache<F>, flags: number): SlabObject<F> {
   return do_alloc(cache.type, flags, cache.type.nameId);
 }
 export const kmem_cache_zalloc = kmem_cache_alloc;
-/** kmem_cache_free - free an object of `cache`. Context: any. */
+/**
+ * kmem_cache_free - free an object of `cache` (kfree: poisoned and quarantined).
+ * @param _cache - the cache it came from.
+ * @param obj - the object.
+ * Context: any. Does not sleep.
+ */
 export function kmem_cache_free<F extends StructFields>(_cache: KmemCache<F>, obj: SlabObject<F>): void {
   kfree(obj);
 }
 
+/**
+ * slab_init_cpu - bind the shared kmalloc freelists region.
+ * Context: CPU bring-up, once per CPU. Does not sleep.
+ */
 export function slab_init_cpu(): void {
   freelists = arena_region(SLAB_FREELISTS_REGION, KMALLOC_FREELISTS);
 }

@@ -23,7 +23,12 @@ export let PCB = 0;
 /** Number of CPUs in the machine. */
 export let nrCpus = 0;
 
-/** Bind this thread to CPU `cpu` of the machine whose memory is `m`. */
+/**
+ * smp_init_cpu - bind this thread to CPU `cpu` of the machine whose memory is `m`.
+ * @param m - the machine's memory.
+ * @param cpu - the CPU this thread plays.
+ * Context: CPU bring-up, once, before any other kernel code runs on this thread.
+ */
 export function smp_init_cpu(m: Mem, cpu: number): void {
   mem = m;
   i32 = m.i32;
@@ -32,28 +37,54 @@ export function smp_init_cpu(m: Mem, cpu: number): void {
   nrCpus = m.g.cpus;
 }
 
-/** The number of the CPU the caller runs on. Context: any. */
+/**
+ * smp_processor_id - the number of the CPU the caller runs on.
+ * Context: any; no preemption check is needed, since a kdefer task never migrates. Does not sleep.
+ * @returns the CPU number, 0 .. num_online_cpus() - 1.
+ */
 export function smp_processor_id(): number {
   return cpuId;
 }
-/** Same as smp_processor_id(); kdefer tasks never migrate. */
+/**
+ * raw_smp_processor_id - the same as smp_processor_id(): kdefer tasks never migrate.
+ * Context: any. Does not sleep.
+ * @returns the CPU number.
+ */
 export const raw_smp_processor_id = smp_processor_id;
 
-/** Number of CPUs the machine booted with (nr_cpu_ids). */
+/**
+ * num_online_cpus - the number of CPUs the machine booted with (nr_cpu_ids; no hotplug).
+ * Context: any. Does not sleep.
+ * @returns the CPU count.
+ */
 export function num_online_cpus(): number {
   return nrCpus;
 }
+/**
+ * num_possible_cpus - the same as num_online_cpus(): kdefer has no CPU hotplug.
+ * Context: any. Does not sleep.
+ * @returns the CPU count.
+ */
 export const num_possible_cpus = num_online_cpus;
 
-/** Whether the machine is running (not booting, panicked or shut down). */
+/**
+ * machine_running - whether the machine is running (not booting, panicked or shut down).
+ * @param m - the machine's memory (default: this CPU's).
+ * Context: any thread, host side too. Does not sleep.
+ * @returns true while the machine state word is MACHINE_RUNNING.
+ */
 export function machine_running(m: Mem = mem): boolean {
   return Atomics.load(m.i32, H_STATE) === MACHINE_RUNNING;
 }
 
 /**
- * Ring CPU `cpu`'s doorbell after setting `reqBits` in its request word:
+ * kick_cpu - ring CPU `cpu`'s doorbell after setting `reqBits` in its request word:
  * the order (bits, then seq, then notify) is what makes a parked CPU never
  * miss a wake-up (it reads seq before it checks for work).
+ * @param m - the machine's memory.
+ * @param cpu - the CPU to wake.
+ * @param reqBits - request bits to set first (0: none).
+ * Context: any thread, host side too. Does not sleep.
  */
 export function kick_cpu(m: Mem, cpu: number, reqBits: number): void {
   const a = m.i32;
@@ -64,7 +95,12 @@ export function kick_cpu(m: Mem, cpu: number, reqBits: number): void {
   Atomics.notify(a, base + PC_WAKE);
 }
 
-/** Host side: flag control messages for `cpu` and ring its doorbell. */
+/**
+ * kick_cpu_control - host side: flag control messages for `cpu` and ring its doorbell.
+ * @param m - the machine's memory.
+ * @param cpu - the CPU.
+ * Context: the host thread. Does not sleep.
+ */
 export function kick_cpu_control(m: Mem, cpu: number): void {
   const a = m.i32;
   const base = m.r.cpuBase + cpu * CPU_STRIDE;
@@ -73,6 +109,11 @@ export function kick_cpu_control(m: Mem, cpu: number): void {
   Atomics.notify(a, base + PC_WAKE);
 }
 
+/**
+ * Host side: the machine's geometry, with the CPU count the machine booted with.
+ * @param m - the machine's memory.
+ * @returns a copy of the geometry.
+ */
 export function geometryOf(m: Mem): Geometry {
   return { ...m.g, cpus: m.i32[H_NR_CPUS]! };
 }

@@ -1,5 +1,5 @@
 /**
- * softirq.ts — softirq vectors, __do_softirq and ksoftirqd.
+ * softirq.ts — softirq vectors, __do_softirq, irq_enter and irq_exit.
  *
  * Follows kernel/softirq.c (6.x, non-PREEMPT_RT): ten statically numbered
  * vectors whose number is their priority; a per-CPU pending mask that only
@@ -28,12 +28,14 @@ import {
   PC_SOFTIRQ_CURRENT,
   PC_PREEMPT_COUNT,
   PC_IRQS_DISABLED,
+  PC_IRQ_DEPTH,
 } from './layout.js';
 import { i32, PCB } from './smp.js';
 import { KdeferError, loading } from './module.js';
-import { pr_err, KernelHalt } from './printk.js';
+import { pr_err } from './printk.js';
 import {
   SOFTIRQ_OFFSET,
+  HARDIRQ_OFFSET,
   NMI_MASK,
   HARDIRQ_MASK,
   SOFTIRQ_MASK,
@@ -45,8 +47,7 @@ import {
   local_irq_disable,
   __irq_flag_set,
 } from './preempt.js';
-import { report_handler_oops } from './oops.js';
-import { lockdep_depth, lockdep_check_return } from './lockdep.js';
+import { run_handler } from './oops.js';
 import { trace_event, TP_SOFTIRQ_RAISE, TP_SOFTIRQ_ENTRY, TP_SOFTIRQ_EXIT } from './trace.js';
 import { upcalls } from './upcall.js';
 
@@ -103,7 +104,11 @@ function check_nr(nr: number, who: string): void {
   }
 }
 
-/** This CPU's pending mask. */
+/**
+ * local_softirq_pending - this CPU's pending mask.
+ * Context: any, on this CPU. Does not sleep.
+ * @returns the mask, bit `nr` for vector `nr`.
+ */
 export function local_softirq_pending(): number {
   return Atomics.load(i32, PENDING);
 }
@@ -122,8 +127,10 @@ export function wakeup_softirqd(): void {
 
 /**
  * __do_softirq - run this CPU's pending softirqs in priority order, in
- * softirq context, restarting while handlers raise more work (S-SIRQ-10).
- * Called with interrupts disabled; returns with them disabled.
+ * softirq context, restarting while handlers raise more work (S-SIRQ-10);
+ * past MAX_SOFTIRQ_TIME_MS, MAX_SOFTIRQ_RESTART passes or need_resched() it wakes ksoftirqd.
+ * Context: interrupts disabled, not in softirq context already; returns with them
+ * disabled. Handlers run with interrupts enabled and must not sleep.
  */
 export function __do_softirq(): void {
   const PC = PCB + PC_PREEMPT_COUNT;
@@ -144,26 +151,19 @@ export function __do_softirq(): void {
         i32[PCB + PC_KSTAT_SOFTIRQS + nr]!++;
         i32[PCB + PC_SOFTIRQ_CURRENT] = nr + 1;
         const h = softirq_vec[nr];
-        const prev_count = i32[PC]!;
-        const held = lockdep_depth();
         trace_event(TP_SOFTIRQ_ENTRY, nr, 0);
         if (h) {
-          try {
-            h();
-          } catch (e) {
-            if (e instanceof KernelHalt) throw e;
-            report_handler_oops(e, `softirq ${nr} ${softirq_to_name[nr]} handler ${softirq_action_name[nr]}`);
-            __irq_flag_set(false);
-          }
+          run_handler(
+            h,
+            () => `softirq ${nr} ${softirq_to_name[nr]} handler ${softirq_action_name[nr]}`,
+            `softirq handler ${softirq_action_name[nr]}`,
+            (entry, exit) =>
+              pr_err(
+                `huh, entered softirq ${nr} ${softirq_to_name[nr]} ${softirq_action_name[nr]} with preempt_count ${hex8(entry)}, exited with ${hex8(exit)}?`,
+              ),
+          );
         }
         trace_event(TP_SOFTIRQ_EXIT, nr, 0);
-        lockdep_check_return(held, `softirq handler ${softirq_action_name[nr]}`);
-        if (i32[PC] !== prev_count) {
-          pr_err(
-            `huh, entered softirq ${nr} ${softirq_to_name[nr]} ${softirq_action_name[nr]} with preempt_count ${hex8(prev_count)}, exited with ${hex8(i32[PC]!)}?`,
-          );
-          i32[PC] = prev_count;
-        }
         if (i32[PCB + PC_IRQS_DISABLED] !== 0) __irq_flag_set(false);
       }
       i32[PCB + PC_SOFTIRQ_CURRENT] = prevVec;
@@ -183,7 +183,41 @@ export function __do_softirq(): void {
   }
 }
 
-/** irq_exit's path: run softirqs inline (interrupts are disabled here). */
+// ------------------------------------------------------------ hardirq entry and exit
+
+/**
+ * irq_enter - enter hardirq context: interrupts off (the CPU cleared IF),
+ * HARDIRQ_OFFSET added.
+ * Context: the start of a hardirq (handle_irq, the tick, the IRQ work interrupt).
+ */
+export function irq_enter(): void {
+  i32[PCB + PC_IRQS_DISABLED] = 1;
+  i32[PCB + PC_PREEMPT_COUNT]! += HARDIRQ_OFFSET;
+  i32[PCB + PC_IRQ_DEPTH]!++;
+}
+
+/**
+ * irq_exit - leave hardirq context; run pending softirqs if the interrupted
+ * code was not itself in interrupt context or BH-disabled (S-SIRQ-9a).
+ * Interrupts are back on afterwards (iret restores IF).
+ * Context: the end of a hardirq, paired with irq_enter.
+ */
+export function irq_exit(): void {
+  i32[PCB + PC_PREEMPT_COUNT]! -= HARDIRQ_OFFSET;
+  i32[PCB + PC_IRQ_DEPTH]!--;
+  if (
+    (i32[PCB + PC_PREEMPT_COUNT]! & (NMI_MASK | HARDIRQ_MASK | SOFTIRQ_MASK)) === 0 &&
+    Atomics.load(i32, PCB + PC_SOFTIRQ_PENDING) !== 0
+  ) {
+    invoke_softirq();
+  }
+  i32[PCB + PC_IRQS_DISABLED] = 0;
+}
+
+/**
+ * invoke_softirq - irq_exit's path: run softirqs inline.
+ * Context: irq_exit, interrupts disabled, leaving the outermost hardirq. Does not sleep.
+ */
 export function invoke_softirq(): void {
   __do_softirq();
 }
@@ -232,7 +266,12 @@ export function open_softirq(nr: number, action: SoftirqAction): void {
 }
 
 let kernelInit = false;
-/** Built-in mechanisms open their vectors at CPU init, outside any module. */
+/**
+ * softirq_kernel_init - mark (or unmark) the stretch of CPU init in which built-in
+ * mechanisms open their vectors, outside any module (their owner is "kernel").
+ * @param on - true while the built-ins open their vectors.
+ * Context: CPU init. Does not sleep.
+ */
 export function softirq_kernel_init(on: boolean): void {
   kernelInit = on;
 }
@@ -289,6 +328,10 @@ export function raiseSoftirqNocheck(nr: number): void {
   local_irq_restore(flags);
 }
 
+/**
+ * softirq_init_cpu - bind this CPU's pending word.
+ * Context: CPU bring-up, once per CPU. Does not sleep.
+ */
 export function softirq_init_cpu(): void {
   PENDING = PCB + PC_SOFTIRQ_PENDING;
 }

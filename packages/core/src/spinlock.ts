@@ -20,7 +20,9 @@
  *   spinner that waits longer than `spinLockupMs` (boot option, default 2 s)
  *   reports a lockup naming both CPUs; then the machine stops cleanly.
  * - spinning is a preemption point: interrupts still land while a CPU spins
- *   with interrupts enabled, as on real hardware.
+ *   with interrupts enabled, as on real hardware. An uncontended lock is
+ *   none (as preempt_disable checks nothing); its unlock is one (as
+ *   preempt_enable checks for a pending reschedule).
  */
 import { hex8 } from './printk.js';
 import { clock_now } from './clock.js';
@@ -173,8 +175,18 @@ export const rwlock_init = spin_lock_init;
 
 // ------------------------------------------------------------ reports
 
+/**
+ * The CPU holding the lock at word `w`, -1 if none. A spinlock's word is its
+ * owner CPU + 1 (CONFIG_DEBUG_SPINLOCK's separate owner_cpu store would
+ * repeat it); a rwlock's writer is in LK_OWNER_CPU.
+ */
+function owner_cpu(m: Mem, w: number): number {
+  if (m.i32[w + LK_KIND] === LOCK_KIND_RW) return Atomics.load(m.i32, w + LK_OWNER_CPU);
+  return Atomics.load(m.i32, w + LK_VAL) - 1;
+}
+
 function owner_desc(m: Mem, w: number): string {
-  const cpu = Atomics.load(m.i32, w + LK_OWNER_CPU);
+  const cpu = owner_cpu(m, w);
   if (cpu < 0) return '.owner: <none>/-1, .owner_cpu: -1';
   const pid = m.i32[w + LK_OWNER_PID]!;
   return `.owner: ${comm_of_pid(m, pid)}/${pid}, .owner_cpu: ${cpu}`;
@@ -185,7 +197,7 @@ function spin_dump(lock: SpinlockT, msg: string, rw: boolean): void {
   const kind = rw ? 'rwlock' : 'spinlock';
   printk(KERN_EMERG + `BUG: ${kind} ${msg} on CPU#${cpuId}, ${current_comm()}/${pid}`);
   printk(KERN_EMERG + ` lock: ${lock.name}, .magic: ${(rw ? RWLOCK_MAGIC : SPINLOCK_MAGIC).toString(16)}, ${owner_desc(mem, lock.w)}`);
-  const ownerCpu = Atomics.load(i32, lock.w + LK_OWNER_CPU);
+  const ownerCpu = owner_cpu(mem, lock.w);
   if (ownerCpu >= 0) {
     const oc = i32[lock.w + LK_OWNER_CTX]!;
     printk(KERN_EMERG + ` owner: CPU#${ownerCpu} took it in ${context_name(oc)} context (preempt_count ${hex8(oc)})`);
@@ -216,7 +228,6 @@ function spin_bug(lock: SpinlockT, msg: string, rw: boolean): void {
 // ------------------------------------------------------------ the raw lock
 
 function set_owner(w: number): void {
-  i32[w + LK_OWNER_CPU] = cpuId;
   i32[w + LK_OWNER_CTX] = i32[PCB + PC_PREEMPT_COUNT]!;
   i32[w + LK_OWNER_PID] = i32[PCB + PC_CURRENT_PID]!;
 }
@@ -224,22 +235,20 @@ function set_owner(w: number): void {
 /**
  * do_raw_spin_lock: take the lock word, spinning (with interrupts as they
  * are) if needed. The fast path is the floor the kernel has: one
- * compareExchange, then the owner stores of CONFIG_DEBUG_SPINLOCK. The owner
- * fields are plain stores: only the holder writes them (rule C), and the
- * other CPUs read them with Atomics.load only to describe the holder in a
- * report, after the lock word (written by the compareExchange, which orders
- * every store before it) told them it is held; a report that reads the
- * fields of a holder that just let go names the previous holder or -1,
- * which the kernel's spin_dump may print as well.
+ * compareExchange, then the owner stores of CONFIG_DEBUG_SPINLOCK (the owner
+ * CPU is the lock word itself, owner_cpu). The owner fields are plain
+ * stores: only the holder writes them (rule C), and the other CPUs read them
+ * only to describe the holder in a report, after the lock word (written by
+ * the compareExchange, which orders every store before it) told them it is
+ * held; a report that reads the fields of a holder that just let go names
+ * the previous holder, which the kernel's spin_dump may print as well.
  */
 function do_raw_spin_lock(lock: SpinlockT): void {
   lockdep_acquire(lock.id, false, false);
   const a = i32;
   const w = lock.w;
-  const cpu = cpuId;
-  if (Atomics.compareExchange(a, w, 0, cpu + 1) !== 0) spin_slow(lock);
+  if (Atomics.compareExchange(a, w, 0, cpuId + 1) !== 0) spin_slow(lock);
   const p = PCB;
-  a[w + LK_OWNER_CPU] = cpu;
   a[w + LK_OWNER_CTX] = a[p + PC_PREEMPT_COUNT]!;
   a[w + LK_OWNER_PID] = a[p + PC_CURRENT_PID]!;
 }
@@ -280,7 +289,6 @@ function do_raw_spin_unlock(lock: SpinlockT): void {
     spin_bug(lock, v === 0 ? 'already unlocked' : 'wrong CPU', false);
     if (v === 0) return;
   }
-  a[w + LK_OWNER_CPU] = -1;
   Atomics.store(a, w, 0);
 }
 
@@ -304,7 +312,6 @@ function do_raw_spin_trylock(lock: SpinlockT): boolean {
  * Must not sleep while holding it.
  */
 export function spin_lock(lock: SpinlockT): void {
-  preempt_point();
   i32[PCB + PC_PREEMPT_COUNT]! += 1;
   do_raw_spin_lock(lock);
 }
@@ -326,7 +333,6 @@ export function spin_unlock(lock: SpinlockT): void {
  * Context: process context sharing data with softirqs, tasklets or timers. Must not sleep while holding it.
  */
 export function spin_lock_bh(lock: SpinlockT): void {
-  preempt_point();
   i32[PCB + PC_PREEMPT_COUNT]! += SOFTIRQ_LOCK_OFFSET;
   do_raw_spin_lock(lock);
 }
@@ -397,7 +403,6 @@ export function spin_unlock_irqrestore(lock: SpinlockT, flags: number): void {
  * @returns 1 if acquired (preemption disabled, release with spin_unlock()), 0 if another CPU holds it (nothing changed).
  */
 export function spin_trylock(lock: SpinlockT): number {
-  preempt_point();
   i32[PCB + PC_PREEMPT_COUNT]! += 1;
   if (do_raw_spin_trylock(lock)) return 1;
   i32[PCB + PC_PREEMPT_COUNT]! -= 1;
@@ -412,7 +417,6 @@ export function spin_trylock(lock: SpinlockT): number {
  * @returns 1 if acquired (release with spin_unlock_bh()), 0 if not (bottom halves as before).
  */
 export function spin_trylock_bh(lock: SpinlockT): number {
-  preempt_point();
   i32[PCB + PC_PREEMPT_COUNT]! += SOFTIRQ_LOCK_OFFSET;
   if (do_raw_spin_trylock(lock)) return 1;
   __local_bh_enable_ip(SOFTIRQ_LOCK_OFFSET);
@@ -498,6 +502,7 @@ function try_read(lock: RwlockT): boolean {
 }
 function try_write(lock: RwlockT): boolean {
   if (Atomics.compareExchange(i32, lock.w, 0, RW_WRITER) === 0) {
+    i32[lock.w + LK_OWNER_CPU] = cpuId;
     set_owner(lock.w);
     return true;
   }
@@ -539,7 +544,6 @@ function raw_write_unlock(lock: RwlockT): void {
  * Context: any; data shared with softirqs or hardirqs needs the _bh/_irq variants. Must not sleep while holding it.
  */
 export function read_lock(lock: RwlockT): void {
-  preempt_point();
   i32[PCB + PC_PREEMPT_COUNT]! += 1;
   raw_read_lock(lock);
 }
@@ -561,7 +565,6 @@ export function read_unlock(lock: RwlockT): void {
  * Context: any; data shared with softirqs or hardirqs needs the _bh/_irq variants. Must not sleep while holding it.
  */
 export function write_lock(lock: RwlockT): void {
-  preempt_point();
   i32[PCB + PC_PREEMPT_COUNT]! += 1;
   raw_write_lock(lock);
 }
@@ -583,7 +586,6 @@ export function write_unlock(lock: RwlockT): void {
  * Context: process context sharing the data with softirqs, tasklets or timers. Must not sleep while holding it.
  */
 export function read_lock_bh(lock: RwlockT): void {
-  preempt_point();
   i32[PCB + PC_PREEMPT_COUNT]! += SOFTIRQ_LOCK_OFFSET;
   raw_read_lock(lock);
 }
@@ -604,7 +606,6 @@ export function read_unlock_bh(lock: RwlockT): void {
  * Context: process context sharing the data with softirqs, tasklets or timers. Must not sleep while holding it.
  */
 export function write_lock_bh(lock: RwlockT): void {
-  preempt_point();
   i32[PCB + PC_PREEMPT_COUNT]! += SOFTIRQ_LOCK_OFFSET;
   raw_write_lock(lock);
 }
@@ -719,7 +720,6 @@ export function write_unlock_irqrestore(lock: RwlockT, flags: number): void {
  * @returns 1 if read-acquired (release with read_unlock()), 0 if a writer holds it.
  */
 export function read_trylock(lock: RwlockT): number {
-  preempt_point();
   i32[PCB + PC_PREEMPT_COUNT]! += 1;
   if (try_read(lock)) {
     lockdep_acquire(lock.id, true, true);
@@ -735,7 +735,6 @@ export function read_trylock(lock: RwlockT): number {
  * @returns 1 if write-acquired (release with write_unlock()), 0 if a reader or writer holds it.
  */
 export function write_trylock(lock: RwlockT): number {
-  preempt_point();
   i32[PCB + PC_PREEMPT_COUNT]! += 1;
   if (try_write(lock)) {
     lockdep_acquire(lock.id, false, true);

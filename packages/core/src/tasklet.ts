@@ -55,15 +55,26 @@ import {
 import { mem, i32, cpuId, PCB } from './smp.js';
 import { preempt_point, cpu_relax } from './entry.js';
 import { KdeferError, fn_id, fn_by_id, fn_name, intern, name_of, registry_resolve, NAME_KIND_OBJECT } from './module.js';
-import { printk, pr_notice, KERN_EMERG, WARN_ONCE, KernelHalt, dump_context, oops_end } from './printk.js';
+import { printk, pr_notice, KERN_EMERG, WARN_ONCE, dump_context, oops_end } from './printk.js';
 import { local_irq_save, local_irq_restore, local_irq_disable, local_irq_enable, in_interrupt } from './preempt.js';
 import { open_softirq, raise_softirq_irqoff, __raise_softirq_irqoff, TASKLET_SOFTIRQ, HI_SOFTIRQ } from './softirq.js';
-import { report_handler_oops } from './oops.js';
+import { run_handler } from './oops.js';
+import { upcalls } from './upcall.js';
 import { cond_resched } from './sched.js';
 import { spin_lockup_ms } from './spinlock.js';
-import { lockdep_depth, lockdep_check_return } from './lockdep.js';
 import { trace_event, TP_TASKLET_ENTRY, TP_TASKLET_EXIT } from './trace.js';
-import { slab_alive, kasan_report, slab_obj, type SlabObject, type StructFields } from './slab.js';
+import { slab_obj, type SlabObject, type StructFields, registerFieldKind, embeddedStale, embeddedOwnerAlive } from './slab.js';
+
+declare module './slab.js' {
+  interface EmbeddedFieldTypes {
+    /** a struct tasklet_struct field (tasklet_init_cpu registers the kind) */
+    tasklet_struct: TaskletStruct;
+  }
+  interface SlabObject<F extends StructFields = StructFields> {
+    /** The tasklet_struct embedded as `field` (after free: as timer(), a handle every tasklet API refuses). */
+    tasklet(field: keyof F & string): TaskletStruct;
+  }
+}
 
 export const TASKLET_STATE_SCHED = 0;
 export const TASKLET_STATE_RUN = 1;
@@ -98,6 +109,12 @@ export type TaskletFunc = (data: number) => void;
 const tl = (id: number, f: number): number => mem.tasklet(id, f);
 const byId = new Map<number, TaskletStruct>();
 
+/**
+ * tasklet_by_id - the TaskletStruct of tasklet slot `id` (one object per slot and owner on this CPU).
+ * @param id - the slot.
+ * Context: any. Does not sleep.
+ * @returns the handle.
+ */
 export function tasklet_by_id(id: number): TaskletStruct {
   let t = byId.get(id);
   const owner = i32[tl(id, TL_OWNER)]!;
@@ -111,6 +128,9 @@ export function tasklet_by_id(id: number): TaskletStruct {
 /**
  * kdefer: the tasklet of a stale handle (slab.ts): one whose slot may since
  * have gone to another object. Every API finds it stale (check_usable).
+ * @param id - the slot the handle named.
+ * @param owner - the slab object the handle was made for.
+ * @returns a TaskletStruct for that slot and owner.
  */
 export function taskletOfStaleHandle(id: number, owner: number): TaskletStruct {
   const ok = Number.isInteger(id) && id >= 0 && id < mem.g.maxTasklets;
@@ -119,7 +139,12 @@ export function taskletOfStaleHandle(id: number, owner: number): TaskletStruct {
 
 // ------------------------------------------------------------ slots
 
-/** Take a free tasklet slot (for a named tasklet, or one embedded in a slab object). */
+/**
+ * tasklet_slot_alloc - take a free tasklet slot (for a named tasklet, or one embedded in a slab object).
+ * @param owner - the slab object that embeds it (0: none).
+ * Context: any; a KdeferError when the table is full (boot option maxTasklets). Does not sleep.
+ * @returns the slot, reset (not scheduled, enabled, no function).
+ */
 export function tasklet_slot_alloc(owner: number): number {
   const n = mem.g.maxTasklets;
   for (let id = 0; id < n; id++) {
@@ -139,7 +164,12 @@ export function tasklet_slot_alloc(owner: number): number {
   throw new KdeferError(`tasklet table full: maxTasklets=${n} tasklets exist (boot option maxTasklets)`);
 }
 
-/** Give a slot back (its object left the quarantine); never while scheduled or running. */
+/**
+ * tasklet_slot_release - give a slot back (its object left the quarantine); never while
+ * scheduled or running.
+ * @param id - the slot.
+ * Context: any. Does not sleep.
+ */
 export function tasklet_slot_release(id: number): void {
   if (Atomics.load(i32, tl(id, TL_STATE)) !== 0) return; // leak it: still queued or running
   Atomics.store(i32, tl(id, TL_FLAGS), 0);
@@ -165,15 +195,30 @@ function init_slot(id: number, fnId: number, callback: boolean, data: number, di
 /**
  * DECLARE_TASKLET - declare the tasklet named `name` calling `callback(t)`.
  * Context: module load (every CPU resolves the name to the same tasklet).
+ * @param name - the tasklet's name.
+ * @param callback - called as callback(t).
+ * @returns the tasklet (the same slot for the same name on every CPU).
  */
 export function DECLARE_TASKLET(name: string, callback: TaskletCallback): TaskletStruct {
   return declare(name, callback as (...a: never[]) => unknown, true, 0, false);
 }
-/** DECLARE_TASKLET_DISABLED - as DECLARE_TASKLET, created with count 1. */
+/**
+ * DECLARE_TASKLET_DISABLED - as DECLARE_TASKLET, created with count 1 (disabled until tasklet_enable).
+ * @param name - the tasklet's name.
+ * @param callback - called as callback(t).
+ * Context: module load.
+ * @returns the tasklet.
+ */
 export function DECLARE_TASKLET_DISABLED(name: string, callback: TaskletCallback): TaskletStruct {
   return declare(name, callback as (...a: never[]) => unknown, true, 0, true);
 }
-/** DECLARE_TASKLET_OLD - the legacy form: `func(data)` with data 0. */
+/**
+ * DECLARE_TASKLET_OLD - the legacy form: `func(data)` with data 0.
+ * @param name - the tasklet's name.
+ * @param func - called as func(0).
+ * Context: module load.
+ * @returns the tasklet.
+ */
 export function DECLARE_TASKLET_OLD(name: string, func: TaskletFunc): TaskletStruct {
   return declare(name, func as (...a: never[]) => unknown, false, 0, false);
 }
@@ -194,13 +239,25 @@ export function tasklet_setup(t: TaskletStruct, callback: TaskletCallback): void
   init_slot(t.id, fn_id(callback as (...a: never[]) => unknown, `tasklet:${t.name}`), true, 0, false);
 }
 
-/** tasklet_init - (re)initialise `t` to call the legacy `func(data)`. */
+/**
+ * tasklet_init - (re)initialise `t` to call the legacy `func(data)`.
+ * @param t - the tasklet.
+ * @param func - its function.
+ * @param data - its argument.
+ * Context: process context, before the tasklet can be scheduled.
+ */
 export function tasklet_init(t: TaskletStruct, func: TaskletFunc, data: number): void {
   if (stale(t, 'tasklet_init')) return;
   init_slot(t.id, fn_id(func as (...a: never[]) => unknown, `tasklet:${t.name}`), false, data, false);
 }
 
-/** from_tasklet - the slab object that embeds `t`. */
+/**
+ * from_tasklet - the slab object that embeds `t` (the handle's own object: a stale
+ * handle's is freed, so its accesses are KASAN reports; never the slot's new owner).
+ * @param t - a tasklet embedded in a slab object.
+ * Context: any, typically its callback; a KdeferError when `t` is not embedded. Does not sleep.
+ * @returns the object.
+ */
 export function from_tasklet<F extends StructFields>(t: TaskletStruct): SlabObject<F> {
   // the handle's own object (a stale handle's is freed: its accesses report), never the slot's new owner
   const owner = t.owner;
@@ -217,9 +274,7 @@ export function from_tasklet<F extends StructFields>(t: TaskletStruct): SlabObje
  * (the new object's tasklet) is left alone.
  */
 function stale(t: TaskletStruct, who: string): boolean {
-  if (i32[tl(t.id, TL_OWNER)] === t.owner) return false;
-  kasan_report(t.owner, null, '', true, 4, 'slab-use-after-free', who, true);
-  return true;
+  return embeddedStale(i32[tl(t.id, TL_OWNER)]!, t.owner, who);
 }
 
 function check_usable(t: TaskletStruct, who: string): boolean {
@@ -228,11 +283,7 @@ function check_usable(t: TaskletStruct, who: string): boolean {
   const f = Atomics.load(i32, tl(t.id, TL_FLAGS));
   if (!(f & TLF_INIT))
     throw new KdeferError(`${who}: tasklet '${t.name}' was never initialised (tasklet_init, tasklet_setup or DECLARE_TASKLET)`);
-  const owner = i32[tl(t.id, TL_OWNER)]!;
-  if (owner !== 0 && !slab_alive(mem, owner)) {
-    kasan_report(owner, null, '', true, 4, 'slab-use-after-free');
-    return false;
-  }
+  if (!embeddedOwnerAlive(i32[tl(t.id, TL_OWNER)]!)) return false;
   if (f & TLF_KILLED) WARN_ONCE(true, `${who}: tasklet ${t.name} used after tasklet_kill()`);
   return true;
 }
@@ -261,7 +312,11 @@ export function tasklet_schedule(t: TaskletStruct): void {
   __tasklet_schedule_common(t, PC_TASKLET_HEAD, PC_TASKLET_TAIL, TASKLET_SOFTIRQ);
 }
 
-/** tasklet_hi_schedule - as tasklet_schedule, on tasklet_hi_vec and HI_SOFTIRQ. Context: any. */
+/**
+ * tasklet_hi_schedule - as tasklet_schedule, on tasklet_hi_vec and HI_SOFTIRQ.
+ * @param t - the tasklet.
+ * Context: any. Does not sleep.
+ */
 export function tasklet_hi_schedule(t: TaskletStruct): void {
   preempt_point();
   if (!check_usable(t, 'tasklet_hi_schedule')) return;
@@ -269,11 +324,20 @@ export function tasklet_hi_schedule(t: TaskletStruct): void {
   __tasklet_schedule_common(t, PC_TASKLET_HI_HEAD, PC_TASKLET_HI_TAIL, HI_SOFTIRQ);
 }
 
-/** tasklet_trylock - take the RUN bit. @returns true if taken. */
+/**
+ * tasklet_trylock - take the RUN bit.
+ * @param t - the tasklet.
+ * Context: any. Does not sleep.
+ * @returns true if taken, false if it was already set (the callback runs somewhere).
+ */
 export function tasklet_trylock(t: TaskletStruct): boolean {
   return (Atomics.or(i32, tl(t.id, TL_STATE), RUN) & RUN) === 0;
 }
-/** tasklet_unlock - drop the RUN bit. */
+/**
+ * tasklet_unlock - drop the RUN bit.
+ * @param t - the tasklet, locked with tasklet_trylock.
+ * Context: any; the holder of the RUN bit. Does not sleep.
+ */
 export function tasklet_unlock(t: TaskletStruct): void {
   Atomics.and(i32, tl(t.id, TL_STATE), ~RUN);
 }
@@ -307,7 +371,9 @@ export function tasklet_unlock_wait(t: TaskletStruct): void {
 
 /**
  * tasklet_disable_nosync - increment `t`'s disable count; returns at once,
- * even if the callback is running. Context: any.
+ * even if the callback is running.
+ * @param t - the tasklet.
+ * Context: any. Does not sleep.
  */
 export function tasklet_disable_nosync(t: TaskletStruct): void {
   preempt_point();
@@ -325,7 +391,9 @@ export function tasklet_disable(t: TaskletStruct): void {
 export const tasklet_disable_in_atomic = tasklet_disable;
 /**
  * tasklet_enable - decrement the disable count; a tasklet scheduled while
- * disabled runs once it reaches 0. Context: any.
+ * disabled runs once it reaches 0.
+ * @param t - the tasklet.
+ * Context: any. Does not sleep.
  */
 export function tasklet_enable(t: TaskletStruct): void {
   preempt_point();
@@ -368,12 +436,8 @@ export async function tasklet_kill(t: TaskletStruct): Promise<void> {
 
 // ------------------------------------------------------------ the softirq actions
 
-// BH workqueues run from the tasklet softirqs (workqueue_softirq_action).
-let bhWorkHook: ((highpri: boolean) => void) | null = null;
-/** Install the BH workqueue's action, run first in TASKLET_SOFTIRQ / HI_SOFTIRQ. */
-export function tasklet_register_bh_hook(fn: (highpri: boolean) => void): void {
-  bhWorkHook = fn;
-}
+// BH workqueues run first in the tasklet softirqs: workqueue_softirq_action,
+// reached through the upcall table (workqueue.ts registers it at init).
 
 function tasklet_action_common(headF: number, tailF: number, nr: number): void {
   local_irq_disable();
@@ -420,40 +484,55 @@ function run_callback(t: TaskletStruct): void {
   i32[PCB + PC_TASKLET_RUNS]!++;
   Atomics.add(i32, tl(id, TL_RUNS), 1);
   Atomics.store(i32, tl(id, TL_LAST_CPU), cpuId);
-  const held = lockdep_depth();
   trace_event(TP_TASKLET_ENTRY, id, i32[tl(id, TL_NAME)]!);
+  if (!fn) {
+    i32[PCB + PC_TASKLET_CURRENT] = prev;
+    return;
+  }
   try {
-    if (!fn) return;
-    if (f & TLF_CALLBACK) (fn as TaskletCallback)(t);
-    else (fn as TaskletFunc)(i32[tl(id, TL_DATA)]!);
-  } catch (e) {
-    if (e instanceof KernelHalt) throw e;
-    report_handler_oops(e, `tasklet ${t.name} callback ${fn_name(fid)}`);
+    run_handler(
+      f & TLF_CALLBACK ? () => (fn as TaskletCallback)(t) : () => (fn as TaskletFunc)(i32[tl(id, TL_DATA)]!),
+      () => `tasklet ${t.name} callback ${fn_name(fid)}`,
+      `tasklet ${t.name}`,
+    );
   } finally {
     i32[PCB + PC_TASKLET_CURRENT] = prev;
   }
   trace_event(TP_TASKLET_EXIT, id, i32[tl(id, TL_NAME)]!);
-  lockdep_check_return(held, `tasklet ${t.name}`);
 }
 
 /** TASKLET_SOFTIRQ's action: BH work first, then the tasklets of tasklet_vec. */
 function tasklet_action(): void {
-  if (bhWorkHook) bhWorkHook(false);
+  upcalls.bhWork(false);
   tasklet_action_common(PC_TASKLET_HEAD, PC_TASKLET_TAIL, TASKLET_SOFTIRQ);
 }
 /** HI_SOFTIRQ's action: highpri BH work first, then tasklet_hi_vec. */
 function tasklet_hi_action(): void {
-  if (bhWorkHook) bhWorkHook(true);
+  upcalls.bhWork(true);
   tasklet_action_common(PC_TASKLET_HI_HEAD, PC_TASKLET_HI_TAIL, HI_SOFTIRQ);
 }
 
-/** How many times `t`'s callback ran, and on which CPU last. */
+/**
+ * How many times `t`'s callback ran, and on which CPU last.
+ * @param t - the tasklet.
+ * @returns runs and lastCpu.
+ */
 export function taskletStats(t: TaskletStruct): { runs: number; lastCpu: number } {
   return { runs: Atomics.load(i32, tl(t.id, TL_RUNS)), lastCpu: Atomics.load(i32, tl(t.id, TL_LAST_CPU)) };
 }
 
-/** softirq_init's part: open the two tasklet vectors. */
+/**
+ * tasklet_init_cpu - softirq_init's part: open the two tasklet vectors and register
+ * tasklet_struct as an embeddable slab field.
+ * Context: CPU bring-up, once per CPU. Does not sleep.
+ */
 export function tasklet_init_cpu(): void {
   open_softirq(TASKLET_SOFTIRQ, tasklet_action);
   open_softirq(HI_SOFTIRQ, tasklet_hi_action);
+  registerFieldKind('tasklet_struct', {
+    accessor: 'tasklet',
+    alloc: (owner) => tasklet_slot_alloc(owner),
+    release: (id) => tasklet_slot_release(id),
+    lookup: (id, obj, _field, freed) => (freed ? taskletOfStaleHandle(id, obj.handle) : tasklet_by_id(id)),
+  });
 }

@@ -27,10 +27,16 @@
 import { type Mem, H_JIFFIES, H_HZ, PC_LOC_COUNT } from './layout.js';
 import { clock_now } from './clock.js';
 import { mem, i32, PCB } from './smp.js';
-import { irq_enter, irq_exit } from './irq.js';
+import { irq_enter, irq_exit } from './softirq.js';
 import { trace_event, TP_LOCAL_TIMER_ENTRY, TP_LOCAL_TIMER_EXIT } from './trace.js';
 
-/** The jiffies at boot, as 64-bit kernels define INITIAL_JIFFIES. */
+/**
+ * initial_jiffies - the jiffies at boot, as 64-bit kernels define INITIAL_JIFFIES
+ * (300 s before the 32-bit wrap, so wrap bugs show early).
+ * @param hz - the tick rate.
+ * Context: any (pure).
+ * @returns 2^32 - 300 * hz.
+ */
 export function initial_jiffies(hz: number): number {
   return 2 ** 32 - 300 * hz;
 }
@@ -48,18 +54,32 @@ const tickHooks: (() => void)[] = [];
 let nextEvent: () => number = () => Infinity;
 let eventHandler: () => void = () => {};
 
-/** jiffies computed now from the clock (host side too). */
+/**
+ * jiffies_at - the jiffies value the clock gives at `epochMs`, without waiting for a tick.
+ * @param m - the machine's memory.
+ * @param epochMs - the clock reading (default: clock_now()).
+ * Context: any, host side too (reads only words written once at boot). Does not sleep.
+ * @returns initial_jiffies(HZ) plus the whole ticks since boot.
+ */
 export function jiffies_at(m: Mem, epochMs: number = clock_now()): number {
   const hz = m.i32[H_HZ]!;
   return initial_jiffies(hz) + Math.floor(((epochMs - m.bootTime()) * hz) / 1000);
 }
 
-/** get_jiffies_64 - jiffies read from the clock now (does not wait for a tick). */
+/**
+ * get_jiffies_64 - jiffies read from the clock now (does not wait for a tick).
+ * Context: any CPU context. Does not sleep.
+ * @returns the current jiffies (a double: no 64-bit split as on 32-bit kernels).
+ */
 export function get_jiffies_64(): number {
   return jiffies_at(mem);
 }
 
-/** Whether a new jiffy started since this CPU's last tick (entry.ts asks). */
+/**
+ * tick_check - whether a new jiffy started since this CPU's last tick (entry.ts asks).
+ * Context: any, on this CPU. Does not sleep.
+ * @returns true when the clock has reached this CPU's next tick.
+ */
 export function tick_check(): boolean {
   const now = clock_now();
   return now >= nextTickAt || now >= nextEvent();
@@ -76,7 +96,12 @@ export function tick_set_event_source(next: () => number, handler: () => void): 
   eventHandler = handler;
 }
 
-/** Catch jiffies up with the clock; returns the new value. */
+/**
+ * tick_update_jiffies - catch this CPU's jiffies up with the clock and move the
+ * shared low word forward (a monotonic max by compare-exchange).
+ * Context: this CPU, normally from the tick with interrupts off. Does not sleep.
+ * @returns the new jiffies.
+ */
 export function tick_update_jiffies(): number {
   const now = clock_now();
   const j = jiffies_at(mem, now);
@@ -91,7 +116,11 @@ export function tick_update_jiffies(): number {
   return j;
 }
 
-/** The local timer interrupt: hardirq context, jiffies, tick hooks (run_local_timers). */
+/**
+ * local_timer_interrupt - the local timer interrupt: irq_enter(), jiffies, the
+ * tick hooks (timer.ts's run_local_timers), irq_exit() (which may run softirqs).
+ * Context: this CPU's preemption point, with interrupts enabled. Does not sleep.
+ */
 export function local_timer_interrupt(): void {
   irq_enter();
   trace_event(TP_LOCAL_TIMER_ENTRY, 0, 0);
@@ -105,28 +134,86 @@ export function local_timer_interrupt(): void {
   irq_exit();
 }
 
-/** Run `fn` in every tick of this CPU, in hardirq context (timer.ts's run_local_timers). */
+/**
+ * tick_register_hook - run `fn` in every tick of this CPU, in hardirq context
+ * (timer.ts's run_local_timers).
+ * @param fn - the hook; must not sleep.
+ * Context: init, on this CPU (each CPU registers its own). Does not sleep.
+ */
 export function tick_register_hook(fn: () => void): void {
   tickHooks.push(fn);
 }
 
-/** Milliseconds until the clock reaches jiffy `j` (for the idle loop's sleep). */
+/**
+ * ms_until_jiffy - milliseconds until the clock reaches jiffy `j` (for the idle loop's sleep).
+ * @param j - the jiffy.
+ * Context: any, on this CPU. Does not sleep.
+ * @returns the wait in ms, 0 if `j` has passed.
+ */
 export function ms_until_jiffy(j: number): number {
   const target = bootMs + ((j - initial_jiffies(HZ)) * 1000) / HZ;
   return Math.max(0, target - clock_now());
 }
 
-/** time_after(a, b): a is later than b. */
+/**
+ * time_after - whether jiffies `a` is later than `b`.
+ * @param a - a jiffies value.
+ * @param b - a jiffies value.
+ * Context: any (pure).
+ * @returns true if a is after b.
+ */
 export const time_after = (a: number, b: number): boolean => b - a < 0;
-/** time_before(a, b): a is earlier than b. */
+/**
+ * time_before - whether jiffies `a` is earlier than `b`.
+ * @param a - a jiffies value.
+ * @param b - a jiffies value.
+ * Context: any (pure).
+ * @returns true if a is before b.
+ */
 export const time_before = (a: number, b: number): boolean => a - b < 0;
+/**
+ * time_after_eq - whether jiffies `a` is later than or equal to `b`.
+ * @param a - a jiffies value.
+ * @param b - a jiffies value.
+ * Context: any (pure).
+ * @returns true if a is at or after b.
+ */
 export const time_after_eq = (a: number, b: number): boolean => a - b >= 0;
+/**
+ * time_before_eq - whether jiffies `a` is earlier than or equal to `b`.
+ * @param a - a jiffies value.
+ * @param b - a jiffies value.
+ * Context: any (pure).
+ * @returns true if a is at or before b.
+ */
 export const time_before_eq = (a: number, b: number): boolean => b - a >= 0;
-/** msecs_to_jiffies - rounds up: 2 ms at HZ=250 is 1 jiffy, 1 ms at HZ=100 is 1 jiffy. */
+/**
+ * msecs_to_jiffies - convert milliseconds to jiffies, rounding up
+ * (2 ms at HZ=250 is 1 jiffy, 1 ms at HZ=100 is 1 jiffy).
+ * @param ms - the duration.
+ * Context: any, after boot (reads this CPU's HZ).
+ * @returns the duration in whole jiffies.
+ */
 export const msecs_to_jiffies = (ms: number): number => Math.ceil((ms * HZ) / 1000);
+/**
+ * usecs_to_jiffies - convert microseconds to jiffies, rounding up.
+ * @param us - the duration.
+ * Context: any, after boot (reads this CPU's HZ).
+ * @returns the duration in whole jiffies.
+ */
 export const usecs_to_jiffies = (us: number): number => Math.ceil((us * HZ) / 1e6);
+/**
+ * jiffies_to_msecs - convert jiffies to milliseconds.
+ * @param j - the duration in jiffies.
+ * Context: any, after boot (reads this CPU's HZ).
+ * @returns the duration in ms (not rounded).
+ */
 export const jiffies_to_msecs = (j: number): number => (j * 1000) / HZ;
 
+/**
+ * tick_init_cpu - read HZ and the boot time, and take the first jiffies reading.
+ * Context: CPU bring-up, once per CPU. Does not sleep.
+ */
 export function tick_init_cpu(): void {
   HZ = i32[H_HZ]!;
   msPerJiffy = 1000 / HZ;

@@ -52,23 +52,38 @@ import {
   H_TIMERS_USED,
   H_HZ,
   PC_TIMER_CURRENT,
-  PC_PREEMPT_COUNT,
   PC_IRQS_DISABLED,
   PC_TIMERS_RUN,
 } from './layout.js';
 import { mem, i32, cpuId, PCB, nrCpus, kick_cpu } from './smp.js';
 import { preempt_point, cpu_relax } from './entry.js';
 import { KdeferError, fn_id, fn_by_id, fn_name, intern, name_of, registry_resolve, NAME_KIND_OBJECT } from './module.js';
-import { printk, KERN_EMERG, KERN_WARNING, WARN, WARN_ON_ONCE, KernelHalt, dump_context, call_trace, oops_end } from './printk.js';
+import { printk, KERN_EMERG, KERN_WARNING, WARN, WARN_ON_ONCE, dump_context, call_trace, oops_end } from './printk.js';
 import { in_hardirq, in_interrupt, local_irq_save, local_irq_restore, context_name } from './preempt.js';
 import { open_softirq, raiseSoftirqNocheck, TIMER_SOFTIRQ } from './softirq.js';
-import { report_handler_oops } from './oops.js';
+import { run_handler } from './oops.js';
 import { jiffies, tick_update_jiffies, tick_register_hook, ms_until_jiffy, initial_jiffies, get_jiffies_64 } from './tick.js';
 import { sched_register_idle_timeout } from './sched.js';
 import { spin_lockup_ms } from './spinlock.js';
-import { slab_alive, slab_obj, kasan_report, type SlabObject } from './slab.js';
+import { slab_obj, type SlabObject, type StructFields, registerFieldKind, embeddedStale, embeddedOwnerAlive } from './slab.js';
+
+declare module './slab.js' {
+  interface EmbeddedFieldTypes {
+    /** a struct timer_list field (init_timers registers the kind) */
+    timer_list: TimerList;
+  }
+  interface SlabObject<F extends StructFields = StructFields> {
+    /**
+     * The timer_list embedded as `field`. After free the access is reported
+     * and the timer handed back carries this (stale) handle as its owner:
+     * every timer API then refuses it with a KASAN report of its own, also
+     * once the slot went to a new object, whose timer it never touches.
+     */
+    timer(field: keyof F & string): TimerList;
+  }
+}
 import { trace_event, TP_TIMER_START, TP_TIMER_EXPIRE_ENTRY, TP_TIMER_EXPIRE_EXIT, TP_TIMER_CANCEL } from './trace.js';
-import { lockdep_depth, lockdep_check_return, lockdep_map, lockdep_enabled, lock_map_acquire, lock_map_release } from './lockdep.js';
+import { lockdep_map, lockdep_enabled, lock_map_acquire, lock_map_release } from './lockdep.js';
 
 // ------------------------------------------------------------ tunables
 
@@ -96,31 +111,36 @@ export const LVL_MASK = LVL_SIZE - 1;
 /**
  * LVL_SHIFT - the bit shift of wheel level `n`'s granularity.
  * @param n - the level (0 .. LVL_DEPTH - 1).
- * Context: any (pure). @returns n * LVL_CLK_SHIFT.
+ * Context: any (pure).
+ * @returns n * LVL_CLK_SHIFT.
  */
 export const LVL_SHIFT = (n: number): number => n * LVL_CLK_SHIFT;
 /**
  * LVL_GRAN - the granularity, in jiffies, of one bucket of wheel level `n`.
  * @param n - the level.
- * Context: any (pure). @returns 1 << LVL_SHIFT(n): 1, 8, 64, ... jiffies.
+ * Context: any (pure).
+ * @returns 1 << LVL_SHIFT(n): 1, 8, 64, ... jiffies.
  */
 export const LVL_GRAN = (n: number): number => 1 << LVL_SHIFT(n);
 /**
  * LVL_START - the first delta (jiffies from now) that level `n` holds.
  * @param n - the level (>= 1).
- * Context: any (pure). @returns (LVL_SIZE - 1) << ((n - 1) * LVL_CLK_SHIFT).
+ * Context: any (pure).
+ * @returns (LVL_SIZE - 1) << ((n - 1) * LVL_CLK_SHIFT).
  */
 export const LVL_START = (n: number): number => (LVL_SIZE - 1) * 2 ** ((n - 1) * LVL_CLK_SHIFT);
 /**
  * LVL_OFFS - the index of level `n`'s first bucket in the wheel.
  * @param n - the level.
- * Context: any (pure). @returns n * LVL_SIZE.
+ * Context: any (pure).
+ * @returns n * LVL_SIZE.
  */
 export const LVL_OFFS = (n: number): number => n * LVL_SIZE;
 /**
  * lvl_depth - LVL_DEPTH for a kernel built with `hz` ticks per second.
  * @param hz - the tick rate (boot option hz).
- * Context: any (pure). @returns 9 levels at HZ > 100 (12 days at HZ=1000), 8 otherwise.
+ * Context: any (pure).
+ * @returns 9 levels at HZ > 100 (12 days at HZ=1000), 8 otherwise.
  */
 export const lvl_depth = (hz: number): number => (hz > 100 ? 9 : 8);
 
@@ -183,6 +203,9 @@ export function timer_by_id(id: number): TimerList {
 /**
  * kdefer: the timer of a stale handle (slab.ts): one whose slot may since
  * have gone to another object. Every API finds it stale (owner_stale).
+ * @param id - the timer slot the handle named.
+ * @param owner - the slab object the handle was made for.
+ * @returns a TimerList for that slot and owner (slot 0 if `id` is out of range).
  */
 export function timerOfStaleHandle(id: number, owner: number): TimerList {
   const ok = Number.isInteger(id) && id >= 0 && id < mem.g.maxTimers;
@@ -349,12 +372,7 @@ function next_expiry_locked(cpu: number): number | null {
 }
 
 function check_owner(id: number): boolean {
-  const owner = i32[tw(id, TM_OWNER)]!;
-  if (owner !== 0 && !slab_alive(mem, owner)) {
-    kasan_report(owner, null, '', true, 4, 'slab-use-after-free');
-    return false;
-  }
-  return true;
+  return embeddedOwnerAlive(i32[tw(id, TM_OWNER)]!);
 }
 
 /**
@@ -364,9 +382,7 @@ function check_owner(id: number): boolean {
  * slot (the new object's timer) is left alone.
  */
 function owner_stale(t: TimerList, who: string): boolean {
-  if (i32[tw(t.id, TM_OWNER)] === t.owner) return false;
-  kasan_report(t.owner, null, '', true, 4, 'slab-use-after-free', who, true);
-  return true;
+  return embeddedStale(i32[tw(t.id, TM_OWNER)]!, t.owner, who);
 }
 
 function check_timer(t: TimerList, who: string): number {
@@ -393,30 +409,31 @@ function call_timer_fn(cpu: number, id: number): void {
   const prevRunning = runningHere;
   runningHere = id;
   i32[PCB + PC_TIMER_CURRENT] = id + 1;
-  const count = i32[PCB + PC_PREEMPT_COUNT]!;
   const map = i32[tw(id, TM_LOCKDEP)]! - 1;
-  const held = lockdep_depth();
-  if (map >= 0) lock_map_acquire(map);
-  trace_event(TP_TIMER_EXPIRE_ENTRY, id, i32[tw(id, TM_NAME)]!);
   // irqs are enabled while the function runs, except for TIMER_IRQSAFE timers
-  if (!irqsafe) i32[PCB + PC_IRQS_DISABLED] = 0;
   try {
-    i32[PCB + PC_TIMERS_RUN]!++;
-    Atomics.add(i32, tw(id, TM_RUNS), 1);
-    if (fn) fn(timer_by_id(id));
-  } catch (e) {
-    if (e instanceof KernelHalt) throw e;
-    report_handler_oops(e, `timer ${name_of(mem, i32[tw(id, TM_NAME)]!) || `#${id}`} function ${fn_name(fid)}`);
+    run_handler(
+      () => {
+        // the timer's lockdep map is held around the function (del_timer_sync's check)
+        if (map >= 0) lock_map_acquire(map);
+        trace_event(TP_TIMER_EXPIRE_ENTRY, id, i32[tw(id, TM_NAME)]!);
+        if (!irqsafe) i32[PCB + PC_IRQS_DISABLED] = 0;
+        try {
+          i32[PCB + PC_TIMERS_RUN]!++;
+          Atomics.add(i32, tw(id, TM_RUNS), 1);
+          if (fn) fn(timer_by_id(id));
+        } finally {
+          trace_event(TP_TIMER_EXPIRE_EXIT, id, i32[tw(id, TM_NAME)]!);
+          if (map >= 0) lock_map_release(map);
+        }
+      },
+      () => `timer ${name_of(mem, i32[tw(id, TM_NAME)]!) || `#${id}`} function ${fn_name(fid)}`,
+      `timer function ${fn_name(fid)}`,
+      (entry, exit) => WARN(true, `timer: ${fn_name(fid)} preempt leak: ${hex8(entry)} -> ${hex8(exit)}`),
+    );
   } finally {
     runningHere = prevRunning;
     i32[PCB + PC_TIMER_CURRENT] = prevRunning + 1;
-  }
-  trace_event(TP_TIMER_EXPIRE_EXIT, id, i32[tw(id, TM_NAME)]!);
-  if (map >= 0) lock_map_release(map);
-  lockdep_check_return(held, `timer function ${fn_name(fid)}`);
-  if (i32[PCB + PC_PREEMPT_COUNT] !== count) {
-    WARN(true, `timer: ${fn_name(fid)} preempt leak: ${hex8(count)} -> ${hex8(i32[PCB + PC_PREEMPT_COUNT]!)}`);
-    i32[PCB + PC_PREEMPT_COUNT] = count;
   }
   i32[PCB + PC_IRQS_DISABLED] = 1;
   base_lock(cpu);
@@ -547,7 +564,7 @@ export function DEFINE_TIMER(name: string, fn: TimerFunc, flags = 0): TimerList 
  * Context: any, typically the timer function. Does not sleep.
  * @returns the embedding object; throws a KdeferError if `t` is not embedded in one.
  */
-export function from_timer<F extends import('./slab.js').StructFields>(t: TimerList): SlabObject<F> {
+export function from_timer<F extends StructFields>(t: TimerList): SlabObject<F> {
   // the handle's own object (a stale handle's is freed: its accesses report), never the slot's new owner
   const owner = t.owner;
   if (owner === 0) throw new KdeferError(`from_timer(${t.name}): this timer is not embedded in a slab object`);
@@ -824,12 +841,21 @@ export function timer_shutdown_sync(t: TimerList): number {
   return __timer_delete_sync(t, true);
 }
 
-/** How many times `t`'s function ran. */
+/**
+ * How many times `t`'s function ran.
+ * @param t - the timer.
+ * @returns the run count (an Atomics.load of the shared word).
+ */
 export function timerRuns(t: TimerList): number {
   return Atomics.load(i32, tw(t.id, TM_RUNS));
 }
 
-/** Host side: expiry and pending state of a named timer. */
+/**
+ * Host side: the pending state, base CPU and run count of timer slot `id`.
+ * @param m - the machine's memory.
+ * @param id - the timer slot.
+ * @returns pending, the base CPU it is queued on (or last was), its run count.
+ */
 export function hostTimerInfo(m: Mem, id: number): { pending: boolean; base: number; runs: number } {
   return {
     pending: Atomics.load(m.i32, m.timer(id, TM_PENDING)) !== 0,
@@ -853,4 +879,10 @@ export function init_timers(): void {
   open_softirq(TIMER_SOFTIRQ, run_timer_softirq);
   tick_register_hook(run_local_timers);
   sched_register_idle_timeout(idle_timeout_ms);
+  registerFieldKind('timer_list', {
+    accessor: 'timer',
+    alloc: (owner) => timer_slot_alloc(owner),
+    release: (id) => void timer_slot_release(id),
+    lookup: (id, obj, _field, freed) => (freed ? timerOfStaleHandle(id, obj.handle) : timer_by_id(id)),
+  });
 }

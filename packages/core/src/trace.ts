@@ -98,10 +98,12 @@ let ringHead = 0; // the ring's TR_HEAD word
 let ringEntries = 0; // its first entry (TR_ENTRIES)
 let bootMs = 0;
 
+/** trace_event when tracing is off. */
 const noop = (_ev: number, _a0: number, _a1: number): void => {};
 /**
  * trace_event - record tracepoint `ev` with two integer arguments on this CPU.
  * Installed at boot: a no-op when tracing is off.
+ * Context: any, on this CPU (it writes only this CPU's ring). Does not sleep.
  */
 export let trace_event: (ev: number, a0: number, a1: number) => void = noop;
 
@@ -114,14 +116,30 @@ function record(ev: number, a0: number, a1: number): void {
   Atomics.store(i32, ringHead, head + 1);
 }
 
+/**
+ * tracing_on - whether the machine was booted with tracing (boot option trace).
+ * @param m - the machine's memory (default: this CPU's).
+ * Context: any thread, host side too. Does not sleep.
+ * @returns true if TRACE_ON is set.
+ */
 export function tracing_on(m: Mem = mem): boolean {
   return (m.i32[H_TRACE_FLAGS]! & TRACE_ON) !== 0;
 }
-/** Whether lock_acquire/lock_release are traced too (they flood the ring). */
+/**
+ * tracing_locks - whether lock_acquire/lock_release are traced too (they flood the ring).
+ * @param m - the machine's memory (default: this CPU's).
+ * Context: any thread, host side too. Does not sleep.
+ * @returns true if TRACE_LOCKS is set.
+ */
 export function tracing_locks(m: Mem = mem): boolean {
   return (m.i32[H_TRACE_FLAGS]! & TRACE_LOCKS) !== 0;
 }
 
+/**
+ * trace_init_cpu - bind this CPU's trace ring, or install the no-op trace_event when
+ * tracing is off (the variant is chosen once, at boot).
+ * Context: CPU bring-up, once per CPU. Does not sleep.
+ */
 export function trace_init_cpu(): void {
   if (!tracing_on()) {
     trace_event = noop;
@@ -149,8 +167,12 @@ export interface TraceRecord {
   a1: number;
 }
 
-/** Every CPU's trace records still in its ring, oldest first per CPU. */
-export function read_trace(m: Mem): TraceRecord[] {
+/**
+ * Every CPU's trace records still in its ring, oldest first per CPU.
+ * @param m - the machine's memory.
+ * @returns the records ([] when tracing is off).
+ */
+export function readTrace(m: Mem): TraceRecord[] {
   if (!tracing_on(m)) return [];
   const e = registry_lookup(m, TRACE_REGION);
   if (!e || e.kind !== NAME_KIND_DATA) return [];
@@ -172,7 +194,13 @@ export function read_trace(m: Mem): TraceRecord[] {
 
 const SOFTIRQ_NAMES = ['HI', 'TIMER', 'NET_TX', 'NET_RX', 'BLOCK', 'IRQ_POLL', 'TASKLET', 'SCHED', 'HRTIMER', 'RCU'];
 
-/** The event's arguments in words, as ftrace prints them. */
+/**
+ * trace_detail - the event's arguments in words, as ftrace prints them.
+ * @param m - the machine's memory (names are interned there).
+ * @param r - a record from readTrace().
+ * Context: any thread, host side too. Does not sleep.
+ * @returns the argument text ("" for an event without arguments).
+ */
 export function trace_detail(m: Mem, r: TraceRecord): string {
   const nm = (id: number): string => (id > 0 ? name_of(m, id) : '?');
   switch (r.ev) {
@@ -209,9 +237,16 @@ export function trace_detail(m: Mem, r: TraceRecord): string {
   }
 }
 
-/** ftrace-style lines of CPU `cpu`'s last `n` events, ticks left out (for reports). */
+/**
+ * trace_tail - ftrace-style lines of CPU `cpu`'s last `n` events, ticks left out (for reports).
+ * @param m - the machine's memory.
+ * @param cpu - the CPU.
+ * @param n - how many events (default 8).
+ * Context: any thread, host side too; reads the rings without a lock. Does not sleep.
+ * @returns the lines, oldest first.
+ */
 export function trace_tail(m: Mem, cpu: number, n = 8): string[] {
-  return read_trace(m)
+  return readTrace(m)
     .filter((r) => r.cpu === cpu && r.ev !== TP_LOCAL_TIMER_ENTRY && r.ev !== TP_LOCAL_TIMER_EXIT)
     .slice(-n)
     .map((r) => `  [${String(cpu).padStart(3, '0')}] ${(r.ts / 1e6).toFixed(6)}: ${r.name}: ${trace_detail(m, r)}`);
@@ -233,12 +268,15 @@ interface ChromeEvent {
 const CTX_NAMES = ['task', 'softirq', 'hardirq'];
 
 /**
- * The trace as Chrome trace-event JSON ({"traceEvents": [...]}) that opens in
+ * chrome_trace - the trace as Chrome trace-event JSON ({"traceEvents": [...]}) that opens in
  * Perfetto: one process per CPU, one track per context (task, softirq,
  * hardirq); entry/exit tracepoints become slices, the others instants.
+ * @param m - the machine's memory.
+ * Context: the host, after (or while) the machine runs. Does not sleep.
+ * @returns the JSON object.
  */
 export function chrome_trace(m: Mem): { traceEvents: ChromeEvent[]; displayTimeUnit: string } {
-  const recs = read_trace(m);
+  const recs = readTrace(m);
   const ev: ChromeEvent[] = [];
   for (let c = 0; c < m.g.cpus; c++) {
     ev.push({ name: 'process_name', ph: 'M', ts: 0, pid: c, tid: 0, args: { name: `CPU ${c}` } });

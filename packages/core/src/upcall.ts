@@ -4,13 +4,16 @@
  * Models the kernel's registration-at-init pattern (open_softirq,
  * register_cpu_notifier): the preemption point (entry.ts, layer 2) must take
  * hardirqs and ticks and act on IPIs, and local_bh_enable (preempt.ts, layer
- * 2) must run pending softirqs, and softirq.ts (layer 4) must wake
- * ksoftirqd (a task, layer 5), yet those mechanisms live in layers above.
+ * 2) must run pending softirqs, softirq.ts (layer 4) must wake ksoftirqd
+ * (a task, layer 5), and the tasklet softirqs (layer 5) run the BH
+ * workqueues (layer 6) first, yet those mechanisms live in layers above.
  * Rather than import upward (an import cycle), the lower layer calls through
- * this table, which init.ts fills once per CPU at boot, before any kernel
- * code runs. There is no kernel counterpart: Linux links everything into one
+ * this table, which init.ts (and, for ksoftirqd and the BH workqueues, the
+ * mechanism's own init) fills once per CPU at boot, before any module code
+ * runs. There is no kernel counterpart: Linux links everything into one
  * image and calls directly. Only slow paths call through it (a request bit
- * set, softirqs pending); the fast paths never touch it.
+ * set, softirqs pending, a softirq action running); the fast paths of
+ * preempt_point and local_bh_enable never touch it.
  */
 
 /** Every upward call the lower layers make; each defaults to doing nothing. */
@@ -33,6 +36,8 @@ export interface Upcalls {
   bhEnablePending: () => void;
   /** Wake this CPU's ksoftirqd (ksoftirqd.ts), for softirq.ts. */
   wakeupSoftirqd: () => void;
+  /** The BH workqueues' pass, run first in TASKLET_SOFTIRQ / HI_SOFTIRQ (workqueue.ts), for tasklet.ts. */
+  bhWork: (highpri: boolean) => void;
 }
 
 const nothing = (): void => {};
@@ -48,6 +53,7 @@ export const upcalls: Upcalls = {
   irqWork: nothing,
   bhEnablePending: nothing,
   wakeupSoftirqd: nothing,
+  bhWork: nothing,
 };
 
 /** Install upward calls; init.ts calls it once per CPU at boot. */

@@ -87,7 +87,13 @@ export function raw_word_lock_irqsave(w: number, what: string): number {
   return flags;
 }
 
-/** Release `w` and restore the interrupt state saved by raw_word_lock_irqsave. */
+/**
+ * raw_word_unlock_irqrestore - release raw lock word `w` and restore the interrupt
+ * state saved by raw_word_lock_irqsave.
+ * @param w - the lock word.
+ * @param flags - what raw_word_lock_irqsave returned.
+ * Context: the holder of `w`. Does not sleep.
+ */
 export function raw_word_unlock_irqrestore(w: number, flags: number): void {
   Atomics.store(i32, w, 0);
   i32[PCB + PC_IRQS_DISABLED] = flags;
@@ -123,7 +129,15 @@ function raw_word_lock_slow(w: number, what: string): void {
 
 // ------------------------------------------------------------ wait objects
 
-/** Allocate a wait object; under the registry lock (inside a registry_resolve create). */
+/**
+ * wait_object_alloc_locked - allocate a wait object (a wait queue, completion or mutex).
+ * @param kind - its WO_KIND_*.
+ * @param nameId - its interned name.
+ * @param what - names the object in the table-full error.
+ * Context: under the registry lock (inside a registry_resolve create); a KdeferError
+ * when the table is full (boot option maxWaitObjects). Does not sleep.
+ * @returns the object's id.
+ */
 export function wait_object_alloc_locked(kind: number, nameId: number, what: string): number {
   const a = mem.i32;
   const used = a[mem.wqGlobal(WQG_WAITOBJ_USED)]!;
@@ -151,7 +165,14 @@ function wait_object_reset(id: number, kind: number, nameId: number): void {
   Atomics.store(i32, w + WO_LOCK, 0);
 }
 
-/** Resolve `prefix + name` to a wait object of `kind`, creating it zeroed. */
+/**
+ * wait_object_by_name - resolve `prefix + name` to a wait object of `kind`, creating it zeroed.
+ * @param prefix - the kind's registry prefix ("waitq:", "completion:", "mutex:").
+ * @param name - the object's name (non-empty).
+ * @param kind - its WO_KIND_*.
+ * Context: any; a KdeferError when the name is empty. Does not sleep.
+ * @returns its id, and whether this call created it.
+ */
 export function wait_object_by_name(prefix: string, name: string, kind: number): { id: number; created: boolean } {
   if (typeof name !== 'string' || name.length === 0) throw new KdeferError(`${prefix}: a name is required`);
   const e = registry_resolve(
@@ -180,6 +201,7 @@ export type wait_queue_head_t = WaitQueueHead;
 /**
  * DECLARE_WAIT_QUEUE_HEAD - declare the wait queue named `name`; every CPU gets the same one.
  * Context: module load (or any: the name resolves to the same queue).
+ * @returns the queue (the same slot for the same name on every CPU).
  */
 export function DECLARE_WAIT_QUEUE_HEAD(name: string): WaitQueueHead {
   return new WaitQueueHead(wait_object_by_name('waitq:', name, WO_KIND_WAITQ).id, name);
@@ -189,6 +211,7 @@ export function DECLARE_WAIT_QUEUE_HEAD(name: string): WaitQueueHead {
  * init_waitqueue_head - a wait queue by name (declared, empty the first
  * time), or re-initialise `wq` to empty (nobody may wait on it).
  * Context: any.
+ * @returns the queue: the named one, or `wq` reset.
  */
 export function init_waitqueue_head(wq: WaitQueueHead | string): WaitQueueHead {
   if (typeof wq === 'string') return DECLARE_WAIT_QUEUE_HEAD(wq);
@@ -196,14 +219,28 @@ export function init_waitqueue_head(wq: WaitQueueHead | string): WaitQueueHead {
   return wq;
 }
 
-/** A wait object given by id (the kernel's own queues: works, workqueue flushers). */
+/**
+ * wait_queue_by_id - a wait object given by id (the kernel's own queues: works, workqueue flushers).
+ * @param id - the wait object.
+ * @param name - its name, for reports.
+ * Context: any. Does not sleep.
+ * @returns a handle on it.
+ */
 export function wait_queue_by_id(id: number, name: string): WaitQueueHead {
   return new WaitQueueHead(id, name);
 }
 
 // ------------------------------------------------------------ the list of waiters (under the head's lock)
 
-/** Queue the task in `slot` at the tail of queue `q` (word index), unless it is on it. */
+/**
+ * __add_wait_queue_entry_tail - queue task `t` at the tail of queue `q` (word index),
+ * unless it is on it already.
+ * @param q - the queue's word index.
+ * @param qid - the queue's id.
+ * @param t - the task.
+ * @param flags - WQ_FLAG_EXCLUSIVE or 0.
+ * Context: the queue head's raw lock held, interrupts off. Does not sleep.
+ */
 export function __add_wait_queue_entry_tail(q: number, qid: number, t: TaskStruct, flags: number): void {
   const e = mem.waiter(t.slot);
   if (i32[e + WT_QUEUE] === qid + 1) {
@@ -223,7 +260,12 @@ export function __add_wait_queue_entry_tail(q: number, qid: number, t: TaskStruc
   Atomics.store(i32, q + WO_NR, i32[q + WO_NR]! + 1);
 }
 
-/** Unlink the waiter in task slot `slot` from queue `q`. */
+/**
+ * __remove_wait_queue - unlink the waiter in task slot `slot` from queue `q`.
+ * @param q - the queue's word index.
+ * @param slot - the task's slot.
+ * Context: the queue head's raw lock held, interrupts off. Does not sleep.
+ */
 export function __remove_wait_queue(q: number, slot: number): void {
   const e = mem.waiter(slot);
   const next = i32[e + WT_NEXT]!;
@@ -264,7 +306,13 @@ export function __wake_up_common(q: number, nr_exclusive: number): number {
   return woken;
 }
 
-/** Take `t` off queue `qid` if a waker has not already (finish_wait's careful check). */
+/**
+ * __finish_wait_id - set `t` running and take it off queue `qid` if a waker has not
+ * already (finish_wait's careful check: a lockless look, then under the lock).
+ * @param qid - the queue's id.
+ * @param t - the current task.
+ * Context: process context, the current task. Does not sleep.
+ */
 export function __finish_wait_id(qid: number, t: TaskStruct): void {
   set_current_state(TASK_RUNNING);
   const e = mem.waiter(t.slot);
@@ -291,10 +339,24 @@ export function prepare_to_wait_event(wq: WaitQueueHead, state: number, exclusiv
   raw_word_unlock_irqrestore(wq.w + WO_LOCK, f);
 }
 
-/** prepare_to_wait - as prepare_to_wait_event. */
-export const prepare_to_wait = (wq: WaitQueueHead, state: number): void => prepare_to_wait_event(wq, state, false);
-/** prepare_to_wait_exclusive - queue as an exclusive waiter (wake_up wakes one of those). */
-export const prepare_to_wait_exclusive = (wq: WaitQueueHead, state: number): void => prepare_to_wait_event(wq, state, true);
+/**
+ * prepare_to_wait - as prepare_to_wait_event, as a non-exclusive waiter.
+ * @param wq - the queue.
+ * @param state - TASK_INTERRUPTIBLE or TASK_UNINTERRUPTIBLE.
+ * Context: process context (a task); a KdeferError outside a task. Does not sleep.
+ */
+export const prepare_to_wait = (wq: WaitQueueHead, state: number): void => {
+  prepare_to_wait_event(wq, state, false);
+};
+/**
+ * prepare_to_wait_exclusive - queue as an exclusive waiter (wake_up wakes one of those).
+ * @param wq - the queue.
+ * @param state - TASK_INTERRUPTIBLE or TASK_UNINTERRUPTIBLE.
+ * Context: process context (a task); a KdeferError outside a task. Does not sleep.
+ */
+export const prepare_to_wait_exclusive = (wq: WaitQueueHead, state: number): void => {
+  prepare_to_wait_event(wq, state, true);
+};
 
 /**
  * finish_wait - set the current task running and take it off `wq` if it is still queued.
@@ -379,6 +441,10 @@ export async function wait_event_interruptible(wq: WaitQueueHead, condition: () 
 
 /**
  * wait_event_interruptible_timeout - as wait_event_timeout, sleeping interruptibly.
+ * @param wq - the queue.
+ * @param condition - checked before each sleep and after each wake-up.
+ * @param timeout - the most jiffies to wait (negative counts as 0).
+ * Context: process context; may sleep.
  * @returns as wait_event_timeout (never -ERESTARTSYS).
  */
 export async function wait_event_interruptible_timeout(wq: WaitQueueHead, condition: () => boolean, timeout: number): Promise<number> {
@@ -393,6 +459,9 @@ export const wait_event_killable = wait_event_interruptible;
 /**
  * wait_event_interruptible_exclusive - sleep as an EXCLUSIVE waiter:
  * wake_up() wakes one exclusive waiter, not all of them.
+ * @param wq - the queue.
+ * @param condition - checked before each sleep and after each wake-up.
+ * Context: process context; may sleep.
  * @returns 0.
  */
 export async function wait_event_interruptible_exclusive(wq: WaitQueueHead, condition: () => boolean): Promise<number> {
@@ -404,7 +473,13 @@ export async function wait_event_interruptible_exclusive(wq: WaitQueueHead, cond
 
 // ------------------------------------------------------------ waking
 
-/** __wake_up - wake non-exclusive waiters and `nr_exclusive` exclusive ones (0: all). */
+/**
+ * __wake_up - wake non-exclusive waiters and `nr_exclusive` exclusive ones (0: all).
+ * @param wq - the queue.
+ * @param nr_exclusive - how many exclusive waiters to wake (0: all).
+ * Context: any, hardirq included; takes the head's raw lock with interrupts off. Does not sleep.
+ * @returns the number of tasks woken.
+ */
 export function __wake_up(wq: WaitQueueHead, nr_exclusive: number): number {
   preempt_point();
   if (Atomics.load(i32, wq.w + WO_NR) === 0) return 0;
@@ -422,11 +497,20 @@ export function __wake_up(wq: WaitQueueHead, nr_exclusive: number): number {
 export function wake_up(wq: WaitQueueHead): void {
   __wake_up(wq, 1);
 }
-/** wake_up_all - wake every task sleeping on `wq`. Context: any. */
+/**
+ * wake_up_all - wake every task sleeping on `wq`.
+ * @param wq - the queue.
+ * Context: any, hardirq included. Does not sleep.
+ */
 export function wake_up_all(wq: WaitQueueHead): void {
   __wake_up(wq, 0);
 }
-/** wake_up_nr - wake up to `nr` exclusive waiters. Context: any. */
+/**
+ * wake_up_nr - wake the non-exclusive waiters and up to `nr` exclusive ones.
+ * @param wq - the queue.
+ * @param nr - how many exclusive waiters (0: all).
+ * Context: any, hardirq included. Does not sleep.
+ */
 export function wake_up_nr(wq: WaitQueueHead, nr: number): void {
   __wake_up(wq, nr);
 }
@@ -439,12 +523,18 @@ export const wake_up_interruptible_all = wake_up_all;
  * waitqueue_active - whether anyone waits on `wq` (lockless; the caller
  * orders it against its condition update, as the kernel's callers must).
  * Context: any.
+ * @returns true if a task is queued (a snapshot).
  */
 export function waitqueue_active(wq: WaitQueueHead): boolean {
   return Atomics.load(i32, wq.w + WO_NR) !== 0;
 }
 
-/** Host side: waiters queued on wait object `id`, as (pid, cpu). */
+/**
+ * wait_queue_waiters - host side: the waiters queued on wait object `id`, as (pid, cpu).
+ * @param id - the wait object.
+ * Context: host or diagnostics; walks the list without its lock (a snapshot that may tear). Does not sleep.
+ * @returns the waiters, head first.
+ */
 export function wait_queue_waiters(id: number): { pid: number; cpu: number }[] {
   const q = mem.waitObj(id);
   const out: { pid: number; cpu: number }[] = [];

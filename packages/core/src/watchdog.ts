@@ -45,13 +45,24 @@ let touchedAt = 0;
 let reported = false;
 let softLockupMs = 20_000;
 
-/** touch_softlockup_watchdog - this CPU went through a scheduling point. */
+/**
+ * touch_softlockup_watchdog - this CPU went through a scheduling point: restart
+ * its soft-lockup interval and allow a new report.
+ * Context: any, on this CPU. Does not sleep.
+ */
 export function touch_softlockup_watchdog(): void {
   touchedAt = clock_now();
   reported = false;
 }
 
-/** What CPU `cpu` of `m` is doing now, in words (for lockup reports; host side too). */
+/**
+ * describe_activity - what CPU `cpu` of `m` is doing now, in words (for lockup reports).
+ * @param m - the machine's memory.
+ * @param cpu - the CPU.
+ * @param inTick - true when called from that CPU's tick: describe what the tick interrupted.
+ * Context: any thread, host side too; reads the CPU's words with Atomics.load. Does not sleep.
+ * @returns the context, then the handler, softirq, tasklet, timer, work or lock it is in.
+ */
 export function describe_activity(m: Mem, cpu: number, inTick = false): string {
   const a = m.i32;
   const f = (x: number): number => Atomics.load(a, m.cpu(cpu, x));
@@ -68,7 +79,11 @@ export function describe_activity(m: Mem, cpu: number, inTick = false): string {
   return parts.join(', ');
 }
 
-/** The tick's check (hardirq context): report a CPU that has not scheduled for too long. */
+/**
+ * watchdog_timer_fn - the tick's check: report (once until touched again) a CPU that
+ * has not gone through a scheduling point for the soft-lockup interval.
+ * Context: hardirq (this CPU's tick). Does not sleep.
+ */
 export function watchdog_timer_fn(): void {
   if (reported) return;
   const stuck = clock_now() - touchedAt;
@@ -89,7 +104,14 @@ export function watchdog_timer_fn(): void {
   for (const l of call_trace(undefined, 8)) printk(KERN_EMERG + l);
 }
 
-/** khungtaskd's report for one task. */
+/**
+ * report_hung_task - khungtaskd's report for one task blocked too long in TASK_UNINTERRUPTIBLE.
+ * @param comm - the task's comm.
+ * @param pid - its pid.
+ * @param blockedMs - how long it has been blocked.
+ * @param wchan - where it sleeps ("" prints "?").
+ * Context: the checking CPU (khungtaskd's check). Does not sleep.
+ */
 export function report_hung_task(comm: string, pid: number, blockedMs: number, wchan: string): void {
   printk(KERN_ERR + `INFO: task ${comm}:${pid} blocked for more than ${Math.floor(blockedMs / 1000)} seconds.`);
   printk(KERN_ERR + '      Not tainted 6.12.0-kdefer #1');
@@ -98,10 +120,19 @@ export function report_hung_task(comm: string, pid: number, blockedMs: number, w
   printk(KERN_ERR + `wchan: ${wchan || '?'} (CPU#${cpuId})`);
 }
 
+/**
+ * hung_task_ms - the hung-task timeout (boot option hungTaskMs).
+ * Context: any, on a CPU. Does not sleep.
+ * @returns the timeout in ms, 120 000 by default.
+ */
 export function hung_task_ms(): number {
   return i32[H_HUNG_TASK_MS]! || 120_000;
 }
 
+/**
+ * watchdog_init_cpu - read the soft-lockup interval and start this CPU's interval.
+ * Context: CPU bring-up, once per CPU. Does not sleep.
+ */
 export function watchdog_init_cpu(): void {
   softLockupMs = i32[H_SOFTLOCKUP_MS]! || 20_000;
   touch_softlockup_watchdog();

@@ -253,7 +253,6 @@ import {
   PF_WQ_WORKER,
 } from './sched.js';
 import { __raise_softirq_irqoff, wakeup_softirqd, TASKLET_SOFTIRQ, HI_SOFTIRQ } from './softirq.js';
-import { tasklet_register_bh_hook } from './tasklet.js';
 import {
   type TimerList,
   timer_slot_alloc,
@@ -267,7 +266,23 @@ import {
   TIMER_IRQSAFE,
 } from './timer.js';
 import { report_handler_oops } from './oops.js';
-import { slab_alive, slab_obj, kasan_report, type SlabObject, type StructFields } from './slab.js';
+import { registerUpcalls } from './upcall.js';
+import { slab_alive, slab_obj, kasan_report, type SlabObject, type StructFields, registerFieldKind } from './slab.js';
+
+declare module './slab.js' {
+  interface EmbeddedFieldTypes {
+    /** a struct work_struct field (workqueue_init_cpu registers the kind) */
+    work_struct: WorkStruct;
+    /** a struct delayed_work field (workqueue_init_cpu registers the kind) */
+    delayed_work: DelayedWork;
+  }
+  interface SlabObject<F extends StructFields = StructFields> {
+    /** The work_struct embedded as `field` (INIT_WORK it before queueing it). */
+    work(field: keyof F & string): WorkStruct;
+    /** The delayed_work embedded as `field` (INIT_DELAYED_WORK it before queueing it). */
+    dwork(field: keyof F & string): DelayedWork;
+  }
+}
 import { lockdep_depth, lockdep_check_return, lockdep_map_of, lockdep_enabled, lock_map_acquire, lock_map_release } from './lockdep.js';
 import {
   trace_event,
@@ -1790,6 +1805,19 @@ export function work_slot_release(id: number): void {
   Atomics.store(i32, W(id, WK_FLAGS), WKF_RELEASED);
 }
 
+/**
+ * The slot of a work embedded in slab object `obj`. After free it is still
+ * handed out while the object waits in the quarantine (the access was
+ * reported); once its memory went to another object there is no work to
+ * hand back: an error says so.
+ */
+function embedded_work_id(id: number, obj: SlabObject, field: string, freed: boolean, kind: string): number {
+  if (freed && !work_owned_by(id, obj.handle)) {
+    throw new KdeferError(`struct ${obj.type.name} (object ${obj.handle}) was freed and its memory reused: its ${kind} '${field}' is gone`);
+  }
+  return id;
+}
+
 /** The delayed_work whose work is slot `id` (slab.ts: an embedded one). */
 export function dwork_by_id(id: number): DelayedWork {
   return dwork_of(id);
@@ -2644,7 +2672,7 @@ export interface PoolInfo {
  * side). BH pools list no worker (the softirq is theirs); rescuers are
  * listed with the pool they serve now, or with their CPU's normal pool.
  */
-export function read_workers(m: Mem): PoolInfo[] {
+export function readWorkers(m: Mem): PoolInfo[] {
   const a = m.i32;
   const pools: PoolInfo[] = [];
   const nPools = m.nrPools();
@@ -2746,7 +2774,21 @@ export function workqueue_init_cpu(): void {
   RB = mem.r.workerBase;
   idleTimeoutJiffies = msecs_to_jiffies(i32[mem.wqGlobal(WQG_IDLE_TIMEOUT_MS)]! || IDLE_WORKER_TIMEOUT_MS);
   sched_set_wq_worker_hooks(wq_worker_sleeping, wq_worker_running);
-  tasklet_register_bh_hook(workqueue_softirq_action);
+  registerUpcalls({ bhWork: workqueue_softirq_action });
+  registerFieldKind('work_struct', {
+    accessor: 'work',
+    alloc: (owner, classId) => work_slot_alloc_owned(owner, classId),
+    release: work_slot_release,
+    lookup: (id, obj, field, freed) => work_by_id(embedded_work_id(id, obj, field, freed, 'work_struct')),
+    className: (struct, field) => `&${struct}->${field}`,
+  });
+  registerFieldKind('delayed_work', {
+    accessor: 'dwork',
+    alloc: dwork_slot_alloc_owned,
+    release: work_slot_release,
+    lookup: (id, obj, field, freed) => dwork_by_id(embedded_work_id(id, obj, field, freed, 'delayed_work')),
+    className: (struct, field) => `&(&${struct}->${field})->work`,
+  });
   registerFunction('kernel.workqueue.delayed_work_timer_fn', delayed_work_timer_fn as (...a: never[]) => unknown);
   const kickFid = registerFunction('kernel.workqueue.bh_pool_kick', bh_pool_kick_fn as (...a: never[]) => unknown);
   system_wq = alloc_workqueue('events', 0, 0)!;

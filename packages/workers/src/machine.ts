@@ -23,7 +23,7 @@ import {
   setup_machine_memory,
   kick_cpu,
   kick_cpu_control,
-  read_log,
+  readLog,
   format_log,
   readReports,
   type Report,
@@ -34,8 +34,8 @@ import {
   type SoftnetStat,
   kstat_softirqs,
   kstat_irqs,
-  read_tasks,
-  read_workers,
+  readTasks,
+  readWorkers,
   assertIrq,
   checkIrq,
   irq_set_affinity_mem,
@@ -67,7 +67,7 @@ import {
   PC_LOC_COUNT,
   PC_CURRENT_PID,
   chrome_trace,
-  read_trace,
+  readTrace,
   kasanReportCount,
   lockdepReportCount,
   type TraceRecord,
@@ -312,7 +312,7 @@ export class Machine {
   }
   /** The kernel log as records (CPU, context, level, time, text). */
   dmesgRecords(from = 0): LogRecord[] {
-    return read_log(this.mem, from);
+    return readLog(this.mem, from);
   }
   /**
    * The reports printed so far (BUG, WARNING, KASAN, lockdep, lockup, Oops,
@@ -354,11 +354,11 @@ export class Machine {
    * work, with the comm /proc shows ("kworker/0:1+events").
    */
   workers(): PoolInfo[] {
-    return read_workers(this.mem);
+    return readWorkers(this.mem);
   }
   /** The kernel threads and tasks, by CPU, with their kernel names and states. */
   threads(): ThreadInfo[] {
-    return read_tasks(this.mem).sort((x, y) => x.cpu - y.cpu || x.pid - y.pid);
+    return readTasks(this.mem).sort((x, y) => x.cpu - y.cpu || x.pid - y.pid);
   }
   /** `ps -eo pid,psr,stat,comm`: kernel threads in brackets. */
   ps(): string {
@@ -381,7 +381,7 @@ export class Machine {
   }
   /** The raw trace records of every CPU. */
   traceRecords(): TraceRecord[] {
-    return read_trace(this.mem);
+    return readTrace(this.mem);
   }
   /** Write the trace to `file` (Chrome trace-event JSON). @returns the number of events */
   async writeTrace(file: string): Promise<number> {

@@ -178,6 +178,11 @@ async function run(file: string, flags: RunFlags): Promise<number> {
       const loaded = await m.loadModules([mod.url]);
       name = Object.keys(loaded)[0]!;
       out.write(`loaded module '${name}' on every CPU; entries: ${loaded[name]!.join(', ') || 'none'}\n`);
+      const missing = [...new Set(calls.map((c) => c.entry).filter((e) => !loaded[name]!.includes(e)))];
+      if (missing.length > 0)
+        return usage(
+          `${file}: module '${name}' has no entry ${missing.map((e) => `'${e}'`).join(', ')} (entries: ${loaded[name]!.join(', ') || 'none'})`,
+        );
     } catch (e) {
       return usage(await explainLoadError(e, mod));
     }

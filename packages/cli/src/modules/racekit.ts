@@ -35,7 +35,7 @@
  *   2. test/races.test.ts — the forced reproducer of each variant, titled
  *      with the SEMANTICS statement.
  */
-import { cpu_relax, cond_resched, IRQ_HANDLED, request_irq, irq_set_affinity, raiseIrq, KdeferError } from '@kdefer/core';
+import { cpu_relax, cond_resched, IRQ_HANDLED, request_irq, irq_set_affinity, raiseIrq, KdeferError, xorshift32 } from '@kdefer/core';
 
 /** How long any forced wait may take before the reproducer gives up (ms). */
 export const GATE_LIMIT_MS = 5000;
@@ -186,9 +186,7 @@ export function gate_where(s: Int32Array): string {
 export function prng(seed: number): () => number {
   let x = (seed >>> 0) ^ 0x9e3779b9 || 1;
   return () => {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
+    x = xorshift32(x);
     return (x >>> 0) / 2 ** 32;
   };
 }

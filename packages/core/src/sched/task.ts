@@ -25,14 +25,25 @@ export function setCurrentTask(t: CurrentTask | null): void {
   current = t;
 }
 
-/** The length of the NUL-terminated comm at word `w`. */
+/**
+ * The length of the NUL-terminated comm at word `w` (at most TASK_COMM_BYTES).
+ * @param m - the machine's memory.
+ * @param w - the comm's first word.
+ * @returns its length in bytes.
+ */
 export function commBytesLen(m: Mem, w: number): number {
   let n = 0;
   while (n < TASK_COMM_BYTES && m.u8[w * 4 + n] !== 0) n++;
   return n;
 }
 
-/** The comm of `pid` (0: swapper). Host side too. */
+/**
+ * comm_of_pid - the comm of task `pid`.
+ * @param m - the machine's memory.
+ * @param pid - the task (0 or less: the idle task).
+ * Context: any thread, host side too; scans the task table without a lock. Does not sleep.
+ * @returns its comm, "swapper" for pid <= 0, "<exited>" when no task has that pid.
+ */
 export function comm_of_pid(m: Mem, pid: number): string {
   if (pid <= 0) return 'swapper';
   for (let s = 0; s < m.g.maxTasks; s++) {
@@ -44,7 +55,11 @@ export function comm_of_pid(m: Mem, pid: number): string {
   return '<exited>';
 }
 
-/** The running task's comm, "swapper/N" when idle. */
+/**
+ * current_comm - the running task's comm.
+ * Context: any, on a CPU. Does not sleep.
+ * @returns the task's comm, "swapper/N" when this CPU runs its idle task.
+ */
 export function current_comm(): string {
   return current ? current.comm : `swapper/${cpuId}`;
 }
