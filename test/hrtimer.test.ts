@@ -66,7 +66,15 @@ describe('hrtimer', () => {
   it('S-HRT-8: while the callback runs on another CPU, hrtimer_callback_running and hrtimer_active are true, hrtimer_try_to_cancel returns -1 and hrtimer_cancel waits for it to finish', async () => {
     await withMachine({ fixtures: ['hrt'] }, async (m) => {
       await m.call(1, 'hrt', 'startSlow');
-      expect(await m.call(0, 'hrt', 'cancelSlow')).toEqual({ running: true, active: true, tryRet: -1, ret: 0, done: 1, cpu: 1, activeAfter: false });
+      expect(await m.call(0, 'hrt', 'cancelSlow')).toEqual({
+        running: true,
+        active: true,
+        tryRet: -1,
+        ret: 0,
+        done: 1,
+        cpu: 1,
+        activeAfter: false,
+      });
     });
   });
 

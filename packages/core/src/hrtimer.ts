@@ -117,31 +117,72 @@ export const NSEC_PER_SEC = 1_000_000_000;
 export const KTIME_MAX = Number.MAX_SAFE_INTEGER;
 
 /**
- * ktime_get - CLOCK_MONOTONIC now, in ns since boot. Context: any.
+ * ktime_get - CLOCK_MONOTONIC now, in ns since boot.
+ * Context: any.
  * @returns the time in ns.
  */
 export function ktime_get(): ktime_t {
   return Math.round((clock_now() - mem.bootTime()) * NSEC_PER_MSEC);
 }
-/** ktime_set - `secs` s + `nsecs` ns as a ktime_t. Context: any. @returns ns. */
+/**
+ * ktime_set - `secs` s + `nsecs` ns as a ktime_t.
+ * Context: any.
+ * @returns ns.
+ */
 export const ktime_set = (secs: number, nsecs: number): ktime_t => secs * NSEC_PER_SEC + nsecs;
-/** ms_to_ktime. Context: any. @returns ns. */
+/**
+ * ms_to_ktime.
+ * Context: any.
+ * @returns ns.
+ */
 export const ms_to_ktime = (ms: number): ktime_t => ms * NSEC_PER_MSEC;
-/** us_to_ktime. Context: any. @returns ns. */
+/**
+ * us_to_ktime.
+ * Context: any.
+ * @returns ns.
+ */
 export const us_to_ktime = (us: number): ktime_t => us * NSEC_PER_USEC;
-/** ns_to_ktime. Context: any. @returns ns. */
+/**
+ * ns_to_ktime.
+ * Context: any.
+ * @returns ns.
+ */
 export const ns_to_ktime = (ns: number): ktime_t => ns;
-/** ktime_add. Context: any. @returns a + b. */
+/**
+ * ktime_add.
+ * Context: any.
+ * @returns a + b.
+ */
 export const ktime_add = (a: ktime_t, b: ktime_t): ktime_t => a + b;
-/** ktime_add_ns. Context: any. @returns k + ns. */
+/**
+ * ktime_add_ns.
+ * Context: any.
+ * @returns k + ns.
+ */
 export const ktime_add_ns = (k: ktime_t, ns: number): ktime_t => k + ns;
-/** ktime_sub. Context: any. @returns a - b. */
+/**
+ * ktime_sub.
+ * Context: any.
+ * @returns a - b.
+ */
 export const ktime_sub = (a: ktime_t, b: ktime_t): ktime_t => a - b;
-/** ktime_to_ns. Context: any. @returns ns. */
+/**
+ * ktime_to_ns.
+ * Context: any.
+ * @returns ns.
+ */
 export const ktime_to_ns = (k: ktime_t): number => k;
-/** ktime_to_us. Context: any. @returns whole µs. */
+/**
+ * ktime_to_us.
+ * Context: any.
+ * @returns whole µs.
+ */
 export const ktime_to_us = (k: ktime_t): number => Math.trunc(k / NSEC_PER_USEC);
-/** ktime_to_ms. Context: any. @returns whole ms. */
+/**
+ * ktime_to_ms.
+ * Context: any.
+ * @returns whole ms.
+ */
 export const ktime_to_ms = (k: ktime_t): number => Math.trunc(k / NSEC_PER_MSEC);
 
 export type HrtimerFunc = (timer: Hrtimer) => number;
@@ -322,7 +363,10 @@ function enqueue_locked(cpu: number, id: number): void {
   update_next_event_locked(cpu);
 }
 
-/** __remove_hrtimer: unlink; @returns whether it was queued. */
+/**
+ * __remove_hrtimer: unlink;
+ * @returns whether it was queued.
+ */
 function remove_locked(cpu: number, id: number): boolean {
   if (!(Atomics.load(i32, ht(id, HT_STATE)) & HRTIMER_STATE_ENQUEUED)) return false;
   const head = hb(cpu, headField(isSoft(id)));
@@ -391,31 +435,46 @@ export function hrtimer_start_expires(timer: Hrtimer, mode: number): void {
   hrtimer_start(timer, hrtimer_get_expires(timer), mode & ~HRTIMER_MODE_REL);
 }
 
-/** hrtimer_restart - hrtimer_start_expires in HRTIMER_MODE_ABS. Context: any. */
+/**
+ * hrtimer_restart - hrtimer_start_expires in HRTIMER_MODE_ABS.
+ * Context: any.
+ */
 export function hrtimer_restart(timer: Hrtimer): void {
   hrtimer_start_expires(timer, isSoft(timer.id) ? HRTIMER_MODE_ABS_SOFT : HRTIMER_MODE_ABS);
 }
 
-/** hrtimer_get_expires - the expiry, ns of CLOCK_MONOTONIC. Context: any. @returns ns. */
+/**
+ * hrtimer_get_expires - the expiry, ns of CLOCK_MONOTONIC.
+ * Context: any.
+ * @returns ns.
+ */
 export function hrtimer_get_expires(timer: Hrtimer): ktime_t {
   check(timer, 'hrtimer_get_expires');
   return expiresOf(timer.id);
 }
 
-/** hrtimer_set_expires - set the expiry without queueing. Context: the timer is not queued. */
+/**
+ * hrtimer_set_expires - set the expiry without queueing.
+ * Context: the timer is not queued.
+ */
 export function hrtimer_set_expires(timer: Hrtimer, time: ktime_t): void {
   check(timer, 'hrtimer_set_expires');
   setF(ht(timer.id, HT_EXPIRES), time);
 }
 
-/** hrtimer_get_remaining - ns until the expiry (negative: past). Context: any. @returns ns. */
+/**
+ * hrtimer_get_remaining - ns until the expiry (negative: past).
+ * Context: any.
+ * @returns ns.
+ */
 export function hrtimer_get_remaining(timer: Hrtimer): ktime_t {
   return hrtimer_get_expires(timer) - ktime_get();
 }
 
 /**
  * hrtimer_forward - move the expiry of `timer` forward by whole `interval`s
- * until it is after `now`. Context: the timer is not queued (its callback, or
+ * until it is after `now`.
+ * Context: the timer is not queued (its callback, or
  * after a cancel).
  * @returns the overrun count: how many intervals were added (0 if the expiry
  * is already after `now`).
@@ -426,10 +485,7 @@ export function hrtimer_forward(timer: Hrtimer, now: ktime_t, interval: ktime_t)
   let exp = expiresOf(id);
   const delta = now - exp;
   if (delta < 0) return 0;
-  if (WARN(
-    (Atomics.load(i32, ht(id, HT_STATE)) & HRTIMER_STATE_ENQUEUED) !== 0,
-    `hrtimer_forward(${timer.name}) on a queued hrtimer`,
-  ))
+  if (WARN((Atomics.load(i32, ht(id, HT_STATE)) & HRTIMER_STATE_ENQUEUED) !== 0, `hrtimer_forward(${timer.name}) on a queued hrtimer`))
     return 0;
   if (!(interval >= 1)) interval = 1; // hrtimer_resolution: 1 ns in high-resolution mode
   let orun = 1;
@@ -448,7 +504,8 @@ export function hrtimer_forward(timer: Hrtimer, now: ktime_t, interval: ktime_t)
 
 /**
  * hrtimer_forward_now - hrtimer_forward to after the current time.
- * Context: as hrtimer_forward. @returns the overrun count.
+ * Context: as hrtimer_forward.
+ * @returns the overrun count.
  */
 export function hrtimer_forward_now(timer: Hrtimer, interval: ktime_t): number {
   return hrtimer_forward(timer, ktime_get(), interval);
@@ -508,7 +565,10 @@ export function hrtimer_cancel(timer: Hrtimer): number {
       ` May be due to missing lock nesting notation`,
     ];
     for (const l of lines) printk(KERN_WARNING + l);
-    printk(KERN_EMERG + `BUG: hrtimer_cancel() called from the callback of hrtimer ${timer.name} on CPU#${cpuId}: it would wait for itself forever`);
+    printk(
+      KERN_EMERG +
+        `BUG: hrtimer_cancel() called from the callback of hrtimer ${timer.name} on CPU#${cpuId}: it would wait for itself forever`,
+    );
     return oops_end('hrtimer_cancel from its own callback', in_interrupt());
   }
   // Waiting for the callback "takes" its map: a lock the callback takes, held here, closes a cycle.
@@ -542,7 +602,8 @@ export function hrtimer_cancel(timer: Hrtimer): number {
 
 /**
  * hrtimer_callback_running - whether the callback of `timer` runs now (on any CPU).
- * Context: any. @returns true while it runs.
+ * Context: any.
+ * @returns true while it runs.
  */
 export function hrtimer_callback_running(timer: Hrtimer): boolean {
   check(timer, 'hrtimer_callback_running');
@@ -551,7 +612,8 @@ export function hrtimer_callback_running(timer: Hrtimer): boolean {
 }
 
 /**
- * hrtimer_active - queued, or its callback running. Context: any.
+ * hrtimer_active - queued, or its callback running.
+ * Context: any.
  * @returns true if either.
  */
 export function hrtimer_active(timer: Hrtimer): boolean {
@@ -559,7 +621,11 @@ export function hrtimer_active(timer: Hrtimer): boolean {
   return (Atomics.load(i32, ht(timer.id, HT_STATE)) & HRTIMER_STATE_ENQUEUED) !== 0 || hrtimer_callback_running(timer);
 }
 
-/** hrtimer_is_queued - queued (HRTIMER_STATE_ENQUEUED). Context: any. @returns true if queued. */
+/**
+ * hrtimer_is_queued - queued (HRTIMER_STATE_ENQUEUED).
+ * Context: any.
+ * @returns true if queued.
+ */
 export function hrtimer_is_queued(timer: Hrtimer): boolean {
   check(timer, 'hrtimer_is_queued');
   return (Atomics.load(i32, ht(timer.id, HT_STATE)) & HRTIMER_STATE_ENQUEUED) !== 0;
@@ -567,7 +633,8 @@ export function hrtimer_is_queued(timer: Hrtimer): boolean {
 
 /**
  * hrtimer_lateness_ns - kdefer statistics: how late (ns after its expiry)
- * the callback of `timer` last started; never negative. Context: any.
+ * the callback of `timer` last started; never negative.
+ * Context: any.
  * @returns ns.
  */
 export function hrtimer_lateness_ns(timer: Hrtimer): number {
@@ -615,7 +682,10 @@ function run_hrtimer(cpu: number, id: number, now: number, soft: boolean): void 
   }
   i32[PCB + PC_IRQS_DISABLED] = 1;
   if (restart !== HRTIMER_RESTART && restart !== HRTIMER_NORESTART) {
-    WARN_ON_ONCE(true, `hrtimer ${nameOf(id)}: callback ${fn_name(fid)} returned ${String(restart)}, not HRTIMER_RESTART or HRTIMER_NORESTART`);
+    WARN_ON_ONCE(
+      true,
+      `hrtimer ${nameOf(id)}: callback ${fn_name(fid)} returned ${String(restart)}, not HRTIMER_RESTART or HRTIMER_NORESTART`,
+    );
     restart = HRTIMER_NORESTART;
   }
   base_lock(cpu);
