@@ -1,7 +1,7 @@
 /**
  * slot.ts — the one allocator of a slot in a shared table: the timer_list,
- * tasklet_struct, irq_work, napi_struct and task tables hand their slots
- * out through it.
+ * hrtimer, tasklet_struct, irq_work, napi_struct and task tables hand their
+ * slots out through it.
  *
  * There is no kernel counterpart: the kernel embeds these structs wherever
  * their user puts them, and the slab hands out the memory. kdefer keeps
