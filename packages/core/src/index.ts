@@ -4,9 +4,9 @@
  * functions the host uses to read a machine's shared memory.
  *
  * Layers (bottom up; packages/core/README.md draws them, npm run depcruise
- * enforces them): 1 layout smp printk module upcall rand · 2 preempt entry det trace sched/task ·
- * 3 lockdep spinlock oops · 4 softirq irq tick · 5 sched ksoftirqd wait mutex completion
- * tasklet timer slab · 6 workqueue napi bh · 7 sched/idle init cpu_entry proc index.
+ * enforces them): 1 layout smp printk module upcall rand slot · 2 preempt entry det trace sched/task ·
+ * 3 lockdep spinlock oops · 4 softirq irq tick irq_work · 5 sched ksoftirqd wait mutex
+ * completion tasklet timer hrtimer slab · 6 workqueue napi bh · 7 sched/idle init cpu_entry proc index.
  */
 export * from './layout.js';
 export {
@@ -213,6 +213,7 @@ export { proc_softirqs, proc_interrupts, kstat_softirqs, kstat_irqs } from './pr
 export { setup_machine_memory, type BootOptions } from './init.js';
 export * from './tasklet.js';
 export * from './irq_work.js';
+export * from './hrtimer.js';
 export * from './timer.js';
 export {
   GFP_KERNEL,
