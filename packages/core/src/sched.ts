@@ -51,6 +51,7 @@ import { setCurrentTask, commBytesLen, comm_of_pid, current_comm } from './sched
 export { comm_of_pid, current_comm };
 import { mem, i32, cpuId, PCB, kick_cpu } from './smp.js';
 import { preempt_point, entry_work_pending } from './entry.js';
+import { det_on } from './det.js';
 import { KdeferError } from './module.js';
 import { SlotTable } from './slot.js';
 import { upcalls, upcallChains, registerUpcalls } from './upcall.js';
@@ -722,6 +723,9 @@ export function sched_foreign_begin(): void {
 }
 export function sched_foreign_end(): void {
   foreignPending--;
+  // Deterministic mode: the CPU kept the baton while it waited; ring its own
+  // doorbell so that its idle wait ends now, not at its bound.
+  if (det_on()) kick_cpu(mem, cpuId, 0);
 }
 
 export function sched_init_cpu(): void {
