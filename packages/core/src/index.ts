@@ -6,7 +6,8 @@
  * Layers (bottom up; packages/core/README.md draws them, npm run depcruise
  * enforces them): 1 layout smp printk module upcall rand · 2 preempt entry trace sched/task ·
  * 3 lockdep spinlock oops · 4 softirq irq tick · 5 sched ksoftirqd wait mutex completion
- * tasklet timer slab · 6 workqueue napi bh · 7 sched/idle init cpu_entry proc index.
+ * tasklet timer slab era/bh22 era/tqueue · 6 workqueue napi bh era/boot · 7 sched/idle init
+ * cpu_entry proc index. era/era (the boot option `era`) sits in layer 1.
  */
 export * from './layout.js';
 export {
@@ -228,6 +229,7 @@ export { trace_event, readTrace, trace_tail, trace_detail, chrome_trace, tracing
 export * as tracepoints from './trace.js';
 export * from './napi.js';
 export * from './bh.js';
+export { ERAS, type Era, booted_era, era_of } from './era/era.js';
 export * from './nic.js';
 export {
   WaitQueueHead,

@@ -159,6 +159,7 @@ export const H_AMPLIFY = 37; //             I  race amplification level (0 off)
 export const H_HUNG_TASK_MS = 38; //        I  hung task threshold (khungtaskd)
 export const H_HARDLOCKUP_MS = 39; //       I  hard lockup threshold (the host's NMI watchdog)
 export const H_TRACE_RECORDS = 40; //       I  records per CPU trace ring (a power of two)
+export const H_ERA = 47; //                 I  the kernel era booted (era/era.ts ERA_*; 0 = 6.x)
 export const HEADER_WORDS = 64;
 
 export const MAGIC = 0x4b444546; // 'KDEF'

@@ -52,6 +52,7 @@ export { comm_of_pid, current_comm };
 import { mem, i32, cpuId, PCB, kick_cpu } from './smp.js';
 import { preempt_point, entry_work_pending } from './entry.js';
 import { KdeferError } from './module.js';
+import { upcalls } from './upcall.js';
 import {
   printk,
   KERN_ERR,
@@ -400,6 +401,7 @@ export function schedule(): Promise<void> {
     __schedule_bug();
     return Promise.resolve();
   }
+  upcalls.schedule();
   const t = current;
   if ((t.flags & PF_WQ_WORKER) !== 0 && t.state !== TASK_RUNNING) wqWorkerSleeping(t);
   return new Promise<void>((res) => {

@@ -38,6 +38,8 @@ export interface Upcalls {
   wakeupSoftirqd: () => void;
   /** The BH workqueues' pass, run first in TASKLET_SOFTIRQ / HI_SOFTIRQ (workqueue.ts), for tasklet.ts. */
   bhWork: (highpri: boolean) => void;
+  /** The top of schedule() (era 2.2 runs bottom halves and tq_scheduler there: era/boot.ts). */
+  schedule: () => void;
 }
 
 const nothing = (): void => {};
@@ -54,6 +56,7 @@ export const upcalls: Upcalls = {
   bhEnablePending: nothing,
   wakeupSoftirqd: nothing,
   bhWork: nothing,
+  schedule: nothing,
 };
 
 /** Install upward calls; init.ts calls it once per CPU at boot. */
