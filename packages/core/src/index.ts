@@ -5,9 +5,9 @@
  *
  * Layers (bottom up; packages/core/README.md draws them, npm run depcruise
  * enforces them): 1 layout smp printk module upcall rand · 2 preempt entry trace sched/task ·
- * 3 lockdep spinlock oops · 4 softirq irq tick · 5 sched ksoftirqd wait mutex completion
- * tasklet timer slab era/bh22 era/tqueue · 6 workqueue napi bh era/boot · 7 sched/idle init
- * cpu_entry proc index. era/era (the boot option `era`) sits in layer 1.
+ * 3 lockdep spinlock oops · 4 softirq irq tick irq_work · 5 sched ksoftirqd wait mutex
+ * completion tasklet timer hrtimer slab era/bh22 era/tqueue · 6 workqueue napi bh era/boot ·
+ * 7 sched/idle init cpu_entry proc index. era/era (the boot option `era`) sits in layer 1.
  */
 export * from './layout.js';
 export {
@@ -192,6 +192,7 @@ export { proc_softirqs, proc_interrupts, kstat_softirqs, kstat_irqs } from './pr
 export { setup_machine_memory, type BootOptions } from './init.js';
 export * from './tasklet.js';
 export * from './irq_work.js';
+export * from './hrtimer.js';
 export * from './timer.js';
 export {
   GFP_KERNEL,

@@ -36,6 +36,7 @@ import { irq_init_cpu, doIrqPending } from './irq.js';
 import { softirq_init_cpu, softirq_kernel_init, doSoftirqFromBhEnable } from './softirq.js';
 import { spawn_ksoftirqd } from './ksoftirqd.js';
 import { irq_work_interrupt, irq_work_init_cpu } from './irq_work.js';
+import { hrtimers_init_cpu } from './hrtimer.js';
 import { tick_init_cpu, tick_check, local_timer_interrupt, initial_jiffies, tick_register_hook } from './tick.js';
 import { sched_init_cpu, sched_ipi } from './sched.js';
 import { RES_ipi_count } from './ipi.js';
@@ -162,6 +163,7 @@ export function start_cpu(sab: SharedArrayBuffer, g: Geometry, cpu: number): Mem
     // Built-in mechanisms open their vectors here, as init_timers and softirq_init do.
     tasklet_init_cpu();
     init_timers();
+    hrtimers_init_cpu();
     slab_init_cpu();
   } finally {
     softirq_kernel_init(false);

@@ -60,6 +60,9 @@
  *          │   maxNapi (ids 0..cpus-1: the CPUs' backlog pseudo-NAPIs)  │
  *          ├────────────────────────────────────────────────────────────┤
  *          │ irq_work table (irq_work.ts): maxIrqWorks × IRQ_WORK_STRIDE│
+ *          ├────────────────────────────────────────────────────────────┤
+ *          │ hrtimer table (hrtimer.ts): maxHrtimers × HRTIMER_STRIDE;  │
+ *          │   hrtimer_cpu_base per CPU (lock, running, queue heads)    │
  *          └────────────────────────────────────────────────────────────┘
  *
  * Access rules, in each field's trailing comment (as kernel/workqueue.c marks
@@ -90,6 +93,7 @@ export interface Geometry {
   maxWaitObjects: number;
   maxNapi: number;
   maxIrqWorks: number;
+  maxHrtimers: number;
 }
 
 export const DEFAULT_GEOMETRY: Omit<Geometry, 'cpus'> = {
@@ -110,6 +114,7 @@ export const DEFAULT_GEOMETRY: Omit<Geometry, 'cpus'> = {
   maxWaitObjects: 2048, // wait queue heads, completions, mutexes (64 reserved for work flushing)
   maxNapi: 256, // napi_structs: one per CPU (the backlog) plus one per device queue
   maxIrqWorks: 256, // struct irq_work slots (named with IRQ_WORK_INIT*)
+  maxHrtimers: 512, // struct hrtimer slots (named with HRTIMER)
 };
 
 /** The most CPUs an affinity mask (two words) can name. */
@@ -683,6 +688,32 @@ export const IW_SLOT = 6; //                A  1 once the slot is handed out
 export const IRQ_WORK_STRIDE = 8;
 // ================================================================ end of irq_work
 
+// ================================================================ hrtimer (hrtimer.ts)
+// A struct hrtimer: its node in a CPU's time-ordered queue and its state.
+export const HT_STATE = 0; //               L(base) HRTIMER_STATE_ENQUEUED (read lockless by hrtimer_active)
+export const HT_MODE = 1; //                I  mode bits of hrtimer_setup (HRTIMER_MODE_SOFT: a soft timer)
+export const HT_FUNC = 2; //                I  function id + 1 (hrtimer_setup / .function)
+export const HT_NAME = 3; //                I  name id
+export const HT_BASE = 4; //                A  CPU whose base holds it; -1 while it migrates (lock_hrtimer_base retries)
+export const HT_NEXT = 5; //                L(base) next hrtimer id + 1 in its queue (ascending expiry)
+export const HT_PREV = 6; //                L(base) previous hrtimer id + 1, 0 first
+export const HT_RUNS = 7; //                A  times the callback ran
+export const HT_SLOT = 8; //                A  1 once the slot is handed out
+export const HT_LOCKDEP = 9; //             I  lockdep map + 1 (hrtimer_cancel waits on it)
+export const HT_EXPIRES = 10; //            L(base) f64 (words 10-11): expiry, ns of CLOCK_MONOTONIC
+export const HT_LATE = 12; //               A  f64 (words 12-13): lateness of the last expiry, ns
+export const HRTIMER_STRIDE = 16;
+// struct hrtimer_cpu_base, one per CPU
+export const HB_LOCK = 0; //                A  raw lock word (owner CPU + 1)
+export const HB_RUNNING_HARD = 1; //        L(base) hard clock base's running timer id + 1
+export const HB_RUNNING_SOFT = 2; //        L(base) soft clock base's running timer id + 1
+export const HB_HEAD_HARD = 3; //           L(base) first (earliest) hard timer id + 1
+export const HB_HEAD_SOFT = 4; //           L(base) first soft timer id + 1
+export const HB_SOFTIRQ_ACTIVATED = 5; //   L(base) HRTIMER_SOFTIRQ raised, soft queue not yet run
+export const HB_EXPIRES_NEXT = 6; //        L(base) f64 (words 6-7): next event, ms of clock_now (Infinity none)
+export const HRTIMER_CPU_STRIDE = 8;
+// ================================================================ end of hrtimer
+
 /** Where each region begins, in words; computed once from the geometry. */
 export interface Regions {
   cpuBase: number;
@@ -710,6 +741,8 @@ export interface Regions {
   softnetBase: number;
   napiBase: number;
   irqWorkBase: number;
+  hrtimerBase: number;
+  hrtimerCpuBase: number;
   totalWords: number;
   irrWords: number;
 }
@@ -748,7 +781,9 @@ export function computeRegions(g: Geometry): Regions {
   const softnetBase = align(waiterBase + g.maxTasks * WAITER_STRIDE);
   const napiBase = align(softnetBase + g.cpus * SOFTNET_STRIDE);
   const irqWorkBase = align(napiBase + g.maxNapi * NAPI_STRIDE);
-  const totalWords = align(irqWorkBase + g.maxIrqWorks * IRQ_WORK_STRIDE);
+  const hrtimerBase = align(irqWorkBase + g.maxIrqWorks * IRQ_WORK_STRIDE);
+  const hrtimerCpuBase = align(hrtimerBase + g.maxHrtimers * HRTIMER_STRIDE);
+  const totalWords = align(hrtimerCpuBase + g.cpus * HRTIMER_CPU_STRIDE);
   return {
     cpuBase,
     kstatBase,
@@ -775,6 +810,8 @@ export function computeRegions(g: Geometry): Regions {
     softnetBase,
     napiBase,
     irqWorkBase,
+    hrtimerBase,
+    hrtimerCpuBase,
     totalWords,
     irrWords,
   };
@@ -806,6 +843,7 @@ export function checkGeometry(g: Geometry): void {
   int('maxWaitObjects', WAITOBJ_RESERVED + 64, 1 << 20);
   int('maxNapi', g.cpus + 1, 1 << 16);
   int('maxIrqWorks', 1, 1 << 16);
+  int('maxHrtimers', 1, 1 << 16);
 }
 
 /**
@@ -880,6 +918,14 @@ export class Mem {
   /** Word `f` of irq_work slot `id`. */
   irqWork(id: number, f = 0): number {
     return this.r.irqWorkBase + id * IRQ_WORK_STRIDE + f;
+  }
+  /** Word `f` of hrtimer slot `id`. */
+  hrtimer(id: number, f = 0): number {
+    return this.r.hrtimerBase + id * HRTIMER_STRIDE + f;
+  }
+  /** Word `f` of CPU `cpu`'s hrtimer_cpu_base. */
+  hrtimerCpu(cpu: number, f = 0): number {
+    return this.r.hrtimerCpuBase + cpu * HRTIMER_CPU_STRIDE + f;
   }
   tasklet(id: number, f = 0): number {
     return this.r.taskletBase + id * TASKLET_STRIDE + f;
