@@ -31,13 +31,13 @@ import { era_code, type Era } from './era/era.js';
 import { era_init_cpu } from './era/boot.js';
 import { smp_init_cpu } from './smp.js';
 import { entry_init } from './entry.js';
-import { registerUpcalls } from './upcall.js';
+import { registerUpcalls, registerUpcallChain } from './upcall.js';
 import { irq_init_cpu, doIrqPending } from './irq.js';
 import { softirq_init_cpu, softirq_kernel_init, doSoftirqFromBhEnable } from './softirq.js';
 import { spawn_ksoftirqd } from './ksoftirqd.js';
 import { irq_work_interrupt, irq_work_init_cpu } from './irq_work.js';
 import { hrtimers_init_cpu } from './hrtimer.js';
-import { tick_init_cpu, tick_check, local_timer_interrupt, initial_jiffies, tick_register_hook } from './tick.js';
+import { tick_init_cpu, tick_check, local_timer_interrupt, initial_jiffies } from './tick.js';
 import { sched_init_cpu, sched_ipi } from './sched.js';
 import { RES_ipi_count } from './ipi.js';
 import { tasklet_init_cpu } from './tasklet.js';
@@ -173,7 +173,7 @@ export function start_cpu(sab: SharedArrayBuffer, g: Geometry, cpu: number): Mem
   trace_init_cpu();
   spinlock_init_cpu();
   watchdog_init_cpu();
-  tick_register_hook(watchdog_timer_fn);
+  registerUpcallChain('tick', watchdog_timer_fn);
   if (cpu === 0 && m.i32[H_AMPLIFY]) printk(`kdefer: race amplification level ${m.i32[H_AMPLIFY]}, seed ${m.i32[H_SEED]}`);
   softirq_kernel_init(true);
   try {

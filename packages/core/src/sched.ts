@@ -55,17 +55,8 @@ import { det_on } from './det.js';
 import { KdeferError } from './module.js';
 import { upcalls } from './upcall.js';
 import { SlotTable } from './slot.js';
-import {
-  printk,
-  KERN_ERR,
-  KERN_WARNING,
-  KernelHalt,
-  dump_context,
-  callerName,
-  printk_set_describe_hook,
-  printk_set_context_hook,
-  call_trace,
-} from './printk.js';
+import { upcalls, upcallChains, registerUpcalls } from './upcall.js';
+import { printk, KERN_ERR, KERN_WARNING, KernelHalt, dump_context, callerName, call_trace } from './printk.js';
 import { interrupt_context_level, context_name, in_atomic, irqs_disabled, preempt_count } from './preempt.js';
 import { trace_event, TP_SCHED_SWITCH } from './trace.js';
 import { lockdep_switch_in, lockdep_switch_out } from './lockdep.js';
@@ -365,12 +356,19 @@ export function task_is_running(t: TaskStruct): boolean {
 
 // Concurrency management (workqueue.ts): told when a kworker (PF_WQ_WORKER)
 // goes to sleep and when it runs again, as wq_worker_sleeping() and
-// wq_worker_running() are by the kernel's scheduler.
-let wqWorkerSleeping: (t: TaskStruct) => void = () => {};
-let wqWorkerRunning: (t: TaskStruct) => void = () => {};
+// wq_worker_running() are by the kernel's scheduler, through the upcall
+// table (upcalls.wqWorkerSleeping / wqWorkerRunning).
+/**
+ * sched_set_wq_worker_hooks - kdefer: register concurrency management's
+ * hooks. A shim over registerUpcalls({ wqWorkerSleeping, wqWorkerRunning }),
+ * kept until workqueue_init registers them there itself.
+ * @param sleeping - wq_worker_sleeping.
+ * @param running - wq_worker_running.
+ * Context: CPU init.
+ * @deprecated call registerUpcalls({ wqWorkerSleeping, wqWorkerRunning }) (upcall.ts).
+ */
 export function sched_set_wq_worker_hooks(sleeping: (t: TaskStruct) => void, running: (t: TaskStruct) => void): void {
-  wqWorkerSleeping = sleeping;
-  wqWorkerRunning = running;
+  registerUpcalls({ wqWorkerSleeping: sleeping, wqWorkerRunning: running });
 }
 
 function signal_scheduler(why: string): void {
@@ -405,7 +403,7 @@ export function schedule(): Promise<void> {
   }
   upcalls.schedule();
   const t = current;
-  if ((t.flags & PF_WQ_WORKER) !== 0 && t.state !== TASK_RUNNING) wqWorkerSleeping(t);
+  if ((t.flags & PF_WQ_WORKER) !== 0 && t.state !== TASK_RUNNING) upcalls.wqWorkerSleeping(t);
   return new Promise<void>((res) => {
     t.resume = res as (v: unknown) => void;
     signal_scheduler('yield');
@@ -618,7 +616,7 @@ export async function runTask(t: TaskStruct): Promise<void> {
   }
   const resume = t.resume;
   t.resume = null;
-  if ((t.flags & PF_WQ_WORKER) !== 0) wqWorkerRunning(t);
+  if ((t.flags & PF_WQ_WORKER) !== 0) upcalls.wqWorkerRunning(t);
   lockdep_switch_in(t.lockdepHeld);
   t.lockdepHeld = null;
   if (resume) resume(undefined);
@@ -700,13 +698,9 @@ function next_sleeper_ms(): number {
   return best;
 }
 
-// Timer events of other mechanisms (timer.ts) for the idle sleep. Kept here,
-// not in sched/idle.ts: timer.ts (layer 5) registers at init and must not
-// import the CPU loop's layer.
-const idleTimeoutHooks: (() => number)[] = [];
-export function sched_register_idle_timeout(fn: () => number): void {
-  idleTimeoutHooks.push(fn);
-}
+// Timer events of other mechanisms (timer.ts, hrtimer.ts) for the idle
+// sleep: the upcall chain idleTimeout, which they fill at init.
+const idleTimeoutHooks = upcallChains.idleTimeout;
 
 /** Milliseconds until this CPU's next timed event (a sleeper, the hung-task check, a timer): the idle wait's bound. */
 export function nextEventMs(): number {
@@ -737,13 +731,13 @@ export function sched_foreign_end(): void {
 }
 
 export function sched_init_cpu(): void {
-  printk_set_context_hook(interrupt_context_level);
   const amp = i32[H_AMPLIFY]!;
   const ampLine = amp ? `\nkdefer: race amplification level ${amp}, seed ${i32[H_SEED]}` : '';
-  printk_set_describe_hook(
-    () =>
+  registerUpcalls({
+    contextLevel: interrupt_context_level,
+    describeCurrent: () =>
       `CPU: ${cpuId} PID: ${current_pid()} Comm: ${current_comm()} Not tainted 6.12.0-kdefer #1\n` +
       `Context: ${context_name()} preempt_count: ${(preempt_count() >>> 0).toString(16).padStart(8, '0')} irqs_disabled: ${irqs_disabled() ? 1 : 0}` +
       ampLine,
-  );
+  });
 }
