@@ -53,7 +53,6 @@ import { mem, i32, cpuId, PCB, kick_cpu } from './smp.js';
 import { preempt_point, entry_work_pending } from './entry.js';
 import { det_on } from './det.js';
 import { KdeferError } from './module.js';
-import { upcalls } from './upcall.js';
 import { SlotTable } from './slot.js';
 import { upcalls, upcallChains, registerUpcalls } from './upcall.js';
 import { printk, KERN_ERR, KERN_WARNING, KernelHalt, dump_context, callerName, call_trace } from './printk.js';

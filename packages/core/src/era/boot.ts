@@ -48,9 +48,8 @@ import {
   TQUEUE_BH,
   IMMEDIATE_BH,
 } from '../bh.js';
-import { registerUpcalls } from '../upcall.js';
-import { tick_register_hook, HZ } from '../tick.js';
-import { sched_register_idle_timeout } from '../sched.js';
+import { registerUpcalls, registerUpcallChain } from '../upcall.js';
+import { HZ } from '../tick.js';
 import { cpuId } from '../smp.js';
 
 const BH_GONE = 'old-style bottom halves were removed in 2.5.40';
@@ -81,11 +80,11 @@ function task_queues(): Pick<BhOps, 'defineTqStruct' | 'DECLARE_TASK_QUEUE' | 'q
 /** do_timer's part (H-TQ-3): mark TQUEUE_BH on every tick while tq_timer holds tasks; CPU 0 plays the timer interrupt. */
 function tq_timer_hooks(mark: (nr: number) => void): void {
   if (cpuId !== 0) return;
-  tick_register_hook(() => {
+  registerUpcallChain('tick', () => {
     if (tq22_active(tq_timer)) mark(TQUEUE_BH);
   });
   // kdefer's idle CPUs take no tick: keep CPU 0's tick while tq_timer waits.
-  sched_register_idle_timeout(() => (tq22_active(tq_timer) ? 1000 / HZ : Infinity));
+  registerUpcallChain('idleTimeout', () => (tq22_active(tq_timer) ? 1000 / HZ : Infinity));
 }
 
 /**
