@@ -6,7 +6,8 @@
  * Layers (bottom up; packages/core/README.md draws them, npm run depcruise
  * enforces them): 1 layout smp printk module upcall rand slot · 2 preempt entry det trace sched/task ·
  * 3 lockdep spinlock oops · 4 softirq irq tick irq_work · 5 sched ksoftirqd wait mutex
- * completion tasklet timer hrtimer slab · 6 workqueue napi bh · 7 sched/idle init cpu_entry proc index.
+ * completion tasklet timer hrtimer slab era/bh22 era/tqueue · 6 workqueue napi bh era/boot ·
+ * 7 sched/idle init cpu_entry proc index. era/era (the boot option `era`) sits in layer 1.
  */
 export * from './layout.js';
 export {
@@ -251,6 +252,7 @@ export { trace_event, readTrace, traceTail, traceDetail, chromeTrace, tracing_on
 export * as tracepoints from './trace.js';
 export * from './napi.js';
 export * from './bh.js';
+export { ERAS, type Era, booted_era, era_of } from './era/era.js';
 export * from './nic.js';
 export {
   WaitQueueHead,

@@ -402,6 +402,7 @@ export function schedule(): Promise<void> {
     __schedule_bug();
     return Promise.resolve();
   }
+  upcalls.schedule();
   const t = current;
   if ((t.flags & PF_WQ_WORKER) !== 0 && t.state !== TASK_RUNNING) upcalls.wqWorkerSleeping(t);
   return new Promise<void>((res) => {

@@ -54,6 +54,8 @@ export interface Upcalls {
   wakeupSoftirqd: () => void;
   /** The BH workqueues' pass, run first in TASKLET_SOFTIRQ / HI_SOFTIRQ (workqueue.ts), for tasklet.ts. */
   bhWork: (highpri: boolean) => void;
+  /** The top of schedule() (era 2.2 runs bottom halves and tq_scheduler there: era/boot.ts). */
+  schedule: () => void;
   /** The caller's context level (task, softirq, hardirq, NMI) for a log record (sched.ts), for printk.ts. */
   contextLevel: () => number;
   /** The "CPU: ... PID: ... Comm: ..." header of a report (sched.ts), for printk.ts's dump_context. */
@@ -82,6 +84,7 @@ export const upcalls: Upcalls = {
   bhEnablePending: nothing,
   wakeupSoftirqd: nothing,
   bhWork: nothing,
+  schedule: nothing,
   contextLevel: () => 0,
   describeCurrent: () => `CPU: ${cpuId} PID: 0 Comm: swapper/${cpuId}`,
   wqWorkerSleeping: nothing,
