@@ -71,8 +71,7 @@ import { in_interrupt, local_irq_save, local_irq_restore, context_name } from '.
 import { open_softirq, raiseSoftirqNocheck, HRTIMER_SOFTIRQ } from './softirq.js';
 import { report_handler_oops } from './oops.js';
 import { SlotTable } from './slot.js';
-import { tick_set_event_source } from './tick.js';
-import { sched_register_idle_timeout } from './sched.js';
+import { registerUpcalls, registerUpcallChain } from './upcall.js';
 import { spin_lockup_ms } from './spinlock.js';
 import { lockdep_depth, lockdep_check_return, lockdep_map, lockdep_enabled, lock_map_acquire, lock_map_release } from './lockdep.js';
 
@@ -756,6 +755,6 @@ export function hrtimers_init_cpu(): void {
   runningHere = -1;
   setF(hb(cpuId, HB_EXPIRES_NEXT), Infinity);
   open_softirq(HRTIMER_SOFTIRQ, hrtimer_run_softirq);
-  tick_set_event_source(next_event_ms, hrtimer_interrupt);
-  sched_register_idle_timeout(() => Math.max(0, next_event_ms() - clock_now()));
+  registerUpcalls({ hrtimerNextEvent: next_event_ms, hrtimerInterrupt: hrtimer_interrupt });
+  registerUpcallChain('idleTimeout', () => Math.max(0, next_event_ms() - clock_now()));
 }

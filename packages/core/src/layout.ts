@@ -171,6 +171,7 @@ export const H_AMPLIFY = 37; //             I  race amplification level (0 off)
 export const H_HUNG_TASK_MS = 38; //        I  hung task threshold (khungtaskd)
 export const H_HARDLOCKUP_MS = 39; //       I  hard lockup threshold (the host's NMI watchdog)
 export const H_TRACE_RECORDS = 40; //       I  records per CPU trace ring (a power of two)
+export const H_ERA = 47; //                 I  the kernel era booted (era/era.ts ERA_*; 0 = 6.x)
 // deterministic mode (det.ts, boot option schedule): written only by the baton holder unless marked A
 export const H_DET_MODE = 52; //            A  DET_OFF, DET_ON, DET_ENDING (shutdown: everyone runs free)
 export const H_DET_HOLDER = 53; //          B  CPU holding the baton, -1 the host

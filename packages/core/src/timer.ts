@@ -62,8 +62,8 @@ import { printk, KERN_EMERG, KERN_WARNING, WARN, WARN_ON_ONCE, dump_context, cal
 import { in_hardirq, in_interrupt, local_irq_save, local_irq_restore, context_name } from './preempt.js';
 import { open_softirq, raiseSoftirqNocheck, TIMER_SOFTIRQ } from './softirq.js';
 import { run_handler } from './oops.js';
-import { jiffies, tick_update_jiffies, tick_register_hook, ms_until_jiffy, initial_jiffies, get_jiffies_64 } from './tick.js';
-import { sched_register_idle_timeout } from './sched.js';
+import { jiffies, tick_update_jiffies, ms_until_jiffy, initial_jiffies, get_jiffies_64 } from './tick.js';
+import { registerUpcallChain } from './upcall.js';
 import { spin_lockup_ms } from './spinlock.js';
 import { SlotTable } from './slot.js';
 import { slab_obj, type SlabObject, type StructFields, registerFieldKind, embeddedStale, embeddedOwnerAlive } from './slab.js';
@@ -883,8 +883,8 @@ export function init_timers(): void {
   const b = bw(cpuId, 0);
   i32[b + TB_CLK] = rel(jiffies);
   open_softirq(TIMER_SOFTIRQ, run_timer_softirq);
-  tick_register_hook(run_local_timers);
-  sched_register_idle_timeout(idle_timeout_ms);
+  registerUpcallChain('tick', run_local_timers);
+  registerUpcallChain('idleTimeout', idle_timeout_ms);
   registerFieldKind('timer_list', {
     accessor: 'timer',
     alloc: (owner) => timer_slot_alloc(owner),
