@@ -82,7 +82,9 @@ describe('deterministic mode', () => {
     const i = Math.floor(bad.length / 2);
     bad.splice(i, 1);
     const r = await scenario({ strategy: 'replay', switches: bad });
-    expect(r.divergence).toMatch(/^replay diverged at step \d+: (expected (CPU \d|the host)|the run got there by another path|the run ended with)/);
+    expect(r.divergence).toMatch(
+      /^replay diverged at step \d+: (expected (CPU \d|the host)|the run got there by another path|the run ended with)/,
+    );
   });
 
   it('kdefer-only (det): virtual time: timers fire, jiffies advance with the schedule, no wall clock', async () => {
