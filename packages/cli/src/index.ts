@@ -120,3 +120,22 @@ export {
   type FoundReport,
   type ReportKind,
 } from './usermod.js';
+export {
+  explore,
+  detRun,
+  replay,
+  shrink,
+  readScheduleFile,
+  scheduleFile,
+  reportSignature,
+  changedModules,
+  runSeed,
+  type DetTarget,
+  type DetRunResult,
+  type DetReport,
+  type ScheduleFile,
+  type ExploreOptions,
+  type ExploreResult,
+  type ReplayResult,
+  type ShrinkResult,
+} from './scenarios/explore.js';

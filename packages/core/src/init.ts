@@ -24,16 +24,20 @@ import {
   H_AMPLIFY,
   H_HUNG_TASK_MS,
   H_HARDLOCKUP_MS,
+  H_ERA,
   MACHINE_RUNNING,
 } from './layout.js';
+import { era_code, type Era } from './era/era.js';
+import { era_init_cpu } from './era/boot.js';
 import { smp_init_cpu } from './smp.js';
 import { entry_init } from './entry.js';
-import { registerUpcalls } from './upcall.js';
+import { registerUpcalls, registerUpcallChain } from './upcall.js';
 import { irq_init_cpu, doIrqPending } from './irq.js';
 import { softirq_init_cpu, softirq_kernel_init, doSoftirqFromBhEnable } from './softirq.js';
 import { spawn_ksoftirqd } from './ksoftirqd.js';
 import { irq_work_interrupt, irq_work_init_cpu } from './irq_work.js';
-import { tick_init_cpu, tick_check, local_timer_interrupt, initial_jiffies, tick_register_hook } from './tick.js';
+import { hrtimers_init_cpu } from './hrtimer.js';
+import { tick_init_cpu, tick_check, local_timer_interrupt, initial_jiffies } from './tick.js';
 import { sched_init_cpu, sched_ipi } from './sched.js';
 import { RES_ipi_count } from './ipi.js';
 import { tasklet_init_cpu } from './tasklet.js';
@@ -43,6 +47,7 @@ import { spinlock_init_cpu } from './spinlock.js';
 import { workqueue_init_early, workqueue_init_cpu } from './workqueue.js';
 import { watchdog_init_cpu, watchdog_timer_fn } from './watchdog.js';
 import { printk } from './printk.js';
+import { det_check_options, det_setup, type ScheduleOptions } from './det.js';
 import { trace_init_cpu, trace_ring_words, TRACE_RECORDS, TRACE_ON, TRACE_LOCKS } from './trace.js';
 
 /** Boot options beyond the table capacities. */
@@ -72,6 +77,13 @@ export interface BootOptions extends Partial<Geometry> {
   hungTaskMs?: number;
   /** a busy CPU that takes no interrupt this long is a hard lockup (host NMI watchdog, default 10 000 ms) */
   hardLockupMs?: number;
+  /** the kernel era to boot as (era/era.ts): '2.2', '2.4', '2.6', '6.x' (default) or 'rt' */
+  era?: Era;
+  /**
+   * deterministic mode: one CPU at a time on a seeded schedule, virtual time
+   * (det.ts); absent: the free-running parallel mode
+   */
+  schedule?: ScheduleOptions;
 }
 
 /**
@@ -91,6 +103,16 @@ export function setup_machine_memory(opts: BootOptions): Mem {
     }
     g.dataWords += opts.cpus * trace_ring_words(records); // the rings live in the arena
   }
+  g.detWords = 0;
+  delete (g as Partial<BootOptions>).schedule; // the geometry travels to every CPU; the schedule's tables are in memory
+  if (opts.schedule !== undefined) {
+    if (opts.amplify) {
+      throw new RangeError(
+        'kdefer: boot options amplify and schedule exclude each other (amplify widens race windows with wall-clock delays; a schedule decides the interleaving itself)',
+      );
+    }
+    g.detWords = det_check_options(opts.schedule, opts.cpus);
+  }
   const m = Mem.create(g);
   const a = m.i32;
   a[H_PANIC_ON_OOPS] = opts.panicOnOops === false ? 0 : 1;
@@ -102,6 +124,7 @@ export function setup_machine_memory(opts: BootOptions): Mem {
     throw new RangeError(`kdefer: boot option amplify=${String(opts.amplify)} must be 0, 1, 2 or 3`);
   }
   a[H_AMPLIFY] = opts.amplify ?? 0;
+  a[H_ERA] = era_code(opts.era);
   a[H_SEED] = opts.seed ?? 0;
   a[H_LOCKDEP] = opts.lockdep === false ? 0 : 1;
   a[H_TRACE_FLAGS] = opts.trace ? TRACE_ON | (opts.traceLocks === false ? 0 : TRACE_LOCKS) : 0;
@@ -109,6 +132,7 @@ export function setup_machine_memory(opts: BootOptions): Mem {
   a[H_INITIAL_JIFFIES] = initial_jiffies(g.hz) | 0;
   workqueue_init_early(m, opts.wqIdleTimeoutMs ?? 0);
   m.setBootTime(clock_now());
+  if (opts.schedule !== undefined) det_setup(m, opts.schedule); // virtual boot time, the baton with the host
   Atomics.store(a, H_STATE, MACHINE_RUNNING);
   return m;
 }
@@ -149,17 +173,19 @@ export function start_cpu(sab: SharedArrayBuffer, g: Geometry, cpu: number): Mem
   trace_init_cpu();
   spinlock_init_cpu();
   watchdog_init_cpu();
-  tick_register_hook(watchdog_timer_fn);
+  registerUpcallChain('tick', watchdog_timer_fn);
   if (cpu === 0 && m.i32[H_AMPLIFY]) printk(`kdefer: race amplification level ${m.i32[H_AMPLIFY]}, seed ${m.i32[H_SEED]}`);
   softirq_kernel_init(true);
   try {
     // Built-in mechanisms open their vectors here, as init_timers and softirq_init do.
     tasklet_init_cpu();
     init_timers();
+    hrtimers_init_cpu();
     slab_init_cpu();
   } finally {
     softirq_kernel_init(false);
   }
+  era_init_cpu();
   spawn_ksoftirqd();
   workqueue_init_cpu();
   return m;

@@ -44,7 +44,7 @@ import {
   PC_SPINNING_ON,
 } from './layout.js';
 import { mem, i32, cpuId, PCB } from './smp.js';
-import { preempt_point } from './entry.js';
+import { preempt_point, cpu_relax } from './entry.js';
 import { registry_resolve, NAME_KIND_LOCK, KdeferError, name_of } from './module.js';
 import { printk, KERN_EMERG, oops_end, call_trace } from './printk.js';
 import {
@@ -57,9 +57,9 @@ import {
   context_name,
   in_interrupt,
 } from './preempt.js';
-import { comm_of_pid, current_comm } from './sched/task.js';
+import { commOfPid, current_comm } from './sched/task.js';
 import { lockdep_init_cpu, lock_acquire, lock_release } from './lockdep.js';
-import { trace_event, tracing_on, tracing_locks, trace_tail, TP_LOCK_ACQUIRE, TP_LOCK_RELEASE, TP_LOCK_CONTENDED } from './trace.js';
+import { trace_event, tracing_on, tracing_locks, traceTail, TP_LOCK_ACQUIRE, TP_LOCK_RELEASE, TP_LOCK_CONTENDED } from './trace.js';
 
 // The validator's hooks: installed once at boot when lockdep is on (no branch in the hot path).
 const noop = (): void => {};
@@ -189,7 +189,7 @@ function owner_desc(m: Mem, w: number): string {
   const cpu = owner_cpu(m, w);
   if (cpu < 0) return '.owner: <none>/-1, .owner_cpu: -1';
   const pid = m.i32[w + LK_OWNER_PID]!;
-  return `.owner: ${comm_of_pid(m, pid)}/${pid}, .owner_cpu: ${cpu}`;
+  return `.owner: ${commOfPid(m, pid)}/${pid}, .owner_cpu: ${cpu}`;
 }
 
 function spin_dump(lock: SpinlockT, msg: string, rw: boolean): void {
@@ -209,7 +209,7 @@ function spin_dump(lock: SpinlockT, msg: string, rw: boolean): void {
   if (tracing_on()) {
     for (const c of ownerCpu >= 0 && ownerCpu !== cpuId ? [cpuId, ownerCpu] : [cpuId]) {
       printk(KERN_EMERG + `Last trace events of CPU#${c}:`);
-      for (const l of trace_tail(mem, c, 8)) printk(KERN_EMERG + l);
+      for (const l of traceTail(mem, c, 8)) printk(KERN_EMERG + l);
     }
   }
 }
@@ -265,7 +265,7 @@ function spin_slow(lock: SpinlockT): void {
   let spins = 0;
   try {
     for (;;) {
-      preempt_point();
+      cpu_relax(); // a yield in deterministic mode: the holder must run
       if (Atomics.load(i32, w) === 0 && Atomics.compareExchange(i32, w, 0, me) === 0) return;
       if ((++spins & 255) === 0 && clock_now() - t0 > bound) spin_bug_fatal(lock, 'lockup suspected', false);
     }

@@ -24,13 +24,13 @@ import {
   kick_cpu,
   kick_cpu_control,
   readLog,
-  format_log,
+  formatLog,
   readReports,
   type Report,
-  proc_softirqs,
-  proc_interrupts,
-  proc_net_softnet_stat,
-  softnet_stat,
+  procSoftirqs,
+  procInterrupts,
+  procNetSoftnetStat,
+  softnetStat,
   type SoftnetStat,
   kstat_softirqs,
   kstat_irqs,
@@ -38,9 +38,9 @@ import {
   readWorkers,
   assertIrq,
   checkIrq,
-  irq_set_affinity_mem,
-  host_shared_array,
-  host_percpu_array,
+  irqSetAffinityMem,
+  hostSharedArray,
+  hostPercpuArray,
   KdeferError,
   H_STATE,
   H_ACTIVITY,
@@ -58,15 +58,15 @@ import {
   REQ_HARDIRQ,
   REQ_RESCHED,
   REQ_CALL,
-  jiffies_at,
+  jiffiesAt,
   MAX_CPUS,
   log_store,
-  describe_activity,
-  comm_of_pid,
+  describeActivity,
+  commOfPid,
   H_HARDLOCKUP_MS,
   PC_LOC_COUNT,
   PC_CURRENT_PID,
-  chrome_trace,
+  chromeTrace,
   readTrace,
   kasanReportCount,
   lockdepReportCount,
@@ -74,6 +74,17 @@ import {
 } from '@kdefer/core';
 import { writeFile } from 'node:fs/promises';
 import type { CpuApi, CpuStartup } from './cpu.js';
+import { DetPump } from './det_pump.js';
+import {
+  det_read_record,
+  det_divergence,
+  det_vclock,
+  det_host_holds,
+  det_finish_replay,
+  type DetRecord,
+  type DetDivergence,
+  type ScheduleOptions,
+} from '@kdefer/core';
 
 type Listener = Parameters<Endpoint['addEventListener']>[1];
 
@@ -109,6 +120,8 @@ export class Machine {
     private readonly cpuThreads: Worker[],
     private readonly ports: MessagePort[],
     private readonly cpusApi: Remote<CpuApi>[],
+    private readonly pump: DetPump | null,
+    private readonly scheduleOpts: ScheduleOptions | undefined,
   ) {
     this.exitPromises = cpuThreads.map((w, cpu) =>
       once(w, 'exit').then(([code]) => {
@@ -149,8 +162,8 @@ export class Machine {
             const pid = f(PC_CURRENT_PID);
             const say = (s: string): void => log_store(this.mem, c, 3, pid, 0, s);
             say(`NMI watchdog: Watchdog detected hard LOCKUP on cpu ${c}`);
-            say(`CPU: ${c} PID: ${pid} Comm: ${pid ? comm_of_pid(this.mem, pid) : `swapper/${c}`} Not tainted 6.12.0-kdefer #1`);
-            say(`doing: ${describe_activity(this.mem, c)} (no interrupt taken for ${Math.round(now - since[c]!)} ms)`);
+            say(`CPU: ${c} PID: ${pid} Comm: ${pid ? commOfPid(this.mem, pid) : `swapper/${c}`} Not tainted 6.12.0-kdefer #1`);
+            say(`doing: ${describeActivity(this.mem, c)} (no interrupt taken for ${Math.round(now - since[c]!)} ms)`);
           }
         }
       },
@@ -191,16 +204,19 @@ export class Machine {
     const ports: MessagePort[] = [];
     const apis: Remote<CpuApi>[] = [];
     const entry = new URL('./cpu.js', import.meta.url);
+    let lost: () => string | undefined = () => undefined;
+    const pump = opts.schedule ? new DetPump(mem, () => lost()) : null;
     for (let cpu = 0; cpu < cpus; cpu++) {
       const { port1, port2 } = new MessageChannel();
       const startup: CpuStartup = { sab: mem.sab, geometry: mem.g, cpu, port: port2 };
       const w = new Worker(entry, { workerData: startup, transferList: [port2], name: `cpu${cpu}` });
       workers.push(w);
       ports.push(port1);
-      apis.push(wrap<CpuApi>(hostEndpoint(port1, () => kick_cpu_control(mem, cpu))));
+      apis.push(wrap<CpuApi>(pump ? detEndpoint(pump, cpu, port1) : hostEndpoint(port1, () => kick_cpu_control(mem, cpu))));
     }
-    const m = new Machine(mem, workers, ports, apis);
-    m.startNmiWatchdog();
+    const m = new Machine(mem, workers, ports, apis, pump, opts.schedule);
+    lost = () => (m.lost.size > 0 ? [...m.lost.values()].join('; ') : undefined);
+    if (!pump) m.startNmiWatchdog(); // in deterministic mode a lockup is the schedule's, seen by the CPUs' own watchdogs
     const failure = new Promise<never>((_, reject) => {
       for (const [cpu, w] of workers.entries()) {
         w.once('error', (e) => reject(new KdeferError(`CPU ${cpu} failed to start: ${e instanceof Error ? e.message : String(e)}`)));
@@ -209,6 +225,7 @@ export class Machine {
     failure.catch(() => {});
     try {
       const timeout = opts.bootTimeoutMs ?? 30_000;
+      if (pump) await Promise.race([pump.boot(timeout), failure]);
       await Promise.race([
         Promise.all(apis.map((a) => a.ping())),
         failure,
@@ -239,7 +256,9 @@ export class Machine {
     const gone = this.exitPromises[cpu]!.then(() => {
       throw new KdeferError(this.lost.get(cpu) ?? `CPU ${cpu} stopped`);
     });
-    return (await Promise.race([this.cpusApi[cpu]!.call(module, entry, args), gone])) as T;
+    const racers: Promise<unknown>[] = [this.cpusApi[cpu]!.call(module, entry, args), gone];
+    if (this.pump) racers.push(this.pump.stuck());
+    return (await Promise.race(racers)) as T;
   }
 
   /**
@@ -249,13 +268,44 @@ export class Machine {
    */
   raiseIrq(irq: number): number {
     checkIrq(this.mem, irq, 'raiseIrq');
+    // Deterministic mode: applied while the host holds the baton (-1 when queued until it does).
+    if (this.pump) return this.pump.hostOp(() => assertIrq(this.mem, irq)) ?? -1;
     return assertIrq(this.mem, irq);
   }
 
   /** Route `irq` to the CPUs of `mask` (a bitmask or a list of CPUs). */
   setIrqAffinity(irq: number, mask: number | number[]): void {
     checkIrq(this.mem, irq, 'setIrqAffinity');
-    irq_set_affinity_mem(this.mem, irq, mask);
+    if (this.pump) this.pump.hostOp(() => irqSetAffinityMem(this.mem, irq, mask));
+    else irqSetAffinityMem(this.mem, irq, mask);
+  }
+
+  /** Whether this machine runs in deterministic mode (boot option `schedule`). */
+  get deterministic(): boolean {
+    return this.pump !== null;
+  }
+
+  /**
+   * Let time pass: `ms` of virtual time in deterministic mode (the machine
+   * runs, timers fire on the way), `ms` of wall time otherwise.
+   */
+  async advance(ms: number): Promise<void> {
+    if (!(ms >= 0)) throw new KdeferError(`advance: ${String(ms)} is not a number of milliseconds >= 0`);
+    if (this.pump) return this.pump.advance(ms);
+    await delay(ms);
+  }
+
+  /**
+   * Deterministic mode: the schedule this run followed — the strategy as
+   * booted, the steps taken, virtual time, and the switches (step, cpu) a
+   * replay feeds back; with the divergence when a replay left its schedule.
+   * Throws in the free-running mode.
+   */
+  scheduleRecord(): { schedule: ScheduleOptions; record: DetRecord; divergence: DetDivergence | null } {
+    if (!this.pump || !this.scheduleOpts)
+      throw new KdeferError('scheduleRecord: this machine was booted without a schedule (not deterministic)');
+    if (det_host_holds(this.mem)) det_finish_replay(this.mem);
+    return { schedule: this.scheduleOpts, record: det_read_record(this.mem), divergence: det_divergence(this.mem) };
   }
 
   /**
@@ -264,6 +314,10 @@ export class Machine {
    */
   async quiesce(opts: QuiesceOptions = {}): Promise<void> {
     const timeout = opts.timeoutMs ?? 30_000;
+    if (this.pump) {
+      await Promise.race([this.pump.quiesce(), rejectAfter(timeout, `quiesce: still busy after ${timeout} ms:\n${this.cpuStatus()}`)]);
+      return;
+    }
     const t0 = performance.now();
     let stable = 0;
     for (;;) {
@@ -308,7 +362,7 @@ export class Machine {
 
   /** The kernel log, as `dmesg` prints it. */
   dmesg(): string {
-    return format_log(this.mem);
+    return formatLog(this.mem);
   }
   /** The kernel log as records (CPU, context, level, time, text). */
   dmesgRecords(from = 0): LogRecord[] {
@@ -325,19 +379,19 @@ export class Machine {
   }
   /** /proc/softirqs */
   procSoftirqs(): string {
-    return proc_softirqs(this.mem);
+    return procSoftirqs(this.mem);
   }
   /** /proc/interrupts */
   procInterrupts(): string {
-    return proc_interrupts(this.mem);
+    return procInterrupts(this.mem);
   }
   /** /proc/net/softnet_stat: one line per CPU, hex fields (processed, dropped, time_squeeze, ...). */
   procNetSoftnetStat(): string {
-    return proc_net_softnet_stat(this.mem);
+    return procNetSoftnetStat(this.mem);
   }
   /** Every CPU's softnet_data counters (napi.ts). */
   softnetStat(): SoftnetStat[] {
-    return softnet_stat(this.mem);
+    return softnetStat(this.mem);
   }
   /** Softirq handler runs [cpu][vector]. */
   softirqCounts(): number[][] {
@@ -369,15 +423,15 @@ export class Machine {
   }
   /** A shared array a module declared, by name. */
   sharedArray<C extends TypedCtor>(name: string, ctor: C, length?: number): InstanceType<C> {
-    return host_shared_array(this.mem, name, ctor, length);
+    return hostSharedArray(this.mem, name, ctor, length);
   }
   /** A per-CPU array a module declared, one view per CPU. */
   perCpuArray<C extends TypedCtor>(name: string, ctor: C, length = 1): InstanceType<C>[] {
-    return host_percpu_array(this.mem, name, ctor, length);
+    return hostPercpuArray(this.mem, name, ctor, length);
   }
   /** The trace (boot with `trace: true`) as Chrome trace-event JSON, for Perfetto. */
-  trace(): ReturnType<typeof chrome_trace> {
-    return chrome_trace(this.mem);
+  trace(): ReturnType<typeof chromeTrace> {
+    return chromeTrace(this.mem);
   }
   /** The raw trace records of every CPU. */
   traceRecords(): TraceRecord[] {
@@ -391,7 +445,7 @@ export class Machine {
   }
   /** jiffies now. */
   jiffies(): number {
-    return jiffies_at(this.mem);
+    return this.pump ? jiffiesAt(this.mem, det_vclock(this.mem)) : jiffiesAt(this.mem);
   }
   /** Whether a BUG or Oops stopped the machine. */
   panicked(): boolean {
@@ -435,6 +489,7 @@ export class Machine {
       return;
     }
     this.stopped = true;
+    this.pump?.end();
     for (const h of Machine.shutdownHooks) {
       try {
         h(this);
@@ -485,6 +540,22 @@ function hostEndpoint(port: MessagePort, ring: () => void): Endpoint {
       if (f) port.off('message', f);
       map.delete(l);
     },
+  };
+}
+
+/** comlink's endpoint in deterministic mode: posts go through the host pump. */
+function detEndpoint(pump: DetPump, cpu: number, port: MessagePort): Endpoint {
+  const listeners = new Set<Listener>();
+  pump.addPort(cpu, port, (data) => {
+    for (const l of listeners) {
+      if (typeof l === 'function') l({ data } as MessageEvent);
+      else l.handleEvent({ data } as MessageEvent);
+    }
+  });
+  return {
+    postMessage: (msg: unknown, transfer?: unknown[]) => pump.post(cpu, msg, transfer),
+    addEventListener: (_type: string, l: Listener) => listeners.add(l),
+    removeEventListener: (_type: string, l: Listener) => listeners.delete(l),
   };
 }
 
