@@ -120,3 +120,17 @@ export {
   type FoundReport,
   type ReportKind,
 } from './usermod.js';
+export {
+  STORIES,
+  type StoryId,
+  EXPLANATIONS,
+  hostCores,
+  runForgottenMarkBh,
+  runMindcraft,
+  formatMarkBh,
+  formatMindcraft,
+  historyCharts,
+  MINDCRAFT_PATHS,
+  type MarkBhResult,
+  type MindcraftResult,
+} from './scenarios/history.js';

@@ -18,6 +18,7 @@ import { workqueueCommand } from './commands/workqueue.js';
 import { runCommand } from './commands/run.js';
 import { initCommand } from './commands/init.js';
 import { tortureCommand } from './commands/torture.js';
+import { historyCommand } from './commands/history.js';
 import { collectTraces } from './trace_file.js';
 
 const COMMANDS: (() => Command)[] = [
@@ -30,6 +31,7 @@ const COMMANDS: (() => Command)[] = [
   runCommand,
   initCommand,
   tortureCommand,
+  historyCommand,
 ];
 
 async function main(argv: string[]): Promise<void> {
