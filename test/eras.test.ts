@@ -1,6 +1,6 @@
 import { describe, it, expect } from 'vitest';
 import { Machine } from '@kdefer/workers';
-import { ERAS, BH22_SHARED, bh22_stats_of, host_shared_array } from '@kdefer/core';
+import { ERAS, BH22_SHARED, bh22_stats_of, hostSharedArray } from '@kdefer/core';
 import { withMachine } from './helpers.js';
 
 const stats = (m: Machine): Promise<number[]> => m.call<number[]>(0, 'eras', 'stats');
@@ -53,7 +53,7 @@ describe('eras 2.2 and 2.4: old-style bottom halves', () => {
         const s = await stats(m);
         expect(s[1]).toBe(0); // the routines saw no other routine inside
         if (era === '2.2') {
-          const b = bh22_stats_of(host_shared_array(m.mem, BH22_SHARED, Int32Array));
+          const b = bh22_stats_of(hostSharedArray(m.mem, BH22_SHARED, Int32Array));
           expect(b.overlap).toBe(0);
           expect(b.active & b.mask).toBe(0); // nothing marked is left behind
         }

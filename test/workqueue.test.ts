@@ -3,7 +3,7 @@
 // (machine.workers()), never through sleeps, and assert what must always hold.
 import { describe, it, expect } from 'vitest';
 import type { Machine } from '@kdefer/workers';
-import { registry_lookup, WK_DATA, WORK_STRUCT_PENDING, WORK_STRUCT_PWQ } from '@kdefer/core';
+import { registryLookup, WK_DATA, WORK_STRUCT_PENDING, WORK_STRUCT_PWQ } from '@kdefer/core';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { fileURLToPath } from 'node:url';
@@ -72,7 +72,7 @@ describe('workqueues: queueing and context', () => {
 
   it('S-WQ-1: work->data holds WORK_STRUCT_PENDING (bit 0) and WORK_STRUCT_PWQ (bit 2) while queued; all clear once it ran', async () => {
     await withMachine({ fixtures: ['wq'] }, async (m) => {
-      const e = registry_lookup(m.mem, 'work:wq.hold')!;
+      const e = registryLookup(m.mem, 'work:wq.hold')!;
       const data = (): number => Atomics.load(m.mem.i32, m.mem.work(e.value, WK_DATA));
       await m.call(0, 'wq', 'holdStart', 1);
       await until(() => S(m)[33] === 1, 'the work to start');

@@ -134,3 +134,22 @@ export {
   type MarkBhResult,
   type MindcraftResult,
 } from './scenarios/history.js';
+export {
+  explore,
+  detRun,
+  replay,
+  shrink,
+  readScheduleFile,
+  scheduleFile,
+  reportSignature,
+  changedModules,
+  runSeed,
+  type DetTarget,
+  type DetRunResult,
+  type DetReport,
+  type ScheduleFile,
+  type ExploreOptions,
+  type ExploreResult,
+  type ReplayResult,
+  type ShrinkResult,
+} from './scenarios/explore.js';

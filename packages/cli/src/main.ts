@@ -19,6 +19,7 @@ import { runCommand } from './commands/run.js';
 import { initCommand } from './commands/init.js';
 import { tortureCommand } from './commands/torture.js';
 import { historyCommand } from './commands/history.js';
+import { exploreCommand, replayCommand, shrinkCommand } from './commands/explore.js';
 import { collectTraces } from './trace_file.js';
 
 const COMMANDS: (() => Command)[] = [
@@ -32,6 +33,9 @@ const COMMANDS: (() => Command)[] = [
   initCommand,
   tortureCommand,
   historyCommand,
+  exploreCommand,
+  replayCommand,
+  shrinkCommand,
 ];
 
 async function main(argv: string[]): Promise<void> {

@@ -178,7 +178,8 @@ export const H_DET_HOLDER = 53; //          B  CPU holding the baton, -1 the hos
 export const H_DET_STEP = 54; //            B  preemption points taken so far (the schedule's clock)
 export const H_DET_HOST_BATON = 55; //      A  1 while the host holds the baton (its Atomics.waitAsync word)
 export const H_DET_VCLOCK = 56; //          B  float64 at word 56: virtual epoch ms (clock_now in det mode)
-export const H_DET_HOST_DEADLINE = 58; //   B  float64 at word 58: reserved (virtual ms the host wants the baton back)
+export const H_DET_FPRINT = 58; //          B  fingerprint of the run so far: a hash of each step's CPU, kind, preempt_count, pid
+export const H_DET_SPARE = 59; //           -  reserved
 export const H_DET_RNG = 60; //             B  the strategy's xorshift32 state
 export const H_DET_SWITCHES = 61; //        B  switches recorded (DT_RECORD)
 export const H_DET_FLAGS = 62; //           I  DETF_* below
@@ -765,10 +766,12 @@ export const DT_DIV_ACTUAL = 9; //          B  the CPU that ran instead (-1 host
 export const DT_DIV_WHY = 10; //            B  DIV_* (det.ts)
 export const DT_YIELD_LOW = 11; //          B  pct: the priority the next yielding CPU is demoted to
 export const DT_OVERFLOW = 12; //           B  1: more switches than DT_CAP (the record is incomplete)
+export const DT_HAS_FP = 13; //             I  replay: the table's entries carry fingerprints (checked)
 export const DT_PRIO = 32; //               B  pct: one priority per CPU (MAX_CPUS words)
 export const DT_CHANGE = 96; //             I  pct: the change points (counted steps), DT_MAX_CHANGES
 export const DT_MAX_CHANGES = 32;
-export const DT_TABLES = 128; //            replay table (DT_NREPLAY × 2: step, cpu), then the record (DT_CAP × 2)
+export const DT_TABLES = 128; //            replay table (DT_NREPLAY × DT_ENTRY), then the record (DT_CAP × DT_ENTRY)
+export const DT_ENTRY = 3; //               words of an entry: step, cpu, fingerprint (H_DET_FPRINT when it was taken)
 /** DT_STRATEGY values. */
 export const STRAT_RANDOM = 1;
 export const STRAT_PCT = 2;
@@ -780,7 +783,7 @@ export const STRAT_REPLAY = 3;
  * Context: host, setup.
  * @returns the region's size.
  */
-export const det_region_words = (replay: number, cap: number): number => DT_TABLES + 2 * (replay + cap);
+export const det_region_words = (replay: number, cap: number): number => DT_TABLES + DT_ENTRY * (replay + cap);
 
 /** Where each region begins, in words; computed once from the geometry. */
 export interface Regions {

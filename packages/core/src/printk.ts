@@ -480,12 +480,12 @@ export function readLog(m: Mem, from = 0): LogRecord[] {
 }
 
 /**
- * format_record - one record as `dmesg` prints it with CONFIG_PRINTK_CALLER: "[    0.001234][    C1] text".
+ * formatRecord - one record as `dmesg` prints it with CONFIG_PRINTK_CALLER: "[    0.001234][    C1] text".
  * @param r - the record.
  * Context: any (pure).
  * @returns the line, without a newline.
  */
-export function format_record(r: LogRecord): string {
+export function formatRecord(r: LogRecord): string {
   const secs = Math.floor(r.timeUs / 1e6);
   const us = Math.floor(r.timeUs - secs * 1e6);
   const caller = r.ctx === 0 ? `T${r.pid}` : `C${r.cpu}`;
@@ -493,15 +493,15 @@ export function format_record(r: LogRecord): string {
 }
 
 /**
- * format_log - the log from sequence `from` on, as `dmesg` prints it.
+ * formatLog - the log from sequence `from` on, as `dmesg` prints it.
  * @param m - the machine's memory.
  * @param from - the first sequence number.
  * Context: any thread, host side too; reads the ring with Atomics.load, takes no lock. Does not sleep.
  * @returns the text, one line per record.
  */
-export function format_log(m: Mem, from = 0): string {
+export function formatLog(m: Mem, from = 0): string {
   return readLog(m, from)
-    .map((r) => format_record(r) + '\n')
+    .map((r) => formatRecord(r) + '\n')
     .join('');
 }
 

@@ -46,9 +46,11 @@ import {
   putString,
   getString,
 } from './layout.js';
-import { setCurrentTask, commBytesLen, comm_of_pid, current_comm } from './sched/task.js';
+import { setCurrentTask, commBytesLen, commOfPid, current_comm } from './sched/task.js';
 // Re-exported: the scheduler's face still offers the task table's readers.
-export { comm_of_pid, current_comm };
+export { commOfPid, current_comm };
+/** @deprecated the old name of commOfPid, kept only for workqueue.ts (lane floor2 switches it); do not use. */
+export const comm_of_pid = commOfPid;
 import { mem, i32, cpuId, PCB, kick_cpu } from './smp.js';
 import { preempt_point, entry_work_pending } from './entry.js';
 import { det_on } from './det.js';
@@ -309,7 +311,7 @@ function enqueue(t: TaskStruct): void {
 export function wakeUpPid(pid: number, cpuHint?: number): boolean {
   const local = tasks.get(pid);
   if (local) return wake_up_process(local);
-  const cpu = cpuHint ?? cpu_of_pid(mem, pid);
+  const cpu = cpuHint ?? cpuOfPid(mem, pid);
   if (cpu === cpuId) return false; // exited
   if (cpu < 0) return false;
   const base = mem.cpu(cpu, PC_WAKE_RING);
@@ -325,7 +327,7 @@ export function wakeUpPid(pid: number, cpuHint?: number): boolean {
   }
 }
 
-export function cpu_of_pid(m: Mem, pid: number): number {
+export function cpuOfPid(m: Mem, pid: number): number {
   for (let s = 0; s < m.g.maxTasks; s++) if (Atomics.load(m.i32, m.task(s, TK_PID)) === pid) return m.i32[m.task(s, TK_CPU)]!;
   return -1;
 }

@@ -57,9 +57,9 @@ import {
   context_name,
   in_interrupt,
 } from './preempt.js';
-import { comm_of_pid, current_comm } from './sched/task.js';
+import { commOfPid, current_comm } from './sched/task.js';
 import { lockdep_init_cpu, lock_acquire, lock_release } from './lockdep.js';
-import { trace_event, tracing_on, tracing_locks, trace_tail, TP_LOCK_ACQUIRE, TP_LOCK_RELEASE, TP_LOCK_CONTENDED } from './trace.js';
+import { trace_event, tracing_on, tracing_locks, traceTail, TP_LOCK_ACQUIRE, TP_LOCK_RELEASE, TP_LOCK_CONTENDED } from './trace.js';
 
 // The validator's hooks: installed once at boot when lockdep is on (no branch in the hot path).
 const noop = (): void => {};
@@ -189,7 +189,7 @@ function owner_desc(m: Mem, w: number): string {
   const cpu = owner_cpu(m, w);
   if (cpu < 0) return '.owner: <none>/-1, .owner_cpu: -1';
   const pid = m.i32[w + LK_OWNER_PID]!;
-  return `.owner: ${comm_of_pid(m, pid)}/${pid}, .owner_cpu: ${cpu}`;
+  return `.owner: ${commOfPid(m, pid)}/${pid}, .owner_cpu: ${cpu}`;
 }
 
 function spin_dump(lock: SpinlockT, msg: string, rw: boolean): void {
@@ -209,7 +209,7 @@ function spin_dump(lock: SpinlockT, msg: string, rw: boolean): void {
   if (tracing_on()) {
     for (const c of ownerCpu >= 0 && ownerCpu !== cpuId ? [cpuId, ownerCpu] : [cpuId]) {
       printk(KERN_EMERG + `Last trace events of CPU#${c}:`);
-      for (const l of trace_tail(mem, c, 8)) printk(KERN_EMERG + l);
+      for (const l of traceTail(mem, c, 8)) printk(KERN_EMERG + l);
     }
   }
 }

@@ -57,13 +57,13 @@ let nextTickAt = 0; // clock_now() at which the next jiffy starts
 const tickHooks = upcallChains.tick;
 
 /**
- * jiffies_at - the jiffies value the clock gives at `epochMs`, without waiting for a tick.
+ * jiffiesAt - the jiffies value the clock gives at `epochMs`, without waiting for a tick.
  * @param m - the machine's memory.
  * @param epochMs - the clock reading (default: clock_now()).
  * Context: any, host side too (reads only words written once at boot). Does not sleep.
  * @returns initial_jiffies(HZ) plus the whole ticks since boot.
  */
-export function jiffies_at(m: Mem, epochMs: number = clock_now()): number {
+export function jiffiesAt(m: Mem, epochMs: number = clock_now()): number {
   const hz = m.i32[H_HZ]!;
   return initial_jiffies(hz) + Math.floor(((epochMs - m.bootTime()) * hz) / 1000);
 }
@@ -74,7 +74,7 @@ export function jiffies_at(m: Mem, epochMs: number = clock_now()): number {
  * @returns the current jiffies (a double: no 64-bit split as on 32-bit kernels).
  */
 export function get_jiffies_64(): number {
-  return jiffies_at(mem);
+  return jiffiesAt(mem);
 }
 
 /**
@@ -95,7 +95,7 @@ export function tick_check(): boolean {
  */
 export function tick_update_jiffies(): number {
   const now = clock_now();
-  const j = jiffies_at(mem, now);
+  const j = jiffiesAt(mem, now);
   jiffies = j;
   // Shared low word: a monotonic max that other CPUs and the host may read.
   const lo = j | 0;

@@ -421,6 +421,9 @@ function call_timer_fn(cpu: number, id: number): void {
         if (map >= 0) lock_map_acquire(map);
         trace_event(TP_TIMER_EXPIRE_ENTRY, id, i32[tw(id, TM_NAME)]!);
         if (!irqsafe) i32[PCB + PC_IRQS_DISABLED] = 0;
+        // An interrupt (or, in deterministic mode, another CPU) may come in
+        // between the base lock's release and the function's first statement.
+        preempt_point();
         try {
           i32[PCB + PC_TIMERS_RUN]!++;
           Atomics.add(i32, tw(id, TM_RUNS), 1);

@@ -35,6 +35,7 @@ const TABLE = {
   'race.shutdown': { first: 51, count: 1 },
   /** the device line, then the gate line */
   'race.tasklet-teardown': { first: 52, count: 2 },
+  'race.del-timer-narrow': { first: 54, count: 1 },
 } as const satisfies Record<string, { first: number; count: number }>;
 
 /** A built-in module that has IRQ lines. */

@@ -28,7 +28,7 @@ import { availableParallelism } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { readFileSync } from 'node:fs';
 import { Machine, NetDevice } from '@kdefer/workers';
-import { NET_RX_SOFTIRQ, MAX_CPUS, KdeferError, BH22_SHARED, bh22_stats_of, host_shared_array, type Era } from '@kdefer/core';
+import { NET_RX_SOFTIRQ, MAX_CPUS, KdeferError, BH22_SHARED, bh22_stats_of, hostSharedArray, type Era } from '@kdefer/core';
 import {
   RX,
   RX_IRQ_BASE,
@@ -343,7 +343,7 @@ export async function runScalingOnce(o: RunOptions): Promise<RunResult> {
         deviceWakeups: ds.wakeups,
         accounting: acct,
         bhOverlap: Atomics.load(stats, ST_BH_OVERLAP),
-        bhBusy: era === '2.2' ? bh22_stats_of(host_shared_array(m.mem, BH22_SHARED, Int32Array)).busy : 0,
+        bhBusy: era === '2.2' ? bh22_stats_of(hostSharedArray(m.mem, BH22_SHARED, Int32Array)).busy : 0,
         napiIrqOn: Atomics.load(stats, ST_NAPI_IRQ_ON),
         softnetStat: m.procNetSoftnetStat(),
         procInterrupts: m.procInterrupts(),

@@ -284,7 +284,7 @@ export interface Bh22Stats {
 
 /**
  * bh22_stats_of - read the 2.2 bottom halves' counters from shared memory.
- * @param a - the 'era.bh22' shared array (host_shared_array or this CPU's view).
+ * @param a - the 'era.bh22' shared array (hostSharedArray or this CPU's view).
  * Context: the host or any CPU. Does not sleep.
  * @returns the counters.
  */
@@ -301,7 +301,7 @@ export function bh22_stats_of(a: Int32Array): Bh22Stats {
   };
 }
 
-/** The shared array's name (host_shared_array(m, BH22_SHARED, Int32Array)). */
+/** The shared array's name (hostSharedArray(m, BH22_SHARED, Int32Array)). */
 export const BH22_SHARED = 'era.bh22';
 
 /**
