@@ -121,6 +121,20 @@ export {
   type ReportKind,
 } from './usermod.js';
 export {
+  STORIES,
+  type StoryId,
+  EXPLANATIONS,
+  hostCores,
+  runForgottenMarkBh,
+  runMindcraft,
+  formatMarkBh,
+  formatMindcraft,
+  historyCharts,
+  MINDCRAFT_PATHS,
+  type MarkBhResult,
+  type MindcraftResult,
+} from './scenarios/history.js';
+export {
   explore,
   detRun,
   replay,

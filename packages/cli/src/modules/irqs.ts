@@ -27,6 +27,8 @@ const TABLE = {
   wqdemo: { first: 20, count: 1 },
   /** rx: RX_MAX_QUEUES queues */
   rx: { first: 24, count: 4 },
+  /** history: the forgetful driver's line, then the unrelated driver's */
+  history: { first: 28, count: 2 },
   'race.del-timer-uaf': { first: 48, count: 1 },
   'race.rearm': { first: 49, count: 1 },
   'race.sync-deadlock': { first: 50, count: 1 },

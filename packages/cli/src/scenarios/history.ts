@@ -1,0 +1,377 @@
+/**
+ * scenarios/history.ts — `kdefer history`: the seed paper's history (Wilcox,
+ * "I'll Do It Later", OLS 2003) replayed on machines booted as each era,
+ * with the figures each story turns on. Prints nothing: commands/history.ts
+ * prints, bench/src/history.ts writes bench/results/history.json and the
+ * charts. Facts and sources: shared/history.md (H-… statements).
+ *
+ * Stories so far: 3 the forgotten mark_bh, 1 Mindcraft's bottleneck. A
+ * speedup is only claimed for CPU counts up to the host's cores: above that
+ * the CPU threads share cores and the figure says nothing about the kernel.
+ */
+import { availableParallelism } from 'node:os';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Machine } from '@kdefer/workers';
+import { KdeferError, type Era } from '@kdefer/core';
+import {
+  HISTORY,
+  HISTORY_IRQ_A,
+  HISTORY_IRQ_B,
+  HISTORY_NAMES,
+  HISTORY_SAMPLES,
+  S_A_IRQS,
+  S_A_QUEUED,
+  S_A_SWALLOWED,
+  S_A_RUNS,
+  S_B_IRQS,
+  S_LAT_N,
+  S_MTR_N,
+  S_WORDS,
+  T_WORDS,
+} from '../modules/history.js';
+import { runScalingOnce, calibrate, DEFAULT_WORKLOAD } from './scaling.js';
+import { type RxMode } from '../modules/rx.js';
+import { lineChart } from '../charts.js';
+
+/** The module file, as Machine.boot loads it. */
+export const historyModule = new URL('../modules/history.js', import.meta.url);
+
+/** The stories, in the issue's numbering; `ready` ones run. */
+export const STORIES = [
+  { id: 'mindcraft', n: 1, title: "Mindcraft's bottleneck: NET_BH against softnet", section: '§3.1 (History), §3.5', ready: true },
+  { id: 'pingflood', n: 2, title: 'The ping flood: round-robin interrupts', section: '§3.5', ready: false },
+  { id: 'mark_bh', n: 3, title: 'The forgotten mark_bh', section: '§5 (Task and Work Queues)', ready: true },
+  { id: 'scsi', n: 4, title: 'SCSI: SCSI_BH, the SCSI tasklet, SCSI_SOFTIRQ', section: '§6', ready: false },
+  { id: 'timers', n: 5, title: 'Timers: TIMER_BH against per-CPU bases', section: '§4.1', ready: false },
+  { id: 'workqueues', n: 6, title: 'Thread-per-CPU workqueues against cmwq', section: '§5', ready: false },
+  { id: 'rt', n: 7, title: 'PREEMPT_RT', section: '(after the paper)', ready: false },
+] as const;
+export type StoryId = (typeof STORIES)[number]['id'];
+
+/** The host's cores: the most CPUs a speedup may be claimed for. */
+export function hostCores(): number {
+  return availableParallelism();
+}
+
+function quantile(xs: number[], q: number): number {
+  if (xs.length === 0) return NaN;
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor(q * (s.length - 1)))]!;
+}
+
+// ------------------------------------------------------------ 3: the forgotten mark_bh
+
+export type MarkBhVariant = 'forgets, alone' | 'forgets, next to a driver that marks' | 'marks IMMEDIATE_BH itself';
+export const MARK_BH_VARIANTS: MarkBhVariant[] = ['forgets, alone', 'forgets, next to a driver that marks', 'marks IMMEDIATE_BH itself'];
+
+export interface MarkBhRow {
+  era: Era;
+  variant: MarkBhVariant;
+  /** driver A's interrupts, its queue_task calls that queued, and those swallowed (sync still set) */
+  aIrqs: number;
+  queued: number;
+  swallowed: number;
+  /** times A's task ran */
+  runs: number;
+  /** the other driver's interrupts (each marks IMMEDIATE_BH) */
+  bIrqs: number;
+  /** A's task, queued -> ran, ms (NaN: it never ran) */
+  latencyP50Ms: number;
+  latencyMaxMs: number;
+  /** from the mark_bh(IMMEDIATE_BH) that ran A's task to the run, ms */
+  markToRunP99Ms: number;
+  markToRunMaxMs: number;
+}
+
+export interface MarkBhOptions {
+  cpus: number;
+  /** seconds per variant */
+  seconds: number;
+  /** A's interrupt period and the other driver's, ms */
+  aPeriodMs?: number;
+  bPeriodMs?: number;
+  eras?: Era[];
+  signal?: AbortSignal;
+  onProgress?: (label: string) => void;
+}
+
+export interface MarkBhResult {
+  rows: MarkBhRow[];
+  aPeriodMs: number;
+  bPeriodMs: number;
+  jiffyMs: number;
+  figures: {
+    /** runs of the forgetful driver's task alone (2.2): 0 — it never runs */
+    marked_bh_missing_runs: number;
+    /** the same in 2.4 */
+    marked_bh_missing_runs_24: number;
+    /** queue_task calls swallowed alone (2.2): every one after the first */
+    marked_bh_swallowed_alone: number;
+    /** next to the marking driver (2.2): the mark -> run p99 and the queued -> ran max, ms */
+    marked_bh_mark_to_run_p99_ms: number;
+    marked_bh_latency_max_ms: number;
+  };
+}
+
+/** Run one variant on a fresh machine. */
+async function markBhOnce(era: Era, variant: MarkBhVariant, o: MarkBhOptions, aPeriod: number, bPeriod: number): Promise<MarkBhRow> {
+  const m = await Machine.boot({ cpus: o.cpus, era, modules: [historyModule], lockdep: false });
+  try {
+    await m.call(0, HISTORY, 'setup', variant === 'marks IMMEDIATE_BH itself');
+    m.setIrqAffinity(HISTORY_IRQ_A, [0]);
+    m.setIrqAffinity(HISTORY_IRQ_B, [o.cpus > 1 ? 1 : 0]);
+    const withB = variant === 'forgets, next to a driver that marks';
+    const t0 = performance.now();
+    let nextA = 0;
+    let nextB = bPeriod / 2;
+    for (;;) {
+      const el = performance.now() - t0;
+      if (el >= o.seconds * 1000 || o.signal?.aborted) break;
+      if (el >= nextA) {
+        m.raiseIrq(HISTORY_IRQ_A);
+        nextA += aPeriod;
+      }
+      if (withB && el >= nextB) {
+        m.raiseIrq(HISTORY_IRQ_B);
+        nextB += bPeriod;
+      }
+      await sleep(Math.max(0, Math.min(nextA, withB ? nextB : Infinity) - (performance.now() - t0)));
+    }
+    await m.quiesce({ timeoutMs: 5000 });
+    const s = m.sharedArray(HISTORY_NAMES.s, Int32Array, S_WORDS);
+    const t = m.sharedArray(HISTORY_NAMES.t, Float64Array, T_WORDS);
+    const lat = Array.from(t.subarray(8, 8 + Math.min(HISTORY_SAMPLES, Atomics.load(s, S_LAT_N))));
+    const mtr = Array.from(t.subarray(8 + HISTORY_SAMPLES, 8 + HISTORY_SAMPLES + Math.min(HISTORY_SAMPLES, Atomics.load(s, S_MTR_N))));
+    const reports = m.reports();
+    if (reports.length > 0) throw new KdeferError(`history mark_bh (${era}, ${variant}): the kernel reported ${reports[0]!.title}`);
+    return {
+      era,
+      variant,
+      aIrqs: Atomics.load(s, S_A_IRQS),
+      queued: Atomics.load(s, S_A_QUEUED),
+      swallowed: Atomics.load(s, S_A_SWALLOWED),
+      runs: Atomics.load(s, S_A_RUNS),
+      bIrqs: Atomics.load(s, S_B_IRQS),
+      latencyP50Ms: quantile(lat, 0.5),
+      latencyMaxMs: lat.length ? Math.max(...lat) : NaN,
+      markToRunP99Ms: quantile(mtr, 0.99),
+      markToRunMaxMs: mtr.length ? Math.max(...mtr) : NaN,
+    };
+  } finally {
+    await m.shutdown();
+  }
+}
+
+/**
+ * Story 3: a driver queues on tq_immediate and forgets mark_bh(IMMEDIATE_BH)
+ * — alone, next to an unrelated driver that marks it, and fixed.
+ */
+export async function runForgottenMarkBh(o: MarkBhOptions): Promise<MarkBhResult> {
+  const aPeriod = o.aPeriodMs ?? 1;
+  const bPeriod = o.bPeriodMs ?? 10;
+  const rows: MarkBhRow[] = [];
+  for (const era of o.eras ?? (['2.2', '2.4'] as Era[]))
+    for (const v of MARK_BH_VARIANTS) {
+      if (o.signal?.aborted) break;
+      o.onProgress?.(`mark_bh: ${era}, ${v}`);
+      rows.push(await markBhOnce(era, v, o, aPeriod, bPeriod));
+    }
+  const row = (era: Era, v: MarkBhVariant): MarkBhRow | undefined => rows.find((r) => r.era === era && r.variant === v);
+  const alone = row('2.2', 'forgets, alone');
+  const next = row('2.2', 'forgets, next to a driver that marks');
+  return {
+    rows,
+    aPeriodMs: aPeriod,
+    bPeriodMs: bPeriod,
+    jiffyMs: 1,
+    figures: {
+      marked_bh_missing_runs: alone?.runs ?? NaN,
+      marked_bh_missing_runs_24: row('2.4', 'forgets, alone')?.runs ?? NaN,
+      marked_bh_swallowed_alone: alone?.swallowed ?? NaN,
+      marked_bh_mark_to_run_p99_ms: next?.markToRunP99Ms ?? NaN,
+      marked_bh_latency_max_ms: next?.latencyMaxMs ?? NaN,
+    },
+  };
+}
+
+// ------------------------------------------------------------ 1: Mindcraft
+
+export interface MindcraftPath {
+  id: string;
+  era: Era;
+  mode: RxMode;
+  label: string;
+}
+/** The three receive paths of the story: 2.2's NET_BH, 2.4's softnet, 2.4.20's NAPI. */
+export const MINDCRAFT_PATHS: MindcraftPath[] = [
+  { id: 'bh22', era: '2.2', mode: 'bh', label: '2.2 NET_BH' },
+  { id: 'softnet24', era: '2.4', mode: 'softirq', label: '2.4 softnet' },
+  { id: 'napi24', era: '2.4', mode: 'napi', label: '2.4 + NAPI' },
+];
+
+export interface MindcraftRow {
+  path: string;
+  era: Era;
+  mode: RxMode;
+  cpus: number;
+  /** the best delivered packets/s over the offered loads */
+  deliveredPps: number;
+  offeredPps: number;
+  /** peak(cpus) / peak(1); null when cpus exceeds the host's cores */
+  speedup: number | null;
+  /** 2.2: do_bottom_half calls per second that found another CPU running bottom halves */
+  bhBusyPerS: number;
+  drops: number;
+}
+
+export interface MindcraftOptions {
+  /** CPUs 1..maxCpus */
+  maxCpus: number;
+  seconds: number;
+  /** offered loads as multiples of cpus × the 1-CPU NAPI capacity */
+  loads?: number[];
+  signal?: AbortSignal;
+  onProgress?: (label: string) => void;
+}
+
+export interface MindcraftResult {
+  rows: MindcraftRow[];
+  capacityPps: number;
+  cores: number;
+  figures: {
+    softnet24_speedup_2cpu: number | null;
+    bh22_speedup_2cpu: number | null;
+    napi24_speedup_2cpu: number | null;
+  };
+}
+
+/** Story 1: the rx workload on 1..N CPUs through each era's receive path. */
+export async function runMindcraft(o: MindcraftOptions): Promise<MindcraftResult> {
+  const cores = hostCores();
+  const loads = o.loads ?? [1.1, 2];
+  o.onProgress?.('mindcraft: calibration (napi, 1 CPU)');
+  const capacity = await calibrate({}, o.seconds, o.signal);
+  const rows: MindcraftRow[] = [];
+  for (const p of MINDCRAFT_PATHS)
+    for (let cpus = 1; cpus <= o.maxCpus; cpus++) {
+      let best: MindcraftRow | null = null;
+      for (const f of loads) {
+        if (o.signal?.aborted) break;
+        o.onProgress?.(`mindcraft: ${p.label}, ${cpus} CPU${cpus > 1 ? 's' : ''}, load ${f} × capacity per CPU`);
+        const r = await runScalingOnce({
+          ...DEFAULT_WORKLOAD,
+          mode: p.mode,
+          era: p.era,
+          routing: 'affinity',
+          cpus,
+          queues: Math.max(2, Math.min(4, cpus)),
+          load: f * capacity * cpus,
+          seconds: o.seconds,
+          warmupSeconds: Math.min(0.5, o.seconds),
+          signal: o.signal,
+        });
+        if (r.kernelReports.length > 0) throw new KdeferError(`history mindcraft (${p.label}, ${cpus} CPUs): ${r.kernelReports[0]}`);
+        const row: MindcraftRow = {
+          path: p.id,
+          era: p.era,
+          mode: p.mode,
+          cpus,
+          deliveredPps: r.deliveredPps,
+          offeredPps: r.offeredPps,
+          speedup: null,
+          bhBusyPerS: r.bhBusy / (r.seconds + Math.min(0.5, o.seconds)),
+          drops: r.drops,
+        };
+        if (!best || row.deliveredPps > best.deliveredPps) best = row;
+      }
+      if (best) rows.push(best);
+    }
+  for (const r of rows) {
+    const base = rows.find((x) => x.path === r.path && x.cpus === 1);
+    r.speedup = base && base.deliveredPps > 0 && r.cpus <= cores ? r.deliveredPps / base.deliveredPps : null;
+  }
+  const sp = (id: string): number | null => rows.find((r) => r.path === id && r.cpus === 2)?.speedup ?? null;
+  return {
+    rows,
+    capacityPps: capacity,
+    cores,
+    figures: { softnet24_speedup_2cpu: sp('softnet24'), bh22_speedup_2cpu: sp('bh22'), napi24_speedup_2cpu: sp('napi24') },
+  };
+}
+
+// ------------------------------------------------------------ presenting
+
+/** What each story shows and what the paper says, in kdefer's words, with the section. */
+export const EXPLANATIONS: Record<'mindcraft' | 'mark_bh', string> = {
+  mindcraft:
+    "In 2.2 every packet's protocol work ran in NET_BH, and only one bottom half ran at a time on the whole machine, so a second CPU can take interrupts but not share the receive work: 2.2's line stays flat, and the CPUs that find NET_BH taken are counted in 'busy/s'. Softnet (2.3.43, in 2.4) gave each CPU its own backlog and NET_RX_SOFTIRQ, so the work spreads over the CPUs; NAPI (2.4.20) keeps that and polls under load. The paper (§3.1) tells it as the Mindcraft benchmark of April 1999 exposing the single-threaded bottom half, and softnet multithreading it.",
+  mark_bh:
+    "queue_task on tq_immediate only links the task; it runs when some code, anyone, marks IMMEDIATE_BH. Alone, the forgetful driver's task never runs and every later queue_task of it is swallowed, its sync bit still set; next to an unrelated driver that marks IMMEDIATE_BH it runs, late by up to that driver's period, and within a jiffy of each mark. The paper (§5) calls tq_immediate's interface awful for exposing this detail: some drivers missed mark_bh() and their processing waited until something else marked the bottom half.",
+};
+
+/** The story's table, as text. */
+export function formatMarkBh(r: MarkBhResult): string {
+  const f = (x: number): string => (Number.isFinite(x) ? x.toFixed(2) : '-');
+  const lines = [
+    `ERA  DRIVER A                               IRQS  QUEUED  SWALLOWED  RUNS  OTHER-IRQS  LAT-P50  LAT-MAX  MARK->RUN-P99  MARK->RUN-MAX (ms)`,
+  ];
+  for (const x of r.rows)
+    lines.push(
+      `${x.era.padEnd(4)} ${x.variant.padEnd(38)} ${String(x.aIrqs).padStart(5)} ${String(x.queued).padStart(7)} ${String(x.swallowed).padStart(10)} ${String(x.runs).padStart(5)} ${String(x.bIrqs).padStart(11)} ${f(x.latencyP50Ms).padStart(8)} ${f(x.latencyMaxMs).padStart(8)} ${f(x.markToRunP99Ms).padStart(14)} ${f(x.markToRunMaxMs).padStart(14)}`,
+    );
+  return lines.join('\n');
+}
+
+/** The Mindcraft table, as text. */
+export function formatMindcraft(r: MindcraftResult): string {
+  const lines = ['PATH          CPUS  DELIVERED/s  OFFERED/s  SPEEDUP  BUSY/s (2.2: NET_BH taken)  DROPS'];
+  for (const x of r.rows) {
+    const label = MINDCRAFT_PATHS.find((p) => p.id === x.path)!.label;
+    const sp = x.speedup === null ? (x.cpus > r.cores ? `n/a (> ${r.cores} cores)` : '-') : `${x.speedup.toFixed(2)}x`;
+    lines.push(
+      `${label.padEnd(13)} ${String(x.cpus).padStart(4)} ${x.deliveredPps.toFixed(0).padStart(12)} ${x.offeredPps.toFixed(0).padStart(10)}  ${sp.padEnd(7)} ${(x.era === '2.2' ? x.bhBusyPerS.toFixed(0) : '-').padStart(26)} ${String(x.drops).padStart(6)}`,
+    );
+  }
+  return lines.join('\n');
+}
+
+/** The charts of the stories that ran, as SVG files. */
+export function historyCharts(r: { mindcraft?: MindcraftResult; mark_bh?: MarkBhResult }): { file: string; svg: string }[] {
+  const out: { file: string; svg: string }[] = [];
+  const colors: Record<string, string> = { bh22: '#d62728', softnet24: '#ff7f0e', napi24: '#1f77b4' };
+  if (r.mindcraft) {
+    out.push({
+      file: 'history-mindcraft.svg',
+      svg: lineChart({
+        title: "Mindcraft's bottleneck: receive throughput against CPUs",
+        subtitle: `kdefer history mindcraft; host cores: ${r.mindcraft.cores} (no speedup is claimed past them)`,
+        xLabel: 'CPUs',
+        yLabel: 'packets delivered per second',
+        xIntegers: true,
+        series: MINDCRAFT_PATHS.map((p) => ({
+          name: p.label,
+          color: colors[p.id]!,
+          points: r.mindcraft!.rows.filter((x) => x.path === p.id).map((x) => [x.cpus, x.deliveredPps] as [number, number]),
+        })),
+      }),
+    });
+  }
+  if (r.mark_bh) {
+    const rows = r.mark_bh.rows.filter((x) => x.era === '2.2');
+    out.push({
+      file: 'history-mark_bh.svg',
+      svg: lineChart({
+        title: 'The forgotten mark_bh (2.2): runs of the task against queue_task calls',
+        subtitle: 'x: variant (1 alone, 2 next to a marking driver, 3 fixed); runs and swallowed queue_task calls',
+        xLabel: 'variant',
+        yLabel: 'count',
+        xIntegers: true,
+        series: [
+          { name: 'task runs', color: '#1f77b4', points: rows.map((x, k) => [k + 1, x.runs] as [number, number]) },
+          { name: 'queue_task swallowed', color: '#d62728', points: rows.map((x, k) => [k + 1, x.swallowed] as [number, number]) },
+        ],
+      }),
+    });
+  }
+  return out;
+}
