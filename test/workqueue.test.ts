@@ -456,6 +456,34 @@ describe('workqueues: works embedded in slab objects', () => {
     });
   });
 
+  it("R-1, a stale handle, every other API: cancel, disable, enable, flush and INIT_WORK through a stale work or delayed_work handle are KASAN reports in that API, and leave the new object's disabled work and armed delayed work alone", async () => {
+    await withMachine({ fixtures: ['wq'], slabWords: 4096 }, async (m) => {
+      const r = await m.call<Record<string, unknown>>(0, 'wq', 'devStaleOps', 300);
+      expect(r.reused).toBe(true); // the precondition: both slots did go to the new object
+      expect(r.armed).toBe(true);
+      expect(r.stale).toEqual([false, false, false, false, false, false, false, false, false]);
+      // The new object's work kept its one disable (not enabled, reset or disabled again by the stale calls).
+      expect([r.stillDisabled, r.enabled, r.queued, r.ran, r.n]).toEqual([true, true, true, 1, 77]);
+      // Its delayed work's timer is still armed (not cancelled through the stale handle).
+      expect([r.stillArmed, r.cancelled]).toEqual([true, true]);
+      for (const api of [
+        'enable_work',
+        'cancel_work',
+        'disable_work',
+        'cancel_work_sync',
+        'flush_work',
+        'cancel_delayed_work',
+        'disable_delayed_work',
+        'cancel_delayed_work_sync',
+        'flush_delayed_work',
+        'INIT_WORK',
+        'INIT_DELAYED_WORK',
+      ])
+        expect(grep(m, new RegExp(`BUG: KASAN: slab-use-after-free in ${api}$`)), api).toHaveLength(1);
+      expect(m.dmesg()).not.toMatch(/Oops|BUG: (?!KASAN)|WARNING/);
+    });
+  });
+
   it('R-1, with a work for the timer: kfree of the object while its work is queued — the kworker reports the use-after-free instead of running it, and queueing it again is refused', async () => {
     await withMachine({ fixtures: ['wq'] }, async (m) => {
       const r = await m.call<{ ran: number; again: boolean }>(0, 'wq', 'devFreeWhilePending');

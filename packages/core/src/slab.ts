@@ -152,13 +152,14 @@ export function embeddedStale(slotOwner: number, handleOwner: number, who: strin
 /**
  * embeddedOwnerAlive - whether the slab object `owner` that embeds a slot
  * is still allocated (0: the slot is not embedded). A freed one is
- * reported (once per allocation).
+ * reported (once per allocation), in `who` when given (else in the
+ * driver function that called the API).
  * Context: any.
  * @returns false when the object was freed.
  */
-export function embeddedOwnerAlive(owner: number): boolean {
+export function embeddedOwnerAlive(owner: number, who?: string): boolean {
   if (owner === 0 || slabAlive(mem, owner)) return true;
-  kasan_report(owner, null, '', true, 4, 'slab-use-after-free');
+  kasan_report(owner, null, '', true, 4, 'slab-use-after-free', who);
   return false;
 }
 

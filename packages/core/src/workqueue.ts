@@ -267,7 +267,7 @@ import {
 } from './timer.js';
 import { report_handler_oops } from './oops.js';
 import { registerUpcalls } from './upcall.js';
-import { slab_alive, slab_obj, kasan_report, type SlabObject, type StructFields, registerFieldKind } from './slab.js';
+import { slab_obj, type SlabObject, type StructFields, registerFieldKind, embeddedStale, embeddedOwnerAlive } from './slab.js';
 
 declare module './slab.js' {
   interface EmbeddedFieldTypes {
@@ -1213,7 +1213,7 @@ function process_one_work(lw: LocalWorker, work: number, pool: number, f: number
   pool_unlock(pool, f);
   const fn = fn_by_id(ex.fid) as work_func_t | undefined;
   const w = work_by_id(work);
-  if (w.owner !== 0 && work_owner_freed(work, 'process_one_work')) return process_one_work_skip(lw, pool, ex);
+  if (!embeddedOwnerAlive(w.owner, 'process_one_work')) return process_one_work_skip(lw, pool, ex);
   lw.current = w;
   const held = lockdep_depth();
   // The workqueue's lockdep map, then the work's, are held around the
@@ -1669,7 +1669,7 @@ function bh_process_one_work(wk: number, work: number, pool: number, f: number):
   pool_unlock(pool, f);
   const fn = fn_by_id(ex.fid) as work_func_t | undefined;
   const w = work_by_id(work);
-  if (w.owner !== 0 && work_owner_freed(work, 'process_one_work')) {
+  if (!embeddedOwnerAlive(w.owner, 'process_one_work')) {
     const g = pool_lock(pool);
     process_one_work_end(wk, ex, pool);
     return g;
@@ -1835,28 +1835,25 @@ export function workContainerOf<F extends StructFields>(work: WorkStruct): SlabO
 
 /**
  * Whether `work` may be queued: false (reported) when its object was freed
- * — also when its slot went to another object since (the handle is stale);
- * an error naming it when it was never set up. Context: any.
+ * — also when its slot went to another object since (the handle is stale:
+ * slab.ts's embeddedStale decides, as for timers and tasklets); an error
+ * naming it when it was never set up. Context: any.
  */
 function work_queueable(work: WorkStruct, who: string, init: string): boolean {
   const id = work.id;
   const owner = i32[W(id, WK_OWNER)]!;
-  if (i32[W(id, WK_FUNC)] !== 0 && owner === 0 && work.owner === 0) return true;
-  if (owner !== work.owner) {
-    kasan_report(work.owner, null, '', false, 4, 'slab-use-after-free', '__queue_work');
-    return false;
-  }
-  if (work_owner_freed(id, '__queue_work')) return false;
+  if (embeddedStale(owner, work.owner, '__queue_work') || !embeddedOwnerAlive(owner, '__queue_work')) return false;
   if (i32[W(id, WK_FUNC)] === 0) throw new KdeferError(`${who}: work '${work.name}' was never set up (${init} it first)`);
   return true;
 }
 
-/** A work of a freed object: KASAN's report, as the kernel's reading of work->data would give. */
-function work_owner_freed(work: number, where: string): boolean {
-  const owner = i32[W(work, WK_OWNER)]!;
-  if (owner === 0 || slab_alive(mem, owner)) return false;
-  kasan_report(owner, null, '', false, 4, 'slab-use-after-free', where);
-  return true;
+/**
+ * Whether `work` is a stale handle (its slot went to another object since it
+ * was taken): reported in `who` by slab.ts's embeddedStale, and the caller
+ * leaves the slot — the new object's work — alone.
+ */
+function work_stale(work: WorkStruct, who: string): boolean {
+  return embeddedStale(i32[W(work.id, WK_OWNER)]!, work.owner, who);
 }
 
 function declare_work(name: string, fid: number, delayed: boolean, who: string): number {
@@ -1904,6 +1901,7 @@ export function INIT_WORK(work: WorkStruct | string, func: work_func_t): WorkStr
     return work_by_id(declare_work(work, fid, false, 'INIT_WORK'));
   }
   const id = check_work(work, 'INIT_WORK');
+  if (work_stale(work, 'INIT_WORK')) return work;
   reinit_work(id, fn_id(func as (...a: never[]) => unknown, `work:${work.name}`), 'INIT_WORK');
   return work;
 }
@@ -1938,6 +1936,7 @@ function dwork_of(id: number): DelayedWork {
 export function INIT_DELAYED_WORK(dwork: DelayedWork | string, func: work_func_t): DelayedWork {
   if (typeof dwork !== 'string') {
     if (!(dwork instanceof DelayedWork)) throw new KdeferError('INIT_DELAYED_WORK: not a delayed_work');
+    if (work_stale(dwork.work, 'INIT_DELAYED_WORK')) return dwork;
     reinit_work(dwork.id, fn_id(func as (...a: never[]) => unknown, `work:${dwork.name}`), 'INIT_DELAYED_WORK');
     return dwork;
   }
@@ -2212,7 +2211,7 @@ function touch_wq_lockdep_map(wq: WorkqueueStruct): void {
  */
 export async function flush_work(work: WorkStruct): Promise<boolean> {
   const id = check_work(work, 'flush_work');
-  if (!might_sleep('flush_work')) return false;
+  if (work_stale(work, 'flush_work') || !might_sleep('flush_work')) return false;
   if (waiting_for_self(id)) {
     report_self_wait(`flush_work(${work.name}) from its own work function`, 'flush_work', `((work_completion)(${work.name}))`);
     return false;
@@ -2226,7 +2225,7 @@ export async function flush_work(work: WorkStruct): Promise<boolean> {
  */
 export async function flush_delayed_work(dwork: DelayedWork): Promise<boolean> {
   check_dwork(dwork, 'flush_delayed_work');
-  if (!might_sleep('flush_delayed_work')) return false;
+  if (work_stale(dwork.work, 'flush_delayed_work') || !might_sleep('flush_delayed_work')) return false;
   const flags = irqs_disabled();
   __irq_flag_set(true);
   try {
@@ -2248,7 +2247,9 @@ export async function flush_delayed_work(dwork: DelayedWork): Promise<boolean> {
  */
 export function cancel_work(work: WorkStruct): boolean {
   preempt_point();
-  return __cancel_work(check_work(work, 'cancel_work'), false, false, 'cancel_work');
+  const id = check_work(work, 'cancel_work');
+  if (work_stale(work, 'cancel_work')) return false;
+  return __cancel_work(id, false, false, 'cancel_work');
 }
 
 /**
@@ -2258,6 +2259,7 @@ export function cancel_work(work: WorkStruct): boolean {
 export function cancel_delayed_work(dwork: DelayedWork): boolean {
   preempt_point();
   check_dwork(dwork, 'cancel_delayed_work');
+  if (work_stale(dwork.work, 'cancel_delayed_work')) return false;
   return __cancel_work(dwork.id, false, true, 'cancel_delayed_work');
 }
 
@@ -2286,6 +2288,7 @@ async function __cancel_work_sync(work: number, isDwork: boolean, keepDisabled: 
  */
 export function cancel_work_sync(work: WorkStruct): Promise<boolean> {
   const id = check_work(work, 'cancel_work_sync');
+  if (work_stale(work, 'cancel_work_sync')) return Promise.resolve(false);
   return __cancel_work_sync(id, false, false, 'cancel_work_sync', work.name);
 }
 
@@ -2295,6 +2298,7 @@ export function cancel_work_sync(work: WorkStruct): Promise<boolean> {
  */
 export function cancel_delayed_work_sync(dwork: DelayedWork): Promise<boolean> {
   check_dwork(dwork, 'cancel_delayed_work_sync');
+  if (work_stale(dwork.work, 'cancel_delayed_work_sync')) return Promise.resolve(false);
   return __cancel_work_sync(dwork.id, true, false, 'cancel_delayed_work_sync', dwork.name);
 }
 
@@ -2305,22 +2309,27 @@ export function cancel_delayed_work_sync(dwork: DelayedWork): Promise<boolean> {
  */
 export function disable_work(work: WorkStruct): boolean {
   preempt_point();
-  return __cancel_work(check_work(work, 'disable_work'), true, false, 'disable_work');
+  const id = check_work(work, 'disable_work');
+  if (work_stale(work, 'disable_work')) return false;
+  return __cancel_work(id, true, false, 'disable_work');
 }
 
 /** disable_work_sync - disable_work, and wait for a running execution. Context: process context. */
 export function disable_work_sync(work: WorkStruct): Promise<boolean> {
   const id = check_work(work, 'disable_work_sync');
+  if (work_stale(work, 'disable_work_sync')) return Promise.resolve(false);
   return __cancel_work_sync(id, false, true, 'disable_work_sync', work.name);
 }
 
 /** disable_delayed_work / disable_delayed_work_sync - the delayed_work variants. */
 export function disable_delayed_work(dwork: DelayedWork): boolean {
   check_dwork(dwork, 'disable_delayed_work');
+  if (work_stale(dwork.work, 'disable_delayed_work')) return false;
   return __cancel_work(dwork.id, true, true, 'disable_delayed_work');
 }
 export function disable_delayed_work_sync(dwork: DelayedWork): Promise<boolean> {
   check_dwork(dwork, 'disable_delayed_work_sync');
+  if (work_stale(dwork.work, 'disable_delayed_work_sync')) return Promise.resolve(false);
   return __cancel_work_sync(dwork.id, true, true, 'disable_delayed_work_sync', dwork.name);
 }
 
@@ -2331,6 +2340,7 @@ export function disable_delayed_work_sync(dwork: DelayedWork): Promise<boolean> 
  */
 export function enable_work(work: WorkStruct): boolean {
   const id = check_work(work, 'enable_work');
+  if (work_stale(work, 'enable_work')) return false;
   const old = Atomics.sub(i32, W(id, WK_DISABLE), 1);
   if (old <= 0) {
     Atomics.add(i32, W(id, WK_DISABLE), 1);
