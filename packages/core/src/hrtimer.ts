@@ -72,7 +72,7 @@ import { open_softirq, raiseSoftirqNocheck, HRTIMER_SOFTIRQ } from './softirq.js
 import { report_handler_oops } from './oops.js';
 import { SlotTable } from './slot.js';
 import { registerUpcalls, registerUpcallChain } from './upcall.js';
-import { spin_lockup_ms } from './spinlock.js';
+import { spin_lockup_ms, rawWordLock, rawWordUnlock } from './spinlock.js';
 import { lockdep_depth, lockdep_check_return, lockdep_map, lockdep_enabled, lock_map_acquire, lock_map_release } from './lockdep.js';
 
 // ------------------------------------------------------------ constants
@@ -293,25 +293,8 @@ export function hrtimer_setup(timer: Hrtimer, fn: HrtimerFunc, clock_id: number,
 
 // ------------------------------------------------------------ the base lock and queues
 
-function base_lock(cpu: number): void {
-  const w = hb(cpu, HB_LOCK);
-  const t0 = clock_now();
-  let spins = 0;
-  while (Atomics.compareExchange(i32, w, 0, cpuId + 1) !== 0) {
-    if (Atomics.load(i32, w) === cpuId + 1) {
-      printk(KERN_EMERG + `BUG: hrtimer base lock recursion on CPU#${cpuId}`);
-      oops_end('hrtimer base lock recursion');
-    }
-    cpu_relax();
-    if ((++spins & 1023) === 0 && clock_now() - t0 > spin_lockup_ms()) {
-      printk(KERN_EMERG + `BUG: hrtimer base lock of CPU#${cpu} lockup suspected on CPU#${cpuId}`);
-      oops_end('hrtimer base lockup');
-    }
-  }
-}
-function base_unlock(cpu: number): void {
-  Atomics.store(i32, hb(cpu, HB_LOCK), 0);
-}
+const base_lock = (cpu: number): void => rawWordLock(hb(cpu, HB_LOCK), 'hrtimer base', cpu);
+const base_unlock = (cpu: number): void => rawWordUnlock(hb(cpu, HB_LOCK));
 
 /** lock_hrtimer_base: lock the base the timer is on now (it may be migrating: -1). */
 function lock_hrtimer_base(id: number): number {

@@ -64,7 +64,7 @@ import { open_softirq, raiseSoftirqNocheck, TIMER_SOFTIRQ } from './softirq.js';
 import { run_handler } from './oops.js';
 import { jiffies, tick_update_jiffies, ms_until_jiffy, initial_jiffies, get_jiffies_64 } from './tick.js';
 import { registerUpcallChain } from './upcall.js';
-import { spin_lockup_ms } from './spinlock.js';
+import { spin_lockup_ms, rawWordLock, rawWordUnlock } from './spinlock.js';
 import { SlotTable } from './slot.js';
 import { slab_obj, type SlabObject, type StructFields, registerFieldKind, embeddedStale, embeddedOwnerAlive } from './slab.js';
 
@@ -257,25 +257,8 @@ export function timer_slot_release(id: number): boolean {
 
 // ------------------------------------------------------------ internal helpers
 
-function base_lock(cpu: number): void {
-  const w = bw(cpu, TB_LOCK);
-  const t0 = clock_now();
-  let spins = 0;
-  while (Atomics.compareExchange(i32, w, 0, cpuId + 1) !== 0) {
-    if (Atomics.load(i32, w) === cpuId + 1) {
-      printk(KERN_EMERG + `BUG: timer base lock recursion on CPU#${cpuId}`);
-      oops_end('timer base lock recursion');
-    }
-    cpu_relax();
-    if ((++spins & 1023) === 0 && clock_now() - t0 > spin_lockup_ms()) {
-      printk(KERN_EMERG + `BUG: timer base lock of CPU#${cpu} lockup suspected on CPU#${cpuId}`);
-      oops_end('timer base lockup');
-    }
-  }
-}
-function base_unlock(cpu: number): void {
-  Atomics.store(i32, bw(cpu, TB_LOCK), 0);
-}
+const base_lock = (cpu: number): void => rawWordLock(bw(cpu, TB_LOCK), 'timer base', cpu);
+const base_unlock = (cpu: number): void => rawWordUnlock(bw(cpu, TB_LOCK));
 
 /** lock_timer_base: lock the base the timer is on now (it may move while we wait). */
 function lock_timer_base(id: number): number {
@@ -493,8 +476,12 @@ function __run_timers(): void {
   }
 }
 
-/** run_timer_softirq: TIMER_SOFTIRQ's action. */
-function run_timer_softirq(): void {
+/**
+ * run_timer_softirq - TIMER_SOFTIRQ's action: expire this CPU's due timers
+ * (era/boot.ts wraps it for the eras that ran timers from TIMER_BH).
+ * Context: softirq context on this CPU. Does not sleep.
+ */
+export function run_timer_softirq(): void {
   __run_timers();
 }
 
