@@ -567,6 +567,8 @@ export const PL_INBOUND = 32; //            A  lock-free list of works queued wi
 //                                             linked by WK_INEXT, newest first): pushed by CAS, taken whole by
 //                                             Atomics.exchange under the pool lock (pool_drain_inbound, workqueue.ts)
 export const PL_NR_RUNNING = 64; //         A  workers running and counted (concurrency management): read by every remote queue_work_on, written only when a worker starts or stops running — a line of its own
+export const PL_WAKING = 65; //             A  idle workers woken and not yet back at the worklist (kick_pool counts, worker_leave_idle uncounts):
+//                                             a remote queue_work_on that finds nobody running and one on its way wakes nobody more
 export const POOL_STRIDE = 96;
 
 // ---------------------------------------------------------------- pool_workqueue (id = wq * cpus + cpu)

@@ -114,6 +114,7 @@ import {
   PL_NICE,
   PL_FLAGS,
   PL_NR_RUNNING,
+  PL_WAKING,
   PL_WORKLIST,
   PL_NR_WORKERS,
   PL_NR_IDLE,
@@ -755,7 +756,13 @@ function worker_enter_idle(wk: number, pool: number): void {
   idle_list_add(pool, wk);
 }
 function worker_leave_idle(wk: number, pool: number): void {
-  i32[R(wk, WR_WAKING)] = 0;
+  if (i32[R(wk, WR_WAKING)] !== 0) {
+    i32[R(wk, WR_WAKING)] = 0;
+    // Before the caller looks at the worklist and the inbound list
+    // (need_more_worker): a pusher that still saw this wake-up counted
+    // pushed before this, so its item is seen.
+    Atomics.sub(i32, P(pool, PL_WAKING), 1);
+  }
   if (!(i32[R(wk, WR_FLAGS)]! & WORKER_IDLE)) return;
   i32[R(wk, WR_FLAGS)]! &= ~WORKER_IDLE;
   i32[P(pool, PL_NR_IDLE)]!--;
@@ -806,6 +813,7 @@ function kick_pool(pool: number): boolean {
   // Idempotent, as try_to_wake_up is: one wake-up in flight per worker.
   if (i32[R(wk, WR_WAKING)] === 0) {
     i32[R(wk, WR_WAKING)] = 1;
+    Atomics.add(i32, P(pool, PL_WAKING), 1);
     defer_wake(i32[R(wk, WR_PID)]!, i32[R(wk, WR_CPU)]!);
   }
   return true;
@@ -1003,8 +1011,11 @@ function __queue_work(reqCpu: number, wq: WorkqueueStruct, work: number): boolea
     }
     // Nobody running on the pool: wake a worker. A worker that stops running
     // drops nr_running before it looks at the inbound list (kick_pool,
-    // worker_thread), so one of the two sides always sees the other.
-    if (Atomics.load(i32, P(pool, PL_NR_RUNNING)) === 0) {
+    // worker_thread), so one of the two sides always sees the other. A
+    // worker already woken and not yet back at the worklist (PL_WAKING) drops
+    // that count before it looks, likewise: then this item is its, and a
+    // stream of pushes during a wake-up takes the pool lock once, not per item.
+    if (Atomics.load(i32, P(pool, PL_NR_RUNNING)) === 0 && Atomics.load(i32, P(pool, PL_WAKING)) === 0) {
       f = pool_lock(pool);
       kick_pool(pool);
       pool_unlock(pool, f);
