@@ -20,7 +20,7 @@ const LAYERS = [
   // 4: softirq, then hardirq, the tick interrupt and the IRQ work interrupt
   ['softirq', 'irq', 'tick', 'irq_work'],
   // 5: the scheduler and what sleeps or defers on it
-  ['sched', 'ksoftirqd', 'wait', 'mutex', 'completion', 'tasklet', 'timer', 'hrtimer', 'slab'],
+  ['sched', 'ksoftirqd', 'wait', 'mutex', 'completion', 'tasklet', 'timer', 'hrtimer', 'irq_thread', 'slab'],
   // 6: workqueues, NAPI, bottom-half helpers
   ['workqueue', 'napi', 'bh'],
   // 7: the CPU loop, init, host readers, the package's faces

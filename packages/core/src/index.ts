@@ -6,7 +6,7 @@
  * Layers (bottom up; packages/core/README.md draws them, npm run depcruise
  * enforces them): 1 layout smp printk module upcall rand · 2 preempt entry trace sched/task ·
  * 3 lockdep spinlock oops · 4 softirq irq tick irq_work · 5 sched ksoftirqd wait mutex
- * completion tasklet timer hrtimer slab · 6 workqueue napi bh · 7 sched/idle init cpu_entry proc index.
+ * completion tasklet timer hrtimer irq_thread slab · 6 workqueue napi bh · 7 sched/idle init cpu_entry proc index.
  */
 export * from './layout.js';
 export {
@@ -93,15 +93,16 @@ export {
   IRQF_NO_THREAD,
   IRQF_NO_AUTOEN,
   IRQF_TRIGGER_RISING,
+  IRQF_ONESHOT,
+  IRQF_PERCPU,
   EINVAL,
   EBUSY,
   ENOENT,
   type irqreturn_t,
   type IrqHandler,
-  request_irq,
-  free_irq,
-  synchronize_irq,
-  disable_irq,
+  type IrqThreadFn,
+  synchronize_hardirq,
+  disable_hardirq,
   disable_irq_nosync,
   enable_irq,
   irq_set_affinity,
@@ -191,6 +192,7 @@ export { proc_softirqs, proc_interrupts, kstat_softirqs, kstat_irqs } from './pr
 export { setup_machine_memory, type BootOptions } from './init.js';
 export * from './tasklet.js';
 export * from './irq_work.js';
+export * from './irq_thread.js';
 export * from './hrtimer.js';
 export * from './timer.js';
 export {
