@@ -70,6 +70,7 @@ import { printk, KERN_EMERG, KERN_WARNING, WARN, WARN_ON_ONCE, KernelHalt, dump_
 import { in_interrupt, local_irq_save, local_irq_restore, context_name } from './preempt.js';
 import { open_softirq, raiseSoftirqNocheck, HRTIMER_SOFTIRQ } from './softirq.js';
 import { report_handler_oops } from './oops.js';
+import { SlotTable } from './slot.js';
 import { tick_set_event_source } from './tick.js';
 import { sched_register_idle_timeout } from './sched.js';
 import { spin_lockup_ms } from './spinlock.js';
@@ -233,15 +234,11 @@ function hrtimer_by_id(id: number): Hrtimer {
   return t;
 }
 
+/** The shared hrtimer table's slots (slot.ts): claimed through HT_SLOT, never given back. */
+const hrtimers = new SlotTable({ what: 'hrtimer', size: 'maxHrtimers', word: (m, id, f) => m.hrtimer(id, f), claim: HT_SLOT, taken: 1 });
+
 function slot_alloc(): number {
-  const n = mem.g.maxHrtimers;
-  for (let id = 0; id < n; id++) {
-    if (Atomics.compareExchange(i32, ht(id, HT_SLOT), 0, 1) === 0) {
-      Atomics.store(i32, ht(id, HT_BASE), 0);
-      return id;
-    }
-  }
-  throw new KdeferError(`hrtimer table full: maxHrtimers=${n} hrtimers exist (boot option maxHrtimers)`);
+  return hrtimers.alloc(0, (id) => Atomics.store(i32, ht(id, HT_BASE), 0));
 }
 
 /**
