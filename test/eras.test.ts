@@ -92,6 +92,25 @@ describe('eras 2.2 and 2.4: old-style bottom halves', () => {
   });
 });
 
+describe('timers by era', () => {
+  for (const era of ['2.2', '2.4'] as const)
+    it(`H-TMR-3 (${era}): timers run as TIMER_BH — no timer function runs beside another or beside a bottom half, on 2 CPUs with timers and a mark_bh storm on both`, async () => {
+      await withMachine({ era, fixtures: ['eras'] }, async (m) => {
+        await Promise.all([m.call(0, 'eras', 'armTimers', 400), m.call(1, 'eras', 'armTimers', 400)]);
+        await Promise.all([m.call(0, 'eras', 'storm', 5000), m.call(1, 'eras', 'storm', 5000)]);
+        const t0 = performance.now();
+        while ((await m.call<number>(0, 'eras', 'timersLeft')) > 0 && performance.now() - t0 < 10_000)
+          await new Promise((r) => setTimeout(r, 5));
+        await m.quiesce();
+        const s = await stats(m);
+        expect(s[16]).toBeGreaterThan(0); // timers ran
+        expect(s[1]).toBe(0); // no overlap among timers and bottom halves
+        expect(s[5]).toBe(0);
+        expect(m.reports()).toEqual([]);
+      });
+    });
+});
+
 describe('task queues', () => {
   for (const era of ['2.2', '2.4'] as const) {
     it(`H-TQ-4 (${era}): a task queued on tq_immediate without mark_bh(IMMEDIATE_BH) does not run, and queue_task of it is swallowed until someone marks IMMEDIATE_BH`, async () => {

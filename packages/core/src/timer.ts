@@ -476,8 +476,12 @@ function __run_timers(): void {
   }
 }
 
-/** run_timer_softirq: TIMER_SOFTIRQ's action. */
-function run_timer_softirq(): void {
+/**
+ * run_timer_softirq - TIMER_SOFTIRQ's action: expire this CPU's due timers
+ * (era/boot.ts wraps it for the eras that ran timers from TIMER_BH).
+ * Context: softirq context on this CPU. Does not sleep.
+ */
+export function run_timer_softirq(): void {
   __run_timers();
 }
 
