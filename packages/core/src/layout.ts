@@ -531,7 +531,7 @@ export const OBJ_QUARANTINE = 2;
 // through element ids + 1 (0 = none); a list head is two words (head, tail).
 
 // ---------------------------------------------------------------- workqueue globals (one line)
-export const WQG_WORKS_USED = 0; //         A  work_struct slots handed out (named ones under the registry lock)
+export const WQG_WORKS_USED = 0; //         A  work_struct slots taken now (slot.ts counts them)
 export const WQG_WQS_USED = 1; //           R  workqueue_struct slots handed out
 export const WQG_WAITOBJ_USED = 2; //       R  wait objects handed out (ids below WAITOBJ_RESERVED are never handed out)
 export const WQG_IDLE_TIMEOUT_MS = 3; //    I  IDLE_WORKER_TIMEOUT (boot option wqIdleTimeoutMs; 0 = the kernel's 300 s)
@@ -614,7 +614,7 @@ export const WK_RUNSEQ = 10; //             A  WK_QSEQ when the running (or last
 export const WK_DONESEQ = 11; //            A  every insertion up to this has finished or was cancelled
 export const WK_DISCARD = 12; //            A  insertion cancelled while an older one ran: done when that one ends
 export const WK_DISABLE = 13; //            A  disable_work() depth
-export const WK_FLAGS = 14; //              I  WKF_* (workqueue.ts): allocated, delayed, ...
+export const WK_FLAGS = 14; //              A  WKF_* (workqueue.ts): allocated, delayed; 0 while the slot is free (slot.ts claims it)
 export const WK_TIMER = 15; //              I  delayed_work: its timer id + 1
 export const WK_DW_CPU = 16; //             A  delayed_work: target CPU (WORK_CPU_UNBOUND = MAX_CPUS)
 export const WK_DW_WQ = 17; //              A  delayed_work: target workqueue id + 1

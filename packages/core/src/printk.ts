@@ -327,7 +327,7 @@ export function call_trace(err?: unknown, frames = 8): string[] {
   return stack
     .split('\n')
     .filter((l) => l.trim().startsWith('at '))
-    .filter((l) => !/\/core\/(dist|src)\/(printk|spinlock|slab|lockdep|watchdog|trace)\./.test(l) || err !== undefined)
+    .filter((l) => !/\/core\/(dist|src)\/(printk|spinlock|slab|lockdep|watchdog|trace|oops)\./.test(l) || err !== undefined)
     .slice(0, frames)
     .map(
       (l) =>
