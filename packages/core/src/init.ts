@@ -25,18 +25,21 @@ import {
   H_AMPLIFY,
   H_HUNG_TASK_MS,
   H_HARDLOCKUP_MS,
+  H_ERA,
   MACHINE_RUNNING,
 } from './layout.js';
+import { era_code, type Era } from './era/era.js';
+import { era_init_cpu } from './era/boot.js';
 import { smp_init_cpu } from './smp.js';
 import { entry_init } from './entry.js';
-import { registerUpcalls } from './upcall.js';
+import { registerUpcalls, registerUpcallChain } from './upcall.js';
 import { irq_init_cpu, doIrqPending } from './irq.js';
 import { softirq_init_cpu, softirq_kernel_init, doSoftirqFromBhEnable } from './softirq.js';
 import { irq_thread_init_cpu } from './irq_thread.js';
 import { spawn_ksoftirqd } from './ksoftirqd.js';
 import { irq_work_interrupt, irq_work_init_cpu } from './irq_work.js';
 import { hrtimers_init_cpu } from './hrtimer.js';
-import { tick_init_cpu, tick_check, local_timer_interrupt, initial_jiffies, tick_register_hook } from './tick.js';
+import { tick_init_cpu, tick_check, local_timer_interrupt, initial_jiffies } from './tick.js';
 import { sched_init_cpu, sched_ipi } from './sched.js';
 import { RES_ipi_count } from './ipi.js';
 import { tasklet_init_cpu } from './tasklet.js';
@@ -78,6 +81,8 @@ export interface BootOptions extends Partial<Geometry> {
   hardLockupMs?: number;
   /** force threading of every interrupt line not marked IRQF_NO_THREAD, as the kernel parameter threadirqs (default off) */
   threadirqs?: boolean;
+  /** the kernel era to boot as (era/era.ts): '2.2', '2.4', '2.6', '6.x' (default) or 'rt' */
+  era?: Era;
   /**
    * deterministic mode: one CPU at a time on a seeded schedule, virtual time
    * (det.ts); absent: the free-running parallel mode
@@ -123,6 +128,7 @@ export function setup_machine_memory(opts: BootOptions): Mem {
     throw new RangeError(`kdefer: boot option amplify=${String(opts.amplify)} must be 0, 1, 2 or 3`);
   }
   a[H_AMPLIFY] = opts.amplify ?? 0;
+  a[H_ERA] = era_code(opts.era);
   a[H_SEED] = opts.seed ?? 0;
   a[H_LOCKDEP] = opts.lockdep === false ? 0 : 1;
   a[H_THREADIRQS] = opts.threadirqs === true ? 1 : 0;
@@ -172,7 +178,7 @@ export function start_cpu(sab: SharedArrayBuffer, g: Geometry, cpu: number): Mem
   trace_init_cpu();
   spinlock_init_cpu();
   watchdog_init_cpu();
-  tick_register_hook(watchdog_timer_fn);
+  registerUpcallChain('tick', watchdog_timer_fn);
   if (cpu === 0 && m.i32[H_AMPLIFY]) printk(`kdefer: race amplification level ${m.i32[H_AMPLIFY]}, seed ${m.i32[H_SEED]}`);
   softirq_kernel_init(true);
   try {
@@ -184,6 +190,7 @@ export function start_cpu(sab: SharedArrayBuffer, g: Geometry, cpu: number): Mem
   } finally {
     softirq_kernel_init(false);
   }
+  era_init_cpu();
   spawn_ksoftirqd();
   irq_thread_init_cpu();
   workqueue_init_cpu();

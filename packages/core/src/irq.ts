@@ -257,14 +257,14 @@ export function affinity_words(nr: number, mask: number | readonly number[] | bi
 }
 
 /**
- * irq_set_affinity_mem - set `irq`'s affinity on machine `m` (host side or kernel side);
+ * irqSetAffinityMem - set `irq`'s affinity on machine `m` (host side or kernel side);
  * later deliveries follow it, one already in an IRR is not moved.
  * @param m - the machine's memory.
  * @param irq - the line.
  * @param mask - the affinity, as affinity_words takes it.
  * Context: any thread. Does not sleep.
  */
-export function irq_set_affinity_mem(m: Mem, irq: number, mask: number | readonly number[] | bigint): void {
+export function irqSetAffinityMem(m: Mem, irq: number, mask: number | readonly number[] | bigint): void {
   const [lo, hi] = affinity_words(m.g.cpus, mask);
   Atomics.store(m.i32, m.irq(irq, IRQD_AFFINITY), lo);
   Atomics.store(m.i32, m.irq(irq, IRQD_AFFINITY + 1), hi);
@@ -895,7 +895,7 @@ export function irq_set_affinity(irq: number, mask: number | readonly number[]):
   preempt_point();
   check_irq(irq, 'irq_set_affinity');
   try {
-    irq_set_affinity_mem(mem, irq, mask);
+    irqSetAffinityMem(mem, irq, mask);
     return 0;
   } catch {
     return -EINVAL;

@@ -171,6 +171,7 @@ export const H_AMPLIFY = 37; //             I  race amplification level (0 off)
 export const H_HUNG_TASK_MS = 38; //        I  hung task threshold (khungtaskd)
 export const H_HARDLOCKUP_MS = 39; //       I  hard lockup threshold (the host's NMI watchdog)
 export const H_TRACE_RECORDS = 40; //       I  records per CPU trace ring (a power of two)
+export const H_ERA = 47; //                 I  the kernel era booted (era/era.ts ERA_*; 0 = 6.x)
 export const H_THREADIRQS = 48; //          I  1: boot option threadirqs (force_irqthreads)
 // deterministic mode (det.ts, boot option schedule): written only by the baton holder unless marked A
 export const H_DET_MODE = 52; //            A  DET_OFF, DET_ON, DET_ENDING (shutdown: everyone runs free)
@@ -178,7 +179,8 @@ export const H_DET_HOLDER = 53; //          B  CPU holding the baton, -1 the hos
 export const H_DET_STEP = 54; //            B  preemption points taken so far (the schedule's clock)
 export const H_DET_HOST_BATON = 55; //      A  1 while the host holds the baton (its Atomics.waitAsync word)
 export const H_DET_VCLOCK = 56; //          B  float64 at word 56: virtual epoch ms (clock_now in det mode)
-export const H_DET_HOST_DEADLINE = 58; //   B  float64 at word 58: reserved (virtual ms the host wants the baton back)
+export const H_DET_FPRINT = 58; //          B  fingerprint of the run so far: a hash of each step's CPU, kind, preempt_count, pid
+export const H_DET_SPARE = 59; //           -  reserved
 export const H_DET_RNG = 60; //             B  the strategy's xorshift32 state
 export const H_DET_SWITCHES = 61; //        B  switches recorded (DT_RECORD)
 export const H_DET_FLAGS = 62; //           I  DETF_* below
@@ -546,7 +548,7 @@ export const OBJ_QUARANTINE = 2;
 // through element ids + 1 (0 = none); a list head is two words (head, tail).
 
 // ---------------------------------------------------------------- workqueue globals (one line)
-export const WQG_WORKS_USED = 0; //         A  work_struct slots handed out (named ones under the registry lock)
+export const WQG_WORKS_USED = 0; //         A  work_struct slots taken now (slot.ts counts them)
 export const WQG_WQS_USED = 1; //           R  workqueue_struct slots handed out
 export const WQG_WAITOBJ_USED = 2; //       R  wait objects handed out (ids below WAITOBJ_RESERVED are never handed out)
 export const WQG_IDLE_TIMEOUT_MS = 3; //    I  IDLE_WORKER_TIMEOUT (boot option wqIdleTimeoutMs; 0 = the kernel's 300 s)
@@ -629,7 +631,7 @@ export const WK_RUNSEQ = 10; //             A  WK_QSEQ when the running (or last
 export const WK_DONESEQ = 11; //            A  every insertion up to this has finished or was cancelled
 export const WK_DISCARD = 12; //            A  insertion cancelled while an older one ran: done when that one ends
 export const WK_DISABLE = 13; //            A  disable_work() depth
-export const WK_FLAGS = 14; //              I  WKF_* (workqueue.ts): allocated, delayed, ...
+export const WK_FLAGS = 14; //              A  WKF_* (workqueue.ts): allocated, delayed; 0 while the slot is free (slot.ts claims it)
 export const WK_TIMER = 15; //              I  delayed_work: its timer id + 1
 export const WK_DW_CPU = 16; //             A  delayed_work: target CPU (WORK_CPU_UNBOUND = MAX_CPUS)
 export const WK_DW_WQ = 17; //              A  delayed_work: target workqueue id + 1
@@ -781,10 +783,12 @@ export const DT_DIV_ACTUAL = 9; //          B  the CPU that ran instead (-1 host
 export const DT_DIV_WHY = 10; //            B  DIV_* (det.ts)
 export const DT_YIELD_LOW = 11; //          B  pct: the priority the next yielding CPU is demoted to
 export const DT_OVERFLOW = 12; //           B  1: more switches than DT_CAP (the record is incomplete)
+export const DT_HAS_FP = 13; //             I  replay: the table's entries carry fingerprints (checked)
 export const DT_PRIO = 32; //               B  pct: one priority per CPU (MAX_CPUS words)
 export const DT_CHANGE = 96; //             I  pct: the change points (counted steps), DT_MAX_CHANGES
 export const DT_MAX_CHANGES = 32;
-export const DT_TABLES = 128; //            replay table (DT_NREPLAY × 2: step, cpu), then the record (DT_CAP × 2)
+export const DT_TABLES = 128; //            replay table (DT_NREPLAY × DT_ENTRY), then the record (DT_CAP × DT_ENTRY)
+export const DT_ENTRY = 3; //               words of an entry: step, cpu, fingerprint (H_DET_FPRINT when it was taken)
 /** DT_STRATEGY values. */
 export const STRAT_RANDOM = 1;
 export const STRAT_PCT = 2;
@@ -796,7 +800,7 @@ export const STRAT_REPLAY = 3;
  * Context: host, setup.
  * @returns the region's size.
  */
-export const det_region_words = (replay: number, cap: number): number => DT_TABLES + 2 * (replay + cap);
+export const det_region_words = (replay: number, cap: number): number => DT_TABLES + DT_ENTRY * (replay + cap);
 
 /** Where each region begins, in words; computed once from the geometry. */
 export interface Regions {
