@@ -18,7 +18,7 @@ const LAYERS = [
   // 3: lock validator and spinlocks, the handler guard (it checks lockdep's depth)
   ['lockdep', 'spinlock', 'oops'],
   // 4: softirq, then hardirq, the tick interrupt and the IRQ work interrupt
-  ['softirq', 'irq', 'tick', 'irq_work'],
+  ['softirq', 'irq', 'tick', 'irq_work', 'nmi'],
   // 5: the scheduler and what sleeps or defers on it
   ['sched', 'ksoftirqd', 'wait', 'mutex', 'completion', 'tasklet', 'timer', 'hrtimer', 'irq_thread', 'slab', 'era/bh22', 'era/tqueue'],
   // 6: workqueues, NAPI, bottom-half helpers, the eras' switch tables

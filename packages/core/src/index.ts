@@ -5,7 +5,7 @@
  *
  * Layers (bottom up; packages/core/README.md draws them, npm run depcruise
  * enforces them): 1 layout smp printk module upcall rand slot · 2 preempt entry det trace sched/task ·
- * 3 lockdep spinlock oops · 4 softirq irq tick irq_work · 5 sched ksoftirqd wait mutex
+ * 3 lockdep spinlock oops · 4 softirq irq tick irq_work nmi · 5 sched ksoftirqd wait mutex
  * completion tasklet timer hrtimer irq_thread slab
  * era/bh22 era/tqueue · 6 workqueue napi bh era/boot ·
  * 7 sched/idle init cpu_entry proc index. era/era (the boot option `era`) sits in layer 1.
@@ -217,6 +217,7 @@ export { setup_machine_memory, type BootOptions } from './init.js';
 export * from './tasklet.js';
 export * from './irq_work.js';
 export * from './irq_thread.js';
+export * from './nmi.js';
 export * from './hrtimer.js';
 export * from './timer.js';
 export {

@@ -36,6 +36,7 @@ import { registerUpcalls, registerUpcallChain } from './upcall.js';
 import { irq_init_cpu, doIrqPending } from './irq.js';
 import { softirq_init_cpu, softirq_kernel_init, doSoftirqFromBhEnable } from './softirq.js';
 import { irq_thread_init_cpu } from './irq_thread.js';
+import { nmi_init_cpu } from './nmi.js';
 import { spawn_ksoftirqd } from './ksoftirqd.js';
 import { irq_work_interrupt, irq_work_init_cpu } from './irq_work.js';
 import { hrtimers_init_cpu } from './hrtimer.js';
@@ -174,6 +175,7 @@ export function start_cpu(sab: SharedArrayBuffer, g: Geometry, cpu: number): Mem
   softirq_init_cpu();
   tick_init_cpu();
   irq_work_init_cpu();
+  nmi_init_cpu();
   sched_init_cpu();
   trace_init_cpu();
   spinlock_init_cpu();

@@ -269,6 +269,7 @@ export const REQ_HARDIRQ = 1 << 0; //  some IRR bit is set
 export const REQ_RESCHED = 1 << 2; //  rescheduling IPI: a task was woken on this CPU
 export const REQ_CALL = 1 << 3; //     function-call IPI (later mechanisms)
 export const REQ_STOP = 1 << 4; //     shutdown
+export const REQ_NMI = 1 << 6; //      NMI (the host's raiseNmi): taken even with interrupts off
 export const REQ_IRQ_WORK = 1 << 5; // IRQ work self-interrupt (arch_irq_work_raise), or an irq_work_queue_on from another CPU
 
 /** PC_DET_STATE values (det mode). */

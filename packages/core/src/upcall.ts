@@ -50,6 +50,8 @@ export interface Upcalls {
   irqWork: () => void;
   /** local_bh_enable's path: run the pending softirqs (softirq.ts). */
   bhEnablePending: () => void;
+  /** An NMI (nmi.ts), taken at any preemption point outside an NMI, even with interrupts off. */
+  nmi: () => void;
   /** Wake the task `pid` on CPU `cpu` (sched.ts wakeUpPid), for irq.ts: a hardirq wakes its irq/N-name thread. */
   wakePid: (pid: number, cpu: number) => void;
   /** Wake this CPU's ksoftirqd (ksoftirqd.ts), for softirq.ts. */
@@ -85,6 +87,7 @@ export const upcalls: Upcalls = {
   irqWork: nothing,
   bhEnablePending: nothing,
   wakePid: nothing,
+  nmi: nothing,
   wakeupSoftirqd: nothing,
   bhWork: nothing,
   schedule: nothing,
