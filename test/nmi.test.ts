@@ -71,7 +71,7 @@ describe('NMIs', () => {
     });
   });
 
-  it('S-NMI-4: irq_work_queue from the NMI is the way out: the callback runs later on that CPU, in hardirq context, not NMI, once interrupts are on', async () => {
+  it('S-NMI-4/S-IRQW-10: irq_work_queue from the NMI is the way out: the callback runs later on that CPU, in hardirq context, not NMI, once interrupts are on', async () => {
     await withMachine({ fixtures: ['nmis'] }, async (m) => {
       await m.call(0, 'nmis', 'set', MODE, MODE_IRQWORK);
       const window = m.call<{ ranWhileOff: number; iwWhileOff: number; iwAfter: number }>(1, 'nmis', 'irqsOffWindow');
