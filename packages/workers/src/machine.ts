@@ -56,6 +56,7 @@ import {
   PC_CONTROL_HOST,
   REQ_STOP,
   REQ_HARDIRQ,
+  REQ_NMI,
   REQ_RESCHED,
   REQ_CALL,
   jiffiesAt,
@@ -271,6 +272,23 @@ export class Machine {
     // Deterministic mode: applied while the host holds the baton (-1 when queued until it does).
     if (this.pump) return this.pump.hostOp(() => assertIrq(this.mem, irq)) ?? -1;
     return assertIrq(this.mem, irq);
+  }
+
+  /**
+   * Raise an NMI on `cpu`: it is taken at that CPU's next preemption point,
+   * even with interrupts disabled or inside a hardirq handler (not inside
+   * another NMI: it stays latched until that one returns); /proc/interrupts
+   * counts it in the NMI row.
+   */
+  raiseNmi(cpu: number): void {
+    if (!Number.isInteger(cpu) || cpu < 0 || cpu >= this.cpus) {
+      throw new KdeferError(`raiseNmi: CPU ${String(cpu)} does not exist (CPUs 0-${this.cpus - 1})`);
+    }
+    if (this.pump) {
+      this.pump.hostOp(() => kick_cpu(this.mem, cpu, REQ_NMI));
+      return;
+    }
+    kick_cpu(this.mem, cpu, REQ_NMI);
   }
 
   /** Route `irq` to the CPUs of `mask` (a bitmask or a list of CPUs). */
