@@ -112,3 +112,22 @@ describe('NMIs', () => {
     });
   });
 });
+
+describe('NMI watchdog', () => {
+  it('S-NMI-8: the hard-lockup watchdog reuses the NMI: the CPU stuck with interrupts off takes it and prints its own backtrace (NMI backtrace for cpu N), counted in the NMI row', async () => {
+    await withMachine({ fixtures: ['nmis'], hardLockupMs: 200 }, async (m) => {
+      const window = m.call(1, 'nmis', 'irqsOffWindow');
+      await until(m, (s) => s[WAITING] === 1, 'CPU 1 to disable interrupts');
+      const t0 = performance.now();
+      while (!/NMI backtrace for cpu 1/.test(m.dmesg()) && performance.now() - t0 < 10_000) await new Promise((r) => setTimeout(r, 20));
+      await m.call(0, 'nmis', 'set', GO, 1);
+      await window;
+      expect(grep(m, /NMI watchdog: Watchdog detected hard LOCKUP on cpu 1/).length).toBe(1);
+      const d = m.dmesg();
+      expect(d).toMatch(/NMI backtrace for cpu 1/);
+      expect(d.slice(d.indexOf('NMI backtrace for cpu 1'))).toMatch(/irqsOffWindow|waitGo/);
+      expect(nmiRow(m)[1]).toBeGreaterThanOrEqual(1);
+      expect((await state(m))[RAN]).toBeGreaterThanOrEqual(1); // the module's NMI_LOCAL handler saw it too
+    });
+  });
+});

@@ -262,6 +262,9 @@ export const PC_TASKLET_REQUEUES = 85; //   C  tasklets put back (RUN held elsew
 export const PC_TIMERS_RUN = 86; //         C  timer functions run
 export const PC_IWI_COUNT = 87; //          C  IRQ work interrupts (IWI)
 export const PC_STAT_END = 96;
+export const PC_NMI_REASON = 96; //         A  why the host raised the NMI: NMI_REASON_* bits (nmi.ts)
+/** PC_NMI_REASON bits. */
+export const NMI_REASON_WATCHDOG = 1 << 0; // the host's hard-lockup watchdog: print this CPU's backtrace
 export const CPU_STRIDE = 128;
 
 /** PC_IRQ_REQUEST bits. */

@@ -22,10 +22,19 @@
  *   defer only the console; kdefer has no console, so it keeps the
  *   printk_safe model, in which the deferral shows in dmesg.
  */
-import { PC_NMI_COUNT, PC_PREEMPT_COUNT, PC_IRQS_DISABLED, PC_CTX_NAME } from './layout.js';
-import { i32, PCB, cpuId } from './smp.js';
+import {
+  PC_NMI_COUNT,
+  PC_PREEMPT_COUNT,
+  PC_IRQS_DISABLED,
+  PC_CTX_NAME,
+  PC_NMI_REASON,
+  PC_CURRENT_PID,
+  NMI_REASON_WATCHDOG,
+} from './layout.js';
+import { mem, i32, PCB, cpuId } from './smp.js';
 import { KdeferError, loading, registerFunction, intern } from './module.js';
-import { printk, KERN_EMERG, KernelHalt, printk_nmi_pending, printk_nmi_flush } from './printk.js';
+import { printk, KERN_EMERG, KernelHalt, printk_nmi_pending, printk_nmi_flush, log_store, dump_context, call_trace } from './printk.js';
+import { upcalls } from './upcall.js';
 import { NMI_OFFSET, HARDIRQ_OFFSET } from './preempt_mask.js';
 import { registerUpcalls } from './upcall.js';
 import { report_handler_oops } from './oops.js';
@@ -100,6 +109,28 @@ function nmi_handle(type: number): number {
   return handled;
 }
 
+/**
+ * nmi_cpu_backtrace: the hard-lockup watchdog's NMI (watchdog_overflow_callback's
+ * trigger_allbutcpu / nmi_cpu_backtrace): this CPU's context and stack, stored in
+ * the log at once: a hard-locked CPU may never enable interrupts again to run the
+ * IRQ work that stores deferred NMI printk (the kernel's triggering CPU flushes it).
+ */
+function nmi_cpu_backtrace(): void {
+  const ctx = upcalls.contextLevel();
+  const pid = i32[PCB + PC_CURRENT_PID]!;
+  const say = (l: string): void => log_store(mem, cpuId, ctx, pid, 4, l);
+  say(`NMI backtrace for cpu ${cpuId}`);
+  for (const l of dump_context().split('\n')) say(l);
+  say('Call Trace:');
+  // the interrupted code's frames, below the NMI entry
+  const limit = Error.stackTraceLimit;
+  Error.stackTraceLimit = 40;
+  const here = new Error('NMI');
+  Error.stackTraceLimit = limit;
+  const frames = call_trace(here, 40).filter((l) => !/\[(nmi|entry|upcall)\.js:/.test(l));
+  for (const l of frames.slice(0, 12)) say(l);
+}
+
 /** exc_nmi / default_do_nmi: the NMI, on this CPU (entry.ts through the upcall). */
 function do_nmi(): void {
   i32[PCB + PC_NMI_COUNT]!++;
@@ -109,7 +140,13 @@ function do_nmi(): void {
   i32[PCB + PC_PREEMPT_COUNT] = count + NMI_OFFSET + HARDIRQ_OFFSET;
   i32[PCB + PC_IRQS_DISABLED] = 1;
   try {
-    if (nmi_handle(NMI_LOCAL) === 0 && nmi_handle(NMI_UNKNOWN) === 0) {
+    let handled = 0;
+    if (Atomics.exchange(i32, PCB + PC_NMI_REASON, 0) & NMI_REASON_WATCHDOG) {
+      nmi_cpu_backtrace();
+      handled++;
+    }
+    handled += nmi_handle(NMI_LOCAL);
+    if (handled === 0 && nmi_handle(NMI_UNKNOWN) === 0) {
       // unknown_nmi_error, with panic_on_unrecovered_nmi off
       printk(KERN_EMERG + `Uhhuh. NMI received for unknown reason 00 on CPU ${cpuId}.`);
       printk(KERN_EMERG + 'Dazed and confused, but trying to continue');

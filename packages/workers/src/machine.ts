@@ -57,6 +57,8 @@ import {
   REQ_STOP,
   REQ_HARDIRQ,
   REQ_NMI,
+  PC_NMI_REASON,
+  NMI_REASON_WATCHDOG,
   REQ_RESCHED,
   REQ_CALL,
   jiffiesAt,
@@ -165,6 +167,11 @@ export class Machine {
             say(`NMI watchdog: Watchdog detected hard LOCKUP on cpu ${c}`);
             say(`CPU: ${c} PID: ${pid} Comm: ${pid ? commOfPid(this.mem, pid) : `swapper/${c}`} Not tainted 6.12.0-kdefer #1`);
             say(`doing: ${describeActivity(this.mem, c)} (no interrupt taken for ${Math.round(now - since[c]!)} ms)`);
+            // and the NMI itself: at its next preemption point, even with interrupts off, the CPU prints its backtrace
+            if (!this.pump) {
+              Atomics.or(a, this.mem.cpu(c, PC_NMI_REASON), NMI_REASON_WATCHDOG);
+              kick_cpu(this.mem, c, REQ_NMI);
+            }
           }
         }
       },
