@@ -1,7 +1,7 @@
 import { describe, it, expect } from 'vitest';
 import { Machine } from '@kdefer/workers';
 import { ERAS, BH22_SHARED, bh22_stats_of, hostSharedArray } from '@kdefer/core';
-import { withMachine } from './helpers.js';
+import { withMachine, fixture } from './helpers.js';
 
 const stats = (m: Machine): Promise<number[]> => m.call<number[]>(0, 'eras', 'stats');
 
@@ -24,6 +24,17 @@ describe('kernel eras: the boot option', () => {
       });
     });
   }
+
+  it('kdefer-only (eras): a module that declares a tasklet does not load in era 2.2 (tasklets came with softnet) and loads in 2.4', async () => {
+    await expect(Machine.boot({ cpus: 2, era: '2.2', modules: [fixture('eras_tasklet')] })).rejects.toThrow(
+      /DECLARE_TASKLET: softirqs and tasklets arrived with softnet in 2\.3\.43; boot with era '2\.4', '2\.6', '6\.x' or 'rt'/,
+    );
+    await withMachine({ era: '2.4', fixtures: ['eras_tasklet'] }, async (m) => {
+      await m.call(0, 'eras_tasklet', 'schedule');
+      await m.quiesce();
+      expect(m.reports()).toEqual([]);
+    });
+  });
 
   it('kdefer-only (eras): a bad era is an error that lists the valid ones', async () => {
     await expect(Machine.boot({ cpus: 2, era: '2.3' as never })).rejects.toThrow(
@@ -90,6 +101,25 @@ describe('eras 2.2 and 2.4: old-style bottom halves', () => {
       expect(s[2]! + s[3]! + s[4]!).toBeGreaterThan(0);
     });
   });
+});
+
+describe('timers by era', () => {
+  for (const era of ['2.2', '2.4'] as const)
+    it(`H-TMR-3 (${era}): timers run as TIMER_BH — no timer function runs beside another or beside a bottom half, on 2 CPUs with timers and a mark_bh storm on both`, async () => {
+      await withMachine({ era, fixtures: ['eras'] }, async (m) => {
+        await Promise.all([m.call(0, 'eras', 'armTimers', 400), m.call(1, 'eras', 'armTimers', 400)]);
+        await Promise.all([m.call(0, 'eras', 'storm', 5000), m.call(1, 'eras', 'storm', 5000)]);
+        const t0 = performance.now();
+        while ((await m.call<number>(0, 'eras', 'timersLeft')) > 0 && performance.now() - t0 < 10_000)
+          await new Promise((r) => setTimeout(r, 5));
+        await m.quiesce();
+        const s = await stats(m);
+        expect(s[16]).toBeGreaterThan(0); // timers ran
+        expect(s[1]).toBe(0); // no overlap among timers and bottom halves
+        expect(s[5]).toBe(0);
+        expect(m.reports()).toEqual([]);
+      });
+    });
 });
 
 describe('task queues', () => {

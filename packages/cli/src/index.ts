@@ -2,7 +2,15 @@
  * @kdefer/cli — the kdefer command's scenarios, callable in-process (tests,
  * notebooks) without spawning the `kdefer` executable.
  */
-export { runTour, netdevModule, type TourOptions, type TourProgress, type TourCheck, type TourResult } from './scenarios/tour.js';
+export {
+  runTour,
+  netdevModule,
+  familyModule,
+  type TourOptions,
+  type TourProgress,
+  type TourCheck,
+  type TourResult,
+} from './scenarios/tour.js';
 export {
   runWorkqueueDemo,
   wqdemoModule,
@@ -127,6 +135,12 @@ export {
   hostCores,
   runForgottenMarkBh,
   runMindcraft,
+  runTimers,
+  formatTimers,
+  runPingFlood,
+  formatPingFlood,
+  type PingFloodResult,
+  type TimersResult,
   formatMarkBh,
   formatMindcraft,
   historyCharts,

@@ -37,7 +37,8 @@
  * - a routine that throws is reported as an Oops and global_bh_lock is
  *   released (a 2.4 oops left it held).
  */
-import { KdeferError, loading, registerFunction } from './module.js';
+import { KdeferError, loading, registerFunction, shared_int32 } from './module.js';
+import { raiseSoftirqNocheck, TIMER_SOFTIRQ } from './softirq.js';
 import { DEFINE_SPINLOCK, spin_trylock, spin_unlock, type SpinlockT } from './spinlock.js';
 import { DECLARE_TASKLET, tasklet_hi_schedule, tasklet_kill, type TaskletStruct } from './tasklet.js';
 import { type TqStruct, type TaskQueue, type TqRoutine } from './era/tqueue.js';
@@ -302,6 +303,7 @@ const nr_of = new Map<number, number>(); // tasklet id -> bottom half number
  * half on the machine (2.4; null until the first init_bh).
  */
 export let global_bh_lock: SpinlockT | null = null;
+let bh_action_registered = false;
 
 /** The tasklet of every bottom half: run it under global_bh_lock, or retry later. */
 function bh_action(t: TaskletStruct): void {
@@ -319,14 +321,59 @@ function bh_action(t: TaskletStruct): void {
   }
 }
 
+/** 2.4's counters ('era.bh24'): timer expiry passes that found global_bh_lock taken, and those that ran. */
+export const BH24_SHARED = 'era.bh24';
+const W24_TIMER_BUSY = 0;
+const W24_TIMER_RUNS = 1;
+let st24: Int32Array = new Int32Array(8);
+
+/**
+ * bh24_timer_action - `run` (this CPU's timer expiry) as 2.4's TIMER_BH:
+ * under global_bh_lock, so one timer function at a time machine-wide and
+ * never beside another bottom half (H-TMR-3); a CPU that finds the lock
+ * taken raises TIMER_SOFTIRQ again and retries, as bh_action re-marks.
+ * @param run - timer.ts's run_timer_softirq.
+ * Context: era bring-up; the result is TIMER_SOFTIRQ's action.
+ * @returns the action.
+ */
+export function bh24_timer_action(run: () => void): () => void {
+  st24 = shared_int32(BH24_SHARED, 8);
+  global_bh_lock ??= DEFINE_SPINLOCK('global_bh_lock');
+  const lock = global_bh_lock;
+  return function timer_bh(): void {
+    if (!spin_trylock(lock)) {
+      Atomics.add(st24, W24_TIMER_BUSY, 1);
+      raiseSoftirqNocheck(TIMER_SOFTIRQ);
+      return;
+    }
+    Atomics.add(st24, W24_TIMER_RUNS, 1);
+    try {
+      run();
+    } finally {
+      spin_unlock(lock);
+    }
+  };
+}
+
+/**
+ * bh24_timer_stats_of - 2.4's timer counters from shared memory.
+ * @param a - the 'era.bh24' shared array.
+ * Context: the host or any CPU. Does not sleep.
+ * @returns passes that found global_bh_lock taken, and passes that ran.
+ */
+export function bh24_timer_stats_of(a: Int32Array): { timerBusy: number; timerRuns: number } {
+  return { timerBusy: Atomics.load(a, W24_TIMER_BUSY), timerRuns: Atomics.load(a, W24_TIMER_RUNS) };
+}
+
 /**
  * bh24_install - 2.4's init_bh without the load-time check (the kernel's own
  * TQUEUE_BH and IMMEDIATE_BH, installed at bring-up).
  * Context: CPU bring-up or module load. Does not sleep.
  */
 export function bh24_install(nr: number, routine: BhRoutine): void {
-  if (global_bh_lock === null) {
-    global_bh_lock = DEFINE_SPINLOCK('global_bh_lock');
+  if (!bh_action_registered) {
+    bh_action_registered = true;
+    global_bh_lock ??= DEFINE_SPINLOCK('global_bh_lock');
     registerFunction('kernel.bh.bh_action', bh_action as (...a: never[]) => unknown);
   }
   if (!bh_task_vec[nr]) {

@@ -19,6 +19,7 @@ import {
   H_STATE,
   H_INITIAL_JIFFIES,
   H_LOCKDEP,
+  H_THREADIRQS,
   H_TRACE_FLAGS,
   H_TRACE_RECORDS,
   H_AMPLIFY,
@@ -34,6 +35,8 @@ import { entry_init } from './entry.js';
 import { registerUpcalls, registerUpcallChain } from './upcall.js';
 import { irq_init_cpu, doIrqPending } from './irq.js';
 import { softirq_init_cpu, softirq_kernel_init, doSoftirqFromBhEnable } from './softirq.js';
+import { irq_thread_init_cpu } from './irq_thread.js';
+import { nmi_init_cpu } from './nmi.js';
 import { spawn_ksoftirqd } from './ksoftirqd.js';
 import { irq_work_interrupt, irq_work_init_cpu } from './irq_work.js';
 import { hrtimers_init_cpu } from './hrtimer.js';
@@ -77,6 +80,8 @@ export interface BootOptions extends Partial<Geometry> {
   hungTaskMs?: number;
   /** a busy CPU that takes no interrupt this long is a hard lockup (host NMI watchdog, default 10 000 ms) */
   hardLockupMs?: number;
+  /** force threading of every interrupt line not marked IRQF_NO_THREAD, as the kernel parameter threadirqs (default off) */
+  threadirqs?: boolean;
   /** the kernel era to boot as (era/era.ts): '2.2', '2.4', '2.6', '6.x' (default) or 'rt' */
   era?: Era;
   /**
@@ -127,6 +132,7 @@ export function setup_machine_memory(opts: BootOptions): Mem {
   a[H_ERA] = era_code(opts.era);
   a[H_SEED] = opts.seed ?? 0;
   a[H_LOCKDEP] = opts.lockdep === false ? 0 : 1;
+  a[H_THREADIRQS] = opts.threadirqs === true ? 1 : 0;
   a[H_TRACE_FLAGS] = opts.trace ? TRACE_ON | (opts.traceLocks === false ? 0 : TRACE_LOCKS) : 0;
   a[H_TRACE_RECORDS] = records;
   a[H_INITIAL_JIFFIES] = initial_jiffies(g.hz) | 0;
@@ -169,6 +175,7 @@ export function start_cpu(sab: SharedArrayBuffer, g: Geometry, cpu: number): Mem
   softirq_init_cpu();
   tick_init_cpu();
   irq_work_init_cpu();
+  nmi_init_cpu();
   sched_init_cpu();
   trace_init_cpu();
   spinlock_init_cpu();
@@ -187,6 +194,7 @@ export function start_cpu(sab: SharedArrayBuffer, g: Geometry, cpu: number): Mem
   }
   era_init_cpu();
   spawn_ksoftirqd();
+  irq_thread_init_cpu();
   workqueue_init_cpu();
   return m;
 }

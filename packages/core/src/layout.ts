@@ -172,6 +172,7 @@ export const H_HUNG_TASK_MS = 38; //        I  hung task threshold (khungtaskd)
 export const H_HARDLOCKUP_MS = 39; //       I  hard lockup threshold (the host's NMI watchdog)
 export const H_TRACE_RECORDS = 40; //       I  records per CPU trace ring (a power of two)
 export const H_ERA = 47; //                 I  the kernel era booted (era/era.ts ERA_*; 0 = 6.x)
+export const H_THREADIRQS = 48; //          I  1: boot option threadirqs (force_irqthreads)
 // deterministic mode (det.ts, boot option schedule): written only by the baton holder unless marked A
 export const H_DET_MODE = 52; //            A  DET_OFF, DET_ON, DET_ENDING (shutdown: everyone runs free)
 export const H_DET_HOLDER = 53; //          B  CPU holding the baton, -1 the host
@@ -262,6 +263,9 @@ export const PC_TASKLET_REQUEUES = 85; //   C  tasklets put back (RUN held elsew
 export const PC_TIMERS_RUN = 86; //         C  timer functions run
 export const PC_IWI_COUNT = 87; //          C  IRQ work interrupts (IWI)
 export const PC_STAT_END = 96;
+export const PC_NMI_REASON = 96; //         A  why the host raised the NMI: NMI_REASON_* bits (nmi.ts)
+/** PC_NMI_REASON bits. */
+export const NMI_REASON_WATCHDOG = 1 << 0; // the host's hard-lockup watchdog: print this CPU's backtrace
 export const CPU_STRIDE = 128;
 
 /** PC_IRQ_REQUEST bits. */
@@ -269,6 +273,7 @@ export const REQ_HARDIRQ = 1 << 0; //  some IRR bit is set
 export const REQ_RESCHED = 1 << 2; //  rescheduling IPI: a task was woken on this CPU
 export const REQ_CALL = 1 << 3; //     function-call IPI (later mechanisms)
 export const REQ_STOP = 1 << 4; //     shutdown
+export const REQ_NMI = 1 << 6; //      NMI (the host's raiseNmi): taken even with interrupts off
 export const REQ_IRQ_WORK = 1 << 5; // IRQ work self-interrupt (arch_irq_work_raise), or an irq_work_queue_on from another CPU
 
 /** PC_DET_STATE values (det mode). */
@@ -298,7 +303,23 @@ export const IRQD_ACTION_FN = 12; //        L(desc) IRQ_ACTIONS function ids (+1
 export const IRQD_ACTION_NAME = 16; //      L(desc) IRQ_ACTIONS name ids
 export const IRQD_ACTION_DEV = 20; //       L(desc) IRQ_ACTIONS dev cookie hashes
 export const IRQD_ACTION_COUNT = 24; //     A  handled-by counters per action
-export const IRQ_STRIDE = 32;
+// threaded handlers (irq_thread.ts, kernel/irq/manage.c) and the spurious-interrupt detector (spurious.c)
+export const IRQD_THREADS_ACTIVE = 11; //   A  desc->threads_active: threads woken, not yet done
+export const IRQD_ACTION_THREAD_FN = 28; // L(desc) IRQ_ACTIONS thread_fn ids (+1; 0 none)
+export const IRQD_ACTION_PID = 32; //       A  IRQ_ACTIONS pids of the irq/N-name threads (0 none)
+export const IRQD_ACTION_TFLAGS = 36; //    A  IRQ_ACTIONS action->thread_flags (IRQTF_* in irq.ts)
+export const IRQD_ACTION_FLAGS = 40; //     L(desc) IRQ_ACTIONS IRQF_* of each action (after forced threading)
+export const IRQD_ACTION_CPU = 44; //       I  IRQ_ACTIONS CPU each thread is bound to
+export const IRQD_THREADS_ONESHOT = 48; //  L(desc) desc->threads_oneshot: thread_mask bits of oneshot threads not done
+export const IRQD_MASKED = 49; //           L(desc) 1: masked by IRQF_ONESHOT until the threads finish
+export const IRQD_IRQ_COUNT = 50; //        C(handler) desc->irq_count (note_interrupt)
+export const IRQD_UNHANDLED = 51; //        C(handler) desc->irqs_unhandled
+export const IRQD_LAST_UNHANDLED = 52; //   C(handler) desc->last_unhandled (jiffies, low 32 bits)
+export const IRQD_THREADS_HANDLED = 53; //  A  desc->threads_handled
+export const IRQD_THREADS_HANDLED_LAST = 54; // C(handler) desc->threads_handled_last (| SPURIOUS_DEFERRED)
+export const IRQD_SPURIOUS_DISABLED = 55; // L(desc) IRQS_SPURIOUS_DISABLED
+export const IRQD_ACTION_SECONDARY_FN = 56; // L(desc) IRQ_ACTIONS thread_fn kept by forced threading (+1; 0 none)
+export const IRQ_STRIDE = 64;
 
 // ---------------------------------------------------------------- lock
 export const LK_VAL = 0; //                 A  0 free; spinlock: owner cpu+1; rwlock: see spinlock.ts
@@ -532,7 +553,7 @@ export const OBJ_QUARANTINE = 2;
 // through element ids + 1 (0 = none); a list head is two words (head, tail).
 
 // ---------------------------------------------------------------- workqueue globals (one line)
-export const WQG_WORKS_USED = 0; //         A  work_struct slots handed out (named ones under the registry lock)
+export const WQG_WORKS_USED = 0; //         A  work_struct slots taken now (slot.ts counts them)
 export const WQG_WQS_USED = 1; //           R  workqueue_struct slots handed out
 export const WQG_WAITOBJ_USED = 2; //       R  wait objects handed out (ids below WAITOBJ_RESERVED are never handed out)
 export const WQG_IDLE_TIMEOUT_MS = 3; //    I  IDLE_WORKER_TIMEOUT (boot option wqIdleTimeoutMs; 0 = the kernel's 300 s)
@@ -615,7 +636,7 @@ export const WK_RUNSEQ = 10; //             A  WK_QSEQ when the running (or last
 export const WK_DONESEQ = 11; //            A  every insertion up to this has finished or was cancelled
 export const WK_DISCARD = 12; //            A  insertion cancelled while an older one ran: done when that one ends
 export const WK_DISABLE = 13; //            A  disable_work() depth
-export const WK_FLAGS = 14; //              I  WKF_* (workqueue.ts): allocated, delayed, ...
+export const WK_FLAGS = 14; //              A  WKF_* (workqueue.ts): allocated, delayed; 0 while the slot is free (slot.ts claims it)
 export const WK_TIMER = 15; //              I  delayed_work: its timer id + 1
 export const WK_DW_CPU = 16; //             A  delayed_work: target CPU (WORK_CPU_UNBOUND = MAX_CPUS)
 export const WK_DW_WQ = 17; //              A  delayed_work: target workqueue id + 1

@@ -49,8 +49,6 @@ import {
 import { setCurrentTask, commBytesLen, commOfPid, current_comm } from './sched/task.js';
 // Re-exported: the scheduler's face still offers the task table's readers.
 export { commOfPid, current_comm };
-/** @deprecated the old name of commOfPid, kept only for workqueue.ts (lane floor2 switches it); do not use. */
-export const comm_of_pid = commOfPid;
 import { mem, i32, cpuId, PCB, kick_cpu } from './smp.js';
 import { preempt_point, entry_work_pending } from './entry.js';
 import { det_on } from './det.js';

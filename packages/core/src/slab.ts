@@ -396,9 +396,6 @@ export function slabAlive(m: Mem, handle: number): boolean {
   );
 }
 
-/** @deprecated the old name of slabAlive, kept only for workqueue.ts (lane floor2 switches it); do not use. */
-export const slab_alive = slabAlive;
-
 // ------------------------------------------------------------ reports
 
 function fmt_who(v: number): string {

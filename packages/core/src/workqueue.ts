@@ -242,7 +242,7 @@ import {
   schedule_timeout,
   cond_resched,
   might_sleep,
-  comm_of_pid,
+  commOfPid,
   current_comm,
   current_pid,
   sched_set_wq_worker_hooks,
@@ -266,6 +266,7 @@ import {
   TIMER_IRQSAFE,
 } from './timer.js';
 import { report_handler_oops } from './oops.js';
+import { SlotTable } from './slot.js';
 import { registerUpcalls } from './upcall.js';
 import { slab_obj, type SlabObject, type StructFields, registerFieldKind, embeddedStale, embeddedOwnerAlive } from './slab.js';
 
@@ -387,13 +388,9 @@ export const WORKER_NOT_RUNNING = WORKER_PREP | WORKER_CPU_INTENSIVE | WORKER_UN
 export const POOL_BH = 1 << 0;
 export const POOL_MANAGER_ACTIVE = 1 << 1;
 
-// kdefer: work slot flags (WK_FLAGS) and worker slot states (WR_STATE)
+// kdefer: work slot flags (WK_FLAGS: 0 while the slot is free, slot.ts) and worker slot states (WR_STATE)
 const WKF_ALLOCATED = 1 << 0;
 const WKF_DELAYED = 1 << 1;
-/** a slot of a freed slab object's work, free for the next object that embeds one */
-const WKF_RELEASED = 1 << 2;
-/** a released slot being handed to a new object */
-const WKF_CLAIMED = 1 << 3;
 const WRS_FREE = 0;
 const WRS_WORKER = 1;
 const WRS_RESCUER = 2;
@@ -1734,50 +1731,44 @@ function bh_pool_kick_fn(): void {
 
 // ------------------------------------------------------------ declaring work
 
-/** A never used work slot (named works: under the registry lock; embedded ones: any time). */
-function work_slot_take(): number {
-  const g = mem.wqGlobal(WQG_WORKS_USED);
-  const id = Atomics.add(i32, g, 1);
-  if (id >= mem.g.maxWorks) {
-    Atomics.sub(i32, g, 1);
-    throw new KdeferError(`work table full: maxWorks=${mem.g.maxWorks} work items exist (boot option maxWorks)`);
-  }
-  return id;
-}
+/**
+ * The shared work table's slots, through slot.ts's one allocator: claimed
+ * through WK_FLAGS, owned by the embedding slab object (WK_OWNER: 0 for a
+ * work declared by name), counted in WQG_WORKS_USED. Bound by
+ * workqueue_init_cpu (the count word's place depends on the geometry).
+ */
+let works: SlotTable | null = null;
 
-function work_slot_alloc_locked(nameId: number, fid: number, flags: number): number {
-  const id = work_slot_take();
-  for (let f = 0; f < WORK_STRIDE; f++) i32[W(id, f)] = 0;
+/**
+ * Set up slot `id` just taken for a work: every field cleared but its claim,
+ * its owner (slot.ts set both) and its sequence numbers, which go on from
+ * the slot's last work (a flusher of that one may still look; it was idle
+ * when given back, so they agree).
+ */
+function work_slot_init(id: number, nameId: number, fid: number, flags: number): void {
+  for (let f = 0; f < WORK_STRIDE; f++)
+    if (f !== WK_FLAGS && f !== WK_OWNER && f !== WK_QSEQ && f !== WK_RUNSEQ && f !== WK_DONESEQ) i32[W(id, f)] = 0;
   i32[W(id, WK_NAME)] = nameId;
   i32[W(id, WK_FUNC)] = fid;
   i32[W(id, WK_DW_CPU)] = WORK_CPU_UNBOUND;
   Atomics.store(i32, W(id, WK_FLAGS), WKF_ALLOCATED | flags);
-  return id;
+}
+
+function work_slot_alloc(owner: number, nameId: number, fid: number, flags: number): number {
+  return works!.alloc(owner, (id) => work_slot_init(id, nameId, fid, flags));
+}
+
+/** The slot of a work declared by name. Context: under the registry lock. */
+function work_slot_alloc_locked(nameId: number, fid: number, flags: number): number {
+  return work_slot_alloc(0, nameId, fid, flags);
 }
 
 /**
  * The work slot of a work_struct embedded in slab object `owner` (slab.ts,
- * at kmalloc): a released one, else a new one. Its function is set by
- * INIT_WORK. Context: any.
+ * at kmalloc). Its function is set by INIT_WORK. Context: any.
  */
 export function work_slot_alloc_owned(owner: number, nameId: number, flags = 0): number {
-  const used = Math.min(Atomics.load(i32, mem.wqGlobal(WQG_WORKS_USED)), mem.g.maxWorks);
-  let id = -1;
-  for (let k = 0; k < used && id < 0; k++) {
-    if (
-      Atomics.load(i32, W(k, WK_FLAGS)) === WKF_RELEASED &&
-      Atomics.compareExchange(i32, W(k, WK_FLAGS), WKF_RELEASED, WKF_CLAIMED) === WKF_RELEASED
-    )
-      id = k;
-  }
-  if (id < 0) id = work_slot_take();
-  for (let f = 0; f < WORK_STRIDE; f++) if (f !== WK_FLAGS && f !== WK_QSEQ && f !== WK_RUNSEQ && f !== WK_DONESEQ) i32[W(id, f)] = 0;
-  // The sequence numbers go on from the last object's (a flusher of that one may still look).
-  i32[W(id, WK_NAME)] = nameId;
-  i32[W(id, WK_OWNER)] = owner;
-  i32[W(id, WK_DW_CPU)] = WORK_CPU_UNBOUND;
-  Atomics.store(i32, W(id, WK_FLAGS), WKF_ALLOCATED | flags);
-  return id;
+  return work_slot_alloc(owner, nameId, 0, flags);
 }
 
 /**
@@ -1802,7 +1793,7 @@ export function work_slot_release(id: number): void {
   // work that just ran) keeps both slots: they leak together.
   const tid = i32[W(id, WK_TIMER)]! - 1;
   if (tid >= 0 && !timer_slot_release(tid)) return;
-  Atomics.store(i32, W(id, WK_FLAGS), WKF_RELEASED);
+  works!.release(id);
 }
 
 /**
@@ -2716,7 +2707,7 @@ export function readWorkers(m: Mem): PoolInfo[] {
     const curPwq = a[m.worker(wk, WR_CURRENT_PWQ)]! - 1;
     const last = a[m.worker(wk, WR_LAST_WQ)]! - 1;
     const wq = curPwq >= 0 ? wqName(a[m.pwqById(curPwq, PWQ_WQ)]!) : last >= 0 ? wqName(last) : null;
-    const base = comm_of_pid(m, pid);
+    const base = commOfPid(m, pid);
     const info: WorkerInfo = {
       pid,
       cpu: a[m.worker(wk, WR_CPU)]!,
@@ -2779,6 +2770,16 @@ export function workqueue_init_cpu(): void {
   maxWorks = mem.g.maxWorks;
   tracing = tracing_on();
   WB = mem.r.workBase;
+  works = new SlotTable({
+    what: 'work',
+    size: 'maxWorks',
+    word: (m, id, f) => m.work(id, f),
+    claim: WK_FLAGS,
+    taken: WKF_ALLOCATED,
+    owner: WK_OWNER,
+    used: mem.wqGlobal(WQG_WORKS_USED),
+    full: (n) => `work table full: maxWorks=${n} work items exist (boot option maxWorks)`,
+  });
   PB = mem.r.poolBase;
   QB = mem.r.pwqBase;
   RB = mem.r.workerBase;

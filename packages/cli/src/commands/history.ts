@@ -11,6 +11,10 @@ import {
   hostCores,
   runForgottenMarkBh,
   runMindcraft,
+  runTimers,
+  formatTimers,
+  runPingFlood,
+  formatPingFlood,
   formatMarkBh,
   formatMindcraft,
   type StoryId,
@@ -38,7 +42,9 @@ function parseStory(v: string): StoryId {
 /** The `history` command. */
 export function historyCommand(): Command {
   return new Command('history')
-    .description("the seed paper's history replayed on machines booted as Linux 2.2, 2.4, ... (stories: mindcraft, mark_bh)")
+    .description(
+      "the seed paper's history replayed on machines booted as Linux 2.2, 2.4, ... (stories: mindcraft, pingflood, mark_bh, timers)",
+    )
     .argument('[story]', `one story (${STORIES.map((x) => `${x.n} ${x.id}`).join(', ')}); default: every built one`, parseStory)
     .addOption(cpusOption().default(2, '2'))
     .addOption(new Option('--seconds <s>', 'seconds per measured run').argParser(positiveNumber('--seconds', 600)))
@@ -69,6 +75,24 @@ export function historyCommand(): Command {
                 `\n(driver A interrupts every ${r.aPeriodMs} ms; the other driver every ${r.bPeriodMs} ms; a jiffy is ${r.jiffyMs} ms)`,
             );
             section('what it shows', EXPLANATIONS.mark_bh);
+          } else if (id === 'pingflood') {
+            const cpus = Math.max(2, Math.min(flags.cpus, 4));
+            const r = await runPingFlood({ cpus, seconds: flags.seconds ?? 1, signal, onProgress: progress });
+            section(title, formatPingFlood(r));
+            section(
+              'figures',
+              `one flow (one RX queue) offered ${r.loadPps.toFixed(0)} packets/s = 2 × the 1-CPU NAPI capacity, on ${cpus} CPUs`,
+            );
+            section('what it shows', EXPLANATIONS.pingflood);
+          } else if (id === 'timers') {
+            const r = await runTimers({ maxCpus: Math.min(flags.cpus, 8), seconds: flags.seconds ?? 1, signal, onProgress: progress });
+            section(title, formatTimers(r));
+            const fmt = (v: number | null): string => (v === null ? 'n/a' : `${v.toFixed(2)}x`);
+            section(
+              'figures',
+              `timers26_speedup_2cpu = ${fmt(r.figures.timers26_speedup_2cpu)}\ntimers24_speedup_2cpu = ${fmt(r.figures.timers24_speedup_2cpu)}\ntimers22_speedup_2cpu = ${fmt(r.figures.timers22_speedup_2cpu)}\n(${r.perCpu} timers per CPU, ${r.cost} iterations of work each)`,
+            );
+            section('what it shows', EXPLANATIONS.timers);
           } else if (id === 'mindcraft') {
             const r = await runMindcraft({ maxCpus: flags.cpus, seconds: flags.seconds ?? 1, signal, onProgress: progress });
             section(title, formatMindcraft(r));

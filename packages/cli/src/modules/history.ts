@@ -10,6 +10,11 @@
  * is swallowed (its sync bit is still set). With `aMarks` A is the correct
  * driver, for contrast.
  *
+ * Timers (seed paper §4.1; H-TMR-3, H-TMR-5): M timers per CPU, each doing
+ * a fixed amount of work and re-arming for the next jiffy; counted per CPU
+ * with how many jiffies late each expired. In 2.2 and 2.4 they run as
+ * TIMER_BH, one at a time on the machine; from 2.6 on each CPU's base.
+ *
  * Times are epoch milliseconds (performance.timeOrigin + now), the same on
  * every CPU thread.
  *
@@ -29,6 +34,12 @@ import {
   IMMEDIATE_BH,
   booted_era,
   pr_err,
+  DEFINE_TIMER,
+  mod_timer,
+  jiffies,
+  smp_processor_id,
+  num_possible_cpus,
+  type TimerList,
 } from '@kdefer/core';
 import { irqLines } from './irqs.js';
 
@@ -56,7 +67,21 @@ const T_LAT = 8; //                A's task: queued -> ran, ms
 const T_MTR = T_LAT + HISTORY_SAMPLES; // A's task: the mark that ran it -> ran, ms
 export const T_WORDS = T_MTR + HISTORY_SAMPLES;
 
-export const HISTORY_NAMES = { s: 'history.s', t: 'history.t' } as const;
+// Timers story ('history.tm'): configuration, then per CPU TM_STRIDE words.
+export const TM_RUN = 0; //         1 while the timers re-arm
+export const TM_COST = 1; //        iterations of work per timer function
+export const TM_CPU_BASE = 32;
+export const TM_STRIDE = 32;
+export const TM_EXPIRED = 0; //     expirations on this CPU
+export const TM_LATE = 1; //        histogram: jiffies late 0..TM_LATE_BUCKETS-1 (the last: that many or more)
+export const TM_LATE_BUCKETS = 16;
+/** Timers per CPU the module declares (and the most the story arms). */
+export const TM_PER_CPU = 32;
+/** CPUs the timers story can drive. */
+export const TM_MAX_CPUS = 8;
+export const TM_WORDS = TM_CPU_BASE + TM_MAX_CPUS * TM_STRIDE;
+
+export const HISTORY_NAMES = { s: 'history.s', t: 'history.t', tm: 'history.tm' } as const;
 
 const now = (): number => performance.timeOrigin + performance.now();
 
@@ -64,7 +89,37 @@ export default defineModule(HISTORY, () => {
   const s = shared_int32(HISTORY_NAMES.s, S_WORDS);
   const t = shared_array(HISTORY_NAMES.t, Float64Array, T_WORDS);
   const era = booted_era();
-  if (era !== '2.2' && era !== '2.4') return { setup: (): void => {} };
+  const tm = shared_int32(HISTORY_NAMES.tm, TM_WORDS);
+
+  // ---------------------------------------------------------- the timers story
+  function history_timer_fn(t: TimerList): void {
+    const cpu = smp_processor_id();
+    const b = TM_CPU_BASE + cpu * TM_STRIDE;
+    const late = Math.max(0, jiffies - t.expires);
+    Atomics.add(tm, b + TM_LATE + Math.min(late, TM_LATE_BUCKETS - 1), 1);
+    let x = t.id | 1;
+    const n = tm[TM_COST]!;
+    for (let i = 0; i < n; i++) x = (Math.imul(x, 1103515245) + 12345) | 0;
+    tm[b + TM_STRIDE - 1] = x; // keep the work
+    Atomics.add(tm, b + TM_EXPIRED, 1);
+    if (Atomics.load(tm, TM_RUN) !== 0) mod_timer(t, jiffies + 1);
+  }
+  const timers: TimerList[] = [];
+  const cpus = Math.min(TM_MAX_CPUS, num_possible_cpus());
+  for (let i = 0; i < cpus * TM_PER_CPU; i++) timers.push(DEFINE_TIMER(`history.timer${i}`, history_timer_fn));
+  const timerEntries = {
+    /** arm `m` timers on this CPU, each doing `cost` iterations and re-arming every jiffy */
+    timersStart(m: number, cost: number): void {
+      const cpu = smp_processor_id();
+      Atomics.store(tm, TM_COST, cost);
+      Atomics.store(tm, TM_RUN, 1);
+      for (let k = 0; k < Math.min(m, TM_PER_CPU); k++) mod_timer(timers[cpu * TM_PER_CPU + k]!, jiffies + 1);
+    },
+    timersStop(): void {
+      Atomics.store(tm, TM_RUN, 0);
+    },
+  };
+  if (era !== '2.2' && era !== '2.4') return { setup: (): void => {}, ...timerEntries };
 
   const a_task = defineTqStruct('history.a_task', function a_bh_work() {
     const at = now();
@@ -108,6 +163,7 @@ export default defineModule(HISTORY, () => {
   }
 
   return {
+    ...timerEntries,
     /** Set whether driver A marks IMMEDIATE_BH itself (the correct driver). */
     setup(aMarks: boolean): void {
       Atomics.store(s, S_A_MARKS, aMarks ? 1 : 0);

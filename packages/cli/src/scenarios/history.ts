@@ -5,14 +5,15 @@
  * prints, bench/src/history.ts writes bench/results/history.json and the
  * charts. Facts and sources: shared/history.md (H-… statements).
  *
- * Stories so far: 3 the forgotten mark_bh, 1 Mindcraft's bottleneck. A
+ * Stories so far: 3 the forgotten mark_bh, 1 Mindcraft's bottleneck, 5
+ * timers, 2 the ping flood (shares and drops; no reordering count). A
  * speedup is only claimed for CPU counts up to the host's cores: above that
  * the CPU threads share cores and the figure says nothing about the kernel.
  */
 import { availableParallelism } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Machine } from '@kdefer/workers';
-import { KdeferError, type Era } from '@kdefer/core';
+import { KdeferError, type Era, BH22_SHARED, BH24_SHARED, bh22_stats_of, bh24_timer_stats_of } from '@kdefer/core';
 import {
   HISTORY,
   HISTORY_IRQ_A,
@@ -28,6 +29,14 @@ import {
   S_MTR_N,
   S_WORDS,
   T_WORDS,
+  TM_WORDS,
+  TM_CPU_BASE,
+  TM_STRIDE,
+  TM_EXPIRED,
+  TM_LATE,
+  TM_LATE_BUCKETS,
+  TM_MAX_CPUS,
+  TM_PER_CPU,
 } from '../modules/history.js';
 import { runScalingOnce, calibrate, DEFAULT_WORKLOAD } from './scaling.js';
 import { type RxMode } from '../modules/rx.js';
@@ -39,10 +48,10 @@ export const historyModule = new URL('../modules/history.js', import.meta.url);
 /** The stories, in the issue's numbering; `ready` ones run. */
 export const STORIES = [
   { id: 'mindcraft', n: 1, title: "Mindcraft's bottleneck: NET_BH against softnet", section: '§3.1 (History), §3.5', ready: true },
-  { id: 'pingflood', n: 2, title: 'The ping flood: round-robin interrupts', section: '§3.5', ready: false },
+  { id: 'pingflood', n: 2, title: 'The ping flood: round-robin interrupts', section: '§3.5 (Problems)', ready: true },
   { id: 'mark_bh', n: 3, title: 'The forgotten mark_bh', section: '§5 (Task and Work Queues)', ready: true },
   { id: 'scsi', n: 4, title: 'SCSI: SCSI_BH, the SCSI tasklet, SCSI_SOFTIRQ', section: '§6', ready: false },
-  { id: 'timers', n: 5, title: 'Timers: TIMER_BH against per-CPU bases', section: '§4.1', ready: false },
+  { id: 'timers', n: 5, title: 'Timers: TIMER_BH against per-CPU bases', section: '§4.1', ready: true },
   { id: 'workqueues', n: 6, title: 'Thread-per-CPU workqueues against cmwq', section: '§5', ready: false },
   { id: 'rt', n: 7, title: 'PREEMPT_RT', section: '(after the paper)', ready: false },
 ] as const;
@@ -299,10 +308,242 @@ export async function runMindcraft(o: MindcraftOptions): Promise<MindcraftResult
   };
 }
 
+// ------------------------------------------------------------ 2: the ping flood
+
+export interface PingFloodRow {
+  path: string;
+  routing: 'affinity' | 'rr';
+  cpus: number;
+  deliveredPps: number;
+  /** each CPU's share of the packets delivered, % */
+  sharePct: number[];
+  /** CPUs that delivered at least 1 % of the one flow's packets: above 1, its packets may be reordered */
+  flowCpus: number;
+  dropsPerS: number;
+  irqsPerPacket: number;
+}
+
+export interface PingFloodResult {
+  rows: PingFloodRow[];
+  capacityPps: number;
+  loadPps: number;
+}
+
+/**
+ * Story 2: one flow (one RX queue) flooded at twice the 1-CPU capacity, its
+ * interrupt routed to one CPU (affinity) or round-robin over all (rr, the
+ * IO-APIC default the paper names), through each era's receive path.
+ * Reordering and cache-line transfers are not counted: the rows give each
+ * CPU's share of the flow, which is where they come from.
+ */
+export async function runPingFlood(o: {
+  cpus: number;
+  seconds: number;
+  signal?: AbortSignal;
+  onProgress?: (l: string) => void;
+}): Promise<PingFloodResult> {
+  o.onProgress?.('pingflood: calibration (napi, 1 CPU)');
+  const capacity = await calibrate({}, o.seconds, o.signal);
+  const load = 2 * capacity;
+  const rows: PingFloodRow[] = [];
+  for (const p of MINDCRAFT_PATHS)
+    for (const routing of ['affinity', 'rr'] as const) {
+      if (o.signal?.aborted) break;
+      o.onProgress?.(`pingflood: ${p.label}, ${routing}, ${o.cpus} CPUs`);
+      const r = await runScalingOnce({
+        ...DEFAULT_WORKLOAD,
+        mode: p.mode,
+        era: p.era,
+        routing,
+        cpus: o.cpus,
+        queues: 1,
+        load,
+        seconds: o.seconds,
+        warmupSeconds: Math.min(0.5, o.seconds),
+        signal: o.signal,
+      });
+      if (r.kernelReports.length > 0) throw new KdeferError(`history pingflood (${p.label}, ${routing}): ${r.kernelReports[0]}`);
+      const total = r.deliveredPpsPerCpu.reduce((a, b) => a + b, 0);
+      const share = r.deliveredPpsPerCpu.map((x) => (total > 0 ? (100 * x) / total : 0));
+      rows.push({
+        path: p.id,
+        routing,
+        cpus: o.cpus,
+        deliveredPps: r.deliveredPps,
+        sharePct: share,
+        flowCpus: share.filter((x) => x >= 1).length,
+        dropsPerS: r.dropPps,
+        irqsPerPacket: r.irqsPerPacket,
+      });
+    }
+  return { rows, capacityPps: capacity, loadPps: load };
+}
+
+/** The ping flood table, as text. */
+export function formatPingFlood(r: PingFloodResult): string {
+  const lines = ['PATH          ROUTING   DELIVERED/s  SHARE BY CPU (%)     FLOW ON CPUS  DROPS/s  IRQS/PACKET'];
+  for (const x of r.rows) {
+    const label = MINDCRAFT_PATHS.find((p) => p.id === x.path)!.label;
+    lines.push(
+      `${label.padEnd(13)} ${x.routing.padEnd(8)} ${x.deliveredPps.toFixed(0).padStart(12)}  ${x.sharePct
+        .map((v) => v.toFixed(0))
+        .join(' / ')
+        .padEnd(20)} ${String(x.flowCpus).padStart(12)} ${x.dropsPerS.toFixed(0).padStart(8)} ${x.irqsPerPacket.toFixed(3).padStart(12)}`,
+    );
+  }
+  return lines.join('\n');
+}
+
+// ------------------------------------------------------------ 5: timers
+
+export interface TimersRow {
+  era: Era;
+  cpus: number;
+  /** timer expirations per second, all CPUs */
+  expirationsPerS: number;
+  /** expirations per second by CPU */
+  perCpu: number[];
+  /** jiffies late: median, p99, max bucket (the last bucket means "at least") */
+  lateP50: number;
+  lateP99: number;
+  /** 2.2/2.4: expiry passes per second that found the global bottom-half lock taken (retried) */
+  busyPerS: number;
+  /** peak(cpus) / 1-CPU of the same era; null above the host's cores */
+  speedup: number | null;
+}
+
+export interface TimersOptions {
+  maxCpus: number;
+  seconds: number;
+  /** timers per CPU (default 32) and work per timer function, iterations (default 20 000, ~40 µs) */
+  perCpu?: number;
+  cost?: number;
+  eras?: Era[];
+  signal?: AbortSignal;
+  onProgress?: (label: string) => void;
+}
+
+export interface TimersResult {
+  rows: TimersRow[];
+  cores: number;
+  perCpu: number;
+  cost: number;
+  figures: { timers26_speedup_2cpu: number | null; timers24_speedup_2cpu: number | null; timers22_speedup_2cpu: number | null };
+}
+
+function histQuantile(h: number[], q: number): number {
+  const n = h.reduce((a, b) => a + b, 0);
+  if (n === 0) return NaN;
+  let acc = 0;
+  for (let i = 0; i < h.length; i++) {
+    acc += h[i]!;
+    if (acc >= q * n) return i;
+  }
+  return h.length - 1;
+}
+
+async function timersOnce(era: Era, cpus: number, o: TimersOptions, perCpu: number, cost: number): Promise<TimersRow> {
+  const m = await Machine.boot({ cpus, era, modules: [historyModule], lockdep: false });
+  try {
+    const tm = m.sharedArray(HISTORY_NAMES.tm, Int32Array, TM_WORDS);
+    const read = (): { exp: number[]; late: number[][] } => ({
+      exp: Array.from({ length: cpus }, (_, c) => Atomics.load(tm, TM_CPU_BASE + c * TM_STRIDE + TM_EXPIRED)),
+      late: Array.from({ length: cpus }, (_, c) =>
+        Array.from({ length: TM_LATE_BUCKETS }, (_, b) => Atomics.load(tm, TM_CPU_BASE + c * TM_STRIDE + TM_LATE + b)),
+      ),
+    });
+    const busy = (): number =>
+      era === '2.2'
+        ? bh22_stats_of(m.sharedArray(BH22_SHARED, Int32Array)).timerBusy
+        : era === '2.4'
+          ? bh24_timer_stats_of(m.sharedArray(BH24_SHARED, Int32Array)).timerBusy
+          : 0;
+    await Promise.all(Array.from({ length: cpus }, (_, c) => m.call(c, HISTORY, 'timersStart', perCpu, cost)));
+    await sleep(Math.min(300, o.seconds * 500)); // warm-up
+    const a = read();
+    const b0 = busy();
+    const t0 = performance.now();
+    await sleep(o.seconds * 1000, undefined, { signal: o.signal }).catch(() => {});
+    const win = (performance.now() - t0) / 1000;
+    const b = read();
+    const b1 = busy();
+    await m.call(0, HISTORY, 'timersStop');
+    await m.quiesce({ timeoutMs: 10_000 });
+    const reports = m.reports();
+    if (reports.length > 0) throw new KdeferError(`history timers (${era}, ${cpus} CPUs): the kernel reported ${reports[0]!.title}`);
+    const perCpuRate = b.exp.map((x, c) => (x - a.exp[c]!) / win);
+    const hist = Array.from({ length: TM_LATE_BUCKETS }, (_, k) => b.late.reduce((acc, h, c) => acc + h[k]! - a.late[c]![k]!, 0));
+    return {
+      era,
+      cpus,
+      expirationsPerS: perCpuRate.reduce((x, y) => x + y, 0),
+      perCpu: perCpuRate,
+      lateP50: histQuantile(hist, 0.5),
+      lateP99: histQuantile(hist, 0.99),
+      busyPerS: (b1 - b0) / win,
+      speedup: null,
+    };
+  } finally {
+    await m.shutdown();
+  }
+}
+
+/**
+ * Story 5: M timers per CPU with fixed-cost functions, on 1..N CPUs, in 2.2
+ * and 2.4 (TIMER_BH: one timer at a time on the machine) and 2.6 (per-CPU
+ * bases).
+ */
+export async function runTimers(o: TimersOptions): Promise<TimersResult> {
+  const cores = hostCores();
+  const perCpu = Math.min(TM_PER_CPU, o.perCpu ?? 32);
+  const cost = o.cost ?? 20_000;
+  if (o.maxCpus > TM_MAX_CPUS) throw new KdeferError(`history timers: at most ${TM_MAX_CPUS} CPUs`);
+  const rows: TimersRow[] = [];
+  for (const era of o.eras ?? (['2.2', '2.4', '2.6'] as Era[]))
+    for (let cpus = 1; cpus <= o.maxCpus; cpus++) {
+      if (o.signal?.aborted) break;
+      o.onProgress?.(`timers: ${era}, ${cpus} CPU${cpus > 1 ? 's' : ''}, ${perCpu} timers per CPU`);
+      rows.push(await timersOnce(era, cpus, o, perCpu, cost));
+    }
+  for (const r of rows) {
+    const base = rows.find((x) => x.era === r.era && x.cpus === 1);
+    r.speedup = base && base.expirationsPerS > 0 && r.cpus <= cores ? r.expirationsPerS / base.expirationsPerS : null;
+  }
+  const sp = (era: Era): number | null => rows.find((r) => r.era === era && r.cpus === 2)?.speedup ?? null;
+  return {
+    rows,
+    cores,
+    perCpu,
+    cost,
+    figures: { timers26_speedup_2cpu: sp('2.6'), timers24_speedup_2cpu: sp('2.4'), timers22_speedup_2cpu: sp('2.2') },
+  };
+}
+
+/** The timers table, as text. */
+export function formatTimers(r: TimersResult): string {
+  const lines = ['ERA  CPUS  EXPIRATIONS/s  PER CPU             SPEEDUP            LATE p50/p99 (jiffies)  BUSY/s (BH lock taken)'];
+  for (const x of r.rows) {
+    const sp = x.speedup === null ? (x.cpus > r.cores ? `n/a (> ${r.cores} cores)` : '-') : `${x.speedup.toFixed(2)}x`;
+    lines.push(
+      `${x.era.padEnd(4)} ${String(x.cpus).padStart(4)} ${x.expirationsPerS.toFixed(0).padStart(14)}  ${x.perCpu
+        .map((v) => v.toFixed(0))
+        .join(' / ')
+        .padEnd(
+          19,
+        )} ${sp.padEnd(18)} ${`${x.lateP50}/${x.lateP99}`.padStart(22)}  ${(x.era === '2.6' ? '-' : x.busyPerS.toFixed(0)).padStart(22)}`,
+    );
+  }
+  return lines.join('\n');
+}
+
 // ------------------------------------------------------------ presenting
 
 /** What each story shows and what the paper says, in kdefer's words, with the section. */
-export const EXPLANATIONS: Record<'mindcraft' | 'mark_bh', string> = {
+export const EXPLANATIONS: Record<'mindcraft' | 'mark_bh' | 'timers' | 'pingflood', string> = {
+  pingflood:
+    "One flow floods one receive queue. With its interrupt pinned (affinity) one CPU takes the flow. Round-robin delivery sends each interrupt to the next CPU: in 2.4's softnet each CPU then queues the flow's packets on its own backlog, so one flow is processed on several CPUs at once (where reordering and stolen cache lines come from); in 2.2 the CPUs only meet again at NET_BH; NAPI's poll keeps the device on one CPU until the ring is empty and takes few interrupts. The paper (§3.5) names exactly this: with round-robin IO-APIC delivery a ping flood is the worst case, CPUs steal cache lines from each other, and NAPI's interrupt mitigation is the answer. Reordering and cache-line transfers are not counted here; the share columns show where they would come from.",
+  timers:
+    "Every CPU arms the same number of timers, each doing a fixed amount of work and re-arming every jiffy, more than a CPU can expire in time. In 2.2 and 2.4 timers ran from TIMER_BH, so one timer function ran at a time on the whole machine, never beside another bottom half: a second CPU adds nothing, it mostly finds the lock taken ('busy/s') and its timers run late. 2.6's per-CPU timer bases let every CPU expire its own timers at once. The paper (§4.1) tells how softnet left timers in their bottom half, so only one timer could run at a time, until 2.5.40 let them run on several CPUs (a per-CPU tasklet, then TIMER_SOFTIRQ in 2.5.48).",
   mindcraft:
     "In 2.2 every packet's protocol work ran in NET_BH, and only one bottom half ran at a time on the whole machine, so a second CPU can take interrupts but not share the receive work: 2.2's line stays flat, and the CPUs that find NET_BH taken are counted in 'busy/s'. Softnet (2.3.43, in 2.4) gave each CPU its own backlog and NET_RX_SOFTIRQ, so the work spreads over the CPUs; NAPI (2.4.20) keeps that and polls under load. The paper (§3.1) tells it as the Mindcraft benchmark of April 1999 exposing the single-threaded bottom half, and softnet multithreading it.",
   mark_bh:
@@ -336,7 +577,11 @@ export function formatMindcraft(r: MindcraftResult): string {
 }
 
 /** The charts of the stories that ran, as SVG files. */
-export function historyCharts(r: { mindcraft?: MindcraftResult; mark_bh?: MarkBhResult }): { file: string; svg: string }[] {
+export function historyCharts(r: {
+  mindcraft?: MindcraftResult;
+  mark_bh?: MarkBhResult;
+  timers?: TimersResult;
+}): { file: string; svg: string }[] {
   const out: { file: string; svg: string }[] = [];
   const colors: Record<string, string> = { bh22: '#d62728', softnet24: '#ff7f0e', napi24: '#1f77b4' };
   if (r.mindcraft) {
@@ -352,6 +597,25 @@ export function historyCharts(r: { mindcraft?: MindcraftResult; mark_bh?: MarkBh
           name: p.label,
           color: colors[p.id]!,
           points: r.mindcraft!.rows.filter((x) => x.path === p.id).map((x) => [x.cpus, x.deliveredPps] as [number, number]),
+        })),
+      }),
+    });
+  }
+  if (r.timers) {
+    const ec: Record<string, string> = { '2.2': '#d62728', '2.4': '#ff7f0e', '2.6': '#1f77b4' };
+    const eras = [...new Set(r.timers.rows.map((x) => x.era))];
+    out.push({
+      file: 'history-timers.svg',
+      svg: lineChart({
+        title: 'Timers: expirations per second against CPUs',
+        subtitle: `${r.timers.perCpu} timers per CPU, each re-arming every jiffy; host cores: ${r.timers.cores}`,
+        xLabel: 'CPUs',
+        yLabel: 'timer expirations per second',
+        xIntegers: true,
+        series: eras.map((e) => ({
+          name: e === '2.6' ? '2.6 per-CPU bases' : `${e} TIMER_BH`,
+          color: ec[e] ?? '#777777',
+          points: r.timers!.rows.filter((x) => x.era === e).map((x) => [x.cpus, x.expirationsPerS] as [number, number]),
         })),
       }),
     });

@@ -35,12 +35,25 @@
  * - no hardirq_trylock: kdefer has no global cli(), and a CPU in a hardirq
  *   handler does not hold off another CPU's bottom halves.
  * - a routine that throws is reported as an Oops; global_bh_count is released.
+ * - timers: 2.2 ran one global wheel from TIMER_BH; kdefer keeps its per-CPU
+ *   timer bases and makes each CPU's expiry pass take global_bh_count
+ *   (bh22_timer_action), which gives 2.2's exclusion — one timer function at
+ *   a time machine-wide, never beside another bottom half — with a busy
+ *   retry where 2.2 had one CPU run everybody's timers.
  */
 import { KdeferError, loading, shared_int32 } from '../module.js';
 import { cpuId } from '../smp.js';
 import { in_interrupt, local_irq_save, local_irq_restore } from '../preempt.js';
 import { cpu_relax } from '../entry.js';
-import { raiseSoftirqNocheck, __raise_softirq_irqoff, do_softirq, HI_SOFTIRQ, open_softirq, softirq_kernel_init } from '../softirq.js';
+import {
+  raiseSoftirqNocheck,
+  __raise_softirq_irqoff,
+  do_softirq,
+  HI_SOFTIRQ,
+  TIMER_SOFTIRQ,
+  open_softirq,
+  softirq_kernel_init,
+} from '../softirq.js';
 import { run_handler } from '../oops.js';
 import { WARN_ONCE } from '../printk.js';
 
@@ -77,6 +90,8 @@ const W_BUSY = 4; //          A  do_bottom_half found global_bh_count or global_
 const W_PASSES = 5; //        A  run_bottom_halves passes
 const W_INSIDE = 6; //        A  CPUs inside a routine (the exclusion check)
 const W_OVERLAP = 7; //       A  a routine started while another ran (must stay 0)
+const W_TIMER_BUSY = 8; //    A  timer expiry found global_bh_count taken (retried)
+const W_TIMER_RUNS = 9; //    A  timer expiry passes run as TIMER_BH
 const W_MASK_COUNT = 32; //   A  bh_mask_count[32]: disable_bh nesting
 const W_RUNS = 64; //         A  runs per bottom half
 const BH22_WORDS = 96;
@@ -142,6 +157,35 @@ function do_bottom_half(): void {
   }
   // What was marked meanwhile by CPUs that found global_bh_count taken.
   if (bh_pending()) raiseSoftirqNocheck(HI_SOFTIRQ);
+}
+
+/**
+ * bh22_timer_action - `run` (this CPU's timer expiry) as TIMER_BH: under
+ * global_bh_count, so one timer function at a time machine-wide and never
+ * beside another bottom half (H-TMR-3). A CPU that finds it taken raises
+ * TIMER_SOFTIRQ again and retries (the restart loop, then ksoftirqd).
+ * @param run - timer.ts's run_timer_softirq.
+ * Context: era bring-up; the result is TIMER_SOFTIRQ's action.
+ * @returns the action.
+ */
+export function bh22_timer_action(run: () => void): () => void {
+  return function timer_bh(): void {
+    if (!softirq_trylock()) {
+      Atomics.add(st, W_BUSY, 1);
+      Atomics.add(st, W_TIMER_BUSY, 1);
+      raiseSoftirqNocheck(TIMER_SOFTIRQ);
+      return;
+    }
+    if (Atomics.add(st, W_INSIDE, 1) !== 0) Atomics.add(st, W_OVERLAP, 1);
+    Atomics.add(st, W_TIMER_RUNS, 1);
+    try {
+      run();
+    } finally {
+      Atomics.sub(st, W_INSIDE, 1);
+      Atomics.store(st, W_RUNNING, 0);
+    }
+    if (bh_pending()) raiseSoftirqNocheck(HI_SOFTIRQ);
+  };
 }
 
 /** Get bottom halves run soon on this CPU (after enable_bh / end_bh_atomic / schedule). */
@@ -278,6 +322,9 @@ export interface Bh22Stats {
   overlap: number;
   /** runs per bottom half number */
   runs: number[];
+  /** timer expiry passes that found global_bh_count taken, and those that ran */
+  timerBusy: number;
+  timerRuns: number;
   active: number;
   mask: number;
 }
@@ -293,6 +340,8 @@ export function bh22_stats_of(a: Int32Array): Bh22Stats {
   for (let nr = 0; nr < NR_BH; nr++) runs.push(Atomics.load(a, W_RUNS + nr));
   return {
     busy: Atomics.load(a, W_BUSY),
+    timerBusy: Atomics.load(a, W_TIMER_BUSY),
+    timerRuns: Atomics.load(a, W_TIMER_RUNS),
     passes: Atomics.load(a, W_PASSES),
     overlap: Atomics.load(a, W_OVERLAP),
     runs,

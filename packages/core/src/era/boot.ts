@@ -23,6 +23,7 @@ import {
   bh22_end_bh_atomic,
   bh22_synchronize_bh,
   bh22_schedule_hook,
+  bh22_timer_action,
   BH22_NAMES,
 } from './bh22.js';
 import {
@@ -44,6 +45,7 @@ import {
   bh24_init_bh,
   bh24_mark_bh,
   bh24_remove_bh,
+  bh24_timer_action,
   BH24_NAMES,
   TQUEUE_BH,
   IMMEDIATE_BH,
@@ -51,6 +53,19 @@ import {
 import { registerUpcalls, registerUpcallChain } from '../upcall.js';
 import { HZ } from '../tick.js';
 import { cpuId } from '../smp.js';
+import { open_softirq, softirq_kernel_init, TIMER_SOFTIRQ } from '../softirq.js';
+import { tasklet_set_era_check } from '../tasklet.js';
+import { run_timer_softirq } from '../timer.js';
+
+/** Timers from TIMER_BH (2.2, 2.4: H-TMR-3): TIMER_SOFTIRQ's action becomes `action`. */
+function timers_from_timer_bh(action: () => void): void {
+  softirq_kernel_init(true);
+  try {
+    open_softirq(TIMER_SOFTIRQ, action);
+  } finally {
+    softirq_kernel_init(false);
+  }
+}
 
 const BH_GONE = 'old-style bottom halves were removed in 2.5.40';
 const TQ_GONE = 'task queues were replaced by work queues in 2.5.41';
@@ -116,6 +131,12 @@ export function era_init_cpu(): void {
         tq22_run_task_queue(tq_immediate);
       });
       tq_timer_hooks(bh22_mark_bh);
+      timers_from_timer_bh(bh22_timer_action(run_timer_softirq));
+      // Tasklets came with softnet (2.3.43); in 2.2 HI_SOFTIRQ carries the bottom halves, so a
+      // module's HI tasklet would be lost. (A module's own softirq vector is not refused: rx.ts's
+      // net_dev_init opens NET_RX_SOFTIRQ at load in every era.)
+      const sn = 'softirqs and tasklets arrived with softnet in 2.3.43';
+      tasklet_set_era_check((who) => era_missing(who, sn, ['2.4', '2.6', '6.x', 'rt'])());
       registerUpcalls({
         schedule: () => {
           bh22_schedule_hook();
@@ -146,6 +167,7 @@ export function era_init_cpu(): void {
         tq22_run_task_queue(tq_immediate);
       });
       tq_timer_hooks(bh24_mark_bh);
+      timers_from_timer_bh(bh24_timer_action(run_timer_softirq));
       return;
     }
     default: {
