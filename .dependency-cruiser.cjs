@@ -19,8 +19,8 @@ const LAYERS = [
   ['lockdep', 'spinlock', 'oops'],
   // 4: softirq, then hardirq, the tick interrupt and the IRQ work interrupt
   ['softirq', 'irq', 'tick', 'irq_work'],
-  // 5: the scheduler and what sleeps or defers on it
-  ['sched', 'ksoftirqd', 'wait', 'mutex', 'completion', 'tasklet', 'timer', 'slab'],
+  // 5: the scheduler and what sleeps or defers on it (rcu: grace periods and their callbacks)
+  ['sched', 'ksoftirqd', 'wait', 'mutex', 'completion', 'tasklet', 'timer', 'slab', 'rcu'],
   // 6: workqueues, NAPI, bottom-half helpers
   ['workqueue', 'napi', 'bh'],
   // 7: the CPU loop, init, host readers, the package's faces

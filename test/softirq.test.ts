@@ -5,14 +5,14 @@ const NET_TX = 2,
   BLOCK = 4,
   IRQ_POLL = 5,
   SCHED = 7,
-  HRTIMER = 8,
-  RCU = 9;
+  HRTIMER = 8;
 
 describe('softirqs', () => {
   it('S-SIRQ-10(3)/S-SIRQ-1: pending softirqs run lowest vector first', async () => {
     await withMachine({ fixtures: ['sirq'] }, async (m) => {
-      const order = await m.call<number[]>(0, 'sirq', 'raiseMany', [RCU, HRTIMER, BLOCK, NET_TX, IRQ_POLL]);
-      expect(order).toEqual([NET_TX, BLOCK, IRQ_POLL, HRTIMER, RCU]);
+      // RCU_SOFTIRQ belongs to the kernel's RCU (test/rcu.test.ts sees it run): the fixture orders the vectors nobody owns.
+      const order = await m.call<number[]>(0, 'sirq', 'raiseMany', [HRTIMER, BLOCK, NET_TX, IRQ_POLL]);
+      expect(order).toEqual([NET_TX, BLOCK, IRQ_POLL, HRTIMER]);
     });
   });
 

@@ -6,7 +6,7 @@
  * Layers (bottom up; packages/core/README.md draws them, npm run depcruise
  * enforces them): 1 layout smp printk module upcall rand · 2 preempt entry trace sched/task ·
  * 3 lockdep spinlock oops · 4 softirq irq tick · 5 sched ksoftirqd wait mutex completion
- * tasklet timer slab · 6 workqueue napi bh · 7 sched/idle init cpu_entry proc index.
+ * tasklet timer slab rcu · 6 workqueue napi bh · 7 sched/idle init cpu_entry proc index.
  */
 export * from './layout.js';
 export {
@@ -253,6 +253,7 @@ export {
   waitqueue_active,
 } from './wait.js';
 export * from './completion.js';
+export * from './rcu.js';
 export {
   Mutex,
   type mutex,
