@@ -17,6 +17,10 @@
  * counter sends every TICK_CHECK_ROUNDS-th point to the slow path, which
  * reads the word with Atomics.load, so no request waits longer than that.
  *
+ * Deterministic mode (det.ts): the round counter stays at 0, so every point
+ * takes the slow path, and the slow path's first test (one load) sends it to
+ * det_point, a step of the schedule. cpu_relax() marks its point a yield.
+ *
  * Differs from Linux:
  * - the local timer tick is noticed by counting preemption points and then
  *   reading the clock (reading it at every point would cost 100-700 ns),
@@ -46,6 +50,7 @@ import { i32, PCB, cpuId } from './smp.js';
 import { KernelHalt, machine_panicked } from './printk.js';
 import { upcalls } from './upcall.js';
 import { xorshift32 } from './rand.js';
+import { det_init_cpu, det_point, DP_POINT, DP_YIELD } from './det.js';
 
 /** Preemption points between two looks at the clock for the local timer tick. */
 export const TICK_CHECK_ROUNDS = 256;
@@ -77,12 +82,22 @@ let REQ = 0;
 let tickRounds = TICK_CHECK_ROUNDS;
 
 let localTimerPending = false;
+let det = false;
+let relaxing = false;
 
-/** Bind this CPU's preemption point (its upward calls come through upcall.ts). */
+/**
+ * Bind this CPU's preemption point (its upward calls come through upcall.ts);
+ * in deterministic mode, wait for the baton first (det_init_cpu).
+ */
 export function entry_init(): void {
   REQ = PCB + PC_IRQ_REQUEST;
   amplify = Math.max(0, Math.min(3, i32[H_AMPLIFY]! | 0));
   rng = (i32[H_SEED]! ^ Math.imul(cpuId + 1, 0x9e3779b9)) >>> 0 || 1;
+  det = det_init_cpu();
+  if (det) {
+    amplify = 0;
+    tickRounds = 0;
+  }
 }
 
 /**
@@ -101,8 +116,14 @@ export function entry_check_tick_soon(): void {
 }
 
 function preempt_point_slow(): void {
+  if (det) {
+    det_point(relaxing ? DP_YIELD : DP_POINT);
+    relaxing = false;
+    tickRounds = -1; // look at the clock at every point: virtual time moves at every step
+  }
   if (tickRounds < 0) {
-    if (amplify !== 0) {
+    if (det) tickRounds = 0;
+    else if (amplify !== 0) {
       tickRounds = next_rand() % (2 * AMP_MEAN[amplify]!);
       amplify_delay();
     } else tickRounds = TICK_CHECK_ROUNDS;
@@ -137,10 +158,13 @@ function preempt_point_slow(): void {
 }
 
 /**
- * cpu_relax - a pause in a busy-wait loop; a preemption point.
+ * cpu_relax - a pause in a busy-wait loop; a preemption point. In
+ * deterministic mode a yield: another runnable CPU runs (the one this CPU
+ * waits for, as often as not), or a spinning baton holder would livelock.
  * Context: any.
  */
 export function cpu_relax(): void {
+  relaxing = true;
   preempt_point();
 }
 

@@ -4,9 +4,9 @@
  * functions the host uses to read a machine's shared memory.
  *
  * Layers (bottom up; packages/core/README.md draws them, npm run depcruise
- * enforces them): 1 layout smp printk module upcall rand · 2 preempt entry trace sched/task ·
- * 3 lockdep spinlock oops · 4 softirq irq tick · 5 sched ksoftirqd wait mutex completion
- * tasklet timer slab rcu · 6 workqueue napi bh · 7 sched/idle init cpu_entry proc index.
+ * enforces them): 1 layout smp printk module upcall rand slot · 2 preempt entry det trace sched/task ·
+ * 3 lockdep spinlock oops · 4 softirq irq tick irq_work · 5 sched ksoftirqd wait mutex
+ * completion tasklet timer hrtimer slab rcu · 6 workqueue napi bh · 7 sched/idle init cpu_entry proc index.
  */
 export * from './layout.js';
 export {
@@ -20,6 +20,28 @@ export {
 } from './smp.js';
 export * from './preempt.js';
 export { cpu_relax } from './entry.js';
+export {
+  type ScheduleOptions,
+  type DetStrategy,
+  type DetRecord,
+  type DetDivergence,
+  DET_HOST,
+  DET_STEP_COST_MS,
+  DET_EPOCH_MS,
+  DP_IDLE,
+  det_runnable,
+  det_vclock,
+  det_next_deadline,
+  det_advance_clock,
+  det_divergence,
+  det_finish_replay,
+  det_read_record,
+  det_choose,
+  det_host_holds,
+  det_host_grant,
+  det_end,
+  det_cpu_booting,
+} from './det.js';
 export { xorshift32 } from './rand.js';
 export {
   printk,
@@ -191,6 +213,7 @@ export { proc_softirqs, proc_interrupts, kstat_softirqs, kstat_irqs } from './pr
 export { setup_machine_memory, type BootOptions } from './init.js';
 export * from './tasklet.js';
 export * from './irq_work.js';
+export * from './hrtimer.js';
 export * from './timer.js';
 export {
   GFP_KERNEL,

@@ -34,6 +34,7 @@ import { irq_init_cpu, doIrqPending } from './irq.js';
 import { softirq_init_cpu, softirq_kernel_init, doSoftirqFromBhEnable } from './softirq.js';
 import { spawn_ksoftirqd } from './ksoftirqd.js';
 import { irq_work_interrupt, irq_work_init_cpu } from './irq_work.js';
+import { hrtimers_init_cpu } from './hrtimer.js';
 import { tick_init_cpu, tick_check, local_timer_interrupt, initial_jiffies, tick_register_hook } from './tick.js';
 import { sched_init_cpu, sched_ipi } from './sched.js';
 import { RES_ipi_count } from './ipi.js';
@@ -45,6 +46,7 @@ import { spinlock_init_cpu } from './spinlock.js';
 import { workqueue_init_early, workqueue_init_cpu } from './workqueue.js';
 import { watchdog_init_cpu, watchdog_timer_fn } from './watchdog.js';
 import { printk } from './printk.js';
+import { det_check_options, det_setup, type ScheduleOptions } from './det.js';
 import { trace_init_cpu, trace_ring_words, TRACE_RECORDS, TRACE_ON, TRACE_LOCKS } from './trace.js';
 
 /** Boot options beyond the table capacities. */
@@ -76,6 +78,11 @@ export interface BootOptions extends Partial<Geometry> {
   hardLockupMs?: number;
   /** RCU CPU stall timeout: a grace period older than this is reported (rcu_cpu_stall_timeout, default 21 000 ms) */
   rcuStallMs?: number;
+  /**
+   * deterministic mode: one CPU at a time on a seeded schedule, virtual time
+   * (det.ts); absent: the free-running parallel mode
+   */
+  schedule?: ScheduleOptions;
 }
 
 /**
@@ -94,6 +101,16 @@ export function setup_machine_memory(opts: BootOptions): Mem {
       throw new RangeError(`kdefer: boot option traceRecords=${String(records)} must be a power of two, at least 64`);
     }
     g.dataWords += opts.cpus * trace_ring_words(records); // the rings live in the arena
+  }
+  g.detWords = 0;
+  delete (g as Partial<BootOptions>).schedule; // the geometry travels to every CPU; the schedule's tables are in memory
+  if (opts.schedule !== undefined) {
+    if (opts.amplify) {
+      throw new RangeError(
+        'kdefer: boot options amplify and schedule exclude each other (amplify widens race windows with wall-clock delays; a schedule decides the interleaving itself)',
+      );
+    }
+    g.detWords = det_check_options(opts.schedule, opts.cpus);
   }
   const m = Mem.create(g);
   const a = m.i32;
@@ -117,6 +134,7 @@ export function setup_machine_memory(opts: BootOptions): Mem {
   a[H_INITIAL_JIFFIES] = initial_jiffies(g.hz) | 0;
   workqueue_init_early(m, opts.wqIdleTimeoutMs ?? 0);
   m.setBootTime(clock_now());
+  if (opts.schedule !== undefined) det_setup(m, opts.schedule); // virtual boot time, the baton with the host
   Atomics.store(a, H_STATE, MACHINE_RUNNING);
   return m;
 }
@@ -164,6 +182,7 @@ export function start_cpu(sab: SharedArrayBuffer, g: Geometry, cpu: number): Mem
     // Built-in mechanisms open their vectors here, as init_timers and softirq_init do.
     tasklet_init_cpu();
     init_timers();
+    hrtimers_init_cpu();
     slab_init_cpu();
     rcu_init();
   } finally {

@@ -56,6 +56,7 @@ import { printk, KERN_EMERG, WARN_ON_ONCE, dump_context, oops_end } from './prin
 import { irqs_disabled, in_interrupt } from './preempt.js';
 import { irq_enter, irq_exit } from './softirq.js';
 import { run_handler } from './oops.js';
+import { SlotTable } from './slot.js';
 import { tick_register_hook } from './tick.js';
 import { spin_lockup_ms } from './spinlock.js';
 
@@ -98,13 +99,9 @@ function irq_work_by_id(id: number): IrqWork {
   return w;
 }
 
-function slot_alloc(): number {
-  const n = mem.g.maxIrqWorks;
-  for (let id = 0; id < n; id++) {
-    if (Atomics.compareExchange(i32, iw(id, IW_SLOT), 0, 1) === 0) return id;
-  }
-  throw new KdeferError(`irq_work table full: maxIrqWorks=${n} irq_works exist (boot option maxIrqWorks)`);
-}
+/** The shared irq_work table's slots (slot.ts): claimed through IW_SLOT, never given back. */
+const irqWorks = new SlotTable({ what: 'irq_work', size: 'maxIrqWorks', word: (m, id, f) => m.irqWork(id, f), claim: IW_SLOT, taken: 1 });
+const slot_alloc = (): number => irqWorks.alloc();
 
 function declare(name: string, func: IrqWorkFunc, flags: number): IrqWork {
   if (typeof name !== 'string' || name === '') throw new KdeferError('IRQ_WORK_INIT: the first argument must be a non-empty name');

@@ -61,6 +61,13 @@
  *          │   maxNapi (ids 0..cpus-1: the CPUs' backlog pseudo-NAPIs)  │
  *          ├────────────────────────────────────────────────────────────┤
  *          │ irq_work table (irq_work.ts): maxIrqWorks × IRQ_WORK_STRIDE│
+ *          ├────────────────────────────────────────────────────────────┤
+ *          │ hrtimer table (hrtimer.ts): maxHrtimers × HRTIMER_STRIDE;  │
+ *          │   hrtimer_cpu_base per CPU (lock, running, queue heads)    │
+ *          ├────────────────────────────────────────────────────────────┤
+ *          │ deterministic mode (det.ts): detWords (0 unless boot option│
+ *          │   schedule): strategy words, PCT priorities, the replay    │
+ *          │   table and the record of switches (step, cpu)             │
  *          └────────────────────────────────────────────────────────────┘
  *
  * Access rules, in each field's trailing comment (as kernel/workqueue.c marks
@@ -91,6 +98,9 @@ export interface Geometry {
   maxWaitObjects: number;
   maxNapi: number;
   maxIrqWorks: number;
+  maxHrtimers: number;
+  /** words of the deterministic-mode region (det.ts; set by setup from boot option schedule, 0 off) */
+  detWords: number;
 }
 
 export const DEFAULT_GEOMETRY: Omit<Geometry, 'cpus'> = {
@@ -111,6 +121,8 @@ export const DEFAULT_GEOMETRY: Omit<Geometry, 'cpus'> = {
   maxWaitObjects: 2048, // wait queue heads, completions, mutexes (64 reserved for work flushing)
   maxNapi: 256, // napi_structs: one per CPU (the backlog) plus one per device queue
   maxIrqWorks: 256, // struct irq_work slots (named with IRQ_WORK_INIT*)
+  maxHrtimers: 512, // struct hrtimer slots (named with HRTIMER)
+  detWords: 0, // no deterministic mode
 };
 
 /** The most CPUs an affinity mask (two words) can name. */
@@ -160,10 +172,28 @@ export const H_AMPLIFY = 37; //             I  race amplification level (0 off)
 export const H_HUNG_TASK_MS = 38; //        I  hung task threshold (khungtaskd)
 export const H_HARDLOCKUP_MS = 39; //       I  hard lockup threshold (the host's NMI watchdog)
 export const H_TRACE_RECORDS = 40; //       I  records per CPU trace ring (a power of two)
-export const H_RCU_STALL_MS = 56; //        I  RCU CPU stall timeout (rcu_cpu_stall_timeout, in ms; boot option rcuStallMs)
+export const H_RCU_STALL_MS = 51; //        I  RCU CPU stall timeout (rcu_cpu_stall_timeout, in ms; boot option rcuStallMs)
+// deterministic mode (det.ts, boot option schedule): written only by the baton holder unless marked A
+export const H_DET_MODE = 52; //            A  DET_OFF, DET_ON, DET_ENDING (shutdown: everyone runs free)
+export const H_DET_HOLDER = 53; //          B  CPU holding the baton, -1 the host
+export const H_DET_STEP = 54; //            B  preemption points taken so far (the schedule's clock)
+export const H_DET_HOST_BATON = 55; //      A  1 while the host holds the baton (its Atomics.waitAsync word)
+export const H_DET_VCLOCK = 56; //          B  float64 at word 56: virtual epoch ms (clock_now in det mode)
+export const H_DET_HOST_DEADLINE = 58; //   B  float64 at word 58: reserved (virtual ms the host wants the baton back)
+export const H_DET_RNG = 60; //             B  the strategy's xorshift32 state
+export const H_DET_SWITCHES = 61; //        B  switches recorded (DT_RECORD)
+export const H_DET_FLAGS = 62; //           I  DETF_* below
+export const H_DET_DIVERGED = 63; //        B  replay: step + 1 where the run left its schedule, 0 none
 export const HEADER_WORDS = 64;
 
 export const MAGIC = 0x4b444546; // 'KDEF'
+
+/** H_DET_MODE values. */
+export const DET_OFF = 0;
+export const DET_ON = 1;
+export const DET_ENDING = 2;
+/** H_DET_FLAGS bits. */
+export const DETF_LENIENT = 1 << 0; // replay: a recorded switch that cannot happen is skipped, not a divergence
 
 /** Machine states (H_STATE). */
 export const MACHINE_BOOTING = 0;
@@ -194,9 +224,13 @@ export const PC_TASKLET_HI_HEAD = 18; //    C  tasklet_hi_vec
 export const PC_TASKLET_HI_TAIL = 19; //    C
 export const PC_TASKLET_CURRENT = 20; //    C  tasklet running now + 1
 export const PC_TIMER_CURRENT = 21; //      C  timer whose function runs now + 1 (base->running_timer mirror)
+export const PC_DET_DEADLINE = 22; //       C  float64 at words 22-23: det mode, virtual ms of this idle CPU's next event
 export const PC_AMPLIFY_DELAYS = 24; //     C  delays injected by race amplification
 export const PC_SOFTLOCKUPS = 25; //        C  soft lockups reported
 export const PC_WORK_CURRENT = 26; //       C  name id of the work function running now (workqueue.ts), 0 none
+export const PC_DET_STATE = 27; //          C  det mode: DS_* below (published with Atomics.store)
+export const PC_DET_WAKESEQ = 28; //        C  det mode: PC_WAKE when this CPU went idle (a kick makes it runnable)
+export const PC_DET_PARKED = 29; //         C  det mode: 1 while parked in Atomics.wait on PC_DET_BATON (the giver notifies)
 // line 1: written by other CPUs and the host
 export const PC_IRQ_REQUEST = 32; //        A  REQ_* bits: why this CPU must look up
 export const PC_WAKE = 33; //               A  doorbell: bumped then notified (Atomics.wait target)
@@ -207,6 +241,7 @@ export const PC_WAKE_RING_HEAD = 43; //     A  remote wake-up ring: producers' r
 export const PC_WAKE_RING_TAIL = 44; //     C  consumer position
 export const PC_IRQ_WORK_RAISED = 45; //    A  raised_list: llist head, irq_work id + 1 (push: CAS by any CPU; take: exchange by this CPU)
 export const PC_IRQ_WORK_LAZY = 46; //      A  lazy_list: as raised_list, run from this CPU's next tick
+export const PC_DET_BATON = 47; //          A  det mode: 1 while this CPU holds the baton (its Atomics.wait word)
 export const PC_WAKE_RING = 48; //          A  WAKE_RING_SIZE pids (+1), 0 = empty slot
 export const WAKE_RING_SIZE = 16;
 // line 3-4: statistics, written by this CPU
@@ -234,6 +269,12 @@ export const REQ_RESCHED = 1 << 2; //  rescheduling IPI: a task was woken on thi
 export const REQ_CALL = 1 << 3; //     function-call IPI (later mechanisms)
 export const REQ_STOP = 1 << 4; //     shutdown
 export const REQ_IRQ_WORK = 1 << 5; // IRQ work self-interrupt (arch_irq_work_raise), or an irq_work_queue_on from another CPU
+
+/** PC_DET_STATE values (det mode). */
+export const DS_BOOT = 0; //  not yet up: only the host hands it the baton (boot is serialised)
+export const DS_RUN = 1; //   at a preemption point or running: runnable
+export const DS_IDLE = 2; //  in the idle loop: runnable once kicked (PC_WAKE moved) or its deadline passed
+export const DS_GONE = 3; //  its thread left the loop
 
 /** PC_STATE values. */
 export const CPU_OFFLINE = 0;
@@ -729,6 +770,64 @@ export const IW_SLOT = 6; //                A  1 once the slot is handed out
 export const IRQ_WORK_STRIDE = 8;
 // ================================================================ end of irq_work
 
+// ================================================================ hrtimer (hrtimer.ts)
+// A struct hrtimer: its node in a CPU's time-ordered queue and its state.
+export const HT_STATE = 0; //               L(base) HRTIMER_STATE_ENQUEUED (read lockless by hrtimer_active)
+export const HT_MODE = 1; //                I  mode bits of hrtimer_setup (HRTIMER_MODE_SOFT: a soft timer)
+export const HT_FUNC = 2; //                I  function id + 1 (hrtimer_setup / .function)
+export const HT_NAME = 3; //                I  name id
+export const HT_BASE = 4; //                A  CPU whose base holds it; -1 while it migrates (lock_hrtimer_base retries)
+export const HT_NEXT = 5; //                L(base) next hrtimer id + 1 in its queue (ascending expiry)
+export const HT_PREV = 6; //                L(base) previous hrtimer id + 1, 0 first
+export const HT_RUNS = 7; //                A  times the callback ran
+export const HT_SLOT = 8; //                A  1 once the slot is handed out
+export const HT_LOCKDEP = 9; //             I  lockdep map + 1 (hrtimer_cancel waits on it)
+export const HT_EXPIRES = 10; //            L(base) f64 (words 10-11): expiry, ns of CLOCK_MONOTONIC
+export const HT_LATE = 12; //               A  f64 (words 12-13): lateness of the last expiry, ns
+export const HRTIMER_STRIDE = 16;
+// struct hrtimer_cpu_base, one per CPU
+export const HB_LOCK = 0; //                A  raw lock word (owner CPU + 1)
+export const HB_RUNNING_HARD = 1; //        L(base) hard clock base's running timer id + 1
+export const HB_RUNNING_SOFT = 2; //        L(base) soft clock base's running timer id + 1
+export const HB_HEAD_HARD = 3; //           L(base) first (earliest) hard timer id + 1
+export const HB_HEAD_SOFT = 4; //           L(base) first soft timer id + 1
+export const HB_SOFTIRQ_ACTIVATED = 5; //   L(base) HRTIMER_SOFTIRQ raised, soft queue not yet run
+export const HB_EXPIRES_NEXT = 6; //        L(base) f64 (words 6-7): next event, ms of clock_now (Infinity none)
+export const HRTIMER_CPU_STRIDE = 8;
+// ================================================================ end of hrtimer
+// ================================================================ deterministic mode (det.ts)
+// Words relative to the region's base (Mem.det). Written by the baton holder
+// only (the host before boot and while it holds the baton).
+export const DT_STRATEGY = 0; //            I  STRAT_* below
+export const DT_P = 1; //                   I  random: switch when a draw (uint32) is below this
+export const DT_DEPTH = 2; //               I  pct: depth d (d-1 priority change points)
+export const DT_K = 3; //                   I  pct: steps the change points are drawn over
+export const DT_COUNTED = 4; //             B  pct: points so far where more than one CPU could run
+export const DT_CURSOR = 5; //              B  replay: next entry of DT_TABLES
+export const DT_NREPLAY = 6; //             I  replay: entries in the replay table
+export const DT_CAP = 7; //                 I  entries the record table holds
+export const DT_DIV_EXPECT = 8; //          B  replay divergence: the CPU the schedule named (-1 host, -2 none)
+export const DT_DIV_ACTUAL = 9; //          B  the CPU that ran instead (-1 host)
+export const DT_DIV_WHY = 10; //            B  DIV_* (det.ts)
+export const DT_YIELD_LOW = 11; //          B  pct: the priority the next yielding CPU is demoted to
+export const DT_OVERFLOW = 12; //           B  1: more switches than DT_CAP (the record is incomplete)
+export const DT_PRIO = 32; //               B  pct: one priority per CPU (MAX_CPUS words)
+export const DT_CHANGE = 96; //             I  pct: the change points (counted steps), DT_MAX_CHANGES
+export const DT_MAX_CHANGES = 32;
+export const DT_TABLES = 128; //            replay table (DT_NREPLAY × 2: step, cpu), then the record (DT_CAP × 2)
+/** DT_STRATEGY values. */
+export const STRAT_RANDOM = 1;
+export const STRAT_PCT = 2;
+export const STRAT_REPLAY = 3;
+/**
+ * det_region_words - words of the deterministic-mode region.
+ * @param replay - entries of the replay table.
+ * @param cap - entries of the record table.
+ * Context: host, setup.
+ * @returns the region's size.
+ */
+export const det_region_words = (replay: number, cap: number): number => DT_TABLES + 2 * (replay + cap);
+
 /** Where each region begins, in words; computed once from the geometry. */
 export interface Regions {
   cpuBase: number;
@@ -756,6 +855,9 @@ export interface Regions {
   softnetBase: number;
   napiBase: number;
   irqWorkBase: number;
+  hrtimerBase: number;
+  hrtimerCpuBase: number;
+  detBase: number;
   totalWords: number;
   irrWords: number;
 }
@@ -794,7 +896,10 @@ export function computeRegions(g: Geometry): Regions {
   const softnetBase = align(waiterBase + g.maxTasks * WAITER_STRIDE);
   const napiBase = align(softnetBase + g.cpus * SOFTNET_STRIDE);
   const irqWorkBase = align(napiBase + g.maxNapi * NAPI_STRIDE);
-  const totalWords = align(irqWorkBase + g.maxIrqWorks * IRQ_WORK_STRIDE);
+  const hrtimerBase = align(irqWorkBase + g.maxIrqWorks * IRQ_WORK_STRIDE);
+  const hrtimerCpuBase = align(hrtimerBase + g.maxHrtimers * HRTIMER_STRIDE);
+  const detBase = align(hrtimerCpuBase + g.cpus * HRTIMER_CPU_STRIDE);
+  const totalWords = align(detBase + g.detWords);
   return {
     cpuBase,
     kstatBase,
@@ -821,6 +926,9 @@ export function computeRegions(g: Geometry): Regions {
     softnetBase,
     napiBase,
     irqWorkBase,
+    hrtimerBase,
+    hrtimerCpuBase,
+    detBase,
     totalWords,
     irrWords,
   };
@@ -852,6 +960,8 @@ export function checkGeometry(g: Geometry): void {
   int('maxWaitObjects', WAITOBJ_RESERVED + 64, 1 << 20);
   int('maxNapi', g.cpus + 1, 1 << 16);
   int('maxIrqWorks', 1, 1 << 16);
+  int('maxHrtimers', 1, 1 << 16);
+  int('detWords', 0, 1 << 24);
 }
 
 /**
@@ -923,9 +1033,21 @@ export class Mem {
   data(off: number): number {
     return this.r.dataBase + off;
   }
+  /** Word `f` of the deterministic-mode region (det.ts). */
+  det(f: number): number {
+    return this.r.detBase + f;
+  }
   /** Word `f` of irq_work slot `id`. */
   irqWork(id: number, f = 0): number {
     return this.r.irqWorkBase + id * IRQ_WORK_STRIDE + f;
+  }
+  /** Word `f` of hrtimer slot `id`. */
+  hrtimer(id: number, f = 0): number {
+    return this.r.hrtimerBase + id * HRTIMER_STRIDE + f;
+  }
+  /** Word `f` of CPU `cpu`'s hrtimer_cpu_base. */
+  hrtimerCpu(cpu: number, f = 0): number {
+    return this.r.hrtimerCpuBase + cpu * HRTIMER_CPU_STRIDE + f;
   }
   tasklet(id: number, f = 0): number {
     return this.r.taskletBase + id * TASKLET_STRIDE + f;

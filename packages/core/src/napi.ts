@@ -85,6 +85,7 @@ import { pr_err, printk, KERN_EMERG, WARN_ONCE, dump_context, oops_end, BUG } fr
 import { local_irq_save, local_irq_restore, local_irq_disable, local_irq_enable } from './preempt.js';
 import { open_softirq, raise_softirq_irqoff, __raise_softirq_irqoff, NET_RX_SOFTIRQ } from './softirq.js';
 import { run_handler } from './oops.js';
+import { SlotTable } from './slot.js';
 import { might_sleep, schedule_timeout_uninterruptible } from './sched.js';
 import { spin_lockup_ms } from './spinlock.js';
 
@@ -410,13 +411,19 @@ export function netif_napi_add_weight(name: string, poll: NapiPoll, weight: numb
   return napi_by_id(id);
 }
 
+/** The shared napi_struct table's slots (slot.ts): claimed through NP_FLAGS; the first nrCpus are the CPUs' backlogs. */
+const napis = new SlotTable({
+  what: 'napi',
+  size: 'maxNapi',
+  word: (m, id, f) => m.napi(id, f),
+  claim: NP_FLAGS,
+  taken: NPF_ALLOCATED,
+  first: (m) => m.g.cpus,
+  full: (n, name) => `napi table full: maxNapi=${n} (${nrCpus} are the CPUs' backlogs) while adding ${name} (boot option maxNapi)`,
+});
+
 function napi_slot_alloc(name: string): number {
-  for (let id = nrCpus; id < mem.g.maxNapi; id++) {
-    if (Atomics.compareExchange(i32, np(id, NP_FLAGS), 0, NPF_ALLOCATED) === 0) return id;
-  }
-  throw new KdeferError(
-    `napi table full: maxNapi=${mem.g.maxNapi} (${nrCpus} are the CPUs' backlogs) while adding ${name} (boot option maxNapi)`,
-  );
+  return napis.alloc(0, undefined, name);
 }
 
 /**

@@ -51,7 +51,9 @@ import { setCurrentTask, commBytesLen, comm_of_pid, current_comm } from './sched
 export { comm_of_pid, current_comm };
 import { mem, i32, cpuId, PCB, kick_cpu } from './smp.js';
 import { preempt_point, entry_work_pending } from './entry.js';
+import { det_on } from './det.js';
 import { KdeferError } from './module.js';
+import { SlotTable } from './slot.js';
 import {
   printk,
   KERN_ERR,
@@ -134,22 +136,22 @@ function set_task_state(t: TaskStruct, s: number): void {
   i32[mem.task(t.slot, TK_STATE)] = s;
 }
 
+/** The shared task table's slots (slot.ts): claimed through TK_PID (-1 while being filled, then the pid). */
+const taskTable = new SlotTable({ what: 'task', size: 'maxTasks', word: (m, id, f) => m.task(id, f), claim: TK_PID, taken: -1 });
+
 function task_table_alloc(pid: number, comm: string, flags: number): number {
   const m = mem;
-  for (let s = 0; s < m.g.maxTasks; s++) {
-    if (Atomics.compareExchange(m.i32, m.task(s, TK_PID), 0, -1) === 0) {
-      m.i32[m.task(s, TK_CPU)] = cpuId;
-      m.i32[m.task(s, TK_STATE)] = TASK_RUNNING;
-      m.i32[m.task(s, TK_FLAGS)] = flags;
-      m.i32[m.task(s, TK_WCHAN)] = 0;
-      m.i32[m.task(s, TK_NVCSW)] = 0;
-      m.u8.fill(0, m.task(s, TK_COMM) * 4, m.task(s, TK_COMM) * 4 + TASK_COMM_BYTES);
-      putString(m, m.task(s, TK_COMM), comm, TASK_COMM_BYTES);
-      Atomics.store(m.i32, m.task(s, TK_PID), pid);
-      return s;
-    }
-  }
-  throw new KdeferError(`task table full: maxTasks=${m.g.maxTasks} tasks exist (boot option maxTasks)`);
+  const s = taskTable.alloc(0, (s) => {
+    m.i32[m.task(s, TK_CPU)] = cpuId;
+    m.i32[m.task(s, TK_STATE)] = TASK_RUNNING;
+    m.i32[m.task(s, TK_FLAGS)] = flags;
+    m.i32[m.task(s, TK_WCHAN)] = 0;
+    m.i32[m.task(s, TK_NVCSW)] = 0;
+    m.u8.fill(0, m.task(s, TK_COMM) * 4, m.task(s, TK_COMM) * 4 + TASK_COMM_BYTES);
+    putString(m, m.task(s, TK_COMM), comm, TASK_COMM_BYTES);
+  });
+  Atomics.store(m.i32, m.task(s, TK_PID), pid);
+  return s;
 }
 
 /** Change a task's comm (kworker names change as they run work). */
@@ -271,7 +273,7 @@ function task_exit(t: TaskStruct): void {
   set_task_state(t, TASK_DEAD);
   tasks.delete(t.pid);
   sleepers.delete(t);
-  Atomics.store(mem.i32, mem.task(t.slot, TK_PID), 0);
+  taskTable.release(t.slot);
   for (const w of t.exitWaiters.splice(0)) w(t);
   if (current === t) signal_scheduler(t.error instanceof KernelHalt ? 'halt' : 'exit');
 }
@@ -727,6 +729,9 @@ export function sched_foreign_begin(): void {
 }
 export function sched_foreign_end(): void {
   foreignPending--;
+  // Deterministic mode: the CPU kept the baton while it waited; ring its own
+  // doorbell so that its idle wait ends now, not at its bound.
+  if (det_on()) kick_cpu(mem, cpuId, 0);
 }
 
 export function sched_init_cpu(): void {

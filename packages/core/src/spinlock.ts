@@ -44,7 +44,7 @@ import {
   PC_SPINNING_ON,
 } from './layout.js';
 import { mem, i32, cpuId, PCB } from './smp.js';
-import { preempt_point } from './entry.js';
+import { preempt_point, cpu_relax } from './entry.js';
 import { registry_resolve, NAME_KIND_LOCK, KdeferError, name_of } from './module.js';
 import { printk, KERN_EMERG, oops_end, call_trace } from './printk.js';
 import {
@@ -265,7 +265,7 @@ function spin_slow(lock: SpinlockT): void {
   let spins = 0;
   try {
     for (;;) {
-      preempt_point();
+      cpu_relax(); // a yield in deterministic mode: the holder must run
       if (Atomics.load(i32, w) === 0 && Atomics.compareExchange(i32, w, 0, me) === 0) return;
       if ((++spins & 255) === 0 && clock_now() - t0 > bound) spin_bug_fatal(lock, 'lockup suspected', false);
     }

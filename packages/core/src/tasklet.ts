@@ -63,6 +63,7 @@ import { upcalls } from './upcall.js';
 import { cond_resched } from './sched.js';
 import { spin_lockup_ms } from './spinlock.js';
 import { trace_event, TP_TASKLET_ENTRY, TP_TASKLET_EXIT } from './trace.js';
+import { SlotTable } from './slot.js';
 import { slab_obj, type SlabObject, type StructFields, registerFieldKind, embeddedStale, embeddedOwnerAlive } from './slab.js';
 
 declare module './slab.js' {
@@ -107,6 +108,16 @@ export type TaskletCallback = (t: TaskletStruct) => void;
 export type TaskletFunc = (data: number) => void;
 
 const tl = (id: number, f: number): number => mem.tasklet(id, f);
+/** The shared tasklet table's slots (slot.ts): claimed through TL_FLAGS, owned by the embedding object. */
+const tasklets = new SlotTable({
+  what: 'tasklet',
+  size: 'maxTasklets',
+  word: (m, id, f) => m.tasklet(id, f),
+  claim: TL_FLAGS,
+  taken: TLF_ALLOCATED,
+  owner: TL_OWNER,
+  used: H_TASKLETS_USED,
+});
 const byId = new Map<number, TaskletStruct>();
 
 /**
@@ -117,7 +128,7 @@ const byId = new Map<number, TaskletStruct>();
  */
 export function tasklet_by_id(id: number): TaskletStruct {
   let t = byId.get(id);
-  const owner = i32[tl(id, TL_OWNER)]!;
+  const owner = tasklets.owner(id);
   if (!t || t.owner !== owner) {
     t = new TaskletStruct(id, name_of(mem, i32[tl(id, TL_NAME)]!) || `tasklet#${id}`, owner);
     byId.set(id, t);
@@ -133,7 +144,7 @@ export function tasklet_by_id(id: number): TaskletStruct {
  * @returns a TaskletStruct for that slot and owner.
  */
 export function taskletOfStaleHandle(id: number, owner: number): TaskletStruct {
-  const ok = Number.isInteger(id) && id >= 0 && id < mem.g.maxTasklets;
+  const ok = tasklets.has(id);
   return new TaskletStruct(ok ? id : 0, ok ? name_of(mem, i32[tl(id, TL_NAME)]!) || `tasklet#${id}` : 'tasklet#stale', owner);
 }
 
@@ -146,22 +157,15 @@ export function taskletOfStaleHandle(id: number, owner: number): TaskletStruct {
  * @returns the slot, reset (not scheduled, enabled, no function).
  */
 export function tasklet_slot_alloc(owner: number): number {
-  const n = mem.g.maxTasklets;
-  for (let id = 0; id < n; id++) {
-    if (Atomics.compareExchange(i32, tl(id, TL_FLAGS), 0, TLF_ALLOCATED) === 0) {
-      Atomics.store(i32, tl(id, TL_STATE), 0);
-      Atomics.store(i32, tl(id, TL_COUNT), 0);
-      i32[tl(id, TL_NEXT)] = 0;
-      i32[tl(id, TL_FUNC)] = 0;
-      i32[tl(id, TL_NAME)] = 0;
-      i32[tl(id, TL_OWNER)] = owner;
-      Atomics.store(i32, tl(id, TL_RUNS), 0);
-      Atomics.add(i32, H_TASKLETS_USED, 1);
-      byId.delete(id);
-      return id;
-    }
-  }
-  throw new KdeferError(`tasklet table full: maxTasklets=${n} tasklets exist (boot option maxTasklets)`);
+  return tasklets.alloc(owner, (id) => {
+    Atomics.store(i32, tl(id, TL_STATE), 0);
+    Atomics.store(i32, tl(id, TL_COUNT), 0);
+    i32[tl(id, TL_NEXT)] = 0;
+    i32[tl(id, TL_FUNC)] = 0;
+    i32[tl(id, TL_NAME)] = 0;
+    Atomics.store(i32, tl(id, TL_RUNS), 0);
+    byId.delete(id);
+  });
 }
 
 /**
@@ -172,8 +176,7 @@ export function tasklet_slot_alloc(owner: number): number {
  */
 export function tasklet_slot_release(id: number): void {
   if (Atomics.load(i32, tl(id, TL_STATE)) !== 0) return; // leak it: still queued or running
-  Atomics.store(i32, tl(id, TL_FLAGS), 0);
-  Atomics.sub(i32, H_TASKLETS_USED, 1);
+  tasklets.release(id);
 }
 
 function named_slot(name: string): number {
@@ -274,7 +277,7 @@ export function from_tasklet<F extends StructFields>(t: TaskletStruct): SlabObje
  * (the new object's tasklet) is left alone.
  */
 function stale(t: TaskletStruct, who: string): boolean {
-  return embeddedStale(i32[tl(t.id, TL_OWNER)]!, t.owner, who);
+  return embeddedStale(tasklets.owner(t.id), t.owner, who);
 }
 
 function check_usable(t: TaskletStruct, who: string): boolean {
@@ -283,7 +286,7 @@ function check_usable(t: TaskletStruct, who: string): boolean {
   const f = Atomics.load(i32, tl(t.id, TL_FLAGS));
   if (!(f & TLF_INIT))
     throw new KdeferError(`${who}: tasklet '${t.name}' was never initialised (tasklet_init, tasklet_setup or DECLARE_TASKLET)`);
-  if (!embeddedOwnerAlive(i32[tl(t.id, TL_OWNER)]!)) return false;
+  if (!embeddedOwnerAlive(tasklets.owner(t.id))) return false;
   if (f & TLF_KILLED) WARN_ONCE(true, `${who}: tasklet ${t.name} used after tasklet_kill()`);
   return true;
 }
@@ -412,7 +415,7 @@ export function tasklet_enable(t: TaskletStruct): void {
  */
 export async function tasklet_kill(t: TaskletStruct): Promise<void> {
   if (in_interrupt()) pr_notice('softirq: Attempt to kill tasklet from interrupt');
-  if (!check_usable(t, 'tasklet_kill') && i32[tl(t.id, TL_OWNER)] !== t.owner) return; // stale: not the new object's tasklet
+  if (!check_usable(t, 'tasklet_kill') && tasklets.owner(t.id) !== t.owner) return; // stale: not the new object's tasklet
   const bound = Math.max(i32[H_SOFTLOCKUP_MS]!, spin_lockup_ms());
   const t0 = clock_now();
   while (Atomics.or(i32, tl(t.id, TL_STATE), SCHED) & SCHED) {

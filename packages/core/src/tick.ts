@@ -12,6 +12,13 @@
  * so the 32-bit jiffies wraps 5 minutes after boot; compare with
  * time_after()/time_before().
  *
+ * The local timer interrupt is also the hrtimer interrupt: as a kernel in
+ * high-resolution mode programs the clock event device for the earliest of
+ * the next tick and the next hrtimer, a CPU takes the interrupt when either
+ * has come (tick_set_event_source: hrtimer.ts's next event and its
+ * hrtimer_interrupt). LOC counts every local timer interrupt; jiffies and the
+ * tick hooks run only in those where a new jiffy started.
+ *
  * Differs from Linux:
  * - jiffies is derived from the monotonic clock at each tick (any CPU's tick
  *   moves the shared value forward); between ticks a CPU's `jiffies` is its
@@ -43,6 +50,9 @@ let msPerJiffy = 1;
 let bootMs = 0;
 let nextTickAt = 0; // clock_now() at which the next jiffy starts
 const tickHooks: (() => void)[] = [];
+// The hrtimer clock event: when the next hrtimer is due (clock_now ms), and its interrupt handler.
+let nextEvent: () => number = () => Infinity;
+let eventHandler: () => void = () => {};
 
 /**
  * jiffies_at - the jiffies value the clock gives at `epochMs`, without waiting for a tick.
@@ -71,7 +81,19 @@ export function get_jiffies_64(): number {
  * @returns true when the clock has reached this CPU's next tick.
  */
 export function tick_check(): boolean {
-  return clock_now() >= nextTickAt;
+  const now = clock_now();
+  return now >= nextTickAt || now >= nextEvent();
+}
+
+/**
+ * tick_set_event_source - the hrtimer clock event of this CPU: `next()` is
+ * when its next hrtimer is due (clock_now ms, Infinity none); `handler` runs
+ * in every local timer interrupt, after the tick's work (hrtimer.ts).
+ * Context: CPU boot.
+ */
+export function tick_set_event_source(next: () => number, handler: () => void): void {
+  nextEvent = next;
+  eventHandler = handler;
 }
 
 /**
@@ -103,8 +125,11 @@ export function local_timer_interrupt(): void {
   irq_enter();
   trace_event(TP_LOCAL_TIMER_ENTRY, 0, 0);
   i32[PCB + PC_LOC_COUNT]!++;
-  tick_update_jiffies();
-  for (const h of tickHooks) h();
+  if (clock_now() >= nextTickAt) {
+    tick_update_jiffies();
+    for (const h of tickHooks) h();
+  }
+  eventHandler();
   trace_event(TP_LOCAL_TIMER_EXIT, 0, 0);
   irq_exit();
 }

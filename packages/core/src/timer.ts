@@ -65,6 +65,7 @@ import { run_handler } from './oops.js';
 import { jiffies, tick_update_jiffies, tick_register_hook, ms_until_jiffy, initial_jiffies, get_jiffies_64 } from './tick.js';
 import { sched_register_idle_timeout } from './sched.js';
 import { spin_lockup_ms } from './spinlock.js';
+import { SlotTable } from './slot.js';
 import { slab_obj, type SlabObject, type StructFields, registerFieldKind, embeddedStale, embeddedOwnerAlive } from './slab.js';
 
 declare module './slab.js' {
@@ -178,6 +179,16 @@ let TIMEOUT_MAX = 0;
 let INITIAL = 0;
 
 const tw = (id: number, f: number): number => mem.timer(id, f);
+/** The shared timer table's slots (slot.ts): claimed through TM_STATE, owned by the embedding object. */
+const timers = new SlotTable({
+  what: 'timer',
+  size: 'maxTimers',
+  word: (m, id, f) => m.timer(id, f),
+  claim: TM_STATE,
+  taken: TMS_ALLOCATED,
+  owner: TM_OWNER,
+  used: H_TIMERS_USED,
+});
 const bw = (cpu: number, f: number): number => mem.timerCpu(cpu, f);
 /** jiffies relative to INITIAL_JIFFIES (what the wheel stores). */
 const rel = (j: number): number => j - INITIAL;
@@ -192,9 +203,9 @@ const byId = new Map<number, TimerList>();
  * @returns the same TimerList object for the same slot and name; throws a KdeferError if `id` is not a slot.
  */
 export function timer_by_id(id: number): TimerList {
-  if (!Number.isInteger(id) || id < 0 || id >= mem.g.maxTimers) throw new KdeferError(`timer: ${id} is not a timer`);
+  if (!timers.has(id)) throw new KdeferError(`timer: ${id} is not a timer`);
   const name = name_of(mem, i32[tw(id, TM_NAME)]!) || `timer#${id}`;
-  const owner = i32[tw(id, TM_OWNER)]!;
+  const owner = timers.owner(id);
   let t = byId.get(id);
   if (t === undefined || t.name !== name || t.owner !== owner) byId.set(id, (t = new TimerList(id, name, owner)));
   return t;
@@ -208,7 +219,7 @@ export function timer_by_id(id: number): TimerList {
  * @returns a TimerList for that slot and owner (slot 0 if `id` is out of range).
  */
 export function timerOfStaleHandle(id: number, owner: number): TimerList {
-  const ok = Number.isInteger(id) && id >= 0 && id < mem.g.maxTimers;
+  const ok = timers.has(id);
   return new TimerList(ok ? id : 0, ok ? name_of(mem, i32[tw(id, TM_NAME)]!) || `timer#${id}` : 'timer#stale', owner);
 }
 
@@ -221,21 +232,14 @@ export function timerOfStaleHandle(id: number, owner: number): TimerList {
  * @returns the slot; throws a KdeferError naming maxTimers when the table is full.
  */
 export function timer_slot_alloc(owner: number): number {
-  const n = mem.g.maxTimers;
-  for (let id = 0; id < n; id++) {
-    if (Atomics.compareExchange(i32, tw(id, TM_STATE), 0, TMS_ALLOCATED) === 0) {
-      i32[tw(id, TM_OWNER)] = owner;
-      i32[tw(id, TM_FUNC)] = 0;
-      i32[tw(id, TM_PENDING)] = 0;
-      i32[tw(id, TM_NAME)] = 0;
-      i32[tw(id, TM_LOCKDEP)] = 0;
-      Atomics.store(i32, tw(id, TM_RUNS), 0);
-      Atomics.store(i32, tw(id, TM_BASE), cpuId);
-      Atomics.add(i32, H_TIMERS_USED, 1);
-      return id;
-    }
-  }
-  throw new KdeferError(`timer table full: maxTimers=${n} timers exist (boot option maxTimers)`);
+  return timers.alloc(owner, (id) => {
+    i32[tw(id, TM_FUNC)] = 0;
+    i32[tw(id, TM_PENDING)] = 0;
+    i32[tw(id, TM_NAME)] = 0;
+    i32[tw(id, TM_LOCKDEP)] = 0;
+    Atomics.store(i32, tw(id, TM_RUNS), 0);
+    Atomics.store(i32, tw(id, TM_BASE), cpuId);
+  });
 }
 
 /**
@@ -247,8 +251,7 @@ export function timer_slot_alloc(owner: number): number {
 export function timer_slot_release(id: number): boolean {
   const cpu = Atomics.load(i32, tw(id, TM_BASE));
   if (i32[tw(id, TM_PENDING)] !== 0 || (cpu >= 0 && cpu < nrCpus && Atomics.load(i32, bw(cpu, TB_RUNNING)) === id + 1)) return false; // leak it
-  Atomics.store(i32, tw(id, TM_STATE), 0);
-  Atomics.sub(i32, H_TIMERS_USED, 1);
+  timers.release(id);
   return true;
 }
 
@@ -372,7 +375,7 @@ function next_expiry_locked(cpu: number): number | null {
 }
 
 function check_owner(id: number): boolean {
-  return embeddedOwnerAlive(i32[tw(id, TM_OWNER)]!);
+  return embeddedOwnerAlive(timers.owner(id));
 }
 
 /**
@@ -382,7 +385,7 @@ function check_owner(id: number): boolean {
  * slot (the new object's timer) is left alone.
  */
 function owner_stale(t: TimerList, who: string): boolean {
-  return embeddedStale(i32[tw(t.id, TM_OWNER)]!, t.owner, who);
+  return embeddedStale(timers.owner(t.id), t.owner, who);
 }
 
 function check_timer(t: TimerList, who: string): number {

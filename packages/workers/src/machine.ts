@@ -74,6 +74,17 @@ import {
 } from '@kdefer/core';
 import { writeFile } from 'node:fs/promises';
 import type { CpuApi, CpuStartup } from './cpu.js';
+import { DetPump } from './det_pump.js';
+import {
+  det_read_record,
+  det_divergence,
+  det_vclock,
+  det_host_holds,
+  det_finish_replay,
+  type DetRecord,
+  type DetDivergence,
+  type ScheduleOptions,
+} from '@kdefer/core';
 
 type Listener = Parameters<Endpoint['addEventListener']>[1];
 
@@ -109,6 +120,8 @@ export class Machine {
     private readonly cpuThreads: Worker[],
     private readonly ports: MessagePort[],
     private readonly cpusApi: Remote<CpuApi>[],
+    private readonly pump: DetPump | null,
+    private readonly scheduleOpts: ScheduleOptions | undefined,
   ) {
     this.exitPromises = cpuThreads.map((w, cpu) =>
       once(w, 'exit').then(([code]) => {
@@ -191,16 +204,19 @@ export class Machine {
     const ports: MessagePort[] = [];
     const apis: Remote<CpuApi>[] = [];
     const entry = new URL('./cpu.js', import.meta.url);
+    let lost: () => string | undefined = () => undefined;
+    const pump = opts.schedule ? new DetPump(mem, () => lost()) : null;
     for (let cpu = 0; cpu < cpus; cpu++) {
       const { port1, port2 } = new MessageChannel();
       const startup: CpuStartup = { sab: mem.sab, geometry: mem.g, cpu, port: port2 };
       const w = new Worker(entry, { workerData: startup, transferList: [port2], name: `cpu${cpu}` });
       workers.push(w);
       ports.push(port1);
-      apis.push(wrap<CpuApi>(hostEndpoint(port1, () => kick_cpu_control(mem, cpu))));
+      apis.push(wrap<CpuApi>(pump ? detEndpoint(pump, cpu, port1) : hostEndpoint(port1, () => kick_cpu_control(mem, cpu))));
     }
-    const m = new Machine(mem, workers, ports, apis);
-    m.startNmiWatchdog();
+    const m = new Machine(mem, workers, ports, apis, pump, opts.schedule);
+    lost = () => (m.lost.size > 0 ? [...m.lost.values()].join('; ') : undefined);
+    if (!pump) m.startNmiWatchdog(); // in deterministic mode a lockup is the schedule's, seen by the CPUs' own watchdogs
     const failure = new Promise<never>((_, reject) => {
       for (const [cpu, w] of workers.entries()) {
         w.once('error', (e) => reject(new KdeferError(`CPU ${cpu} failed to start: ${e instanceof Error ? e.message : String(e)}`)));
@@ -209,6 +225,7 @@ export class Machine {
     failure.catch(() => {});
     try {
       const timeout = opts.bootTimeoutMs ?? 30_000;
+      if (pump) await Promise.race([pump.boot(timeout), failure]);
       await Promise.race([
         Promise.all(apis.map((a) => a.ping())),
         failure,
@@ -239,7 +256,9 @@ export class Machine {
     const gone = this.exitPromises[cpu]!.then(() => {
       throw new KdeferError(this.lost.get(cpu) ?? `CPU ${cpu} stopped`);
     });
-    return (await Promise.race([this.cpusApi[cpu]!.call(module, entry, args), gone])) as T;
+    const racers: Promise<unknown>[] = [this.cpusApi[cpu]!.call(module, entry, args), gone];
+    if (this.pump) racers.push(this.pump.stuck());
+    return (await Promise.race(racers)) as T;
   }
 
   /**
@@ -249,13 +268,44 @@ export class Machine {
    */
   raiseIrq(irq: number): number {
     checkIrq(this.mem, irq, 'raiseIrq');
+    // Deterministic mode: applied while the host holds the baton (-1 when queued until it does).
+    if (this.pump) return this.pump.hostOp(() => assertIrq(this.mem, irq)) ?? -1;
     return assertIrq(this.mem, irq);
   }
 
   /** Route `irq` to the CPUs of `mask` (a bitmask or a list of CPUs). */
   setIrqAffinity(irq: number, mask: number | number[]): void {
     checkIrq(this.mem, irq, 'setIrqAffinity');
-    irq_set_affinity_mem(this.mem, irq, mask);
+    if (this.pump) this.pump.hostOp(() => irq_set_affinity_mem(this.mem, irq, mask));
+    else irq_set_affinity_mem(this.mem, irq, mask);
+  }
+
+  /** Whether this machine runs in deterministic mode (boot option `schedule`). */
+  get deterministic(): boolean {
+    return this.pump !== null;
+  }
+
+  /**
+   * Let time pass: `ms` of virtual time in deterministic mode (the machine
+   * runs, timers fire on the way), `ms` of wall time otherwise.
+   */
+  async advance(ms: number): Promise<void> {
+    if (!(ms >= 0)) throw new KdeferError(`advance: ${String(ms)} is not a number of milliseconds >= 0`);
+    if (this.pump) return this.pump.advance(ms);
+    await delay(ms);
+  }
+
+  /**
+   * Deterministic mode: the schedule this run followed — the strategy as
+   * booted, the steps taken, virtual time, and the switches (step, cpu) a
+   * replay feeds back; with the divergence when a replay left its schedule.
+   * Throws in the free-running mode.
+   */
+  scheduleRecord(): { schedule: ScheduleOptions; record: DetRecord; divergence: DetDivergence | null } {
+    if (!this.pump || !this.scheduleOpts)
+      throw new KdeferError('scheduleRecord: this machine was booted without a schedule (not deterministic)');
+    if (det_host_holds(this.mem)) det_finish_replay(this.mem);
+    return { schedule: this.scheduleOpts, record: det_read_record(this.mem), divergence: det_divergence(this.mem) };
   }
 
   /**
@@ -264,6 +314,10 @@ export class Machine {
    */
   async quiesce(opts: QuiesceOptions = {}): Promise<void> {
     const timeout = opts.timeoutMs ?? 30_000;
+    if (this.pump) {
+      await Promise.race([this.pump.quiesce(), rejectAfter(timeout, `quiesce: still busy after ${timeout} ms:\n${this.cpuStatus()}`)]);
+      return;
+    }
     const t0 = performance.now();
     let stable = 0;
     for (;;) {
@@ -391,7 +445,7 @@ export class Machine {
   }
   /** jiffies now. */
   jiffies(): number {
-    return jiffies_at(this.mem);
+    return this.pump ? jiffies_at(this.mem, det_vclock(this.mem)) : jiffies_at(this.mem);
   }
   /** Whether a BUG or Oops stopped the machine. */
   panicked(): boolean {
@@ -435,6 +489,7 @@ export class Machine {
       return;
     }
     this.stopped = true;
+    this.pump?.end();
     for (const h of Machine.shutdownHooks) {
       try {
         h(this);
@@ -485,6 +540,22 @@ function hostEndpoint(port: MessagePort, ring: () => void): Endpoint {
       if (f) port.off('message', f);
       map.delete(l);
     },
+  };
+}
+
+/** comlink's endpoint in deterministic mode: posts go through the host pump. */
+function detEndpoint(pump: DetPump, cpu: number, port: MessagePort): Endpoint {
+  const listeners = new Set<Listener>();
+  pump.addPort(cpu, port, (data) => {
+    for (const l of listeners) {
+      if (typeof l === 'function') l({ data } as MessageEvent);
+      else l.handleEvent({ data } as MessageEvent);
+    }
+  });
+  return {
+    postMessage: (msg: unknown, transfer?: unknown[]) => pump.post(cpu, msg, transfer),
+    addEventListener: (_type: string, l: Listener) => listeners.add(l),
+    removeEventListener: (_type: string, l: Listener) => listeners.delete(l),
   };
 }
 

@@ -23,6 +23,7 @@ import {
 import { i32, cpuId, PCB } from '../smp.js';
 import { preempt_point, entry_work_pending, entry_check_tick_soon } from '../entry.js';
 import { printk, KERN_ERR, KernelHalt } from '../printk.js';
+import { det_on, det_idle, det_exit_cpu, det_set_foreign_probe } from '../det.js';
 import { wakeup_softirqd } from '../softirq.js';
 import { touch_softlockup_watchdog } from '../watchdog.js';
 import { rcu_loop_qs, rcu_switch_in, rcu_note_context_switch, rcu_idle_enter, rcu_idle_exit } from '../rcu.js';
@@ -66,6 +67,7 @@ function work_pending(): boolean {
  */
 export async function cpu_startup_entry(hooks: CpuLoopHooks): Promise<void> {
   i32[PCB + PC_STATE] = CPU_ONLINE;
+  det_set_foreign_probe(() => foreignInFlight() > 0);
   for (;;) {
     if (Atomics.load(i32, PCB + PC_CONTROL_HOST) !== 0) {
       Atomics.store(i32, PCB + PC_CONTROL_HOST, 0);
@@ -107,12 +109,15 @@ export async function cpu_startup_entry(hooks: CpuLoopHooks): Promise<void> {
     }
   }
   i32[PCB + PC_STATE] = 0;
+  det_exit_cpu();
 }
 
 /**
  * The idle wait: with nothing to run, block on this CPU's wake word until a
  * doorbell rings or `timeoutMs` passes (Infinity: no bound). Returns at once
  * when work is already pending. The one place the CPU loop waits idle.
+ * In deterministic mode it passes the baton instead (det_idle) and returns
+ * when this CPU has it again; a host operation in flight keeps the baton.
  */
 async function cpu_idle_wait(timeoutMs: number): Promise<void> {
   const seq = Atomics.load(i32, PCB + PC_WAKE);
@@ -122,7 +127,9 @@ async function cpu_idle_wait(timeoutMs: number): Promise<void> {
   await macrotask(); // comlink replies and awaitHost settlements go out/in here
   if ((halted || !work_pending()) && Atomics.load(i32, PCB + PC_WAKE) === seq && !stopping) {
     const t = timeoutMs === Infinity ? undefined : Math.max(0, timeoutMs);
-    if (foreignInFlight() > 0) {
+    if (det_on() && foreignInFlight() === 0) {
+      det_idle(seq, timeoutMs);
+    } else if (foreignInFlight() > 0) {
       // A host operation settles on this thread's event loop: wait without
       // blocking it. A pending waitAsync alone does not keep a worker alive,
       // so a ref'd timer (which is also the timeout) does.
