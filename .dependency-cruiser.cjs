@@ -11,18 +11,32 @@ const f = (names) => `${src}(${names.join('|')})\\.ts$`;
 // Bottom up. Where a file sits differently from issue 10's sketch, the
 // README says why.
 const LAYERS = [
-  // 1: memory map and machine words, log and report layer, module table, NIC rings, the slot allocator
-  ['layout', 'smp', 'printk', 'module', 'ipi', 'nic', 'upcall', 'preempt_mask', 'clock', 'rand', 'slot'],
+  // 1: memory map and machine words, log and report layer, module table, NIC rings, the slot allocator, the boot option era
+  ['layout', 'smp', 'printk', 'module', 'ipi', 'nic', 'upcall', 'preempt_mask', 'clock', 'rand', 'slot', 'era/era'],
   // 2: preempt_count and the preemption point, trace, the watchdog's counters
   ['preempt', 'entry', 'det', 'trace', 'watchdog', 'sched/task'],
   // 3: lock validator and spinlocks, the handler guard (it checks lockdep's depth)
   ['lockdep', 'spinlock', 'oops'],
   // 4: softirq, then hardirq, the tick interrupt and the IRQ work interrupt
-  ['softirq', 'irq', 'tick', 'irq_work'],
+  ['softirq', 'irq', 'tick', 'irq_work', 'nmi'],
   // 5: the scheduler and what sleeps or defers on it (rcu: grace periods and their callbacks)
-  ['sched', 'ksoftirqd', 'wait', 'mutex', 'completion', 'tasklet', 'timer', 'hrtimer', 'slab', 'rcu'],
-  // 6: workqueues, NAPI, bottom-half helpers
-  ['workqueue', 'napi', 'bh'],
+  [
+    'sched',
+    'ksoftirqd',
+    'wait',
+    'mutex',
+    'completion',
+    'tasklet',
+    'timer',
+    'hrtimer',
+    'irq_thread',
+    'slab',
+    'rcu',
+    'era/bh22',
+    'era/tqueue',
+  ],
+  // 6: workqueues, NAPI, bottom-half helpers, the eras' switch tables
+  ['workqueue', 'napi', 'bh', 'era/boot'],
   // 7: the CPU loop, init, host readers, the package's faces
   ['sched/idle', 'init', 'cpu_entry', 'proc', 'index'],
 ];

@@ -15,7 +15,14 @@ describe('race case descriptors and the IRQ line table (kdefer-only)', () => {
   });
 
   it('every race case comes from its module descriptor: name, module, buggy then fixed variants', () => {
-    expect(RACE_CASES.map((c) => c.name)).toEqual(['del-timer-uaf', 'rearm', 'sync-deadlock', 'shutdown', 'tasklet-teardown']);
+    expect(RACE_CASES.map((c) => c.name)).toEqual([
+      'del-timer-uaf',
+      'rearm',
+      'sync-deadlock',
+      'shutdown',
+      'tasklet-teardown',
+      'del-timer-narrow',
+    ]);
     for (const c of RACE_CASES) {
       expect(c.moduleName).toBe(`race.${c.name}`);
       expect(c.module.href).toMatch(new RegExp(`/modules/races/${c.name}\\.js$`));

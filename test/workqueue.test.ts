@@ -3,7 +3,7 @@
 // (machine.workers()), never through sleeps, and assert what must always hold.
 import { describe, it, expect } from 'vitest';
 import type { Machine } from '@kdefer/workers';
-import { registry_lookup, WK_DATA, WORK_STRUCT_PENDING, WORK_STRUCT_PWQ } from '@kdefer/core';
+import { registryLookup, WK_DATA, WORK_STRUCT_PENDING, WORK_STRUCT_PWQ } from '@kdefer/core';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { fileURLToPath } from 'node:url';
@@ -72,7 +72,7 @@ describe('workqueues: queueing and context', () => {
 
   it('S-WQ-1: work->data holds WORK_STRUCT_PENDING (bit 0) and WORK_STRUCT_PWQ (bit 2) while queued; all clear once it ran', async () => {
     await withMachine({ fixtures: ['wq'] }, async (m) => {
-      const e = registry_lookup(m.mem, 'work:wq.hold')!;
+      const e = registryLookup(m.mem, 'work:wq.hold')!;
       const data = (): number => Atomics.load(m.mem.i32, m.mem.work(e.value, WK_DATA));
       await m.call(0, 'wq', 'holdStart', 1);
       await until(() => S(m)[33] === 1, 'the work to start');
@@ -453,6 +453,34 @@ describe('workqueues: works embedded in slab objects', () => {
       expect(r.gone).toMatch(/was freed and its memory reused: its work_struct 'w' is gone/);
       expect([r.fresh, r.ran, r.n]).toEqual([true, 1, 99]); // only the new object's own queueing ran
       expect(grep(m, /BUG: KASAN: slab-use-after-free in __queue_work/).length).toBeGreaterThanOrEqual(1);
+    });
+  });
+
+  it("R-1, a stale handle, every other API: cancel, disable, enable, flush and INIT_WORK through a stale work or delayed_work handle are KASAN reports in that API, and leave the new object's disabled work and armed delayed work alone", async () => {
+    await withMachine({ fixtures: ['wq'], slabWords: 4096 }, async (m) => {
+      const r = await m.call<Record<string, unknown>>(0, 'wq', 'devStaleOps', 300);
+      expect(r.reused).toBe(true); // the precondition: both slots did go to the new object
+      expect(r.armed).toBe(true);
+      expect(r.stale).toEqual([false, false, false, false, false, false, false, false, false]);
+      // The new object's work kept its one disable (not enabled, reset or disabled again by the stale calls).
+      expect([r.stillDisabled, r.enabled, r.queued, r.ran, r.n]).toEqual([true, true, true, 1, 77]);
+      // Its delayed work's timer is still armed (not cancelled through the stale handle).
+      expect([r.stillArmed, r.cancelled]).toEqual([true, true]);
+      for (const api of [
+        'enable_work',
+        'cancel_work',
+        'disable_work',
+        'cancel_work_sync',
+        'flush_work',
+        'cancel_delayed_work',
+        'disable_delayed_work',
+        'cancel_delayed_work_sync',
+        'flush_delayed_work',
+        'INIT_WORK',
+        'INIT_DELAYED_WORK',
+      ])
+        expect(grep(m, new RegExp(`BUG: KASAN: slab-use-after-free in ${api}$`)), api).toHaveLength(1);
+      expect(m.dmesg()).not.toMatch(/Oops|BUG: (?!KASAN)|WARNING/);
     });
   });
 

@@ -2,7 +2,15 @@
  * @kdefer/cli — the kdefer command's scenarios, callable in-process (tests,
  * notebooks) without spawning the `kdefer` executable.
  */
-export { runTour, netdevModule, type TourOptions, type TourProgress, type TourCheck, type TourResult } from './scenarios/tour.js';
+export {
+  runTour,
+  netdevModule,
+  familyModule,
+  type TourOptions,
+  type TourProgress,
+  type TourCheck,
+  type TourResult,
+} from './scenarios/tour.js';
 export {
   runWorkqueueDemo,
   wqdemoModule,
@@ -120,3 +128,42 @@ export {
   type FoundReport,
   type ReportKind,
 } from './usermod.js';
+export {
+  STORIES,
+  type StoryId,
+  EXPLANATIONS,
+  hostCores,
+  runForgottenMarkBh,
+  runMindcraft,
+  runTimers,
+  formatTimers,
+  runPingFlood,
+  formatPingFlood,
+  type PingFloodResult,
+  type TimersResult,
+  formatMarkBh,
+  formatMindcraft,
+  historyCharts,
+  MINDCRAFT_PATHS,
+  type MarkBhResult,
+  type MindcraftResult,
+} from './scenarios/history.js';
+export {
+  explore,
+  detRun,
+  replay,
+  shrink,
+  readScheduleFile,
+  scheduleFile,
+  reportSignature,
+  changedModules,
+  runSeed,
+  type DetTarget,
+  type DetRunResult,
+  type DetReport,
+  type ScheduleFile,
+  type ExploreOptions,
+  type ExploreResult,
+  type ReplayResult,
+  type ShrinkResult,
+} from './scenarios/explore.js';

@@ -18,6 +18,8 @@ import { workqueueCommand } from './commands/workqueue.js';
 import { runCommand } from './commands/run.js';
 import { initCommand } from './commands/init.js';
 import { tortureCommand } from './commands/torture.js';
+import { historyCommand } from './commands/history.js';
+import { exploreCommand, replayCommand, shrinkCommand } from './commands/explore.js';
 import { collectTraces } from './trace_file.js';
 
 const COMMANDS: (() => Command)[] = [
@@ -30,6 +32,10 @@ const COMMANDS: (() => Command)[] = [
   runCommand,
   initCommand,
   tortureCommand,
+  historyCommand,
+  exploreCommand,
+  replayCommand,
+  shrinkCommand,
 ];
 
 async function main(argv: string[]): Promise<void> {

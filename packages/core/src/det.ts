@@ -35,6 +35,7 @@ import {
   H_DET_HOLDER,
   H_DET_STEP,
   H_DET_HOST_BATON,
+  H_DET_FPRINT,
   H_DET_VCLOCK,
   H_DET_RNG,
   H_DET_SWITCHES,
@@ -55,6 +56,8 @@ import {
   PC_DET_PARKED,
   PC_DET_BATON,
   PC_WAKE,
+  PC_PREEMPT_COUNT,
+  PC_CURRENT_PID,
   DT_STRATEGY,
   DT_P,
   DT_DEPTH,
@@ -72,6 +75,8 @@ import {
   DT_CHANGE,
   DT_MAX_CHANGES,
   DT_TABLES,
+  DT_ENTRY,
+  DT_HAS_FP,
   STRAT_RANDOM,
   STRAT_PCT,
   STRAT_REPLAY,
@@ -97,6 +102,7 @@ export const DP_IDLE = 2; //   the idle loop: this CPU has nothing to run
 export const DIV_NOT_RUNNABLE = 1; // the recorded target could not run at that step
 export const DIV_UNRECORDED = 2; //   a switch happened that the schedule does not have
 export const DIV_LEFTOVER = 3; //     the run ended with recorded switches not taken
+export const DIV_PATH = 4; //         the run reached a recorded switch in another state (fingerprint)
 
 /** The strategies a schedule names. */
 export type DetStrategy = 'random' | 'pct' | 'replay';
@@ -113,8 +119,8 @@ export interface ScheduleOptions {
   depth?: number;
   /** pct: the number of steps (with a choice) the change points are drawn over (default 5000) */
   steps?: number;
-  /** replay: the recorded switches, [step, cpu] (cpu -1: the host) */
-  switches?: [number, number][];
+  /** replay: the recorded switches, [step, cpu] or [step, cpu, fingerprint] (cpu -1: the host) */
+  switches?: number[][];
   /** replay: skip recorded switches that cannot happen instead of reporting a divergence */
   lenient?: boolean;
   /** capacity of the record (default 65 536 switches) */
@@ -149,9 +155,9 @@ export function det_check_options(s: ScheduleOptions, cpus: number): number {
     if (!Array.isArray(s.switches)) bad('strategy replay needs switches: [[step, cpu], ...]');
     let last = -1;
     for (const [i, e] of s.switches.entries()) {
-      if (!Array.isArray(e) || e.length !== 2 || !Number.isInteger(e[0]) || !Number.isInteger(e[1]))
-        bad(`switches[${i}] = ${JSON.stringify(e)} is not [step, cpu]`);
-      const [step, cpu] = e;
+      if (!Array.isArray(e) || (e.length !== 2 && e.length !== 3) || !e.every((x) => Number.isInteger(x)))
+        bad(`switches[${i}] = ${JSON.stringify(e)} is not [step, cpu] or [step, cpu, fingerprint]`);
+      const [step, cpu] = e as [number, number];
       if (step < last) bad(`switches[${i}]: step ${step} comes after step ${last} (switches must be in step order)`);
       if (cpu < DET_HOST || cpu >= cpus) bad(`switches[${i}]: CPU ${cpu} does not exist (CPUs 0-${cpus - 1}, -1 the host)`);
       last = step;
@@ -193,12 +199,15 @@ export function det_setup(m: Mem, s: ScheduleOptions): void {
   a[d(DT_YIELD_LOW)] = 0;
   const sw = s.switches ?? [];
   a[d(DT_NREPLAY)] = sw.length;
-  for (const [i, [step, cpu]] of sw.entries()) {
-    a[d(DT_TABLES + 2 * i)] = step;
-    a[d(DT_TABLES + 2 * i + 1)] = cpu;
+  for (const [i, e] of sw.entries()) {
+    a[d(DT_TABLES + DT_ENTRY * i)] = e[0]!;
+    a[d(DT_TABLES + DT_ENTRY * i + 1)] = e[1]!;
+    a[d(DT_TABLES + DT_ENTRY * i + 2)] = e[2] ?? 0;
   }
-  a[d(DT_CAP)] = (m.g.detWords - DT_TABLES) / 2 - sw.length;
+  a[d(DT_HAS_FP)] = sw.length > 0 && sw.every((e) => e.length === 3) ? 1 : 0;
+  a[d(DT_CAP)] = (m.g.detWords - DT_TABLES) / DT_ENTRY - sw.length;
   a[H_DET_RNG] = next() | 1;
+  a[H_DET_FPRINT] = 0x811c9dc5 | 0;
   a[H_DET_FLAGS] = s.lenient ? DETF_LENIENT : 0;
   a[H_DET_HOLDER] = DET_HOST;
   a[H_DET_HOST_BATON] = 1;
@@ -292,7 +301,9 @@ export function det_divergence(m: Mem): DetDivergence | null {
       ? `replay diverged at step ${step}: expected ${cpuName(expected)}, ${cpuName(actual)} ran (${cpuName(expected)} was not runnable)`
       : why === DIV_UNRECORDED
         ? `replay diverged at step ${step}: expected ${cpuName(expected)} to go on (no switch recorded here), ${cpuName(actual)} ran`
-        : `replay diverged at step ${step}: the run ended with ${expected} recorded switches not taken`;
+        : why === DIV_PATH
+          ? `replay diverged at step ${step}: the run got there by another path than the recorded one (its fingerprint differs; the schedule switches to ${cpuName(expected)} here)`
+          : `replay diverged at step ${step}: the run ended with ${expected} recorded switches not taken`;
   return { step, expected, actual, message };
 }
 
@@ -313,7 +324,8 @@ export function det_finish_replay(m: Mem): void {
 export interface DetRecord {
   steps: number;
   vclockMs: number;
-  switches: [number, number][];
+  /** [step, cpu, fingerprint] */
+  switches: [number, number, number][];
   /** pct: points where more than one CPU could run (PCT's k) */
   choicePoints: number;
   overflow: boolean;
@@ -328,9 +340,12 @@ export interface DetRecord {
 export function det_read_record(m: Mem): DetRecord {
   const a = m.i32;
   const n = Math.min(a[H_DET_SWITCHES]!, a[m.det(DT_CAP)]!);
-  const base = m.det(DT_TABLES + 2 * a[m.det(DT_NREPLAY)]!);
-  const switches: [number, number][] = [];
-  for (let i = 0; i < n; i++) switches.push([a[base + 2 * i]!, a[base + 2 * i + 1]!]);
+  const base = m.det(DT_TABLES + DT_ENTRY * a[m.det(DT_NREPLAY)]!);
+  const switches: [number, number, number][] = [];
+  for (let i = 0; i < n; i++) {
+    const e = base + DT_ENTRY * i;
+    switches.push([a[e]!, a[e + 1]!, a[e + 2]!]);
+  }
   return {
     steps: a[H_DET_STEP]!,
     vclockMs: m.f64[H_DET_VCLOCK / 2]! - m.bootTime(),
@@ -347,9 +362,10 @@ function record(m: Mem, step: number, cpu: number): void {
     a[m.det(DT_OVERFLOW)] = 1;
     return;
   }
-  const base = m.det(DT_TABLES + 2 * (a[m.det(DT_NREPLAY)]! + n));
+  const base = m.det(DT_TABLES + DT_ENTRY * (a[m.det(DT_NREPLAY)]! + n));
   a[base] = step;
   a[base + 1] = cpu;
+  a[base + 2] = a[H_DET_FPRINT]!;
   a[H_DET_SWITCHES] = n + 1;
 }
 
@@ -430,12 +446,14 @@ function replay_choice(m: Mem, me: number, kind: number, step: number, selfOk: b
   const nrep = a[m.det(DT_NREPLAY)]!;
   const cw = m.det(DT_CURSOR);
   let cur = a[cw]!;
-  const entry = (i: number): number => a[m.det(DT_TABLES + 2 * i)]!;
-  const target = (i: number): number => a[m.det(DT_TABLES + 2 * i + 1)]!;
+  const entry = (i: number): number => a[m.det(DT_TABLES + DT_ENTRY * i)]!;
+  const target = (i: number): number => a[m.det(DT_TABLES + DT_ENTRY * i + 1)]!;
+  const fprint = (i: number): number => a[m.det(DT_TABLES + DT_ENTRY * i + 2)]!;
   if (lenient) while (cur < nrep && entry(cur) < step) cur++;
   let next = -2;
   if (cur < nrep && entry(cur) === step) {
     const t = target(cur);
+    if (!lenient && a[m.det(DT_HAS_FP)] === 1 && fprint(cur) !== a[H_DET_FPRINT]) diverge(m, step, t, me, DIV_PATH);
     cur++;
     if (t !== me && t !== DET_HOST && cands.includes(t)) next = t;
     else if (!lenient) diverge(m, step, t, selfOk ? me : cands[0]!, DIV_NOT_RUNNABLE);
@@ -596,6 +614,15 @@ function park(): void {
   Atomics.store(i32, PCB + PC_DET_STATE, DS_RUN);
 }
 
+/** Fold this step into the run's fingerprint: which CPU, what kind of point, in which context and task (FNV-1a steps). */
+function fingerprint(kind: number): void {
+  let h = i32[H_DET_FPRINT]!;
+  h = Math.imul(h ^ (cpuId | (kind << 8)), 16777619);
+  h = Math.imul(h ^ i32[PCB + PC_PREEMPT_COUNT]!, 16777619);
+  h = Math.imul(h ^ i32[PCB + PC_CURRENT_PID]!, 16777619);
+  i32[H_DET_FPRINT] = h;
+}
+
 function switch_to(next: number): void {
   Atomics.store(i32, PCB + PC_DET_BATON, 0);
   if (next === DET_HOST) {
@@ -617,6 +644,7 @@ export function det_point(kind: number): void {
   if (Atomics.load(i32, H_DET_MODE) !== DET_ON || foreignProbe()) return;
   const step = ++i32[H_DET_STEP]!;
   f64[H_DET_VCLOCK / 2]! += DET_STEP_COST_MS;
+  fingerprint(kind);
   const next = det_choose(mem, cpuId, kind, step);
   if (next !== cpuId) switch_to(next);
 }
@@ -635,6 +663,7 @@ export function det_idle(seq: number, timeoutMs: number): void {
   Atomics.store(i32, PCB + PC_DET_STATE, DS_IDLE);
   const step = ++i32[H_DET_STEP]!;
   f64[H_DET_VCLOCK / 2]! += DET_STEP_COST_MS;
+  fingerprint(DP_IDLE);
   const next = det_choose(mem, cpuId, DP_IDLE, step);
   if (next === cpuId) {
     Atomics.store(i32, PCB + PC_DET_STATE, DS_RUN);

@@ -66,14 +66,13 @@ import {
 import { mem, i32, cpuId, PCB, kick_cpu } from './smp.js';
 import { preempt_point, cpu_relax } from './entry.js';
 import { KdeferError, fn_id, fn_by_id, fn_name, intern, name_of, registry_resolve, NAME_KIND_OBJECT } from './module.js';
-import { printk, KERN_EMERG, KERN_WARNING, WARN, WARN_ON_ONCE, KernelHalt, dump_context, call_trace, oops_end } from './printk.js';
-import { in_interrupt, local_irq_save, local_irq_restore, context_name } from './preempt.js';
+import { printk, KERN_EMERG, KERN_WARNING, WARN, WARN_ON_ONCE, KernelHalt, dump_context, oops_end } from './printk.js';
+import { in_interrupt, local_irq_save, local_irq_restore } from './preempt.js';
 import { open_softirq, raiseSoftirqNocheck, HRTIMER_SOFTIRQ } from './softirq.js';
-import { report_handler_oops } from './oops.js';
+import { report_handler_oops, reportWaiterLockup } from './oops.js';
 import { SlotTable } from './slot.js';
-import { tick_set_event_source } from './tick.js';
-import { sched_register_idle_timeout } from './sched.js';
-import { spin_lockup_ms } from './spinlock.js';
+import { registerUpcalls, registerUpcallChain } from './upcall.js';
+import { spin_lockup_ms, rawWordLock, rawWordUnlock } from './spinlock.js';
 import { lockdep_depth, lockdep_check_return, lockdep_map, lockdep_enabled, lock_map_acquire, lock_map_release } from './lockdep.js';
 
 // ------------------------------------------------------------ constants
@@ -294,25 +293,8 @@ export function hrtimer_setup(timer: Hrtimer, fn: HrtimerFunc, clock_id: number,
 
 // ------------------------------------------------------------ the base lock and queues
 
-function base_lock(cpu: number): void {
-  const w = hb(cpu, HB_LOCK);
-  const t0 = clock_now();
-  let spins = 0;
-  while (Atomics.compareExchange(i32, w, 0, cpuId + 1) !== 0) {
-    if (Atomics.load(i32, w) === cpuId + 1) {
-      printk(KERN_EMERG + `BUG: hrtimer base lock recursion on CPU#${cpuId}`);
-      oops_end('hrtimer base lock recursion');
-    }
-    cpu_relax();
-    if ((++spins & 1023) === 0 && clock_now() - t0 > spin_lockup_ms()) {
-      printk(KERN_EMERG + `BUG: hrtimer base lock of CPU#${cpu} lockup suspected on CPU#${cpuId}`);
-      oops_end('hrtimer base lockup');
-    }
-  }
-}
-function base_unlock(cpu: number): void {
-  Atomics.store(i32, hb(cpu, HB_LOCK), 0);
-}
+const base_lock = (cpu: number): void => rawWordLock(hb(cpu, HB_LOCK), 'hrtimer base', cpu);
+const base_unlock = (cpu: number): void => rawWordUnlock(hb(cpu, HB_LOCK));
 
 /** lock_hrtimer_base: lock the base the timer is on now (it may be migrating: -1). */
 function lock_hrtimer_base(id: number): number {
@@ -584,15 +566,10 @@ export function hrtimer_cancel(timer: Hrtimer): number {
     cpu_relax();
     if ((++spins & 255) === 0 && clock_now() - t0 > spin_lockup_ms()) {
       const runCpu = Atomics.load(i32, ht(id, HT_BASE));
-      printk(
-        KERN_EMERG +
-          `BUG: hrtimer_cancel() lockup suspected on CPU#${cpuId}: the callback of hrtimer ${timer.name} has run on CPU#${runCpu} for ${Math.round(clock_now() - t0)} ms`,
+      return reportWaiterLockup(
+        `BUG: hrtimer_cancel() lockup suspected on CPU#${cpuId}: the callback of hrtimer ${timer.name} has run on CPU#${runCpu} for ${Math.round(clock_now() - t0)} ms`,
+        'hrtimer_cancel lockup',
       );
-      printk(KERN_EMERG + dump_context());
-      printk(KERN_EMERG + `Context of the waiter: ${context_name()}`);
-      printk(KERN_EMERG + 'Call Trace:');
-      for (const l of call_trace(undefined, 6)) printk(KERN_EMERG + l);
-      return oops_end('hrtimer_cancel lockup', in_interrupt());
     }
   }
 }
@@ -756,6 +733,6 @@ export function hrtimers_init_cpu(): void {
   runningHere = -1;
   setF(hb(cpuId, HB_EXPIRES_NEXT), Infinity);
   open_softirq(HRTIMER_SOFTIRQ, hrtimer_run_softirq);
-  tick_set_event_source(next_event_ms, hrtimer_interrupt);
-  sched_register_idle_timeout(() => Math.max(0, next_event_ms() - clock_now()));
+  registerUpcalls({ hrtimerNextEvent: next_event_ms, hrtimerInterrupt: hrtimer_interrupt });
+  registerUpcallChain('idleTimeout', () => Math.max(0, next_event_ms() - clock_now()));
 }

@@ -5,8 +5,10 @@
  *
  * Layers (bottom up; packages/core/README.md draws them, npm run depcruise
  * enforces them): 1 layout smp printk module upcall rand slot · 2 preempt entry det trace sched/task ·
- * 3 lockdep spinlock oops · 4 softirq irq tick irq_work · 5 sched ksoftirqd wait mutex
- * completion tasklet timer hrtimer slab rcu · 6 workqueue napi bh · 7 sched/idle init cpu_entry proc index.
+ * 3 lockdep spinlock oops · 4 softirq irq tick irq_work nmi · 5 sched ksoftirqd wait mutex
+ * completion tasklet timer hrtimer irq_thread slab rcu
+ * era/bh22 era/tqueue · 6 workqueue napi bh era/boot ·
+ * 7 sched/idle init cpu_entry proc index. era/era (the boot option `era`) sits in layer 1.
  */
 export * from './layout.js';
 export {
@@ -70,8 +72,8 @@ export {
   panic,
   KernelHalt,
   readLog,
-  format_log,
-  format_record,
+  formatLog,
+  formatRecord,
   log_store,
   type LogRecord,
   readReports,
@@ -100,9 +102,9 @@ export {
   load_module,
   module_entry,
   loaded_modules,
-  registry_lookup,
-  host_shared_array,
-  host_percpu_array,
+  registryLookup,
+  hostSharedArray,
+  hostPercpuArray,
   name_of,
 } from './module.js';
 export {
@@ -115,15 +117,16 @@ export {
   IRQF_NO_THREAD,
   IRQF_NO_AUTOEN,
   IRQF_TRIGGER_RISING,
+  IRQF_ONESHOT,
+  IRQF_PERCPU,
   EINVAL,
   EBUSY,
   ENOENT,
   type irqreturn_t,
   type IrqHandler,
-  request_irq,
-  free_irq,
-  synchronize_irq,
-  disable_irq,
+  type IrqThreadFn,
+  synchronize_hardirq,
+  disable_hardirq,
   disable_irq_nosync,
   enable_irq,
   irq_set_affinity,
@@ -131,7 +134,7 @@ export {
   assertIrq,
   checkIrq,
   irqRangeError,
-  irq_set_affinity_mem,
+  irqSetAffinityMem,
   irq_to_desc,
   IrqDesc,
 } from './irq.js';
@@ -166,7 +169,7 @@ export {
   jiffies,
   HZ,
   get_jiffies_64,
-  jiffies_at,
+  jiffiesAt,
   time_after,
   time_before,
   time_after_eq,
@@ -207,12 +210,14 @@ export {
   current_pid,
   awaitHost,
   readTasks,
-  comm_of_pid,
+  commOfPid,
 } from './sched.js';
-export { proc_softirqs, proc_interrupts, kstat_softirqs, kstat_irqs } from './proc.js';
+export { procSoftirqs, procInterrupts, kstat_softirqs, kstat_irqs } from './proc.js';
 export { setup_machine_memory, type BootOptions } from './init.js';
 export * from './tasklet.js';
 export * from './irq_work.js';
+export * from './irq_thread.js';
+export * from './nmi.js';
 export * from './hrtimer.js';
 export * from './timer.js';
 export {
@@ -234,7 +239,7 @@ export {
   kmem_cache_zalloc,
   kmem_cache_free,
   slab_obj,
-  slab_alive,
+  slabAlive,
   kasanReportCount,
 } from './slab.js';
 export {
@@ -246,11 +251,12 @@ export {
   lockdep_check_return,
   MAX_LOCK_DEPTH,
 } from './lockdep.js';
-export { touch_softlockup_watchdog, describe_activity } from './watchdog.js';
-export { trace_event, readTrace, trace_tail, trace_detail, chrome_trace, tracing_on, TP_NAMES, type TraceRecord } from './trace.js';
+export { touch_softlockup_watchdog, describeActivity } from './watchdog.js';
+export { trace_event, readTrace, traceTail, traceDetail, chromeTrace, tracing_on, TP_NAMES, type TraceRecord } from './trace.js';
 export * as tracepoints from './trace.js';
 export * from './napi.js';
 export * from './bh.js';
+export { ERAS, type Era, booted_era, era_of } from './era/era.js';
 export * from './nic.js';
 export {
   WaitQueueHead,

@@ -19,23 +19,29 @@ import {
   H_STATE,
   H_INITIAL_JIFFIES,
   H_LOCKDEP,
+  H_THREADIRQS,
   H_TRACE_FLAGS,
   H_TRACE_RECORDS,
   H_RCU_STALL_MS,
   H_AMPLIFY,
   H_HUNG_TASK_MS,
   H_HARDLOCKUP_MS,
+  H_ERA,
   MACHINE_RUNNING,
 } from './layout.js';
+import { era_code, type Era } from './era/era.js';
+import { era_init_cpu } from './era/boot.js';
 import { smp_init_cpu } from './smp.js';
 import { entry_init } from './entry.js';
-import { registerUpcalls } from './upcall.js';
+import { registerUpcalls, registerUpcallChain } from './upcall.js';
 import { irq_init_cpu, doIrqPending } from './irq.js';
 import { softirq_init_cpu, softirq_kernel_init, doSoftirqFromBhEnable } from './softirq.js';
+import { irq_thread_init_cpu } from './irq_thread.js';
+import { nmi_init_cpu } from './nmi.js';
 import { spawn_ksoftirqd } from './ksoftirqd.js';
 import { irq_work_interrupt, irq_work_init_cpu } from './irq_work.js';
 import { hrtimers_init_cpu } from './hrtimer.js';
-import { tick_init_cpu, tick_check, local_timer_interrupt, initial_jiffies, tick_register_hook } from './tick.js';
+import { tick_init_cpu, tick_check, local_timer_interrupt, initial_jiffies } from './tick.js';
 import { sched_init_cpu, sched_ipi } from './sched.js';
 import { RES_ipi_count } from './ipi.js';
 import { tasklet_init_cpu } from './tasklet.js';
@@ -78,6 +84,10 @@ export interface BootOptions extends Partial<Geometry> {
   hardLockupMs?: number;
   /** RCU CPU stall timeout: a grace period older than this is reported (rcu_cpu_stall_timeout, default 21 000 ms) */
   rcuStallMs?: number;
+  /** force threading of every interrupt line not marked IRQF_NO_THREAD, as the kernel parameter threadirqs (default off) */
+  threadirqs?: boolean;
+  /** the kernel era to boot as (era/era.ts): '2.2', '2.4', '2.6', '6.x' (default) or 'rt' */
+  era?: Era;
   /**
    * deterministic mode: one CPU at a time on a seeded schedule, virtual time
    * (det.ts); absent: the free-running parallel mode
@@ -127,8 +137,10 @@ export function setup_machine_memory(opts: BootOptions): Mem {
     throw new RangeError(`kdefer: boot option amplify=${String(opts.amplify)} must be 0, 1, 2 or 3`);
   }
   a[H_AMPLIFY] = opts.amplify ?? 0;
+  a[H_ERA] = era_code(opts.era);
   a[H_SEED] = opts.seed ?? 0;
   a[H_LOCKDEP] = opts.lockdep === false ? 0 : 1;
+  a[H_THREADIRQS] = opts.threadirqs === true ? 1 : 0;
   a[H_TRACE_FLAGS] = opts.trace ? TRACE_ON | (opts.traceLocks === false ? 0 : TRACE_LOCKS) : 0;
   a[H_TRACE_RECORDS] = records;
   a[H_INITIAL_JIFFIES] = initial_jiffies(g.hz) | 0;
@@ -171,11 +183,12 @@ export function start_cpu(sab: SharedArrayBuffer, g: Geometry, cpu: number): Mem
   softirq_init_cpu();
   tick_init_cpu();
   irq_work_init_cpu();
+  nmi_init_cpu();
   sched_init_cpu();
   trace_init_cpu();
   spinlock_init_cpu();
   watchdog_init_cpu();
-  tick_register_hook(watchdog_timer_fn);
+  registerUpcallChain('tick', watchdog_timer_fn);
   if (cpu === 0 && m.i32[H_AMPLIFY]) printk(`kdefer: race amplification level ${m.i32[H_AMPLIFY]}, seed ${m.i32[H_SEED]}`);
   softirq_kernel_init(true);
   try {
@@ -188,7 +201,9 @@ export function start_cpu(sab: SharedArrayBuffer, g: Geometry, cpu: number): Mem
   } finally {
     softirq_kernel_init(false);
   }
+  era_init_cpu();
   spawn_ksoftirqd();
+  irq_thread_init_cpu();
   workqueue_init_cpu();
   return m;
 }

@@ -57,7 +57,7 @@ import { irqs_disabled, in_interrupt } from './preempt.js';
 import { irq_enter, irq_exit } from './softirq.js';
 import { run_handler } from './oops.js';
 import { SlotTable } from './slot.js';
-import { tick_register_hook } from './tick.js';
+import { registerUpcallChain } from './upcall.js';
 import { spin_lockup_ms } from './spinlock.js';
 
 /** Flag bits of an irq_work (include/linux/smp_types.h / irq_work.h). */
@@ -350,5 +350,5 @@ export function irq_work_sync(work: IrqWork): void {
  */
 export function irq_work_init_cpu(): void {
   runningId = -1;
-  tick_register_hook(irq_work_tick);
+  registerUpcallChain('tick', irq_work_tick);
 }

@@ -172,6 +172,8 @@ export const H_AMPLIFY = 37; //             I  race amplification level (0 off)
 export const H_HUNG_TASK_MS = 38; //        I  hung task threshold (khungtaskd)
 export const H_HARDLOCKUP_MS = 39; //       I  hard lockup threshold (the host's NMI watchdog)
 export const H_TRACE_RECORDS = 40; //       I  records per CPU trace ring (a power of two)
+export const H_ERA = 47; //                 I  the kernel era booted (era/era.ts ERA_*; 0 = 6.x)
+export const H_THREADIRQS = 48; //          I  1: boot option threadirqs (force_irqthreads)
 export const H_RCU_STALL_MS = 51; //        I  RCU CPU stall timeout (rcu_cpu_stall_timeout, in ms; boot option rcuStallMs)
 // deterministic mode (det.ts, boot option schedule): written only by the baton holder unless marked A
 export const H_DET_MODE = 52; //            A  DET_OFF, DET_ON, DET_ENDING (shutdown: everyone runs free)
@@ -179,7 +181,8 @@ export const H_DET_HOLDER = 53; //          B  CPU holding the baton, -1 the hos
 export const H_DET_STEP = 54; //            B  preemption points taken so far (the schedule's clock)
 export const H_DET_HOST_BATON = 55; //      A  1 while the host holds the baton (its Atomics.waitAsync word)
 export const H_DET_VCLOCK = 56; //          B  float64 at word 56: virtual epoch ms (clock_now in det mode)
-export const H_DET_HOST_DEADLINE = 58; //   B  float64 at word 58: reserved (virtual ms the host wants the baton back)
+export const H_DET_FPRINT = 58; //          B  fingerprint of the run so far: a hash of each step's CPU, kind, preempt_count, pid
+export const H_DET_SPARE = 59; //           -  reserved
 export const H_DET_RNG = 60; //             B  the strategy's xorshift32 state
 export const H_DET_SWITCHES = 61; //        B  switches recorded (DT_RECORD)
 export const H_DET_FLAGS = 62; //           I  DETF_* below
@@ -261,6 +264,9 @@ export const PC_TASKLET_REQUEUES = 85; //   C  tasklets put back (RUN held elsew
 export const PC_TIMERS_RUN = 86; //         C  timer functions run
 export const PC_IWI_COUNT = 87; //          C  IRQ work interrupts (IWI)
 export const PC_STAT_END = 96;
+export const PC_NMI_REASON = 96; //         A  why the host raised the NMI: NMI_REASON_* bits (nmi.ts)
+/** PC_NMI_REASON bits. */
+export const NMI_REASON_WATCHDOG = 1 << 0; // the host's hard-lockup watchdog: print this CPU's backtrace
 export const CPU_STRIDE = 128;
 
 /** PC_IRQ_REQUEST bits. */
@@ -268,6 +274,7 @@ export const REQ_HARDIRQ = 1 << 0; //  some IRR bit is set
 export const REQ_RESCHED = 1 << 2; //  rescheduling IPI: a task was woken on this CPU
 export const REQ_CALL = 1 << 3; //     function-call IPI (later mechanisms)
 export const REQ_STOP = 1 << 4; //     shutdown
+export const REQ_NMI = 1 << 6; //      NMI (the host's raiseNmi): taken even with interrupts off
 export const REQ_IRQ_WORK = 1 << 5; // IRQ work self-interrupt (arch_irq_work_raise), or an irq_work_queue_on from another CPU
 
 /** PC_DET_STATE values (det mode). */
@@ -297,7 +304,23 @@ export const IRQD_ACTION_FN = 12; //        L(desc) IRQ_ACTIONS function ids (+1
 export const IRQD_ACTION_NAME = 16; //      L(desc) IRQ_ACTIONS name ids
 export const IRQD_ACTION_DEV = 20; //       L(desc) IRQ_ACTIONS dev cookie hashes
 export const IRQD_ACTION_COUNT = 24; //     A  handled-by counters per action
-export const IRQ_STRIDE = 32;
+// threaded handlers (irq_thread.ts, kernel/irq/manage.c) and the spurious-interrupt detector (spurious.c)
+export const IRQD_THREADS_ACTIVE = 11; //   A  desc->threads_active: threads woken, not yet done
+export const IRQD_ACTION_THREAD_FN = 28; // L(desc) IRQ_ACTIONS thread_fn ids (+1; 0 none)
+export const IRQD_ACTION_PID = 32; //       A  IRQ_ACTIONS pids of the irq/N-name threads (0 none)
+export const IRQD_ACTION_TFLAGS = 36; //    A  IRQ_ACTIONS action->thread_flags (IRQTF_* in irq.ts)
+export const IRQD_ACTION_FLAGS = 40; //     L(desc) IRQ_ACTIONS IRQF_* of each action (after forced threading)
+export const IRQD_ACTION_CPU = 44; //       I  IRQ_ACTIONS CPU each thread is bound to
+export const IRQD_THREADS_ONESHOT = 48; //  L(desc) desc->threads_oneshot: thread_mask bits of oneshot threads not done
+export const IRQD_MASKED = 49; //           L(desc) 1: masked by IRQF_ONESHOT until the threads finish
+export const IRQD_IRQ_COUNT = 50; //        C(handler) desc->irq_count (note_interrupt)
+export const IRQD_UNHANDLED = 51; //        C(handler) desc->irqs_unhandled
+export const IRQD_LAST_UNHANDLED = 52; //   C(handler) desc->last_unhandled (jiffies, low 32 bits)
+export const IRQD_THREADS_HANDLED = 53; //  A  desc->threads_handled
+export const IRQD_THREADS_HANDLED_LAST = 54; // C(handler) desc->threads_handled_last (| SPURIOUS_DEFERRED)
+export const IRQD_SPURIOUS_DISABLED = 55; // L(desc) IRQS_SPURIOUS_DISABLED
+export const IRQD_ACTION_SECONDARY_FN = 56; // L(desc) IRQ_ACTIONS thread_fn kept by forced threading (+1; 0 none)
+export const IRQ_STRIDE = 64;
 
 // ---------------------------------------------------------------- lock
 export const LK_VAL = 0; //                 A  0 free; spinlock: owner cpu+1; rwlock: see spinlock.ts
@@ -576,7 +599,7 @@ export const OBJ_QUARANTINE = 2;
 // through element ids + 1 (0 = none); a list head is two words (head, tail).
 
 // ---------------------------------------------------------------- workqueue globals (one line)
-export const WQG_WORKS_USED = 0; //         A  work_struct slots handed out (named ones under the registry lock)
+export const WQG_WORKS_USED = 0; //         A  work_struct slots taken now (slot.ts counts them)
 export const WQG_WQS_USED = 1; //           R  workqueue_struct slots handed out
 export const WQG_WAITOBJ_USED = 2; //       R  wait objects handed out (ids below WAITOBJ_RESERVED are never handed out)
 export const WQG_IDLE_TIMEOUT_MS = 3; //    I  IDLE_WORKER_TIMEOUT (boot option wqIdleTimeoutMs; 0 = the kernel's 300 s)
@@ -659,7 +682,7 @@ export const WK_RUNSEQ = 10; //             A  WK_QSEQ when the running (or last
 export const WK_DONESEQ = 11; //            A  every insertion up to this has finished or was cancelled
 export const WK_DISCARD = 12; //            A  insertion cancelled while an older one ran: done when that one ends
 export const WK_DISABLE = 13; //            A  disable_work() depth
-export const WK_FLAGS = 14; //              I  WKF_* (workqueue.ts): allocated, delayed, ...
+export const WK_FLAGS = 14; //              A  WKF_* (workqueue.ts): allocated, delayed; 0 while the slot is free (slot.ts claims it)
 export const WK_TIMER = 15; //              I  delayed_work: its timer id + 1
 export const WK_DW_CPU = 16; //             A  delayed_work: target CPU (WORK_CPU_UNBOUND = MAX_CPUS)
 export const WK_DW_WQ = 17; //              A  delayed_work: target workqueue id + 1
@@ -811,10 +834,12 @@ export const DT_DIV_ACTUAL = 9; //          B  the CPU that ran instead (-1 host
 export const DT_DIV_WHY = 10; //            B  DIV_* (det.ts)
 export const DT_YIELD_LOW = 11; //          B  pct: the priority the next yielding CPU is demoted to
 export const DT_OVERFLOW = 12; //           B  1: more switches than DT_CAP (the record is incomplete)
+export const DT_HAS_FP = 13; //             I  replay: the table's entries carry fingerprints (checked)
 export const DT_PRIO = 32; //               B  pct: one priority per CPU (MAX_CPUS words)
 export const DT_CHANGE = 96; //             I  pct: the change points (counted steps), DT_MAX_CHANGES
 export const DT_MAX_CHANGES = 32;
-export const DT_TABLES = 128; //            replay table (DT_NREPLAY × 2: step, cpu), then the record (DT_CAP × 2)
+export const DT_TABLES = 128; //            replay table (DT_NREPLAY × DT_ENTRY), then the record (DT_CAP × DT_ENTRY)
+export const DT_ENTRY = 3; //               words of an entry: step, cpu, fingerprint (H_DET_FPRINT when it was taken)
 /** DT_STRATEGY values. */
 export const STRAT_RANDOM = 1;
 export const STRAT_PCT = 2;
@@ -826,7 +851,7 @@ export const STRAT_REPLAY = 3;
  * Context: host, setup.
  * @returns the region's size.
  */
-export const det_region_words = (replay: number, cap: number): number => DT_TABLES + 2 * (replay + cap);
+export const det_region_words = (replay: number, cap: number): number => DT_TABLES + DT_ENTRY * (replay + cap);
 
 /** Where each region begins, in words; computed once from the geometry. */
 export interface Regions {

@@ -150,14 +150,14 @@ function lookup_locked(m: Mem, name: string, ns: number): number {
 }
 
 /**
- * registry_lookup - host side: find a declared name without creating it.
+ * registryLookup - host side: find a declared name without creating it.
  * @param m - the machine's memory.
  * @param name - the name.
  * @param ns - the namespace.
  * Context: any thread, host side too. Does not sleep.
  * @returns its entry, or null when nobody declared it.
  */
-export function registry_lookup(m: Mem, name: string, ns = 0): { id: number; kind: number; value: number; size: number } | null {
+export function registryLookup(m: Mem, name: string, ns = 0): { id: number; kind: number; value: number; size: number } | null {
   const a = m.i32;
   const n = Atomics.load(a, H_NAMES_USED);
   const len = encodedLength(name);
@@ -371,7 +371,7 @@ export const this_cpu_dec = (v: PerCpu<NumArray>, idx = 0): void => {
 };
 
 /**
- * host_shared_array - host side: a shared array by name.
+ * hostSharedArray - host side: a shared array by name.
  * @param m - the machine's memory.
  * @param name - the array's name.
  * @param ctor - its element type.
@@ -379,15 +379,15 @@ export const this_cpu_dec = (v: PerCpu<NumArray>, idx = 0): void => {
  * Context: the host; a KdeferError when no shared array has that name. Does not sleep.
  * @returns a view on it.
  */
-export function host_shared_array<C extends TypedCtor>(m: Mem, name: string, ctor: C, length?: number): InstanceType<C> {
-  const e = registry_lookup(m, name);
+export function hostSharedArray<C extends TypedCtor>(m: Mem, name: string, ctor: C, length?: number): InstanceType<C> {
+  const e = registryLookup(m, name);
   if (!e || e.kind !== NAME_KIND_DATA) throw new KdeferError(`no shared array named '${name}'`);
   const n = length ?? Math.floor((e.size * 4) / ctor.BYTES_PER_ELEMENT);
   return new ctor(m.sab as unknown as ArrayBuffer, m.data(e.value) * 4, n) as InstanceType<C>;
 }
 
 /**
- * host_percpu_array - host side: a per-CPU array by name, one view per CPU.
+ * hostPercpuArray - host side: a per-CPU array by name, one view per CPU.
  * @param m - the machine's memory.
  * @param name - the variable's name.
  * @param ctor - its element type.
@@ -395,8 +395,8 @@ export function host_shared_array<C extends TypedCtor>(m: Mem, name: string, cto
  * Context: the host; a KdeferError when no per-CPU array has that name. Does not sleep.
  * @returns the views, by CPU.
  */
-export function host_percpu_array<C extends TypedCtor>(m: Mem, name: string, ctor: C, length: number): InstanceType<C>[] {
-  const e = registry_lookup(m, name);
+export function hostPercpuArray<C extends TypedCtor>(m: Mem, name: string, ctor: C, length: number): InstanceType<C>[] {
+  const e = registryLookup(m, name);
   if (!e || e.kind !== NAME_KIND_PERCPU) throw new KdeferError(`no per-CPU array named '${name}'`);
   const out: InstanceType<C>[] = [];
   for (let c = 0; c < m.g.cpus; c++)

@@ -38,7 +38,7 @@ import {
   might_sleep,
   wakeUpPid,
   __schedule_bug,
-  comm_of_pid,
+  commOfPid,
   current_comm,
   current_pid,
   TASK_UNINTERRUPTIBLE,
@@ -95,7 +95,7 @@ const owner_id = (): number => (current !== null ? current.pid : -(cpuId + 1));
 function owner_desc(owner: number): string {
   if (owner === 0) return '(none)';
   if (owner < 0) return `(no task, CPU#${-owner - 1})`;
-  return `${comm_of_pid(mem, owner)}/${owner}`;
+  return `${commOfPid(mem, owner)}/${owner}`;
 }
 
 function set_owner(lock: Mutex, me: number): void {

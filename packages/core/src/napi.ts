@@ -646,12 +646,12 @@ export interface SoftnetStat {
 }
 
 /**
- * softnet_stat - every CPU's softnet_data counters.
+ * softnetStat - every CPU's softnet_data counters.
  * @param m - the machine's memory.
  * Context: any thread, host side too; reads shared words with Atomics.load. Does not sleep.
  * @returns one record per CPU.
  */
-export function softnet_stat(m: Mem): SoftnetStat[] {
+export function softnetStat(m: Mem): SoftnetStat[] {
   const a = m.i32;
   const out: SoftnetStat[] = [];
   for (let c = 0; c < m.g.cpus; c++) {
@@ -676,7 +676,7 @@ export function softnet_stat(m: Mem): SoftnetStat[] {
 }
 
 /**
- * proc_net_softnet_stat - /proc/net/softnet_stat as net/core/net-procfs.c (6.x) prints it: one
+ * procNetSoftnetStat - /proc/net/softnet_stat as net/core/net-procfs.c (6.x) prints it: one
  * line per CPU, fifteen %08x fields — processed, dropped, time_squeeze,
  * six zeros (fastroute, cpu_collision: gone), received_rps, flow_limit_count,
  * backlog length, the CPU's index, input_pkt_queue and process_queue lengths.
@@ -684,10 +684,10 @@ export function softnet_stat(m: Mem): SoftnetStat[] {
  * Context: any thread, host side too; reads shared words with Atomics.load. Does not sleep.
  * @returns the file's text.
  */
-export function proc_net_softnet_stat(m: Mem): string {
+export function procNetSoftnetStat(m: Mem): string {
   const x = (v: number): string => (v >>> 0).toString(16).padStart(8, '0');
   let s = '';
-  for (const st of softnet_stat(m)) {
+  for (const st of softnetStat(m)) {
     const fields = [
       st.processed,
       st.dropped,
@@ -711,13 +711,13 @@ export function proc_net_softnet_stat(m: Mem): string {
 }
 
 /**
- * napi_stat - NAPI instance `id`'s counters.
+ * napiStat - NAPI instance `id`'s counters.
  * @param m - the machine's memory.
  * @param id - the instance's slot.
  * Context: any thread, host side too; reads shared words with Atomics.load. Does not sleep.
  * @returns its name, NAPI_STATE_* word, poll count, packets done and the CPU whose poll list holds it (-1: none).
  */
-export function napi_stat(m: Mem, id: number): { name: string; state: number; polls: number; work: number; listOwner: number } {
+export function napiStat(m: Mem, id: number): { name: string; state: number; polls: number; work: number; listOwner: number } {
   const a = m.i32;
   return {
     name: name_of(m, a[m.napi(id, NP_NAME)]!),

@@ -35,6 +35,7 @@ import {
   MACHINE_RUNNING,
   MACHINE_PANIC,
   PC_CURRENT_PID,
+  PC_PREEMPT_COUNT,
   PC_HALTED,
   REQ_STOP,
   putString,
@@ -42,6 +43,8 @@ import {
   encodedLength,
 } from './layout.js';
 import { mem, i32, cpuId, PCB, nrCpus, kick_cpu } from './smp.js';
+import { upcalls } from './upcall.js';
+import { NMI_MASK } from './preempt_mask.js';
 
 export const KERN_SOH = '\x01';
 export const KERN_EMERG = KERN_SOH + '0';
@@ -66,18 +69,8 @@ export class KernelHalt extends Error {
   }
 }
 
-// Context of the caller, for the record: provided by sched.ts (which knows
-// `current`) to avoid a cycle at evaluation time.
-let contextLevel: () => number = () => 0;
-/**
- * printk_set_context_hook - install the function printk asks for the caller's context level
- * (task, softirq, hardirq, NMI), set at init by the layer that knows it.
- * @param level - returns the context level.
- * Context: CPU init.
- */
-export function printk_set_context_hook(level: () => number): void {
-  contextLevel = level;
-}
+// The caller's context level, for the record, comes from the layer that
+// knows it (sched.ts) through the upcall table: upcalls.contextLevel.
 
 function nowUs(m: Mem): number {
   return (clock_now() - m.bootTime()) * 1000;
@@ -170,9 +163,40 @@ export function printk(msg: string): void {
     level = msg.charCodeAt(1) - 48;
     msg = msg.slice(2);
   }
-  const ctx = contextLevel();
+  const ctx = upcalls.contextLevel();
   const pid = i32[PCB + PC_CURRENT_PID]!;
+  if ((i32[PCB + PC_PREEMPT_COUNT]! & NMI_MASK) !== 0) {
+    // printk from NMI (printk_safe's nmi_print_seq): kept on this CPU, stored by
+    // the IRQ work nmi.ts queues when the NMI returns (or by an Oops/panic first).
+    for (const line of splitLines(msg)) nmiBuffer.push({ ctx, pid, level, line });
+    return;
+  }
   for (const line of splitLines(msg)) log_store(mem, cpuId, ctx, pid, level, line);
+}
+
+// This CPU's messages printed from NMI context, not yet in the log.
+const nmiBuffer: { ctx: number; pid: number; level: number; line: string }[] = [];
+
+/**
+ * printk_nmi_pending - whether messages printed from NMI context wait on this CPU.
+ * Context: any, on this CPU. Does not sleep.
+ * @returns true if some wait.
+ */
+export function printk_nmi_pending(): boolean {
+  return nmiBuffer.length !== 0;
+}
+
+/**
+ * printk_nmi_flush - store the messages printed from NMI context into the log,
+ * in order, with the context and pid they were printed from
+ * (printk_safe's __printk_safe_flush).
+ * Context: any but NMI, on this CPU (the IRQ work, or an Oops/panic). Does not sleep.
+ * @returns how many lines were stored.
+ */
+export function printk_nmi_flush(): number {
+  const lines = nmiBuffer.splice(0);
+  for (const r of lines) log_store(mem, cpuId, r.ctx, r.pid, r.level, r.line);
+  return lines.length;
 }
 
 /**
@@ -242,24 +266,14 @@ export const pr_debug = (s: string): void => {
 
 // ------------------------------------------------------------ reports
 // The header lines of a report ("CPU: ... PID: ... Comm: ...") need the
-// current task: sched.ts installs the describer.
-let describeCurrent: () => string = () => `CPU: ${cpuId} PID: 0 Comm: swapper/${cpuId}`;
-/**
- * printk_set_describe_hook - install the function that describes the current CPU and task
- * for report headers (set at init by the scheduler's layer).
- * @param fn - returns the "CPU: ... PID: ... Comm: ..." text.
- * Context: CPU init.
- */
-export function printk_set_describe_hook(fn: () => string): void {
-  describeCurrent = fn;
-}
+// current task: sched.ts registers the describer (upcalls.describeCurrent).
 /**
  * dump_context - "CPU: 1 PID: 0 Comm: swapper/1 ..." plus the context line, as reports print them.
  * Context: any, on a CPU. Does not sleep.
  * @returns the lines, joined by newlines.
  */
 export function dump_context(): string {
-  return describeCurrent();
+  return upcalls.describeCurrent();
 }
 
 const warnedOnce = new Set<string>();
@@ -346,7 +360,7 @@ export function call_trace(err?: unknown, frames = 8): string[] {
   return stack
     .split('\n')
     .filter((l) => l.trim().startsWith('at '))
-    .filter((l) => !/\/core\/(dist|src)\/(printk|spinlock|slab|lockdep|watchdog|trace)\./.test(l) || err !== undefined)
+    .filter((l) => !/\/core\/(dist|src)\/(printk|spinlock|slab|lockdep|watchdog|trace|oops)\./.test(l) || err !== undefined)
     .slice(0, frames)
     .map(
       (l) =>
@@ -408,6 +422,7 @@ export function BUG_ON(condition: unknown, what = 'BUG_ON'): void {
  * @returns never.
  */
 export function oops_end(reason: string, inInterrupt = false): never {
+  printk_nmi_flush(); // printk_safe_flush_on_panic
   Atomics.add(i32, H_OOPS_COUNT, 1);
   if (i32[H_PANIC_ON_OOPS] !== 0) {
     return panic(inInterrupt ? 'Fatal exception in interrupt' : 'Fatal exception');
@@ -431,6 +446,7 @@ export function halt_this_cpu(reason: string): never {
  * Context: any. Does not return.
  */
 export function panic(msg: string): never {
+  printk_nmi_flush();
   if (Atomics.compareExchange(i32, H_PANIC_CPU, -1, cpuId) === -1) {
     printk(KERN_EMERG + `Kernel panic - not syncing: ${msg}`);
     printk(KERN_EMERG + `---[ end Kernel panic - not syncing: ${msg} ]---`);
@@ -499,12 +515,12 @@ export function readLog(m: Mem, from = 0): LogRecord[] {
 }
 
 /**
- * format_record - one record as `dmesg` prints it with CONFIG_PRINTK_CALLER: "[    0.001234][    C1] text".
+ * formatRecord - one record as `dmesg` prints it with CONFIG_PRINTK_CALLER: "[    0.001234][    C1] text".
  * @param r - the record.
  * Context: any (pure).
  * @returns the line, without a newline.
  */
-export function format_record(r: LogRecord): string {
+export function formatRecord(r: LogRecord): string {
   const secs = Math.floor(r.timeUs / 1e6);
   const us = Math.floor(r.timeUs - secs * 1e6);
   const caller = r.ctx === 0 ? `T${r.pid}` : `C${r.cpu}`;
@@ -512,15 +528,15 @@ export function format_record(r: LogRecord): string {
 }
 
 /**
- * format_log - the log from sequence `from` on, as `dmesg` prints it.
+ * formatLog - the log from sequence `from` on, as `dmesg` prints it.
  * @param m - the machine's memory.
  * @param from - the first sequence number.
  * Context: any thread, host side too; reads the ring with Atomics.load, takes no lock. Does not sleep.
  * @returns the text, one line per record.
  */
-export function format_log(m: Mem, from = 0): string {
+export function formatLog(m: Mem, from = 0): string {
   return readLog(m, from)
-    .map((r) => format_record(r) + '\n')
+    .map((r) => formatRecord(r) + '\n')
     .join('');
 }
 

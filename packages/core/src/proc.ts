@@ -46,12 +46,12 @@ export function kstat_softirqs(m: Mem): number[][] {
 }
 
 /**
- * proc_softirqs - /proc/softirqs, byte for byte as fs/proc/softirqs.c prints it.
+ * procSoftirqs - /proc/softirqs, byte for byte as fs/proc/softirqs.c prints it.
  * @param m - the machine's memory.
  * Context: any thread, host side too: reads shared counters with Atomics.load, takes no lock. Does not sleep.
  * @returns the file's text.
  */
-export function proc_softirqs(m: Mem): string {
+export function procSoftirqs(m: Mem): string {
   const counts = kstat_softirqs(m);
   let s = ' '.repeat(20);
   for (let c = 0; c < m.g.cpus; c++) s += `CPU${c}`.padEnd(11);
@@ -83,12 +83,12 @@ function line_in_use(m: Mem, irq: number): boolean {
 }
 
 /**
- * proc_interrupts - /proc/interrupts, in the format of kernel/irq/proc.c and the x86 rows.
+ * procInterrupts - /proc/interrupts, in the format of kernel/irq/proc.c and the x86 rows.
  * @param m - the machine's memory.
  * Context: any thread, host side too: reads shared counters with Atomics.load, takes no lock. Does not sleep.
  * @returns the file's text.
  */
-export function proc_interrupts(m: Mem): string {
+export function procInterrupts(m: Mem): string {
   let prec = 3;
   for (let j = 1000; prec < 10 && j <= m.g.nrIrqs; prec++) j *= 10;
   const cpus = m.g.cpus;

@@ -77,7 +77,7 @@ import {
 } from './layout.js';
 import { mem, i32, cpuId, PCB, kick_cpu } from './smp.js';
 import { preempt_point, cpu_relax } from './entry.js';
-import { KdeferError, arena_region, registry_lookup, NAME_KIND_DATA } from './module.js';
+import { KdeferError, arena_region, registryLookup, NAME_KIND_DATA } from './module.js';
 import { pr_err, printk, KERN_ERR, KERN_WARNING, WARN_ONCE, kernel_caller, call_trace, dump_context } from './printk.js';
 import { PREEMPT_MASK, SOFTIRQ_MASK, SOFTIRQ_OFFSET, HARDIRQ_OFFSET } from './preempt_mask.js';
 import {
@@ -94,7 +94,8 @@ import {
 } from './preempt.js';
 import { open_softirq, raise_softirq, RCU_SOFTIRQ } from './softirq.js';
 import { run_handler } from './oops.js';
-import { get_jiffies_64, tick_register_hook, msecs_to_jiffies } from './tick.js';
+import { get_jiffies_64, msecs_to_jiffies } from './tick.js';
+import { registerUpcallChain } from './upcall.js';
 import {
   type TaskStruct,
   current,
@@ -870,7 +871,7 @@ export interface RcuStats {
 }
 
 function rcu_region_base(m: Mem): number {
-  const e = registry_lookup(m, RCU_REGION);
+  const e = registryLookup(m, RCU_REGION);
   return e && e.kind === NAME_KIND_DATA ? m.data(e.value) : -1;
 }
 
@@ -914,5 +915,5 @@ export function rcu_init(): void {
   const ms = i32[H_RCU_STALL_MS]! || RCU_CPU_STALL_TIMEOUT_MS;
   stallJiffies = Math.max(1, msecs_to_jiffies(ms));
   open_softirq(RCU_SOFTIRQ, rcu_core);
-  tick_register_hook(rcu_sched_clock_irq);
+  registerUpcallChain('tick', rcu_sched_clock_irq);
 }

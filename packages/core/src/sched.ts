@@ -46,25 +46,16 @@ import {
   putString,
   getString,
 } from './layout.js';
-import { setCurrentTask, commBytesLen, comm_of_pid, current_comm } from './sched/task.js';
+import { setCurrentTask, commBytesLen, commOfPid, current_comm } from './sched/task.js';
 // Re-exported: the scheduler's face still offers the task table's readers.
-export { comm_of_pid, current_comm };
+export { commOfPid, current_comm };
 import { mem, i32, cpuId, PCB, kick_cpu } from './smp.js';
 import { preempt_point, entry_work_pending } from './entry.js';
 import { det_on } from './det.js';
 import { KdeferError } from './module.js';
 import { SlotTable } from './slot.js';
-import {
-  printk,
-  KERN_ERR,
-  KERN_WARNING,
-  KernelHalt,
-  dump_context,
-  callerName,
-  printk_set_describe_hook,
-  printk_set_context_hook,
-  call_trace,
-} from './printk.js';
+import { upcalls, upcallChains, registerUpcalls } from './upcall.js';
+import { printk, KERN_ERR, KERN_WARNING, KernelHalt, dump_context, callerName, call_trace } from './printk.js';
 import { interrupt_context_level, context_name, in_atomic, irqs_disabled, preempt_count } from './preempt.js';
 import { trace_event, TP_SCHED_SWITCH } from './trace.js';
 import { lockdep_switch_in, lockdep_switch_out } from './lockdep.js';
@@ -318,7 +309,7 @@ function enqueue(t: TaskStruct): void {
 export function wakeUpPid(pid: number, cpuHint?: number): boolean {
   const local = tasks.get(pid);
   if (local) return wake_up_process(local);
-  const cpu = cpuHint ?? cpu_of_pid(mem, pid);
+  const cpu = cpuHint ?? cpuOfPid(mem, pid);
   if (cpu === cpuId) return false; // exited
   if (cpu < 0) return false;
   const base = mem.cpu(cpu, PC_WAKE_RING);
@@ -334,7 +325,7 @@ export function wakeUpPid(pid: number, cpuHint?: number): boolean {
   }
 }
 
-export function cpu_of_pid(m: Mem, pid: number): number {
+export function cpuOfPid(m: Mem, pid: number): number {
   for (let s = 0; s < m.g.maxTasks; s++) if (Atomics.load(m.i32, m.task(s, TK_PID)) === pid) return m.i32[m.task(s, TK_CPU)]!;
   return -1;
 }
@@ -364,12 +355,19 @@ export function task_is_running(t: TaskStruct): boolean {
 
 // Concurrency management (workqueue.ts): told when a kworker (PF_WQ_WORKER)
 // goes to sleep and when it runs again, as wq_worker_sleeping() and
-// wq_worker_running() are by the kernel's scheduler.
-let wqWorkerSleeping: (t: TaskStruct) => void = () => {};
-let wqWorkerRunning: (t: TaskStruct) => void = () => {};
+// wq_worker_running() are by the kernel's scheduler, through the upcall
+// table (upcalls.wqWorkerSleeping / wqWorkerRunning).
+/**
+ * sched_set_wq_worker_hooks - kdefer: register concurrency management's
+ * hooks. A shim over registerUpcalls({ wqWorkerSleeping, wqWorkerRunning }),
+ * kept until workqueue_init registers them there itself.
+ * @param sleeping - wq_worker_sleeping.
+ * @param running - wq_worker_running.
+ * Context: CPU init.
+ * @deprecated call registerUpcalls({ wqWorkerSleeping, wqWorkerRunning }) (upcall.ts).
+ */
 export function sched_set_wq_worker_hooks(sleeping: (t: TaskStruct) => void, running: (t: TaskStruct) => void): void {
-  wqWorkerSleeping = sleeping;
-  wqWorkerRunning = running;
+  registerUpcalls({ wqWorkerSleeping: sleeping, wqWorkerRunning: running });
 }
 
 function signal_scheduler(why: string): void {
@@ -402,8 +400,9 @@ export function schedule(): Promise<void> {
     __schedule_bug();
     return Promise.resolve();
   }
+  upcalls.schedule();
   const t = current;
-  if ((t.flags & PF_WQ_WORKER) !== 0 && t.state !== TASK_RUNNING) wqWorkerSleeping(t);
+  if ((t.flags & PF_WQ_WORKER) !== 0 && t.state !== TASK_RUNNING) upcalls.wqWorkerSleeping(t);
   return new Promise<void>((res) => {
     t.resume = res as (v: unknown) => void;
     signal_scheduler('yield');
@@ -616,7 +615,7 @@ export async function runTask(t: TaskStruct): Promise<void> {
   }
   const resume = t.resume;
   t.resume = null;
-  if ((t.flags & PF_WQ_WORKER) !== 0) wqWorkerRunning(t);
+  if ((t.flags & PF_WQ_WORKER) !== 0) upcalls.wqWorkerRunning(t);
   lockdep_switch_in(t.lockdepHeld);
   t.lockdepHeld = null;
   if (resume) resume(undefined);
@@ -698,13 +697,9 @@ function next_sleeper_ms(): number {
   return best;
 }
 
-// Timer events of other mechanisms (timer.ts) for the idle sleep. Kept here,
-// not in sched/idle.ts: timer.ts (layer 5) registers at init and must not
-// import the CPU loop's layer.
-const idleTimeoutHooks: (() => number)[] = [];
-export function sched_register_idle_timeout(fn: () => number): void {
-  idleTimeoutHooks.push(fn);
-}
+// Timer events of other mechanisms (timer.ts, hrtimer.ts) for the idle
+// sleep: the upcall chain idleTimeout, which they fill at init.
+const idleTimeoutHooks = upcallChains.idleTimeout;
 
 /** Milliseconds until this CPU's next timed event (a sleeper, the hung-task check, a timer): the idle wait's bound. */
 export function nextEventMs(): number {
@@ -735,13 +730,13 @@ export function sched_foreign_end(): void {
 }
 
 export function sched_init_cpu(): void {
-  printk_set_context_hook(interrupt_context_level);
   const amp = i32[H_AMPLIFY]!;
   const ampLine = amp ? `\nkdefer: race amplification level ${amp}, seed ${i32[H_SEED]}` : '';
-  printk_set_describe_hook(
-    () =>
+  registerUpcalls({
+    contextLevel: interrupt_context_level,
+    describeCurrent: () =>
       `CPU: ${cpuId} PID: ${current_pid()} Comm: ${current_comm()} Not tainted 6.12.0-kdefer #1\n` +
       `Context: ${context_name()} preempt_count: ${(preempt_count() >>> 0).toString(16).padStart(8, '0')} irqs_disabled: ${irqs_disabled() ? 1 : 0}` +
       ampLine,
-  );
+  });
 }

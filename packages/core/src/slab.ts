@@ -65,7 +65,7 @@ import { KdeferError, intern, name_of, arena_region } from './module.js';
 import { printk, KERN_ERR, dump_context, call_trace, kernel_caller } from './printk.js';
 import { interrupt_context_level, local_irq_save, local_irq_restore } from './preempt.js';
 import { might_sleep } from './sched.js';
-import { comm_of_pid } from './sched/task.js';
+import { commOfPid } from './sched/task.js';
 
 export const GFP_KERNEL = 0xcc0;
 export const GFP_ATOMIC = 0x820;
@@ -152,13 +152,14 @@ export function embeddedStale(slotOwner: number, handleOwner: number, who: strin
 /**
  * embeddedOwnerAlive - whether the slab object `owner` that embeds a slot
  * is still allocated (0: the slot is not embedded). A freed one is
- * reported (once per allocation).
+ * reported (once per allocation), in `who` when given (else in the
+ * driver function that called the API).
  * Context: any.
  * @returns false when the object was freed.
  */
-export function embeddedOwnerAlive(owner: number): boolean {
-  if (owner === 0 || slab_alive(mem, owner)) return true;
-  kasan_report(owner, null, '', true, 4, 'slab-use-after-free');
+export function embeddedOwnerAlive(owner: number, who?: string): boolean {
+  if (owner === 0 || slabAlive(mem, owner)) return true;
+  kasan_report(owner, null, '', true, 4, 'slab-use-after-free', who);
   return false;
 }
 
@@ -379,13 +380,13 @@ export function slab_obj<F extends StructFields = StructFields>(handle: number):
 }
 
 /**
- * slab_alive - whether `handle` names a live object of the current generation.
+ * slabAlive - whether `handle` names a live object of the current generation.
  * @param m - the machine's memory.
  * @param handle - the handle.
  * Context: any thread, host side too. Does not sleep.
  * @returns true if its slot is live and its generation matches the handle's.
  */
-export function slab_alive(m: Mem, handle: number): boolean {
+export function slabAlive(m: Mem, handle: number): boolean {
   const slot = slot_of(handle);
   return (
     slot >= 0 &&
@@ -459,8 +460,8 @@ export function kasan_report(
     '==================================================================',
     `BUG: KASAN: ${kind} in ${fn}`,
     kind === 'slab-use-after-free'
-      ? `${write ? 'Write' : 'Read'} of size ${size} at addr ${addr_of(slot, off)} by task ${i32[PCB + PC_CURRENT_PID] === 0 ? `swapper/${cpuId}` : comm_of_pid(mem, i32[PCB + PC_CURRENT_PID]!)}/${i32[PCB + PC_CURRENT_PID]}`
-      : `${kind === 'double-free' ? 'double-free' : 'invalid-free'} of object ${handle} by task ${comm_of_pid(mem, i32[PCB + PC_CURRENT_PID]!)}/${i32[PCB + PC_CURRENT_PID]}`,
+      ? `${write ? 'Write' : 'Read'} of size ${size} at addr ${addr_of(slot, off)} by task ${i32[PCB + PC_CURRENT_PID] === 0 ? `swapper/${cpuId}` : commOfPid(mem, i32[PCB + PC_CURRENT_PID]!)}/${i32[PCB + PC_CURRENT_PID]}`
+      : `${kind === 'double-free' ? 'double-free' : 'invalid-free'} of object ${handle} by task ${commOfPid(mem, i32[PCB + PC_CURRENT_PID]!)}/${i32[PCB + PC_CURRENT_PID]}`,
     st && field ? ` field '${field}' of struct ${st.name} (object ${handle})` : ` object ${handle}`,
     ...dump_context().split('\n'),
     'Call Trace:',

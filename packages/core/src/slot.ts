@@ -1,6 +1,6 @@
 /**
  * slot.ts — the one allocator of a slot in a shared table: the timer_list,
- * hrtimer, tasklet_struct, irq_work, napi_struct and task tables hand their
+ * hrtimer, tasklet_struct, irq_work, napi_struct, work_struct and task tables hand their
  * slots out through it.
  *
  * There is no kernel counterpart: the kernel embeds these structs wherever

@@ -57,9 +57,9 @@ import {
   context_name,
   in_interrupt,
 } from './preempt.js';
-import { comm_of_pid, current_comm } from './sched/task.js';
+import { commOfPid, current_comm } from './sched/task.js';
 import { lockdep_init_cpu, lock_acquire, lock_release } from './lockdep.js';
-import { trace_event, tracing_on, tracing_locks, trace_tail, TP_LOCK_ACQUIRE, TP_LOCK_RELEASE, TP_LOCK_CONTENDED } from './trace.js';
+import { trace_event, tracing_on, tracing_locks, traceTail, TP_LOCK_ACQUIRE, TP_LOCK_RELEASE, TP_LOCK_CONTENDED } from './trace.js';
 
 // The validator's hooks: installed once at boot when lockdep is on (no branch in the hot path).
 const noop = (): void => {};
@@ -128,6 +128,43 @@ export function spin_lockup_ms(): number {
   return i32[H_SPIN_LOCKUP_MS]! || 2000;
 }
 
+/**
+ * rawWordLock - kdefer-only: take the raw lock word `w` (0 free, owner CPU + 1
+ * taken) of a lock no lock class covers, as the timer and hrtimer bases'
+ * raw_spinlock_t are: spin until it is free. Taking it again on the CPU that
+ * holds it is "BUG: <what> lock recursion"; spinning past spin_lockup_ms() is
+ * "BUG: <what> lock of CPU#<cpu> lockup suspected"; both stop the machine.
+ * @param w - the lock word (a word index of the memory map).
+ * @param what - names the lock in the report ("timer base").
+ * @param cpu - the CPU whose lock it is, for the report.
+ * Context: any, with interrupts off (the caller's). Does not sleep.
+ */
+export function rawWordLock(w: number, what: string, cpu: number): void {
+  if (Atomics.compareExchange(i32, w, 0, cpuId + 1) === 0) return;
+  const t0 = clock_now();
+  let spins = 0;
+  while (Atomics.compareExchange(i32, w, 0, cpuId + 1) !== 0) {
+    if (Atomics.load(i32, w) === cpuId + 1) {
+      printk(KERN_EMERG + `BUG: ${what} lock recursion on CPU#${cpuId}`);
+      oops_end(`${what} lock recursion`);
+    }
+    cpu_relax();
+    if ((++spins & 1023) === 0 && clock_now() - t0 > spin_lockup_ms()) {
+      printk(KERN_EMERG + `BUG: ${what} lock of CPU#${cpu} lockup suspected on CPU#${cpuId}`);
+      oops_end(`${what} lockup`);
+    }
+  }
+}
+
+/**
+ * rawWordUnlock - kdefer-only: release a lock word taken with rawWordLock.
+ * @param w - the lock word.
+ * Context: the holder. Does not sleep.
+ */
+export function rawWordUnlock(w: number): void {
+  Atomics.store(i32, w, 0);
+}
+
 function alloc_lock(name: string, kind: number): number {
   const e = registry_resolve(mem, NAME_KIND_LOCK, name, () => {
     const id = i32[H_LOCKS_USED]!;
@@ -189,7 +226,7 @@ function owner_desc(m: Mem, w: number): string {
   const cpu = owner_cpu(m, w);
   if (cpu < 0) return '.owner: <none>/-1, .owner_cpu: -1';
   const pid = m.i32[w + LK_OWNER_PID]!;
-  return `.owner: ${comm_of_pid(m, pid)}/${pid}, .owner_cpu: ${cpu}`;
+  return `.owner: ${commOfPid(m, pid)}/${pid}, .owner_cpu: ${cpu}`;
 }
 
 function spin_dump(lock: SpinlockT, msg: string, rw: boolean): void {
@@ -209,7 +246,7 @@ function spin_dump(lock: SpinlockT, msg: string, rw: boolean): void {
   if (tracing_on()) {
     for (const c of ownerCpu >= 0 && ownerCpu !== cpuId ? [cpuId, ownerCpu] : [cpuId]) {
       printk(KERN_EMERG + `Last trace events of CPU#${c}:`);
-      for (const l of trace_tail(mem, c, 8)) printk(KERN_EMERG + l);
+      for (const l of traceTail(mem, c, 8)) printk(KERN_EMERG + l);
     }
   }
 }

@@ -4,7 +4,7 @@
  * Follows kernel/time/tick-common.c, tick-sched.c (NOHZ idle) and
  * include/linux/jiffies.h. Every busy CPU takes a local timer interrupt
  * (LOC in /proc/interrupts) once per jiffy; it advances `jiffies` (as the
- * tick_do_timer_cpu does) and runs the tick hooks — run_local_timers raises
+ * tick_do_timer_cpu does) and runs the tick chain (upcall.ts) — run_local_timers raises
  * TIMER_SOFTIRQ when a timer is due. An idle CPU takes no tick (NOHZ idle)
  * and sleeps until its next timer event; on waking it catches jiffies up.
  *
@@ -15,8 +15,8 @@
  * The local timer interrupt is also the hrtimer interrupt: as a kernel in
  * high-resolution mode programs the clock event device for the earliest of
  * the next tick and the next hrtimer, a CPU takes the interrupt when either
- * has come (tick_set_event_source: hrtimer.ts's next event and its
- * hrtimer_interrupt). LOC counts every local timer interrupt; jiffies and the
+ * has come (the upcalls hrtimerNextEvent and hrtimerInterrupt: hrtimer.ts's
+ * next event and its hrtimer_interrupt). LOC counts every local timer interrupt; jiffies and the
  * tick hooks run only in those where a new jiffy started.
  *
  * Differs from Linux:
@@ -29,6 +29,7 @@ import { clock_now } from './clock.js';
 import { mem, i32, PCB } from './smp.js';
 import { irq_enter, irq_exit } from './softirq.js';
 import { trace_event, TP_LOCAL_TIMER_ENTRY, TP_LOCAL_TIMER_EXIT } from './trace.js';
+import { upcalls, upcallChains } from './upcall.js';
 
 /**
  * initial_jiffies - the jiffies at boot, as 64-bit kernels define INITIAL_JIFFIES
@@ -49,19 +50,20 @@ export let HZ = 1000;
 let msPerJiffy = 1;
 let bootMs = 0;
 let nextTickAt = 0; // clock_now() at which the next jiffy starts
-const tickHooks: (() => void)[] = [];
-// The hrtimer clock event: when the next hrtimer is due (clock_now ms), and its interrupt handler.
-let nextEvent: () => number = () => Infinity;
-let eventHandler: () => void = () => {};
+// The tick's work of the mechanisms above (run_local_timers, the IRQ work
+// tick, the watchdog): the upcall chain `tick`, filled at init. The hrtimer
+// clock event (when the next hrtimer is due, and its interrupt handler) is
+// upcalls.hrtimerNextEvent / hrtimerInterrupt.
+const tickHooks = upcallChains.tick;
 
 /**
- * jiffies_at - the jiffies value the clock gives at `epochMs`, without waiting for a tick.
+ * jiffiesAt - the jiffies value the clock gives at `epochMs`, without waiting for a tick.
  * @param m - the machine's memory.
  * @param epochMs - the clock reading (default: clock_now()).
  * Context: any, host side too (reads only words written once at boot). Does not sleep.
  * @returns initial_jiffies(HZ) plus the whole ticks since boot.
  */
-export function jiffies_at(m: Mem, epochMs: number = clock_now()): number {
+export function jiffiesAt(m: Mem, epochMs: number = clock_now()): number {
   const hz = m.i32[H_HZ]!;
   return initial_jiffies(hz) + Math.floor(((epochMs - m.bootTime()) * hz) / 1000);
 }
@@ -72,7 +74,7 @@ export function jiffies_at(m: Mem, epochMs: number = clock_now()): number {
  * @returns the current jiffies (a double: no 64-bit split as on 32-bit kernels).
  */
 export function get_jiffies_64(): number {
-  return jiffies_at(mem);
+  return jiffiesAt(mem);
 }
 
 /**
@@ -82,18 +84,7 @@ export function get_jiffies_64(): number {
  */
 export function tick_check(): boolean {
   const now = clock_now();
-  return now >= nextTickAt || now >= nextEvent();
-}
-
-/**
- * tick_set_event_source - the hrtimer clock event of this CPU: `next()` is
- * when its next hrtimer is due (clock_now ms, Infinity none); `handler` runs
- * in every local timer interrupt, after the tick's work (hrtimer.ts).
- * Context: CPU boot.
- */
-export function tick_set_event_source(next: () => number, handler: () => void): void {
-  nextEvent = next;
-  eventHandler = handler;
+  return now >= nextTickAt || now >= upcalls.hrtimerNextEvent();
 }
 
 /**
@@ -104,7 +95,7 @@ export function tick_set_event_source(next: () => number, handler: () => void): 
  */
 export function tick_update_jiffies(): number {
   const now = clock_now();
-  const j = jiffies_at(mem, now);
+  const j = jiffiesAt(mem, now);
   jiffies = j;
   // Shared low word: a monotonic max that other CPUs and the host may read.
   const lo = j | 0;
@@ -118,7 +109,7 @@ export function tick_update_jiffies(): number {
 
 /**
  * local_timer_interrupt - the local timer interrupt: irq_enter(), jiffies, the
- * tick hooks (timer.ts's run_local_timers), irq_exit() (which may run softirqs).
+ * tick chain (upcallChains.tick: run_local_timers and kin), irq_exit() (which may run softirqs).
  * Context: this CPU's preemption point, with interrupts enabled. Does not sleep.
  */
 export function local_timer_interrupt(): void {
@@ -129,19 +120,9 @@ export function local_timer_interrupt(): void {
     tick_update_jiffies();
     for (const h of tickHooks) h();
   }
-  eventHandler();
+  upcalls.hrtimerInterrupt();
   trace_event(TP_LOCAL_TIMER_EXIT, 0, 0);
   irq_exit();
-}
-
-/**
- * tick_register_hook - run `fn` in every tick of this CPU, in hardirq context
- * (timer.ts's run_local_timers).
- * @param fn - the hook; must not sleep.
- * Context: init, on this CPU (each CPU registers its own). Does not sleep.
- */
-export function tick_register_hook(fn: () => void): void {
-  tickHooks.push(fn);
 }
 
 /**

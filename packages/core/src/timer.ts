@@ -58,13 +58,13 @@ import {
 import { mem, i32, cpuId, PCB, nrCpus, kick_cpu } from './smp.js';
 import { preempt_point, cpu_relax } from './entry.js';
 import { KdeferError, fn_id, fn_by_id, fn_name, intern, name_of, registry_resolve, NAME_KIND_OBJECT } from './module.js';
-import { printk, KERN_EMERG, KERN_WARNING, WARN, WARN_ON_ONCE, dump_context, call_trace, oops_end } from './printk.js';
-import { in_hardirq, in_interrupt, local_irq_save, local_irq_restore, context_name } from './preempt.js';
+import { printk, KERN_EMERG, KERN_WARNING, WARN, WARN_ON_ONCE, dump_context, oops_end } from './printk.js';
+import { in_hardirq, in_interrupt, local_irq_save, local_irq_restore } from './preempt.js';
 import { open_softirq, raiseSoftirqNocheck, TIMER_SOFTIRQ } from './softirq.js';
-import { run_handler } from './oops.js';
-import { jiffies, tick_update_jiffies, tick_register_hook, ms_until_jiffy, initial_jiffies, get_jiffies_64 } from './tick.js';
-import { sched_register_idle_timeout } from './sched.js';
-import { spin_lockup_ms } from './spinlock.js';
+import { run_handler, reportWaiterLockup } from './oops.js';
+import { jiffies, tick_update_jiffies, ms_until_jiffy, initial_jiffies, get_jiffies_64 } from './tick.js';
+import { registerUpcallChain } from './upcall.js';
+import { spin_lockup_ms, rawWordLock, rawWordUnlock } from './spinlock.js';
 import { SlotTable } from './slot.js';
 import { slab_obj, type SlabObject, type StructFields, registerFieldKind, embeddedStale, embeddedOwnerAlive } from './slab.js';
 
@@ -257,25 +257,8 @@ export function timer_slot_release(id: number): boolean {
 
 // ------------------------------------------------------------ internal helpers
 
-function base_lock(cpu: number): void {
-  const w = bw(cpu, TB_LOCK);
-  const t0 = clock_now();
-  let spins = 0;
-  while (Atomics.compareExchange(i32, w, 0, cpuId + 1) !== 0) {
-    if (Atomics.load(i32, w) === cpuId + 1) {
-      printk(KERN_EMERG + `BUG: timer base lock recursion on CPU#${cpuId}`);
-      oops_end('timer base lock recursion');
-    }
-    cpu_relax();
-    if ((++spins & 1023) === 0 && clock_now() - t0 > spin_lockup_ms()) {
-      printk(KERN_EMERG + `BUG: timer base lock of CPU#${cpu} lockup suspected on CPU#${cpuId}`);
-      oops_end('timer base lockup');
-    }
-  }
-}
-function base_unlock(cpu: number): void {
-  Atomics.store(i32, bw(cpu, TB_LOCK), 0);
-}
+const base_lock = (cpu: number): void => rawWordLock(bw(cpu, TB_LOCK), 'timer base', cpu);
+const base_unlock = (cpu: number): void => rawWordUnlock(bw(cpu, TB_LOCK));
 
 /** lock_timer_base: lock the base the timer is on now (it may move while we wait). */
 function lock_timer_base(id: number): number {
@@ -421,6 +404,9 @@ function call_timer_fn(cpu: number, id: number): void {
         if (map >= 0) lock_map_acquire(map);
         trace_event(TP_TIMER_EXPIRE_ENTRY, id, i32[tw(id, TM_NAME)]!);
         if (!irqsafe) i32[PCB + PC_IRQS_DISABLED] = 0;
+        // An interrupt (or, in deterministic mode, another CPU) may come in
+        // between the base lock's release and the function's first statement.
+        preempt_point();
         try {
           i32[PCB + PC_TIMERS_RUN]!++;
           Atomics.add(i32, tw(id, TM_RUNS), 1);
@@ -490,8 +476,12 @@ function __run_timers(): void {
   }
 }
 
-/** run_timer_softirq: TIMER_SOFTIRQ's action. */
-function run_timer_softirq(): void {
+/**
+ * run_timer_softirq - TIMER_SOFTIRQ's action: expire this CPU's due timers
+ * (era/boot.ts wraps it for the eras that ran timers from TIMER_BH).
+ * Context: softirq context on this CPU. Does not sleep.
+ */
+export function run_timer_softirq(): void {
   __run_timers();
 }
 
@@ -793,15 +783,10 @@ function __timer_delete_sync(t: TimerList, shutdown: boolean): number {
     cpu_relax();
     if ((++spins & 255) === 0 && clock_now() - t0 > spin_lockup_ms()) {
       const runCpu = Atomics.load(i32, tw(id, TM_BASE));
-      printk(
-        KERN_EMERG +
-          `BUG: ${who}() lockup suspected on CPU#${cpuId}: the function of timer ${t.name} has run on CPU#${runCpu} for ${Math.round(clock_now() - t0)} ms`,
+      return reportWaiterLockup(
+        `BUG: ${who}() lockup suspected on CPU#${cpuId}: the function of timer ${t.name} has run on CPU#${runCpu} for ${Math.round(clock_now() - t0)} ms`,
+        `${who} lockup`,
       );
-      printk(KERN_EMERG + dump_context());
-      printk(KERN_EMERG + `Context of the waiter: ${context_name()}`);
-      printk(KERN_EMERG + 'Call Trace:');
-      for (const l of call_trace(undefined, 6)) printk(KERN_EMERG + l);
-      return oops_end(`${who} lockup`, in_interrupt());
     }
   }
 }
@@ -880,8 +865,8 @@ export function init_timers(): void {
   const b = bw(cpuId, 0);
   i32[b + TB_CLK] = rel(jiffies);
   open_softirq(TIMER_SOFTIRQ, run_timer_softirq);
-  tick_register_hook(run_local_timers);
-  sched_register_idle_timeout(idle_timeout_ms);
+  registerUpcallChain('tick', run_local_timers);
+  registerUpcallChain('idleTimeout', idle_timeout_ms);
   registerFieldKind('timer_list', {
     accessor: 'timer',
     alloc: (owner) => timer_slot_alloc(owner),

@@ -34,7 +34,7 @@ import {
   trace_entry,
 } from './layout.js';
 import { mem, i32, cpuId, nrCpus } from './smp.js';
-import { arena_region, registry_lookup, name_of, NAME_KIND_DATA } from './module.js';
+import { arena_region, registryLookup, name_of, NAME_KIND_DATA } from './module.js';
 
 export const TP_IRQ_HANDLER_ENTRY = 1;
 export const TP_IRQ_HANDLER_EXIT = 2;
@@ -174,7 +174,7 @@ export interface TraceRecord {
  */
 export function readTrace(m: Mem): TraceRecord[] {
   if (!tracing_on(m)) return [];
-  const e = registry_lookup(m, TRACE_REGION);
+  const e = registryLookup(m, TRACE_REGION);
   if (!e || e.kind !== NAME_KIND_DATA) return [];
   const out: TraceRecord[] = [];
   const records = m.i32[H_TRACE_RECORDS]! || TRACE_RECORDS;
@@ -195,13 +195,13 @@ export function readTrace(m: Mem): TraceRecord[] {
 const SOFTIRQ_NAMES = ['HI', 'TIMER', 'NET_TX', 'NET_RX', 'BLOCK', 'IRQ_POLL', 'TASKLET', 'SCHED', 'HRTIMER', 'RCU'];
 
 /**
- * trace_detail - the event's arguments in words, as ftrace prints them.
+ * traceDetail - the event's arguments in words, as ftrace prints them.
  * @param m - the machine's memory (names are interned there).
  * @param r - a record from readTrace().
  * Context: any thread, host side too. Does not sleep.
  * @returns the argument text ("" for an event without arguments).
  */
-export function trace_detail(m: Mem, r: TraceRecord): string {
+export function traceDetail(m: Mem, r: TraceRecord): string {
   const nm = (id: number): string => (id > 0 ? name_of(m, id) : '?');
   switch (r.ev) {
     case TP_IRQ_HANDLER_ENTRY:
@@ -238,18 +238,18 @@ export function trace_detail(m: Mem, r: TraceRecord): string {
 }
 
 /**
- * trace_tail - ftrace-style lines of CPU `cpu`'s last `n` events, ticks left out (for reports).
+ * traceTail - ftrace-style lines of CPU `cpu`'s last `n` events, ticks left out (for reports).
  * @param m - the machine's memory.
  * @param cpu - the CPU.
  * @param n - how many events (default 8).
  * Context: any thread, host side too; reads the rings without a lock. Does not sleep.
  * @returns the lines, oldest first.
  */
-export function trace_tail(m: Mem, cpu: number, n = 8): string[] {
+export function traceTail(m: Mem, cpu: number, n = 8): string[] {
   return readTrace(m)
     .filter((r) => r.cpu === cpu && r.ev !== TP_LOCAL_TIMER_ENTRY && r.ev !== TP_LOCAL_TIMER_EXIT)
     .slice(-n)
-    .map((r) => `  [${String(cpu).padStart(3, '0')}] ${(r.ts / 1e6).toFixed(6)}: ${r.name}: ${trace_detail(m, r)}`);
+    .map((r) => `  [${String(cpu).padStart(3, '0')}] ${(r.ts / 1e6).toFixed(6)}: ${r.name}: ${traceDetail(m, r)}`);
 }
 
 // ------------------------------------------------------------ Chrome trace-event JSON
@@ -268,14 +268,14 @@ interface ChromeEvent {
 const CTX_NAMES = ['task', 'softirq', 'hardirq'];
 
 /**
- * chrome_trace - the trace as Chrome trace-event JSON ({"traceEvents": [...]}) that opens in
+ * chromeTrace - the trace as Chrome trace-event JSON ({"traceEvents": [...]}) that opens in
  * Perfetto: one process per CPU, one track per context (task, softirq,
  * hardirq); entry/exit tracepoints become slices, the others instants.
  * @param m - the machine's memory.
  * Context: the host, after (or while) the machine runs. Does not sleep.
  * @returns the JSON object.
  */
-export function chrome_trace(m: Mem): { traceEvents: ChromeEvent[]; displayTimeUnit: string } {
+export function chromeTrace(m: Mem): { traceEvents: ChromeEvent[]; displayTimeUnit: string } {
   const recs = readTrace(m);
   const ev: ChromeEvent[] = [];
   for (let c = 0; c < m.g.cpus; c++) {
@@ -286,7 +286,7 @@ export function chrome_trace(m: Mem): { traceEvents: ChromeEvent[]; displayTimeU
   }
   const open = new Map<string, number>();
   for (const r of recs) {
-    const detail = trace_detail(m, r);
+    const detail = traceDetail(m, r);
     const tidOf = (ctx: number): number => r.cpu * 10 + ctx;
     const slice = (ctx: number, begin: boolean, key: string): void => {
       const k = `${r.cpu}:${ctx}:${key}`;

@@ -56,14 +56,14 @@ export function touch_softlockup_watchdog(): void {
 }
 
 /**
- * describe_activity - what CPU `cpu` of `m` is doing now, in words (for lockup reports).
+ * describeActivity - what CPU `cpu` of `m` is doing now, in words (for lockup reports).
  * @param m - the machine's memory.
  * @param cpu - the CPU.
  * @param inTick - true when called from that CPU's tick: describe what the tick interrupted.
  * Context: any thread, host side too; reads the CPU's words with Atomics.load. Does not sleep.
  * @returns the context, then the handler, softirq, tasklet, timer, work or lock it is in.
  */
-export function describe_activity(m: Mem, cpu: number, inTick = false): string {
+export function describeActivity(m: Mem, cpu: number, inTick = false): string {
   const a = m.i32;
   const f = (x: number): number => Atomics.load(a, m.cpu(cpu, x));
   // from the tick, describe what the interrupt interrupted
@@ -96,7 +96,7 @@ export function watchdog_timer_fn(): void {
   printk(KERN_EMERG + `watchdog: BUG: soft lockup - CPU#${cpuId} stuck for ${Math.floor(stuck / 1000)}s! [${comm}:${pid}]`);
   printk(KERN_EMERG + `Modules linked in: ${loaded_modules().join(' ')}`);
   for (const l of dump_context().split('\n')) printk(KERN_EMERG + l);
-  printk(KERN_EMERG + `doing: ${describe_activity(mem, cpuId, true)}`);
+  printk(KERN_EMERG + `doing: ${describeActivity(mem, cpuId, true)}`);
   printk(KERN_EMERG + 'Call Trace:');
   printk(KERN_EMERG + ' <IRQ>');
   printk(KERN_EMERG + '  watchdog_timer_fn');

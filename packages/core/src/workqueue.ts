@@ -242,7 +242,7 @@ import {
   schedule_timeout,
   cond_resched,
   might_sleep,
-  comm_of_pid,
+  commOfPid,
   current_comm,
   current_pid,
   sched_set_wq_worker_hooks,
@@ -266,8 +266,9 @@ import {
   TIMER_IRQSAFE,
 } from './timer.js';
 import { report_handler_oops } from './oops.js';
+import { SlotTable } from './slot.js';
 import { registerUpcalls } from './upcall.js';
-import { slab_alive, slab_obj, kasan_report, type SlabObject, type StructFields, registerFieldKind } from './slab.js';
+import { slab_obj, type SlabObject, type StructFields, registerFieldKind, embeddedStale, embeddedOwnerAlive } from './slab.js';
 
 declare module './slab.js' {
   interface EmbeddedFieldTypes {
@@ -387,13 +388,9 @@ export const WORKER_NOT_RUNNING = WORKER_PREP | WORKER_CPU_INTENSIVE | WORKER_UN
 export const POOL_BH = 1 << 0;
 export const POOL_MANAGER_ACTIVE = 1 << 1;
 
-// kdefer: work slot flags (WK_FLAGS) and worker slot states (WR_STATE)
+// kdefer: work slot flags (WK_FLAGS: 0 while the slot is free, slot.ts) and worker slot states (WR_STATE)
 const WKF_ALLOCATED = 1 << 0;
 const WKF_DELAYED = 1 << 1;
-/** a slot of a freed slab object's work, free for the next object that embeds one */
-const WKF_RELEASED = 1 << 2;
-/** a released slot being handed to a new object */
-const WKF_CLAIMED = 1 << 3;
 const WRS_FREE = 0;
 const WRS_WORKER = 1;
 const WRS_RESCUER = 2;
@@ -1213,7 +1210,7 @@ function process_one_work(lw: LocalWorker, work: number, pool: number, f: number
   pool_unlock(pool, f);
   const fn = fn_by_id(ex.fid) as work_func_t | undefined;
   const w = work_by_id(work);
-  if (w.owner !== 0 && work_owner_freed(work, 'process_one_work')) return process_one_work_skip(lw, pool, ex);
+  if (!embeddedOwnerAlive(w.owner, 'process_one_work')) return process_one_work_skip(lw, pool, ex);
   lw.current = w;
   const held = lockdep_depth();
   // The workqueue's lockdep map, then the work's, are held around the
@@ -1669,7 +1666,7 @@ function bh_process_one_work(wk: number, work: number, pool: number, f: number):
   pool_unlock(pool, f);
   const fn = fn_by_id(ex.fid) as work_func_t | undefined;
   const w = work_by_id(work);
-  if (w.owner !== 0 && work_owner_freed(work, 'process_one_work')) {
+  if (!embeddedOwnerAlive(w.owner, 'process_one_work')) {
     const g = pool_lock(pool);
     process_one_work_end(wk, ex, pool);
     return g;
@@ -1734,50 +1731,44 @@ function bh_pool_kick_fn(): void {
 
 // ------------------------------------------------------------ declaring work
 
-/** A never used work slot (named works: under the registry lock; embedded ones: any time). */
-function work_slot_take(): number {
-  const g = mem.wqGlobal(WQG_WORKS_USED);
-  const id = Atomics.add(i32, g, 1);
-  if (id >= mem.g.maxWorks) {
-    Atomics.sub(i32, g, 1);
-    throw new KdeferError(`work table full: maxWorks=${mem.g.maxWorks} work items exist (boot option maxWorks)`);
-  }
-  return id;
-}
+/**
+ * The shared work table's slots, through slot.ts's one allocator: claimed
+ * through WK_FLAGS, owned by the embedding slab object (WK_OWNER: 0 for a
+ * work declared by name), counted in WQG_WORKS_USED. Bound by
+ * workqueue_init_cpu (the count word's place depends on the geometry).
+ */
+let works: SlotTable | null = null;
 
-function work_slot_alloc_locked(nameId: number, fid: number, flags: number): number {
-  const id = work_slot_take();
-  for (let f = 0; f < WORK_STRIDE; f++) i32[W(id, f)] = 0;
+/**
+ * Set up slot `id` just taken for a work: every field cleared but its claim,
+ * its owner (slot.ts set both) and its sequence numbers, which go on from
+ * the slot's last work (a flusher of that one may still look; it was idle
+ * when given back, so they agree).
+ */
+function work_slot_init(id: number, nameId: number, fid: number, flags: number): void {
+  for (let f = 0; f < WORK_STRIDE; f++)
+    if (f !== WK_FLAGS && f !== WK_OWNER && f !== WK_QSEQ && f !== WK_RUNSEQ && f !== WK_DONESEQ) i32[W(id, f)] = 0;
   i32[W(id, WK_NAME)] = nameId;
   i32[W(id, WK_FUNC)] = fid;
   i32[W(id, WK_DW_CPU)] = WORK_CPU_UNBOUND;
   Atomics.store(i32, W(id, WK_FLAGS), WKF_ALLOCATED | flags);
-  return id;
+}
+
+function work_slot_alloc(owner: number, nameId: number, fid: number, flags: number): number {
+  return works!.alloc(owner, (id) => work_slot_init(id, nameId, fid, flags));
+}
+
+/** The slot of a work declared by name. Context: under the registry lock. */
+function work_slot_alloc_locked(nameId: number, fid: number, flags: number): number {
+  return work_slot_alloc(0, nameId, fid, flags);
 }
 
 /**
  * The work slot of a work_struct embedded in slab object `owner` (slab.ts,
- * at kmalloc): a released one, else a new one. Its function is set by
- * INIT_WORK. Context: any.
+ * at kmalloc). Its function is set by INIT_WORK. Context: any.
  */
 export function work_slot_alloc_owned(owner: number, nameId: number, flags = 0): number {
-  const used = Math.min(Atomics.load(i32, mem.wqGlobal(WQG_WORKS_USED)), mem.g.maxWorks);
-  let id = -1;
-  for (let k = 0; k < used && id < 0; k++) {
-    if (
-      Atomics.load(i32, W(k, WK_FLAGS)) === WKF_RELEASED &&
-      Atomics.compareExchange(i32, W(k, WK_FLAGS), WKF_RELEASED, WKF_CLAIMED) === WKF_RELEASED
-    )
-      id = k;
-  }
-  if (id < 0) id = work_slot_take();
-  for (let f = 0; f < WORK_STRIDE; f++) if (f !== WK_FLAGS && f !== WK_QSEQ && f !== WK_RUNSEQ && f !== WK_DONESEQ) i32[W(id, f)] = 0;
-  // The sequence numbers go on from the last object's (a flusher of that one may still look).
-  i32[W(id, WK_NAME)] = nameId;
-  i32[W(id, WK_OWNER)] = owner;
-  i32[W(id, WK_DW_CPU)] = WORK_CPU_UNBOUND;
-  Atomics.store(i32, W(id, WK_FLAGS), WKF_ALLOCATED | flags);
-  return id;
+  return work_slot_alloc(owner, nameId, 0, flags);
 }
 
 /**
@@ -1802,7 +1793,7 @@ export function work_slot_release(id: number): void {
   // work that just ran) keeps both slots: they leak together.
   const tid = i32[W(id, WK_TIMER)]! - 1;
   if (tid >= 0 && !timer_slot_release(tid)) return;
-  Atomics.store(i32, W(id, WK_FLAGS), WKF_RELEASED);
+  works!.release(id);
 }
 
 /**
@@ -1835,28 +1826,25 @@ export function workContainerOf<F extends StructFields>(work: WorkStruct): SlabO
 
 /**
  * Whether `work` may be queued: false (reported) when its object was freed
- * — also when its slot went to another object since (the handle is stale);
- * an error naming it when it was never set up. Context: any.
+ * — also when its slot went to another object since (the handle is stale:
+ * slab.ts's embeddedStale decides, as for timers and tasklets); an error
+ * naming it when it was never set up. Context: any.
  */
 function work_queueable(work: WorkStruct, who: string, init: string): boolean {
   const id = work.id;
   const owner = i32[W(id, WK_OWNER)]!;
-  if (i32[W(id, WK_FUNC)] !== 0 && owner === 0 && work.owner === 0) return true;
-  if (owner !== work.owner) {
-    kasan_report(work.owner, null, '', false, 4, 'slab-use-after-free', '__queue_work');
-    return false;
-  }
-  if (work_owner_freed(id, '__queue_work')) return false;
+  if (embeddedStale(owner, work.owner, '__queue_work') || !embeddedOwnerAlive(owner, '__queue_work')) return false;
   if (i32[W(id, WK_FUNC)] === 0) throw new KdeferError(`${who}: work '${work.name}' was never set up (${init} it first)`);
   return true;
 }
 
-/** A work of a freed object: KASAN's report, as the kernel's reading of work->data would give. */
-function work_owner_freed(work: number, where: string): boolean {
-  const owner = i32[W(work, WK_OWNER)]!;
-  if (owner === 0 || slab_alive(mem, owner)) return false;
-  kasan_report(owner, null, '', false, 4, 'slab-use-after-free', where);
-  return true;
+/**
+ * Whether `work` is a stale handle (its slot went to another object since it
+ * was taken): reported in `who` by slab.ts's embeddedStale, and the caller
+ * leaves the slot — the new object's work — alone.
+ */
+function work_stale(work: WorkStruct, who: string): boolean {
+  return embeddedStale(i32[W(work.id, WK_OWNER)]!, work.owner, who);
 }
 
 function declare_work(name: string, fid: number, delayed: boolean, who: string): number {
@@ -1904,6 +1892,7 @@ export function INIT_WORK(work: WorkStruct | string, func: work_func_t): WorkStr
     return work_by_id(declare_work(work, fid, false, 'INIT_WORK'));
   }
   const id = check_work(work, 'INIT_WORK');
+  if (work_stale(work, 'INIT_WORK')) return work;
   reinit_work(id, fn_id(func as (...a: never[]) => unknown, `work:${work.name}`), 'INIT_WORK');
   return work;
 }
@@ -1938,6 +1927,7 @@ function dwork_of(id: number): DelayedWork {
 export function INIT_DELAYED_WORK(dwork: DelayedWork | string, func: work_func_t): DelayedWork {
   if (typeof dwork !== 'string') {
     if (!(dwork instanceof DelayedWork)) throw new KdeferError('INIT_DELAYED_WORK: not a delayed_work');
+    if (work_stale(dwork.work, 'INIT_DELAYED_WORK')) return dwork;
     reinit_work(dwork.id, fn_id(func as (...a: never[]) => unknown, `work:${dwork.name}`), 'INIT_DELAYED_WORK');
     return dwork;
   }
@@ -2212,7 +2202,7 @@ function touch_wq_lockdep_map(wq: WorkqueueStruct): void {
  */
 export async function flush_work(work: WorkStruct): Promise<boolean> {
   const id = check_work(work, 'flush_work');
-  if (!might_sleep('flush_work')) return false;
+  if (work_stale(work, 'flush_work') || !might_sleep('flush_work')) return false;
   if (waiting_for_self(id)) {
     report_self_wait(`flush_work(${work.name}) from its own work function`, 'flush_work', `((work_completion)(${work.name}))`);
     return false;
@@ -2226,7 +2216,7 @@ export async function flush_work(work: WorkStruct): Promise<boolean> {
  */
 export async function flush_delayed_work(dwork: DelayedWork): Promise<boolean> {
   check_dwork(dwork, 'flush_delayed_work');
-  if (!might_sleep('flush_delayed_work')) return false;
+  if (work_stale(dwork.work, 'flush_delayed_work') || !might_sleep('flush_delayed_work')) return false;
   const flags = irqs_disabled();
   __irq_flag_set(true);
   try {
@@ -2248,7 +2238,9 @@ export async function flush_delayed_work(dwork: DelayedWork): Promise<boolean> {
  */
 export function cancel_work(work: WorkStruct): boolean {
   preempt_point();
-  return __cancel_work(check_work(work, 'cancel_work'), false, false, 'cancel_work');
+  const id = check_work(work, 'cancel_work');
+  if (work_stale(work, 'cancel_work')) return false;
+  return __cancel_work(id, false, false, 'cancel_work');
 }
 
 /**
@@ -2258,6 +2250,7 @@ export function cancel_work(work: WorkStruct): boolean {
 export function cancel_delayed_work(dwork: DelayedWork): boolean {
   preempt_point();
   check_dwork(dwork, 'cancel_delayed_work');
+  if (work_stale(dwork.work, 'cancel_delayed_work')) return false;
   return __cancel_work(dwork.id, false, true, 'cancel_delayed_work');
 }
 
@@ -2286,6 +2279,7 @@ async function __cancel_work_sync(work: number, isDwork: boolean, keepDisabled: 
  */
 export function cancel_work_sync(work: WorkStruct): Promise<boolean> {
   const id = check_work(work, 'cancel_work_sync');
+  if (work_stale(work, 'cancel_work_sync')) return Promise.resolve(false);
   return __cancel_work_sync(id, false, false, 'cancel_work_sync', work.name);
 }
 
@@ -2295,6 +2289,7 @@ export function cancel_work_sync(work: WorkStruct): Promise<boolean> {
  */
 export function cancel_delayed_work_sync(dwork: DelayedWork): Promise<boolean> {
   check_dwork(dwork, 'cancel_delayed_work_sync');
+  if (work_stale(dwork.work, 'cancel_delayed_work_sync')) return Promise.resolve(false);
   return __cancel_work_sync(dwork.id, true, false, 'cancel_delayed_work_sync', dwork.name);
 }
 
@@ -2305,22 +2300,27 @@ export function cancel_delayed_work_sync(dwork: DelayedWork): Promise<boolean> {
  */
 export function disable_work(work: WorkStruct): boolean {
   preempt_point();
-  return __cancel_work(check_work(work, 'disable_work'), true, false, 'disable_work');
+  const id = check_work(work, 'disable_work');
+  if (work_stale(work, 'disable_work')) return false;
+  return __cancel_work(id, true, false, 'disable_work');
 }
 
 /** disable_work_sync - disable_work, and wait for a running execution. Context: process context. */
 export function disable_work_sync(work: WorkStruct): Promise<boolean> {
   const id = check_work(work, 'disable_work_sync');
+  if (work_stale(work, 'disable_work_sync')) return Promise.resolve(false);
   return __cancel_work_sync(id, false, true, 'disable_work_sync', work.name);
 }
 
 /** disable_delayed_work / disable_delayed_work_sync - the delayed_work variants. */
 export function disable_delayed_work(dwork: DelayedWork): boolean {
   check_dwork(dwork, 'disable_delayed_work');
+  if (work_stale(dwork.work, 'disable_delayed_work')) return false;
   return __cancel_work(dwork.id, true, true, 'disable_delayed_work');
 }
 export function disable_delayed_work_sync(dwork: DelayedWork): Promise<boolean> {
   check_dwork(dwork, 'disable_delayed_work_sync');
+  if (work_stale(dwork.work, 'disable_delayed_work_sync')) return Promise.resolve(false);
   return __cancel_work_sync(dwork.id, true, true, 'disable_delayed_work_sync', dwork.name);
 }
 
@@ -2331,6 +2331,7 @@ export function disable_delayed_work_sync(dwork: DelayedWork): Promise<boolean> 
  */
 export function enable_work(work: WorkStruct): boolean {
   const id = check_work(work, 'enable_work');
+  if (work_stale(work, 'enable_work')) return false;
   const old = Atomics.sub(i32, W(id, WK_DISABLE), 1);
   if (old <= 0) {
     Atomics.add(i32, W(id, WK_DISABLE), 1);
@@ -2706,7 +2707,7 @@ export function readWorkers(m: Mem): PoolInfo[] {
     const curPwq = a[m.worker(wk, WR_CURRENT_PWQ)]! - 1;
     const last = a[m.worker(wk, WR_LAST_WQ)]! - 1;
     const wq = curPwq >= 0 ? wqName(a[m.pwqById(curPwq, PWQ_WQ)]!) : last >= 0 ? wqName(last) : null;
-    const base = comm_of_pid(m, pid);
+    const base = commOfPid(m, pid);
     const info: WorkerInfo = {
       pid,
       cpu: a[m.worker(wk, WR_CPU)]!,
@@ -2769,6 +2770,16 @@ export function workqueue_init_cpu(): void {
   maxWorks = mem.g.maxWorks;
   tracing = tracing_on();
   WB = mem.r.workBase;
+  works = new SlotTable({
+    what: 'work',
+    size: 'maxWorks',
+    word: (m, id, f) => m.work(id, f),
+    claim: WK_FLAGS,
+    taken: WKF_ALLOCATED,
+    owner: WK_OWNER,
+    used: mem.wqGlobal(WQG_WORKS_USED),
+    full: (n) => `work table full: maxWorks=${n} work items exist (boot option maxWorks)`,
+  });
   PB = mem.r.poolBase;
   QB = mem.r.pwqBase;
   RB = mem.r.workerBase;

@@ -24,13 +24,13 @@ import {
   kick_cpu,
   kick_cpu_control,
   readLog,
-  format_log,
+  formatLog,
   readReports,
   type Report,
-  proc_softirqs,
-  proc_interrupts,
-  proc_net_softnet_stat,
-  softnet_stat,
+  procSoftirqs,
+  procInterrupts,
+  procNetSoftnetStat,
+  softnetStat,
   type SoftnetStat,
   kstat_softirqs,
   kstat_irqs,
@@ -38,9 +38,9 @@ import {
   readWorkers,
   assertIrq,
   checkIrq,
-  irq_set_affinity_mem,
-  host_shared_array,
-  host_percpu_array,
+  irqSetAffinityMem,
+  hostSharedArray,
+  hostPercpuArray,
   KdeferError,
   H_STATE,
   H_ACTIVITY,
@@ -56,17 +56,20 @@ import {
   PC_CONTROL_HOST,
   REQ_STOP,
   REQ_HARDIRQ,
+  REQ_NMI,
+  PC_NMI_REASON,
+  NMI_REASON_WATCHDOG,
   REQ_RESCHED,
   REQ_CALL,
-  jiffies_at,
+  jiffiesAt,
   MAX_CPUS,
   log_store,
-  describe_activity,
-  comm_of_pid,
+  describeActivity,
+  commOfPid,
   H_HARDLOCKUP_MS,
   PC_LOC_COUNT,
   PC_CURRENT_PID,
-  chrome_trace,
+  chromeTrace,
   readTrace,
   kasanReportCount,
   lockdepReportCount,
@@ -162,8 +165,13 @@ export class Machine {
             const pid = f(PC_CURRENT_PID);
             const say = (s: string): void => log_store(this.mem, c, 3, pid, 0, s);
             say(`NMI watchdog: Watchdog detected hard LOCKUP on cpu ${c}`);
-            say(`CPU: ${c} PID: ${pid} Comm: ${pid ? comm_of_pid(this.mem, pid) : `swapper/${c}`} Not tainted 6.12.0-kdefer #1`);
-            say(`doing: ${describe_activity(this.mem, c)} (no interrupt taken for ${Math.round(now - since[c]!)} ms)`);
+            say(`CPU: ${c} PID: ${pid} Comm: ${pid ? commOfPid(this.mem, pid) : `swapper/${c}`} Not tainted 6.12.0-kdefer #1`);
+            say(`doing: ${describeActivity(this.mem, c)} (no interrupt taken for ${Math.round(now - since[c]!)} ms)`);
+            // and the NMI itself: at its next preemption point, even with interrupts off, the CPU prints its backtrace
+            if (!this.pump) {
+              Atomics.or(a, this.mem.cpu(c, PC_NMI_REASON), NMI_REASON_WATCHDOG);
+              kick_cpu(this.mem, c, REQ_NMI);
+            }
           }
         }
       },
@@ -273,11 +281,28 @@ export class Machine {
     return assertIrq(this.mem, irq);
   }
 
+  /**
+   * Raise an NMI on `cpu`: it is taken at that CPU's next preemption point,
+   * even with interrupts disabled or inside a hardirq handler (not inside
+   * another NMI: it stays latched until that one returns); /proc/interrupts
+   * counts it in the NMI row.
+   */
+  raiseNmi(cpu: number): void {
+    if (!Number.isInteger(cpu) || cpu < 0 || cpu >= this.cpus) {
+      throw new KdeferError(`raiseNmi: CPU ${String(cpu)} does not exist (CPUs 0-${this.cpus - 1})`);
+    }
+    if (this.pump) {
+      this.pump.hostOp(() => kick_cpu(this.mem, cpu, REQ_NMI));
+      return;
+    }
+    kick_cpu(this.mem, cpu, REQ_NMI);
+  }
+
   /** Route `irq` to the CPUs of `mask` (a bitmask or a list of CPUs). */
   setIrqAffinity(irq: number, mask: number | number[]): void {
     checkIrq(this.mem, irq, 'setIrqAffinity');
-    if (this.pump) this.pump.hostOp(() => irq_set_affinity_mem(this.mem, irq, mask));
-    else irq_set_affinity_mem(this.mem, irq, mask);
+    if (this.pump) this.pump.hostOp(() => irqSetAffinityMem(this.mem, irq, mask));
+    else irqSetAffinityMem(this.mem, irq, mask);
   }
 
   /** Whether this machine runs in deterministic mode (boot option `schedule`). */
@@ -362,7 +387,7 @@ export class Machine {
 
   /** The kernel log, as `dmesg` prints it. */
   dmesg(): string {
-    return format_log(this.mem);
+    return formatLog(this.mem);
   }
   /** The kernel log as records (CPU, context, level, time, text). */
   dmesgRecords(from = 0): LogRecord[] {
@@ -379,19 +404,19 @@ export class Machine {
   }
   /** /proc/softirqs */
   procSoftirqs(): string {
-    return proc_softirqs(this.mem);
+    return procSoftirqs(this.mem);
   }
   /** /proc/interrupts */
   procInterrupts(): string {
-    return proc_interrupts(this.mem);
+    return procInterrupts(this.mem);
   }
   /** /proc/net/softnet_stat: one line per CPU, hex fields (processed, dropped, time_squeeze, ...). */
   procNetSoftnetStat(): string {
-    return proc_net_softnet_stat(this.mem);
+    return procNetSoftnetStat(this.mem);
   }
   /** Every CPU's softnet_data counters (napi.ts). */
   softnetStat(): SoftnetStat[] {
-    return softnet_stat(this.mem);
+    return softnetStat(this.mem);
   }
   /** Softirq handler runs [cpu][vector]. */
   softirqCounts(): number[][] {
@@ -423,15 +448,15 @@ export class Machine {
   }
   /** A shared array a module declared, by name. */
   sharedArray<C extends TypedCtor>(name: string, ctor: C, length?: number): InstanceType<C> {
-    return host_shared_array(this.mem, name, ctor, length);
+    return hostSharedArray(this.mem, name, ctor, length);
   }
   /** A per-CPU array a module declared, one view per CPU. */
   perCpuArray<C extends TypedCtor>(name: string, ctor: C, length = 1): InstanceType<C>[] {
-    return host_percpu_array(this.mem, name, ctor, length);
+    return hostPercpuArray(this.mem, name, ctor, length);
   }
   /** The trace (boot with `trace: true`) as Chrome trace-event JSON, for Perfetto. */
-  trace(): ReturnType<typeof chrome_trace> {
-    return chrome_trace(this.mem);
+  trace(): ReturnType<typeof chromeTrace> {
+    return chromeTrace(this.mem);
   }
   /** The raw trace records of every CPU. */
   traceRecords(): TraceRecord[] {
@@ -445,7 +470,7 @@ export class Machine {
   }
   /** jiffies now. */
   jiffies(): number {
-    return this.pump ? jiffies_at(this.mem, det_vclock(this.mem)) : jiffies_at(this.mem);
+    return this.pump ? jiffiesAt(this.mem, det_vclock(this.mem)) : jiffiesAt(this.mem);
   }
   /** Whether a BUG or Oops stopped the machine. */
   panicked(): boolean {

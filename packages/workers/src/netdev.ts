@@ -17,7 +17,7 @@
  */
 import { Worker } from 'node:worker_threads';
 import { once } from 'node:events';
-import { type Geometry, type Mem, RxRing, RX_RING_DEFAULT, rx_ring_words, host_shared_array, KdeferError, checkIrq } from '@kdefer/core';
+import { type Geometry, type Mem, RxRing, RX_RING_DEFAULT, rx_ring_words, hostSharedArray, KdeferError, checkIrq } from '@kdefer/core';
 
 // ------------------------------------------------------------ control block (Int32 words, Float64 slots)
 export const CTL_STATE = 0; //       host: DEV_* below
@@ -121,7 +121,7 @@ export class NetDevice {
     checkIrq(mem, opts.irqBase, 'NetDevice irqBase');
     checkIrq(mem, opts.irqBase + opts.queues - 1, `NetDevice queue ${opts.queues - 1}`);
     const words = rx_ring_words(ringSize) * opts.queues;
-    const view = host_shared_array(mem, opts.rings, Int32Array);
+    const view = hostSharedArray(mem, opts.rings, Int32Array);
     if (view.length < words)
       throw new KdeferError(
         `NetDevice: shared array '${opts.rings}' has ${view.length} words, ${opts.queues} rings of ${ringSize} need ${words}`,

@@ -27,12 +27,17 @@ const TABLE = {
   wqdemo: { first: 20, count: 1 },
   /** rx: RX_MAX_QUEUES queues */
   rx: { first: 24, count: 4 },
+  /** history: the forgetful driver's line, then the unrelated driver's */
+  history: { first: 28, count: 2 },
   'race.del-timer-uaf': { first: 48, count: 1 },
   'race.rearm': { first: 49, count: 1 },
   'race.sync-deadlock': { first: 50, count: 1 },
   'race.shutdown': { first: 51, count: 1 },
   /** the device line, then the gate line */
   'race.tasklet-teardown': { first: 52, count: 2 },
+  'race.del-timer-narrow': { first: 54, count: 1 },
+  /** family: the tour's threaded line (issue 14) */
+  family: { first: 56, count: 1 },
 } as const satisfies Record<string, { first: number; count: number }>;
 
 /** A built-in module that has IRQ lines. */

@@ -11,11 +11,11 @@
  * statistics update — per-CPU counters, or one shared counter set whose
  * cache line bounces between the CPUs. What differs is where it runs:
  *
- *   bh       Linux 2.2 as 2.4 emulated it: the hardirq takes the ring's
- *            packets (driver work) into ONE global backlog and marks
- *            NET_BH; net_bh runs as an old-style bottom half (bh.ts: an HI
- *            tasklet under global_bh_lock) — one CPU at a time, whatever
- *            the number of CPUs.
+ *   bh       Linux 2.2 (the machine booted with era '2.2'): the hardirq
+ *            takes the ring's packets (driver work) into ONE global backlog
+ *            and marks NET_BH; net_bh runs as an old-style bottom half
+ *            (era/bh22.ts: one machine-wide bh_active bit, global_bh_count)
+ *            — one CPU at a time, whatever the number of CPUs.
  *   softirq  softnet (2.4): the hardirq takes the ring's packets (driver
  *            work) into THIS CPU's backlog with netif_rx; NET_RX_SOFTIRQ
  *            on this CPU delivers them (process_backlog). Every packet
@@ -77,6 +77,7 @@ import {
   init_bh,
   mark_bh,
   NET_BH,
+  booted_era,
   RxRing,
   rx_ring_words,
   smp_processor_id,
@@ -391,7 +392,8 @@ export default defineModule(RX, () => {
     if (ret !== 0) pr_err(`rx: request_irq(${RX_IRQ_BASE + q}) for eth0-rx-${q} failed: ${ret}`);
   }
   dev_add_pack({ func: rx_deliver });
-  init_bh(NET_BH, net_bh);
+  // NET_BH exists only in 2.2 (2.3.43's softnet turned it into NET_RX_SOFTIRQ).
+  if (booted_era() === '2.2') init_bh(NET_BH, net_bh);
   if (smp_processor_id() === 0)
     pr_info(
       `rx: eth0: ${RX_MAX_QUEUES} RX queues on IRQs ${RX_IRQ_BASE}-${RX_IRQ_BASE + RX_MAX_QUEUES - 1}, NAPI weight ${napis[0]!.weight}`,

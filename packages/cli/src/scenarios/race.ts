@@ -40,6 +40,7 @@ import { CASE as rearm } from '../modules/races/rearm.js';
 import { CASE as syncDeadlock } from '../modules/races/sync-deadlock.js';
 import { CASE as shutdown } from '../modules/races/shutdown.js';
 import { CASE as taskletTeardown } from '../modules/races/tasklet-teardown.js';
+import { CASE as delTimerNarrow } from '../modules/races/del-timer-narrow.js';
 
 export type { RaceCase, RaceVariant };
 /** What the `race` command and its help say about a case: its descriptor. */
@@ -50,7 +51,7 @@ export type RaceCaseInfo = RaceCase;
  * built by racekit.ts's defineRace), in the order `kdefer race --help`
  * lists them. A new case adds its module here.
  */
-const RACE_MODULES: readonly RaceCase[] = [delTimerUaf, rearm, syncDeadlock, shutdown, taskletTeardown];
+const RACE_MODULES: readonly RaceCase[] = [delTimerUaf, rearm, syncDeadlock, shutdown, taskletTeardown, delTimerNarrow];
 
 /**
  * Boot options of every race machine. The slab is small (64 KiB) so that
@@ -60,10 +61,10 @@ const RACE_MODULES: readonly RaceCase[] = [delTimerUaf, rearm, syncDeadlock, shu
  *
  * lockdep is off, for the reason given at the top of this file.
  */
-const RACE_BOOT: Partial<MachineOptions> = { hz: 1000, slabWords: 1 << 14, lockdep: false };
+export const RACE_BOOT: Partial<MachineOptions> = { hz: 1000, slabWords: 1 << 14, lockdep: false };
 
 /** Run one natural trial of `c` on `m`: its entries at once; rejects if one did (or the trial stopped the machine). */
-async function naturalTrial(m: Machine, c: RaceCase, api: string, seed: number): Promise<unknown> {
+export async function naturalTrial(m: Machine, c: RaceCase, api: string, seed: number): Promise<unknown> {
   const calls = c.natural.map((e) =>
     e.api ? m.call(e.cpu, c.moduleName, e.entry, api, seed) : m.call(e.cpu, c.moduleName, e.entry, (seed ^ (e.seedXor ?? 0)) >>> 0),
   );

@@ -28,7 +28,7 @@ import { availableParallelism } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { readFileSync } from 'node:fs';
 import { Machine, NetDevice } from '@kdefer/workers';
-import { NET_RX_SOFTIRQ, MAX_CPUS, KdeferError } from '@kdefer/core';
+import { NET_RX_SOFTIRQ, MAX_CPUS, KdeferError, BH22_SHARED, bh22_stats_of, hostSharedArray, type Era } from '@kdefer/core';
 import {
   RX,
   RX_IRQ_BASE,
@@ -101,6 +101,8 @@ export interface RunOptions extends Partial<ScalingWorkload> {
   maxPackets?: number;
   /** lock validator on the CPUs (default off: it is a debugging kernel's cost) */
   lockdep?: boolean;
+  /** the kernel era to boot (default: '2.2' for bh, whose NET_BH only 2.2 has; else 6.x) */
+  era?: Era;
   signal?: AbortSignal;
   /** every ~100 ms while counting: seconds counted and packets/s delivered so far */
   onTick?: (elapsedS: number, deliveredPps: number) => void;
@@ -177,6 +179,8 @@ export interface RunResult {
   accounting: RunAccounting;
   /** bottom halves that overlapped (bh), polls with their IRQ enabled (napi): both must be 0 */
   bhOverlap: number;
+  /** era 2.2: do_bottom_half calls that found another CPU running bottom halves (NET_BH already taken) */
+  bhBusy: number;
   napiIrqOn: number;
   softnetStat: string;
   procInterrupts: string;
@@ -254,7 +258,8 @@ export async function runScalingOnce(o: RunOptions): Promise<RunResult> {
   const checkCap = o.check ? RX_CHECK_MAX : 0;
   const maxPackets = o.maxPackets ?? (o.check ? RX_CHECK_MAX * queues : 0);
 
-  const m = await Machine.boot({ cpus: o.cpus, modules: [rxModule], lockdep: o.lockdep ?? false });
+  const era = o.era ?? (o.mode === 'bh' ? '2.2' : undefined);
+  const m = await Machine.boot({ cpus: o.cpus, modules: [rxModule], lockdep: o.lockdep ?? false, era });
   try {
     const cfg: RxConfig = { mode: o.mode, queues, protoWork: w.protoWork, driverWork: w.driverWork, sharedStats: w.sharedStats, checkCap };
     await m.call(0, RX, 'up', cfg);
@@ -338,6 +343,7 @@ export async function runScalingOnce(o: RunOptions): Promise<RunResult> {
         deviceWakeups: ds.wakeups,
         accounting: acct,
         bhOverlap: Atomics.load(stats, ST_BH_OVERLAP),
+        bhBusy: era === '2.2' ? bh22_stats_of(hostSharedArray(m.mem, BH22_SHARED, Int32Array)).busy : 0,
         napiIrqOn: Atomics.load(stats, ST_NAPI_IRQ_ON),
         softnetStat: m.procNetSoftnetStat(),
         procInterrupts: m.procInterrupts(),

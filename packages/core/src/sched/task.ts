@@ -38,13 +38,13 @@ export function commBytesLen(m: Mem, w: number): number {
 }
 
 /**
- * comm_of_pid - the comm of task `pid`.
+ * commOfPid - the comm of task `pid`.
  * @param m - the machine's memory.
  * @param pid - the task (0 or less: the idle task).
  * Context: any thread, host side too; scans the task table without a lock. Does not sleep.
  * @returns its comm, "swapper" for pid <= 0, "<exited>" when no task has that pid.
  */
-export function comm_of_pid(m: Mem, pid: number): string {
+export function commOfPid(m: Mem, pid: number): string {
   if (pid <= 0) return 'swapper';
   for (let s = 0; s < m.g.maxTasks; s++) {
     if (Atomics.load(m.i32, m.task(s, TK_PID)) === pid) {
