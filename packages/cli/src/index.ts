@@ -150,6 +150,7 @@ export {
 } from './scenarios/history.js';
 export {
   explore,
+  exhaustive,
   detRun,
   replay,
   shrink,
@@ -164,6 +165,8 @@ export {
   type ScheduleFile,
   type ExploreOptions,
   type ExploreResult,
+  type ExhaustiveOptions,
+  type ExhaustiveResult,
   type ReplayResult,
   type ShrinkResult,
 } from './scenarios/explore.js';

@@ -29,6 +29,7 @@ export {
   type DetDivergence,
   DET_HOST,
   DET_STEP_COST_MS,
+  DET_YIELD_COST_MS,
   DET_EPOCH_MS,
   DP_IDLE,
   det_runnable,

@@ -197,6 +197,7 @@ export const DET_ON = 1;
 export const DET_ENDING = 2;
 /** H_DET_FLAGS bits. */
 export const DETF_LENIENT = 1 << 0; // replay: a recorded switch that cannot happen is skipped, not a divergence
+export const DETF_CHOICES = 1 << 1; // replay: log every point where another CPU could run (exhaustive exploration)
 
 /** Machine states (H_STATE). */
 export const MACHINE_BOOTING = 0;
