@@ -19,8 +19,22 @@ const LAYERS = [
   ['lockdep', 'spinlock', 'oops'],
   // 4: softirq, then hardirq, the tick interrupt and the IRQ work interrupt
   ['softirq', 'irq', 'tick', 'irq_work', 'nmi'],
-  // 5: the scheduler and what sleeps or defers on it
-  ['sched', 'ksoftirqd', 'wait', 'mutex', 'completion', 'tasklet', 'timer', 'hrtimer', 'irq_thread', 'slab', 'era/bh22', 'era/tqueue'],
+  // 5: the scheduler and what sleeps or defers on it (rcu: grace periods and their callbacks)
+  [
+    'sched',
+    'ksoftirqd',
+    'wait',
+    'mutex',
+    'completion',
+    'tasklet',
+    'timer',
+    'hrtimer',
+    'irq_thread',
+    'slab',
+    'rcu',
+    'era/bh22',
+    'era/tqueue',
+  ],
   // 6: workqueues, NAPI, bottom-half helpers, the eras' switch tables
   ['workqueue', 'napi', 'bh', 'era/boot'],
   // 7: the CPU loop, init, host readers, the package's faces

@@ -6,7 +6,7 @@
  * Layers (bottom up; packages/core/README.md draws them, npm run depcruise
  * enforces them): 1 layout smp printk module upcall rand slot · 2 preempt entry det trace sched/task ·
  * 3 lockdep spinlock oops · 4 softirq irq tick irq_work nmi · 5 sched ksoftirqd wait mutex
- * completion tasklet timer hrtimer irq_thread slab
+ * completion tasklet timer hrtimer irq_thread slab rcu
  * era/bh22 era/tqueue · 6 workqueue napi bh era/boot ·
  * 7 sched/idle init cpu_entry proc index. era/era (the boot option `era`) sits in layer 1.
  */
@@ -283,6 +283,7 @@ export {
   waitqueue_active,
 } from './wait.js';
 export * from './completion.js';
+export * from './rcu.js';
 export {
   Mutex,
   type mutex,

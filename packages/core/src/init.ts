@@ -22,6 +22,7 @@ import {
   H_THREADIRQS,
   H_TRACE_FLAGS,
   H_TRACE_RECORDS,
+  H_RCU_STALL_MS,
   H_AMPLIFY,
   H_HUNG_TASK_MS,
   H_HARDLOCKUP_MS,
@@ -46,6 +47,7 @@ import { RES_ipi_count } from './ipi.js';
 import { tasklet_init_cpu } from './tasklet.js';
 import { init_timers } from './timer.js';
 import { slab_init_cpu } from './slab.js';
+import { rcu_init } from './rcu.js';
 import { spinlock_init_cpu } from './spinlock.js';
 import { workqueue_init_early, workqueue_init_cpu } from './workqueue.js';
 import { watchdog_init_cpu, watchdog_timer_fn } from './watchdog.js';
@@ -80,6 +82,8 @@ export interface BootOptions extends Partial<Geometry> {
   hungTaskMs?: number;
   /** a busy CPU that takes no interrupt this long is a hard lockup (host NMI watchdog, default 10 000 ms) */
   hardLockupMs?: number;
+  /** RCU CPU stall timeout: a grace period older than this is reported (rcu_cpu_stall_timeout, default 21 000 ms) */
+  rcuStallMs?: number;
   /** force threading of every interrupt line not marked IRQF_NO_THREAD, as the kernel parameter threadirqs (default off) */
   threadirqs?: boolean;
   /** the kernel era to boot as (era/era.ts): '2.2', '2.4', '2.6', '6.x' (default) or 'rt' */
@@ -125,6 +129,10 @@ export function setup_machine_memory(opts: BootOptions): Mem {
   a[H_SOFTLOCKUP_MS] = opts.softLockupMs ?? 20_000;
   a[H_HUNG_TASK_MS] = opts.hungTaskMs ?? 120_000;
   a[H_HARDLOCKUP_MS] = opts.hardLockupMs ?? 10_000;
+  if (opts.rcuStallMs !== undefined && (!Number.isInteger(opts.rcuStallMs) || opts.rcuStallMs < 1)) {
+    throw new RangeError(`kdefer: boot option rcuStallMs=${String(opts.rcuStallMs)} must be a positive integer (milliseconds)`);
+  }
+  a[H_RCU_STALL_MS] = opts.rcuStallMs ?? 0;
   if (opts.amplify !== undefined && (!Number.isInteger(opts.amplify) || opts.amplify < 0 || opts.amplify > 3)) {
     throw new RangeError(`kdefer: boot option amplify=${String(opts.amplify)} must be 0, 1, 2 or 3`);
   }
@@ -189,6 +197,7 @@ export function start_cpu(sab: SharedArrayBuffer, g: Geometry, cpu: number): Mem
     init_timers();
     hrtimers_init_cpu();
     slab_init_cpu();
+    rcu_init();
   } finally {
     softirq_kernel_init(false);
   }

@@ -36,6 +36,7 @@
  *          │   kernel.trace: cpus × trace_ring_words(H_TRACE_RECORDS)   │
  *          │   (boot option trace; setup adds them to dataWords);       │
  *          │   kernel.slab.freelists: KMALLOC_FREELISTS list heads      │
+ *          │   kernel.rcu: rcu_state line, cpus × rcu_data (rcu.ts)     │
  *          ├────────────────────────────────────────────────────────────┤
  *          │ tasklet_struct table: maxTasklets × TASKLET_STRIDE         │
  *          ├────────────────────────────────────────────────────────────┤
@@ -173,6 +174,7 @@ export const H_HARDLOCKUP_MS = 39; //       I  hard lockup threshold (the host's
 export const H_TRACE_RECORDS = 40; //       I  records per CPU trace ring (a power of two)
 export const H_ERA = 47; //                 I  the kernel era booted (era/era.ts ERA_*; 0 = 6.x)
 export const H_THREADIRQS = 48; //          I  1: boot option threadirqs (force_irqthreads)
+export const H_RCU_STALL_MS = 51; //        I  RCU CPU stall timeout (rcu_cpu_stall_timeout, in ms; boot option rcuStallMs)
 // deterministic mode (det.ts, boot option schedule): written only by the baton holder unless marked A
 export const H_DET_MODE = 52; //            A  DET_OFF, DET_ON, DET_ENDING (shutdown: everyone runs free)
 export const H_DET_HOLDER = 53; //          B  CPU holding the baton, -1 the host
@@ -481,6 +483,51 @@ export const KMALLOC_FREELISTS = 32; //     L(slab) list heads, one per class at
  * @returns the class index, 0 .. KMALLOC_FREELISTS - 1.
  */
 export const kmalloc_index = (size: number): number => 31 - Math.clz32(size);
+
+// ---------------------------------------------------------------- RCU (rcu.ts): rcu_state, then rcu_data per CPU
+// The grace-period machinery's shared words (kernel/rcu/tree.h's rcu_state
+// and rcu_data, one flat level: no rcu_node tree). The callback lists are
+// not here: a CPU's callbacks run on that CPU, so they stay in its thread.
+export const RCU_REGION = 'kernel.rcu';
+export const RS_GP_SEQ = 0; //              A  rcu_state.gp_seq: counter << RCU_SEQ_CTR_SHIFT | state (1: a grace period in progress)
+export const RS_LOCK = 1; //                A  the root rcu_node's lock (raw, interrupts off): starting and ending grace periods
+export const RS_GP_SEQ_NEEDED = 2; //       L(RS_LOCK) the furthest gp_seq a callback or synchronize_rcu waits for
+export const RS_QS_LEFT = 3; //             A  CPUs that still owe the current grace period a quiescent state (the root's qsmask, counted)
+export const RS_GP_START = 4; //            L(RS_LOCK) jiffies when the current grace period began
+export const RS_JIFFIES_STALL = 5; //       A  jiffies at which a stall is reported (CAS by the reporter pushes it on)
+export const RS_GP_END = 6; //              A  jiffies when the last grace period ended
+export const RS_GPS = 7; //                 A  grace periods completed since boot
+export const RS_GP_JIFFIES = 8; //          A  sum of their lengths in jiffies
+export const RS_STALLS = 9; //              A  stall warnings printed
+export const RCU_STATE_WORDS = 32;
+// rcu_data
+export const RD_QS_GP = 0; //               A  the gp_seq this CPU's quiescent state was reported for (CAS: the CPU, or a CPU on its behalf while it is idle)
+export const RD_EQS = 1; //                 A  1 while the CPU is in an extended quiescent state (idle, halted, offline): others report for it
+export const RD_TICKS_THIS_GP = 2; //       C  ticks taken since it last reported
+export const RD_N_CBS = 3; //               C  callbacks queued and not yet invoked (q= of a stall report)
+export const RD_CBS_QUEUED = 4; //          A  callbacks queued since boot (rcu_barrier's snapshot)
+export const RD_CBS_INVOKED = 5; //         A  callbacks invoked since boot
+export const RD_SOFTIRQ_SNAP = 6; //        C  RCU_SOFTIRQ count when the grace period began here
+export const RD_NESTING = 7; //             C  rcu_read_lock nesting of what runs now
+export const RD_BLKD = 8; //                C  tasks blocked in a read-side critical section (rcu_node.blkd_tasks)
+export const RD_BLKD_PID = 9; //            C  the oldest of them that holds up the grace period, 0 none
+export const RD_OFFLINE = 10; //            A  1 while the CPU is offline (CPU hotplug): no grace period waits for it
+export const RCU_DATA_STRIDE = 32;
+/**
+ * rcu_region_words - words of the RCU region for `cpus` CPUs.
+ * @param cpus - the machine's CPUs.
+ * Context: any (pure arithmetic on the memory map).
+ * @returns rcu_state's line plus one rcu_data line per CPU.
+ */
+export const rcu_region_words = (cpus: number): number => RCU_STATE_WORDS + cpus * RCU_DATA_STRIDE;
+/**
+ * rcu_data_word - word `f` of CPU `cpu`'s rcu_data, relative to the region.
+ * @param cpu - the CPU.
+ * @param f - an RD_* field.
+ * Context: any (pure arithmetic on the memory map).
+ * @returns the word's index, relative to the region's base.
+ */
+export const rcu_data_word = (cpu: number, f: number): number => RCU_STATE_WORDS + cpu * RCU_DATA_STRIDE + f;
 
 // ---------------------------------------------------------------- tasklet_struct
 export const TL_NEXT = 0; //                C(list owner, irqs off) next tasklet id + 1 on a per-CPU list

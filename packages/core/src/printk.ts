@@ -103,7 +103,7 @@ export function reportKindOf(line: string): ReportKind | null {
   if (line.startsWith('BUG: ')) return 'BUG';
   if (line.startsWith('WARNING: ')) return 'WARNING';
   if (line.startsWith('Oops: ')) return 'Oops';
-  if (line.startsWith('INFO: ')) return 'INFO';
+  if (line.startsWith('INFO: ') || line.startsWith('rcu: INFO: ')) return 'INFO';
   if (line.startsWith('Kernel panic - not syncing: ')) return 'panic';
   return null;
 }
