@@ -18,9 +18,23 @@ const LAYERS = [
   // 3: lock validator and spinlocks, the handler guard (it checks lockdep's depth)
   ['lockdep', 'spinlock', 'oops'],
   // 4: softirq, then hardirq, the tick interrupt and the IRQ work interrupt
-  ['softirq', 'irq', 'tick', 'irq_work'],
-  // 5: the scheduler and what sleeps or defers on it
-  ['sched', 'ksoftirqd', 'wait', 'mutex', 'completion', 'tasklet', 'timer', 'hrtimer', 'slab', 'era/bh22', 'era/tqueue'],
+  ['softirq', 'irq', 'tick', 'irq_work', 'nmi'],
+  // 5: the scheduler and what sleeps or defers on it (rcu: grace periods and their callbacks)
+  [
+    'sched',
+    'ksoftirqd',
+    'wait',
+    'mutex',
+    'completion',
+    'tasklet',
+    'timer',
+    'hrtimer',
+    'irq_thread',
+    'slab',
+    'rcu',
+    'era/bh22',
+    'era/tqueue',
+  ],
   // 6: workqueues, NAPI, bottom-half helpers, the eras' switch tables
   ['workqueue', 'napi', 'bh', 'era/boot'],
   // 7: the CPU loop, init, host readers, the package's faces

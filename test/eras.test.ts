@@ -1,7 +1,7 @@
 import { describe, it, expect } from 'vitest';
 import { Machine } from '@kdefer/workers';
 import { ERAS, BH22_SHARED, bh22_stats_of, hostSharedArray } from '@kdefer/core';
-import { withMachine } from './helpers.js';
+import { withMachine, fixture } from './helpers.js';
 
 const stats = (m: Machine): Promise<number[]> => m.call<number[]>(0, 'eras', 'stats');
 
@@ -24,6 +24,17 @@ describe('kernel eras: the boot option', () => {
       });
     });
   }
+
+  it('kdefer-only (eras): a module that declares a tasklet does not load in era 2.2 (tasklets came with softnet) and loads in 2.4', async () => {
+    await expect(Machine.boot({ cpus: 2, era: '2.2', modules: [fixture('eras_tasklet')] })).rejects.toThrow(
+      /DECLARE_TASKLET: softirqs and tasklets arrived with softnet in 2\.3\.43; boot with era '2\.4', '2\.6', '6\.x' or 'rt'/,
+    );
+    await withMachine({ era: '2.4', fixtures: ['eras_tasklet'] }, async (m) => {
+      await m.call(0, 'eras_tasklet', 'schedule');
+      await m.quiesce();
+      expect(m.reports()).toEqual([]);
+    });
+  });
 
   it('kdefer-only (eras): a bad era is an error that lists the valid ones', async () => {
     await expect(Machine.boot({ cpus: 2, era: '2.3' as never })).rejects.toThrow(

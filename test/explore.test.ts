@@ -4,7 +4,7 @@ import { describe, it, expect } from 'vitest';
 import { mkdtempSync, writeFileSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { explore, replay, shrink, reportSignature, type ScheduleFile } from '@kdefer/cli';
+import { explore, exhaustive, replay, shrink, reportSignature, type ScheduleFile } from '@kdefer/cli';
 import { runKdefer } from './helpers.js';
 
 const NARROW = { kind: 'race', case: 'del-timer-narrow' } as const;
@@ -25,6 +25,23 @@ export default defineModule('lostupd', () => {
     async check() {
       WARN(t[0] !== 2, 'lostupd: an update was lost: ' + t[0]);
     },
+  };
+});
+`;
+
+const ABBA = `
+import { defineModule, DEFINE_SPINLOCK, spin_lock, spin_unlock } from '@kdefer/core';
+export default defineModule('abba', () => {
+  const A = DEFINE_SPINLOCK('abba.A');
+  const B = DEFINE_SPINLOCK('abba.B');
+  const S = DEFINE_SPINLOCK('abba.stats');
+  const stat = () => {
+    spin_lock(S); // a kernel call between the two acquisitions (the unlock is a preemption point)
+    spin_unlock(S);
+  };
+  return {
+    async ab() { spin_lock(A); stat(); spin_lock(B); spin_unlock(B); spin_unlock(A); },
+    async ba() { spin_lock(B); stat(); spin_lock(A); spin_unlock(A); spin_unlock(B); },
   };
 });
 `;
@@ -138,6 +155,47 @@ describe('kdefer explore, replay, shrink', () => {
       expect(changed.code).toBe(1);
       expect(changed.stdout).toMatch(/changed since the schedule was recorded/);
       expect(changed.stdout).toMatch(/replay diverged at step \d+: /);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('kdefer-only (det): exhaustive (preemption bound 1) exhausts a two-CPU ABBA scenario, finds the deadlock (a spinlock lockup), says how many schedules, and the failing schedule replays', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'kdefer-abba-'));
+    try {
+      const mod = join(dir, 'abba.ts');
+      writeFileSync(mod, ABBA);
+      const target = { kind: 'module', file: mod, calls: ['ab@0', 'ba@1'], boot: { lockdep: false, spinLockupMs: 200 } } as const;
+      const none = await exhaustive({ target, maxPreemptions: 0 });
+      expect(none).toMatchObject({ schedules: 1, failures: 0, exhausted: true });
+      const r = await exhaustive({ target, maxPreemptions: 1, keepGoing: true });
+      expect(r.exhausted).toBe(true);
+      expect(r.schedules).toBeGreaterThan(2);
+      expect(r.failures).toBeGreaterThanOrEqual(1);
+      expect(r.first!.report!.title).toMatch(/BUG: spinlock lockup suspected on CPU#\d/);
+      const again = await replay(r.first!);
+      expect(again.run.divergence).toBeNull();
+      expect(again.reproduced).toBe(true);
+      const cli = await runKdefer(
+        [
+          'explore',
+          mod,
+          '--strategy',
+          'exhaustive',
+          '--call',
+          'ab@0',
+          '--call',
+          'ba@1',
+          '--no-lockdep',
+          '--keep-going',
+          '-o',
+          join(dir, 's.json'),
+        ],
+        120_000,
+      );
+      expect(cli.code, cli.stdout + cli.stderr).toBe(1);
+      expect(cli.stdout).toMatch(/exhausted: all \d+ schedules with at most 1 preemption ran in .* s, [1-9]\d* failed/);
+      expect(cli.stdout).toMatch(/BUG: spinlock lockup suspected/);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

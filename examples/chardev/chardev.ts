@@ -85,7 +85,7 @@ export function chardev(fixed: boolean) {
       },
       /** release: no interrupt, then no tasklet, in that order. */
       async remove() {
-        free_irq(CHARDEV_IRQ, dev);
+        await free_irq(CHARDEV_IRQ, dev);
         tasklet_kill(rx_tasklet);
         return wakeups;
       },

@@ -191,7 +191,7 @@ export function nic(fixed: boolean) {
           timer_delete_sync(p.timer('watchdog')); // BUG: a running reset re-arms it ...
           await cancel_work_sync(p.work('reset_task')); // ... while this waits for it
         }
-        free_irq(NIC_IRQ, p.handle);
+        await free_irq(NIC_IRQ, p.handle);
         const stats = { rx: p.get('rx_packets'), tx: p.get('tx_done'), resets: p.get('resets') };
         Atomics.store(s, 0, 0);
         kfree(p);

@@ -2,7 +2,15 @@
  * @kdefer/cli — the kdefer command's scenarios, callable in-process (tests,
  * notebooks) without spawning the `kdefer` executable.
  */
-export { runTour, netdevModule, type TourOptions, type TourProgress, type TourCheck, type TourResult } from './scenarios/tour.js';
+export {
+  runTour,
+  netdevModule,
+  familyModule,
+  type TourOptions,
+  type TourProgress,
+  type TourCheck,
+  type TourResult,
+} from './scenarios/tour.js';
 export {
   runWorkqueueDemo,
   wqdemoModule,
@@ -129,6 +137,9 @@ export {
   runMindcraft,
   runTimers,
   formatTimers,
+  runPingFlood,
+  formatPingFlood,
+  type PingFloodResult,
   type TimersResult,
   formatMarkBh,
   formatMindcraft,
@@ -139,6 +150,7 @@ export {
 } from './scenarios/history.js';
 export {
   explore,
+  exhaustive,
   detRun,
   replay,
   shrink,
@@ -153,6 +165,8 @@ export {
   type ScheduleFile,
   type ExploreOptions,
   type ExploreResult,
+  type ExhaustiveOptions,
+  type ExhaustiveResult,
   type ReplayResult,
   type ShrinkResult,
 } from './scenarios/explore.js';

@@ -46,6 +46,7 @@ import {
   DET_ON,
   DET_ENDING,
   DETF_LENIENT,
+  DETF_CHOICES,
   DS_BOOT,
   DS_RUN,
   DS_IDLE,
@@ -88,6 +89,13 @@ import { xorshift32 } from './rand.js';
 
 /** Virtual time one step (one preemption point) costs: 1 µs. */
 export const DET_STEP_COST_MS = 0.001;
+/**
+ * Virtual time a spin-wait's pause (cpu_relax, a yield) costs: 50 µs, the
+ * time a waiter spends before the CPU it waits for gets somewhere; so that
+ * the lockup bounds (2 s for a spinlock) come after tens of thousands of
+ * yields, not millions, when two CPUs wait on each other.
+ */
+export const DET_YIELD_COST_MS = 0.05;
 /** The virtual epoch a deterministic machine boots at (2026-01-01T00:00:00Z). */
 export const DET_EPOCH_MS = Date.UTC(2026, 0, 1);
 /** The host, as a baton holder or a switch target. */
@@ -123,6 +131,8 @@ export interface ScheduleOptions {
   switches?: number[][];
   /** replay: skip recorded switches that cannot happen instead of reporting a divergence */
   lenient?: boolean;
+  /** replay: also log every point where another CPU could run (DetRecord.choices; exhaustive exploration) */
+  logChoices?: boolean;
   /** capacity of the record (default 65 536 switches) */
   maxSwitches?: number;
 }
@@ -208,7 +218,7 @@ export function det_setup(m: Mem, s: ScheduleOptions): void {
   a[d(DT_CAP)] = (m.g.detWords - DT_TABLES) / DT_ENTRY - sw.length;
   a[H_DET_RNG] = next() | 1;
   a[H_DET_FPRINT] = 0x811c9dc5 | 0;
-  a[H_DET_FLAGS] = s.lenient ? DETF_LENIENT : 0;
+  a[H_DET_FLAGS] = (s.lenient ? DETF_LENIENT : 0) | (s.logChoices ? DETF_CHOICES : 0);
   a[H_DET_HOLDER] = DET_HOST;
   a[H_DET_HOST_BATON] = 1;
   m.setBootTime(DET_EPOCH_MS);
@@ -326,6 +336,8 @@ export interface DetRecord {
   vclockMs: number;
   /** [step, cpu, fingerprint] */
   switches: [number, number, number][];
+  /** logChoices: [step, mask of the other CPUs that could run] at each point where the CPU could go on */
+  choices: [number, number][];
   /** pct: points where more than one CPU could run (PCT's k) */
   choicePoints: number;
   overflow: boolean;
@@ -342,14 +354,18 @@ export function det_read_record(m: Mem): DetRecord {
   const n = Math.min(a[H_DET_SWITCHES]!, a[m.det(DT_CAP)]!);
   const base = m.det(DT_TABLES + DT_ENTRY * a[m.det(DT_NREPLAY)]!);
   const switches: [number, number, number][] = [];
+  const choices: [number, number][] = [];
   for (let i = 0; i < n; i++) {
     const e = base + DT_ENTRY * i;
-    switches.push([a[e]!, a[e + 1]!, a[e + 2]!]);
+    // a choice log entry has cpu -2 - mask
+    if (a[e + 1]! <= -2) choices.push([a[e]!, -2 - a[e + 1]!]);
+    else switches.push([a[e]!, a[e + 1]!, a[e + 2]!]);
   }
   return {
     steps: a[H_DET_STEP]!,
     vclockMs: m.f64[H_DET_VCLOCK / 2]! - m.bootTime(),
     switches,
+    choices,
     choicePoints: a[m.det(DT_COUNTED)]!,
     overflow: a[m.det(DT_OVERFLOW)] !== 0,
   };
@@ -449,6 +465,11 @@ function replay_choice(m: Mem, me: number, kind: number, step: number, selfOk: b
   const entry = (i: number): number => a[m.det(DT_TABLES + DT_ENTRY * i)]!;
   const target = (i: number): number => a[m.det(DT_TABLES + DT_ENTRY * i + 1)]!;
   const fprint = (i: number): number => a[m.det(DT_TABLES + DT_ENTRY * i + 2)]!;
+  if ((a[H_DET_FLAGS]! & DETF_CHOICES) !== 0 && kind === DP_POINT && me !== DET_HOST) {
+    let mask = 0;
+    for (const c of cands) mask |= 1 << c;
+    record(m, step, -2 - mask);
+  }
   if (lenient) while (cur < nrep && entry(cur) < step) cur++;
   let next = -2;
   if (cur < nrep && entry(cur) === step) {
@@ -643,7 +664,7 @@ function switch_to(next: number): void {
 export function det_point(kind: number): void {
   if (Atomics.load(i32, H_DET_MODE) !== DET_ON || foreignProbe()) return;
   const step = ++i32[H_DET_STEP]!;
-  f64[H_DET_VCLOCK / 2]! += DET_STEP_COST_MS;
+  f64[H_DET_VCLOCK / 2]! += kind === DP_YIELD ? DET_YIELD_COST_MS : DET_STEP_COST_MS;
   fingerprint(kind);
   const next = det_choose(mem, cpuId, kind, step);
   if (next !== cpuId) switch_to(next);

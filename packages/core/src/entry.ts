@@ -27,7 +27,7 @@
  *   so a CPU that makes no kernel calls takes no ticks — as a CPU with
  *   interrupts disabled would not.
  */
-import { HARDIRQ_MASK } from './preempt_mask.js';
+import { HARDIRQ_MASK, NMI_MASK } from './preempt_mask.js';
 import { clock_now } from './clock.js';
 import {
   H_STATE,
@@ -38,6 +38,7 @@ import {
   PC_IRQ_REQUEST,
   PC_IRQ_WORK_LAZY,
   REQ_IRQ_WORK,
+  REQ_NMI,
   PC_IRQS_DISABLED,
   PC_PREEMPT_COUNT,
   PC_HALTED,
@@ -147,6 +148,11 @@ function preempt_point_slow(): void {
     Atomics.and(i32, REQ, ~REQ_CALL);
     upcalls.call();
   }
+  // An NMI is taken even with IF clear, and inside a hardirq; not inside another NMI (latched until it returns).
+  if (req & REQ_NMI && (i32[PCB + PC_PREEMPT_COUNT]! & NMI_MASK) === 0) {
+    Atomics.and(i32, REQ, ~REQ_NMI);
+    upcalls.nmi();
+  }
   // Interrupts are taken only with IF set and outside a hardirq handler.
   if (i32[PCB + PC_IRQS_DISABLED] !== 0 || (i32[PCB + PC_PREEMPT_COUNT]! & HARDIRQ_MASK) !== 0) return;
   if (localTimerPending) {
@@ -175,7 +181,7 @@ export function cpu_relax(): void {
  */
 export function entry_work_pending(): boolean {
   return (
-    (Atomics.load(i32, REQ) & (REQ_HARDIRQ | REQ_RESCHED | REQ_CALL | REQ_STOP | REQ_IRQ_WORK)) !== 0 ||
+    (Atomics.load(i32, REQ) & (REQ_HARDIRQ | REQ_RESCHED | REQ_CALL | REQ_STOP | REQ_IRQ_WORK | REQ_NMI)) !== 0 ||
     localTimerPending ||
     Atomics.load(i32, PCB + PC_IRQ_WORK_LAZY) !== 0
   );

@@ -66,10 +66,10 @@ import {
 import { mem, i32, cpuId, PCB, kick_cpu } from './smp.js';
 import { preempt_point, cpu_relax } from './entry.js';
 import { KdeferError, fn_id, fn_by_id, fn_name, intern, name_of, registry_resolve, NAME_KIND_OBJECT } from './module.js';
-import { printk, KERN_EMERG, KERN_WARNING, WARN, WARN_ON_ONCE, KernelHalt, dump_context, call_trace, oops_end } from './printk.js';
-import { in_interrupt, local_irq_save, local_irq_restore, context_name } from './preempt.js';
+import { printk, KERN_EMERG, KERN_WARNING, WARN, WARN_ON_ONCE, KernelHalt, dump_context, oops_end } from './printk.js';
+import { in_interrupt, local_irq_save, local_irq_restore } from './preempt.js';
 import { open_softirq, raiseSoftirqNocheck, HRTIMER_SOFTIRQ } from './softirq.js';
-import { report_handler_oops } from './oops.js';
+import { report_handler_oops, reportWaiterLockup } from './oops.js';
 import { SlotTable } from './slot.js';
 import { registerUpcalls, registerUpcallChain } from './upcall.js';
 import { spin_lockup_ms, rawWordLock, rawWordUnlock } from './spinlock.js';
@@ -566,15 +566,10 @@ export function hrtimer_cancel(timer: Hrtimer): number {
     cpu_relax();
     if ((++spins & 255) === 0 && clock_now() - t0 > spin_lockup_ms()) {
       const runCpu = Atomics.load(i32, ht(id, HT_BASE));
-      printk(
-        KERN_EMERG +
-          `BUG: hrtimer_cancel() lockup suspected on CPU#${cpuId}: the callback of hrtimer ${timer.name} has run on CPU#${runCpu} for ${Math.round(clock_now() - t0)} ms`,
+      return reportWaiterLockup(
+        `BUG: hrtimer_cancel() lockup suspected on CPU#${cpuId}: the callback of hrtimer ${timer.name} has run on CPU#${runCpu} for ${Math.round(clock_now() - t0)} ms`,
+        'hrtimer_cancel lockup',
       );
-      printk(KERN_EMERG + dump_context());
-      printk(KERN_EMERG + `Context of the waiter: ${context_name()}`);
-      printk(KERN_EMERG + 'Call Trace:');
-      for (const l of call_trace(undefined, 6)) printk(KERN_EMERG + l);
-      return oops_end('hrtimer_cancel lockup', in_interrupt());
     }
   }
 }

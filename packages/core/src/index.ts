@@ -5,8 +5,9 @@
  *
  * Layers (bottom up; packages/core/README.md draws them, npm run depcruise
  * enforces them): 1 layout smp printk module upcall rand slot · 2 preempt entry det trace sched/task ·
- * 3 lockdep spinlock oops · 4 softirq irq tick irq_work · 5 sched ksoftirqd wait mutex
- * completion tasklet timer hrtimer slab era/bh22 era/tqueue · 6 workqueue napi bh era/boot ·
+ * 3 lockdep spinlock oops · 4 softirq irq tick irq_work nmi · 5 sched ksoftirqd wait mutex
+ * completion tasklet timer hrtimer irq_thread slab rcu
+ * era/bh22 era/tqueue · 6 workqueue napi bh era/boot ·
  * 7 sched/idle init cpu_entry proc index. era/era (the boot option `era`) sits in layer 1.
  */
 export * from './layout.js';
@@ -28,6 +29,7 @@ export {
   type DetDivergence,
   DET_HOST,
   DET_STEP_COST_MS,
+  DET_YIELD_COST_MS,
   DET_EPOCH_MS,
   DP_IDLE,
   det_runnable,
@@ -116,15 +118,16 @@ export {
   IRQF_NO_THREAD,
   IRQF_NO_AUTOEN,
   IRQF_TRIGGER_RISING,
+  IRQF_ONESHOT,
+  IRQF_PERCPU,
   EINVAL,
   EBUSY,
   ENOENT,
   type irqreturn_t,
   type IrqHandler,
-  request_irq,
-  free_irq,
-  synchronize_irq,
-  disable_irq,
+  type IrqThreadFn,
+  synchronize_hardirq,
+  disable_hardirq,
   disable_irq_nosync,
   enable_irq,
   irq_set_affinity,
@@ -214,6 +217,8 @@ export { procSoftirqs, procInterrupts, kstat_softirqs, kstat_irqs } from './proc
 export { setup_machine_memory, type BootOptions } from './init.js';
 export * from './tasklet.js';
 export * from './irq_work.js';
+export * from './irq_thread.js';
+export * from './nmi.js';
 export * from './hrtimer.js';
 export * from './timer.js';
 export {
@@ -278,6 +283,7 @@ export {
   waitqueue_active,
 } from './wait.js';
 export * from './completion.js';
+export * from './rcu.js';
 export {
   Mutex,
   type mutex,

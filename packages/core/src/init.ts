@@ -19,8 +19,10 @@ import {
   H_STATE,
   H_INITIAL_JIFFIES,
   H_LOCKDEP,
+  H_THREADIRQS,
   H_TRACE_FLAGS,
   H_TRACE_RECORDS,
+  H_RCU_STALL_MS,
   H_AMPLIFY,
   H_HUNG_TASK_MS,
   H_HARDLOCKUP_MS,
@@ -34,6 +36,8 @@ import { entry_init } from './entry.js';
 import { registerUpcalls, registerUpcallChain } from './upcall.js';
 import { irq_init_cpu, doIrqPending } from './irq.js';
 import { softirq_init_cpu, softirq_kernel_init, doSoftirqFromBhEnable } from './softirq.js';
+import { irq_thread_init_cpu } from './irq_thread.js';
+import { nmi_init_cpu } from './nmi.js';
 import { spawn_ksoftirqd } from './ksoftirqd.js';
 import { irq_work_interrupt, irq_work_init_cpu } from './irq_work.js';
 import { hrtimers_init_cpu } from './hrtimer.js';
@@ -43,6 +47,7 @@ import { RES_ipi_count } from './ipi.js';
 import { tasklet_init_cpu } from './tasklet.js';
 import { init_timers } from './timer.js';
 import { slab_init_cpu } from './slab.js';
+import { rcu_init } from './rcu.js';
 import { spinlock_init_cpu } from './spinlock.js';
 import { workqueue_init_early, workqueue_init_cpu } from './workqueue.js';
 import { watchdog_init_cpu, watchdog_timer_fn } from './watchdog.js';
@@ -77,6 +82,10 @@ export interface BootOptions extends Partial<Geometry> {
   hungTaskMs?: number;
   /** a busy CPU that takes no interrupt this long is a hard lockup (host NMI watchdog, default 10 000 ms) */
   hardLockupMs?: number;
+  /** RCU CPU stall timeout: a grace period older than this is reported (rcu_cpu_stall_timeout, default 21 000 ms) */
+  rcuStallMs?: number;
+  /** force threading of every interrupt line not marked IRQF_NO_THREAD, as the kernel parameter threadirqs (default off) */
+  threadirqs?: boolean;
   /** the kernel era to boot as (era/era.ts): '2.2', '2.4', '2.6', '6.x' (default) or 'rt' */
   era?: Era;
   /**
@@ -120,6 +129,10 @@ export function setup_machine_memory(opts: BootOptions): Mem {
   a[H_SOFTLOCKUP_MS] = opts.softLockupMs ?? 20_000;
   a[H_HUNG_TASK_MS] = opts.hungTaskMs ?? 120_000;
   a[H_HARDLOCKUP_MS] = opts.hardLockupMs ?? 10_000;
+  if (opts.rcuStallMs !== undefined && (!Number.isInteger(opts.rcuStallMs) || opts.rcuStallMs < 1)) {
+    throw new RangeError(`kdefer: boot option rcuStallMs=${String(opts.rcuStallMs)} must be a positive integer (milliseconds)`);
+  }
+  a[H_RCU_STALL_MS] = opts.rcuStallMs ?? 0;
   if (opts.amplify !== undefined && (!Number.isInteger(opts.amplify) || opts.amplify < 0 || opts.amplify > 3)) {
     throw new RangeError(`kdefer: boot option amplify=${String(opts.amplify)} must be 0, 1, 2 or 3`);
   }
@@ -127,6 +140,7 @@ export function setup_machine_memory(opts: BootOptions): Mem {
   a[H_ERA] = era_code(opts.era);
   a[H_SEED] = opts.seed ?? 0;
   a[H_LOCKDEP] = opts.lockdep === false ? 0 : 1;
+  a[H_THREADIRQS] = opts.threadirqs === true ? 1 : 0;
   a[H_TRACE_FLAGS] = opts.trace ? TRACE_ON | (opts.traceLocks === false ? 0 : TRACE_LOCKS) : 0;
   a[H_TRACE_RECORDS] = records;
   a[H_INITIAL_JIFFIES] = initial_jiffies(g.hz) | 0;
@@ -169,6 +183,7 @@ export function start_cpu(sab: SharedArrayBuffer, g: Geometry, cpu: number): Mem
   softirq_init_cpu();
   tick_init_cpu();
   irq_work_init_cpu();
+  nmi_init_cpu();
   sched_init_cpu();
   trace_init_cpu();
   spinlock_init_cpu();
@@ -182,11 +197,13 @@ export function start_cpu(sab: SharedArrayBuffer, g: Geometry, cpu: number): Mem
     init_timers();
     hrtimers_init_cpu();
     slab_init_cpu();
+    rcu_init();
   } finally {
     softirq_kernel_init(false);
   }
   era_init_cpu();
   spawn_ksoftirqd();
+  irq_thread_init_cpu();
   workqueue_init_cpu();
   return m;
 }

@@ -36,6 +36,7 @@
  *          │   kernel.trace: cpus × trace_ring_words(H_TRACE_RECORDS)   │
  *          │   (boot option trace; setup adds them to dataWords);       │
  *          │   kernel.slab.freelists: KMALLOC_FREELISTS list heads      │
+ *          │   kernel.rcu: rcu_state line, cpus × rcu_data (rcu.ts)     │
  *          ├────────────────────────────────────────────────────────────┤
  *          │ tasklet_struct table: maxTasklets × TASKLET_STRIDE         │
  *          ├────────────────────────────────────────────────────────────┤
@@ -172,6 +173,8 @@ export const H_HUNG_TASK_MS = 38; //        I  hung task threshold (khungtaskd)
 export const H_HARDLOCKUP_MS = 39; //       I  hard lockup threshold (the host's NMI watchdog)
 export const H_TRACE_RECORDS = 40; //       I  records per CPU trace ring (a power of two)
 export const H_ERA = 47; //                 I  the kernel era booted (era/era.ts ERA_*; 0 = 6.x)
+export const H_THREADIRQS = 48; //          I  1: boot option threadirqs (force_irqthreads)
+export const H_RCU_STALL_MS = 51; //        I  RCU CPU stall timeout (rcu_cpu_stall_timeout, in ms; boot option rcuStallMs)
 // deterministic mode (det.ts, boot option schedule): written only by the baton holder unless marked A
 export const H_DET_MODE = 52; //            A  DET_OFF, DET_ON, DET_ENDING (shutdown: everyone runs free)
 export const H_DET_HOLDER = 53; //          B  CPU holding the baton, -1 the host
@@ -194,6 +197,7 @@ export const DET_ON = 1;
 export const DET_ENDING = 2;
 /** H_DET_FLAGS bits. */
 export const DETF_LENIENT = 1 << 0; // replay: a recorded switch that cannot happen is skipped, not a divergence
+export const DETF_CHOICES = 1 << 1; // replay: log every point where another CPU could run (exhaustive exploration)
 
 /** Machine states (H_STATE). */
 export const MACHINE_BOOTING = 0;
@@ -261,6 +265,9 @@ export const PC_TASKLET_REQUEUES = 85; //   C  tasklets put back (RUN held elsew
 export const PC_TIMERS_RUN = 86; //         C  timer functions run
 export const PC_IWI_COUNT = 87; //          C  IRQ work interrupts (IWI)
 export const PC_STAT_END = 96;
+export const PC_NMI_REASON = 96; //         A  why the host raised the NMI: NMI_REASON_* bits (nmi.ts)
+/** PC_NMI_REASON bits. */
+export const NMI_REASON_WATCHDOG = 1 << 0; // the host's hard-lockup watchdog: print this CPU's backtrace
 export const CPU_STRIDE = 128;
 
 /** PC_IRQ_REQUEST bits. */
@@ -268,6 +275,7 @@ export const REQ_HARDIRQ = 1 << 0; //  some IRR bit is set
 export const REQ_RESCHED = 1 << 2; //  rescheduling IPI: a task was woken on this CPU
 export const REQ_CALL = 1 << 3; //     function-call IPI (later mechanisms)
 export const REQ_STOP = 1 << 4; //     shutdown
+export const REQ_NMI = 1 << 6; //      NMI (the host's raiseNmi): taken even with interrupts off
 export const REQ_IRQ_WORK = 1 << 5; // IRQ work self-interrupt (arch_irq_work_raise), or an irq_work_queue_on from another CPU
 
 /** PC_DET_STATE values (det mode). */
@@ -297,7 +305,23 @@ export const IRQD_ACTION_FN = 12; //        L(desc) IRQ_ACTIONS function ids (+1
 export const IRQD_ACTION_NAME = 16; //      L(desc) IRQ_ACTIONS name ids
 export const IRQD_ACTION_DEV = 20; //       L(desc) IRQ_ACTIONS dev cookie hashes
 export const IRQD_ACTION_COUNT = 24; //     A  handled-by counters per action
-export const IRQ_STRIDE = 32;
+// threaded handlers (irq_thread.ts, kernel/irq/manage.c) and the spurious-interrupt detector (spurious.c)
+export const IRQD_THREADS_ACTIVE = 11; //   A  desc->threads_active: threads woken, not yet done
+export const IRQD_ACTION_THREAD_FN = 28; // L(desc) IRQ_ACTIONS thread_fn ids (+1; 0 none)
+export const IRQD_ACTION_PID = 32; //       A  IRQ_ACTIONS pids of the irq/N-name threads (0 none)
+export const IRQD_ACTION_TFLAGS = 36; //    A  IRQ_ACTIONS action->thread_flags (IRQTF_* in irq.ts)
+export const IRQD_ACTION_FLAGS = 40; //     L(desc) IRQ_ACTIONS IRQF_* of each action (after forced threading)
+export const IRQD_ACTION_CPU = 44; //       I  IRQ_ACTIONS CPU each thread is bound to
+export const IRQD_THREADS_ONESHOT = 48; //  L(desc) desc->threads_oneshot: thread_mask bits of oneshot threads not done
+export const IRQD_MASKED = 49; //           L(desc) 1: masked by IRQF_ONESHOT until the threads finish
+export const IRQD_IRQ_COUNT = 50; //        C(handler) desc->irq_count (note_interrupt)
+export const IRQD_UNHANDLED = 51; //        C(handler) desc->irqs_unhandled
+export const IRQD_LAST_UNHANDLED = 52; //   C(handler) desc->last_unhandled (jiffies, low 32 bits)
+export const IRQD_THREADS_HANDLED = 53; //  A  desc->threads_handled
+export const IRQD_THREADS_HANDLED_LAST = 54; // C(handler) desc->threads_handled_last (| SPURIOUS_DEFERRED)
+export const IRQD_SPURIOUS_DISABLED = 55; // L(desc) IRQS_SPURIOUS_DISABLED
+export const IRQD_ACTION_SECONDARY_FN = 56; // L(desc) IRQ_ACTIONS thread_fn kept by forced threading (+1; 0 none)
+export const IRQ_STRIDE = 64;
 
 // ---------------------------------------------------------------- lock
 export const LK_VAL = 0; //                 A  0 free; spinlock: owner cpu+1; rwlock: see spinlock.ts
@@ -459,6 +483,51 @@ export const KMALLOC_FREELISTS = 32; //     L(slab) list heads, one per class at
  * @returns the class index, 0 .. KMALLOC_FREELISTS - 1.
  */
 export const kmalloc_index = (size: number): number => 31 - Math.clz32(size);
+
+// ---------------------------------------------------------------- RCU (rcu.ts): rcu_state, then rcu_data per CPU
+// The grace-period machinery's shared words (kernel/rcu/tree.h's rcu_state
+// and rcu_data, one flat level: no rcu_node tree). The callback lists are
+// not here: a CPU's callbacks run on that CPU, so they stay in its thread.
+export const RCU_REGION = 'kernel.rcu';
+export const RS_GP_SEQ = 0; //              A  rcu_state.gp_seq: counter << RCU_SEQ_CTR_SHIFT | state (1: a grace period in progress)
+export const RS_LOCK = 1; //                A  the root rcu_node's lock (raw, interrupts off): starting and ending grace periods
+export const RS_GP_SEQ_NEEDED = 2; //       L(RS_LOCK) the furthest gp_seq a callback or synchronize_rcu waits for
+export const RS_QS_LEFT = 3; //             A  CPUs that still owe the current grace period a quiescent state (the root's qsmask, counted)
+export const RS_GP_START = 4; //            L(RS_LOCK) jiffies when the current grace period began
+export const RS_JIFFIES_STALL = 5; //       A  jiffies at which a stall is reported (CAS by the reporter pushes it on)
+export const RS_GP_END = 6; //              A  jiffies when the last grace period ended
+export const RS_GPS = 7; //                 A  grace periods completed since boot
+export const RS_GP_JIFFIES = 8; //          A  sum of their lengths in jiffies
+export const RS_STALLS = 9; //              A  stall warnings printed
+export const RCU_STATE_WORDS = 32;
+// rcu_data
+export const RD_QS_GP = 0; //               A  the gp_seq this CPU's quiescent state was reported for (CAS: the CPU, or a CPU on its behalf while it is idle)
+export const RD_EQS = 1; //                 A  1 while the CPU is in an extended quiescent state (idle, halted, offline): others report for it
+export const RD_TICKS_THIS_GP = 2; //       C  ticks taken since it last reported
+export const RD_N_CBS = 3; //               C  callbacks queued and not yet invoked (q= of a stall report)
+export const RD_CBS_QUEUED = 4; //          A  callbacks queued since boot (rcu_barrier's snapshot)
+export const RD_CBS_INVOKED = 5; //         A  callbacks invoked since boot
+export const RD_SOFTIRQ_SNAP = 6; //        C  RCU_SOFTIRQ count when the grace period began here
+export const RD_NESTING = 7; //             C  rcu_read_lock nesting of what runs now
+export const RD_BLKD = 8; //                C  tasks blocked in a read-side critical section (rcu_node.blkd_tasks)
+export const RD_BLKD_PID = 9; //            C  the oldest of them that holds up the grace period, 0 none
+export const RD_OFFLINE = 10; //            A  1 while the CPU is offline (CPU hotplug): no grace period waits for it
+export const RCU_DATA_STRIDE = 32;
+/**
+ * rcu_region_words - words of the RCU region for `cpus` CPUs.
+ * @param cpus - the machine's CPUs.
+ * Context: any (pure arithmetic on the memory map).
+ * @returns rcu_state's line plus one rcu_data line per CPU.
+ */
+export const rcu_region_words = (cpus: number): number => RCU_STATE_WORDS + cpus * RCU_DATA_STRIDE;
+/**
+ * rcu_data_word - word `f` of CPU `cpu`'s rcu_data, relative to the region.
+ * @param cpu - the CPU.
+ * @param f - an RD_* field.
+ * Context: any (pure arithmetic on the memory map).
+ * @returns the word's index, relative to the region's base.
+ */
+export const rcu_data_word = (cpu: number, f: number): number => RCU_STATE_WORDS + cpu * RCU_DATA_STRIDE + f;
 
 // ---------------------------------------------------------------- tasklet_struct
 export const TL_NEXT = 0; //                C(list owner, irqs off) next tasklet id + 1 on a per-CPU list

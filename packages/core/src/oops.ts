@@ -18,7 +18,7 @@
 import { PC_PREEMPT_COUNT, H_PANIC_ON_OOPS } from './layout.js';
 import { i32, PCB } from './smp.js';
 import { printk, KERN_EMERG, dump_context, call_trace, oops_end, KernelHalt } from './printk.js';
-import { context_name } from './preempt.js';
+import { context_name, in_interrupt } from './preempt.js';
 import { lockdep_depth, lockdep_check_return } from './lockdep.js';
 
 /**
@@ -80,4 +80,24 @@ export function run_handler(
     i32[PC] = count;
   }
   return ok;
+}
+
+/**
+ * reportWaiterLockup - kdefer-only: a CPU that waits for a callback running
+ * on another CPU (del_timer_sync, hrtimer_cancel) waited past
+ * spin_lockup_ms(): print `headline` ("BUG: ... lockup suspected ..."), the
+ * waiter's CPU and task, its context and call trace, then stop it as an
+ * Oops does (oops_end).
+ * @param headline - the report's first line, without the log level.
+ * @param reason - the Oops reason oops_end records ("del_timer_sync lockup").
+ * Context: the waiter's. Does not return.
+ * @returns never: oops_end halts this CPU.
+ */
+export function reportWaiterLockup(headline: string, reason: string): never {
+  printk(KERN_EMERG + headline);
+  printk(KERN_EMERG + dump_context());
+  printk(KERN_EMERG + `Context of the waiter: ${context_name()}`);
+  printk(KERN_EMERG + 'Call Trace:');
+  for (const l of call_trace(undefined, 6)) printk(KERN_EMERG + l);
+  return oops_end(reason, in_interrupt());
 }

@@ -35,6 +35,7 @@ import {
   MACHINE_RUNNING,
   MACHINE_PANIC,
   PC_CURRENT_PID,
+  PC_PREEMPT_COUNT,
   PC_HALTED,
   REQ_STOP,
   putString,
@@ -43,6 +44,7 @@ import {
 } from './layout.js';
 import { mem, i32, cpuId, PCB, nrCpus, kick_cpu } from './smp.js';
 import { upcalls } from './upcall.js';
+import { NMI_MASK } from './preempt_mask.js';
 
 export const KERN_SOH = '\x01';
 export const KERN_EMERG = KERN_SOH + '0';
@@ -101,7 +103,7 @@ export function reportKindOf(line: string): ReportKind | null {
   if (line.startsWith('BUG: ')) return 'BUG';
   if (line.startsWith('WARNING: ')) return 'WARNING';
   if (line.startsWith('Oops: ')) return 'Oops';
-  if (line.startsWith('INFO: ')) return 'INFO';
+  if (line.startsWith('INFO: ') || line.startsWith('rcu: INFO: ')) return 'INFO';
   if (line.startsWith('Kernel panic - not syncing: ')) return 'panic';
   return null;
 }
@@ -163,7 +165,38 @@ export function printk(msg: string): void {
   }
   const ctx = upcalls.contextLevel();
   const pid = i32[PCB + PC_CURRENT_PID]!;
+  if ((i32[PCB + PC_PREEMPT_COUNT]! & NMI_MASK) !== 0) {
+    // printk from NMI (printk_safe's nmi_print_seq): kept on this CPU, stored by
+    // the IRQ work nmi.ts queues when the NMI returns (or by an Oops/panic first).
+    for (const line of splitLines(msg)) nmiBuffer.push({ ctx, pid, level, line });
+    return;
+  }
   for (const line of splitLines(msg)) log_store(mem, cpuId, ctx, pid, level, line);
+}
+
+// This CPU's messages printed from NMI context, not yet in the log.
+const nmiBuffer: { ctx: number; pid: number; level: number; line: string }[] = [];
+
+/**
+ * printk_nmi_pending - whether messages printed from NMI context wait on this CPU.
+ * Context: any, on this CPU. Does not sleep.
+ * @returns true if some wait.
+ */
+export function printk_nmi_pending(): boolean {
+  return nmiBuffer.length !== 0;
+}
+
+/**
+ * printk_nmi_flush - store the messages printed from NMI context into the log,
+ * in order, with the context and pid they were printed from
+ * (printk_safe's __printk_safe_flush).
+ * Context: any but NMI, on this CPU (the IRQ work, or an Oops/panic). Does not sleep.
+ * @returns how many lines were stored.
+ */
+export function printk_nmi_flush(): number {
+  const lines = nmiBuffer.splice(0);
+  for (const r of lines) log_store(mem, cpuId, r.ctx, r.pid, r.level, r.line);
+  return lines.length;
 }
 
 /**
@@ -327,7 +360,7 @@ export function call_trace(err?: unknown, frames = 8): string[] {
   return stack
     .split('\n')
     .filter((l) => l.trim().startsWith('at '))
-    .filter((l) => !/\/core\/(dist|src)\/(printk|spinlock|slab|lockdep|watchdog|trace)\./.test(l) || err !== undefined)
+    .filter((l) => !/\/core\/(dist|src)\/(printk|spinlock|slab|lockdep|watchdog|trace|oops)\./.test(l) || err !== undefined)
     .slice(0, frames)
     .map(
       (l) =>
@@ -389,6 +422,7 @@ export function BUG_ON(condition: unknown, what = 'BUG_ON'): void {
  * @returns never.
  */
 export function oops_end(reason: string, inInterrupt = false): never {
+  printk_nmi_flush(); // printk_safe_flush_on_panic
   Atomics.add(i32, H_OOPS_COUNT, 1);
   if (i32[H_PANIC_ON_OOPS] !== 0) {
     return panic(inInterrupt ? 'Fatal exception in interrupt' : 'Fatal exception');
@@ -412,6 +446,7 @@ export function halt_this_cpu(reason: string): never {
  * Context: any. Does not return.
  */
 export function panic(msg: string): never {
+  printk_nmi_flush();
   if (Atomics.compareExchange(i32, H_PANIC_CPU, -1, cpuId) === -1) {
     printk(KERN_EMERG + `Kernel panic - not syncing: ${msg}`);
     printk(KERN_EMERG + `---[ end Kernel panic - not syncing: ${msg} ]---`);

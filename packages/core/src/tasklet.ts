@@ -54,7 +54,7 @@ import {
 } from './layout.js';
 import { mem, i32, cpuId, PCB } from './smp.js';
 import { preempt_point, cpu_relax } from './entry.js';
-import { KdeferError, fn_id, fn_by_id, fn_name, intern, name_of, registry_resolve, NAME_KIND_OBJECT } from './module.js';
+import { KdeferError, fn_id, fn_by_id, fn_name, intern, name_of, registry_resolve, NAME_KIND_OBJECT, loading } from './module.js';
 import { printk, pr_notice, KERN_EMERG, WARN_ONCE, dump_context, oops_end } from './printk.js';
 import { local_irq_save, local_irq_restore, local_irq_disable, local_irq_enable, in_interrupt } from './preempt.js';
 import { open_softirq, raise_softirq_irqoff, __raise_softirq_irqoff, TASKLET_SOFTIRQ, HI_SOFTIRQ } from './softirq.js';
@@ -226,7 +226,19 @@ export function DECLARE_TASKLET_OLD(name: string, func: TaskletFunc): TaskletStr
   return declare(name, func as (...a: never[]) => unknown, false, 0, false);
 }
 
+// The booted era's check (era/boot.ts): era 2.2 has no tasklets (they came with softnet, 2.3.43).
+let era_check: (who: string) => void = () => {};
+/**
+ * tasklet_set_era_check - install the booted era's check, run when a module declares or sets up a tasklet.
+ * @param fn - throws when the era has no tasklets.
+ * Context: CPU bring-up (era/boot.ts). Does not sleep.
+ */
+export function tasklet_set_era_check(fn: (who: string) => void): void {
+  era_check = fn;
+}
+
 function declare(name: string, fn: (...a: never[]) => unknown, callback: boolean, data: number, disabled: boolean): TaskletStruct {
+  if (loading !== null) era_check('DECLARE_TASKLET');
   const id = named_slot(name);
   const fid = fn_id(fn, `tasklet:${name}`);
   if (!(Atomics.load(i32, tl(id, TL_FLAGS)) & TLF_INIT)) init_slot(id, fid, callback, data, disabled);
@@ -238,6 +250,7 @@ function declare(name: string, fn: (...a: never[]) => unknown, callback: boolean
  * Context: process context, before the tasklet can be scheduled.
  */
 export function tasklet_setup(t: TaskletStruct, callback: TaskletCallback): void {
+  era_check('tasklet_setup');
   if (stale(t, 'tasklet_setup')) return;
   init_slot(t.id, fn_id(callback as (...a: never[]) => unknown, `tasklet:${t.name}`), true, 0, false);
 }
@@ -250,6 +263,7 @@ export function tasklet_setup(t: TaskletStruct, callback: TaskletCallback): void
  * Context: process context, before the tasklet can be scheduled.
  */
 export function tasklet_init(t: TaskletStruct, func: TaskletFunc, data: number): void {
+  era_check('tasklet_init');
   if (stale(t, 'tasklet_init')) return;
   init_slot(t.id, fn_id(func as (...a: never[]) => unknown, `tasklet:${t.name}`), false, data, false);
 }

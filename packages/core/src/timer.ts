@@ -58,10 +58,10 @@ import {
 import { mem, i32, cpuId, PCB, nrCpus, kick_cpu } from './smp.js';
 import { preempt_point, cpu_relax } from './entry.js';
 import { KdeferError, fn_id, fn_by_id, fn_name, intern, name_of, registry_resolve, NAME_KIND_OBJECT } from './module.js';
-import { printk, KERN_EMERG, KERN_WARNING, WARN, WARN_ON_ONCE, dump_context, call_trace, oops_end } from './printk.js';
-import { in_hardirq, in_interrupt, local_irq_save, local_irq_restore, context_name } from './preempt.js';
+import { printk, KERN_EMERG, KERN_WARNING, WARN, WARN_ON_ONCE, dump_context, oops_end } from './printk.js';
+import { in_hardirq, in_interrupt, local_irq_save, local_irq_restore } from './preempt.js';
 import { open_softirq, raiseSoftirqNocheck, TIMER_SOFTIRQ } from './softirq.js';
-import { run_handler } from './oops.js';
+import { run_handler, reportWaiterLockup } from './oops.js';
 import { jiffies, tick_update_jiffies, ms_until_jiffy, initial_jiffies, get_jiffies_64 } from './tick.js';
 import { registerUpcallChain } from './upcall.js';
 import { spin_lockup_ms, rawWordLock, rawWordUnlock } from './spinlock.js';
@@ -783,15 +783,10 @@ function __timer_delete_sync(t: TimerList, shutdown: boolean): number {
     cpu_relax();
     if ((++spins & 255) === 0 && clock_now() - t0 > spin_lockup_ms()) {
       const runCpu = Atomics.load(i32, tw(id, TM_BASE));
-      printk(
-        KERN_EMERG +
-          `BUG: ${who}() lockup suspected on CPU#${cpuId}: the function of timer ${t.name} has run on CPU#${runCpu} for ${Math.round(clock_now() - t0)} ms`,
+      return reportWaiterLockup(
+        `BUG: ${who}() lockup suspected on CPU#${cpuId}: the function of timer ${t.name} has run on CPU#${runCpu} for ${Math.round(clock_now() - t0)} ms`,
+        `${who} lockup`,
       );
-      printk(KERN_EMERG + dump_context());
-      printk(KERN_EMERG + `Context of the waiter: ${context_name()}`);
-      printk(KERN_EMERG + 'Call Trace:');
-      for (const l of call_trace(undefined, 6)) printk(KERN_EMERG + l);
-      return oops_end(`${who} lockup`, in_interrupt());
     }
   }
 }

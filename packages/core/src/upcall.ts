@@ -5,7 +5,7 @@
  * register_cpu_notifier): the preemption point (entry.ts, layer 2) must take
  * hardirqs and ticks and act on IPIs, and local_bh_enable (preempt.ts, layer
  * 2) must run pending softirqs, softirq.ts (layer 4) must wake ksoftirqd
- * (a task, layer 5), and the tasklet softirqs (layer 5) run the BH
+ * (a task, layer 5), irq.ts (layer 4) must wake an irq/N-name thread, and the tasklet softirqs (layer 5) run the BH
  * workqueues (layer 6) first, yet those mechanisms live in layers above.
  * Likewise printk (layer 1) names the current task that the scheduler
  * (layer 5) knows, the tick (layer 4) runs the timer wheel, the IRQ work
@@ -50,6 +50,10 @@ export interface Upcalls {
   irqWork: () => void;
   /** local_bh_enable's path: run the pending softirqs (softirq.ts). */
   bhEnablePending: () => void;
+  /** An NMI (nmi.ts), taken at any preemption point outside an NMI, even with interrupts off. */
+  nmi: () => void;
+  /** Wake the task `pid` on CPU `cpu` (sched.ts wakeUpPid), for irq.ts: a hardirq wakes its irq/N-name thread. */
+  wakePid: (pid: number, cpu: number) => void;
   /** Wake this CPU's ksoftirqd (ksoftirqd.ts), for softirq.ts. */
   wakeupSoftirqd: () => void;
   /** The BH workqueues' pass, run first in TASKLET_SOFTIRQ / HI_SOFTIRQ (workqueue.ts), for tasklet.ts. */
@@ -82,6 +86,8 @@ export const upcalls: Upcalls = {
   stop: nothing,
   irqWork: nothing,
   bhEnablePending: nothing,
+  wakePid: nothing,
+  nmi: nothing,
   wakeupSoftirqd: nothing,
   bhWork: nothing,
   schedule: nothing,

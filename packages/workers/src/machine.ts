@@ -56,6 +56,9 @@ import {
   PC_CONTROL_HOST,
   REQ_STOP,
   REQ_HARDIRQ,
+  REQ_NMI,
+  PC_NMI_REASON,
+  NMI_REASON_WATCHDOG,
   REQ_RESCHED,
   REQ_CALL,
   jiffiesAt,
@@ -164,6 +167,11 @@ export class Machine {
             say(`NMI watchdog: Watchdog detected hard LOCKUP on cpu ${c}`);
             say(`CPU: ${c} PID: ${pid} Comm: ${pid ? commOfPid(this.mem, pid) : `swapper/${c}`} Not tainted 6.12.0-kdefer #1`);
             say(`doing: ${describeActivity(this.mem, c)} (no interrupt taken for ${Math.round(now - since[c]!)} ms)`);
+            // and the NMI itself: at its next preemption point, even with interrupts off, the CPU prints its backtrace
+            if (!this.pump) {
+              Atomics.or(a, this.mem.cpu(c, PC_NMI_REASON), NMI_REASON_WATCHDOG);
+              kick_cpu(this.mem, c, REQ_NMI);
+            }
           }
         }
       },
@@ -271,6 +279,23 @@ export class Machine {
     // Deterministic mode: applied while the host holds the baton (-1 when queued until it does).
     if (this.pump) return this.pump.hostOp(() => assertIrq(this.mem, irq)) ?? -1;
     return assertIrq(this.mem, irq);
+  }
+
+  /**
+   * Raise an NMI on `cpu`: it is taken at that CPU's next preemption point,
+   * even with interrupts disabled or inside a hardirq handler (not inside
+   * another NMI: it stays latched until that one returns); /proc/interrupts
+   * counts it in the NMI row.
+   */
+  raiseNmi(cpu: number): void {
+    if (!Number.isInteger(cpu) || cpu < 0 || cpu >= this.cpus) {
+      throw new KdeferError(`raiseNmi: CPU ${String(cpu)} does not exist (CPUs 0-${this.cpus - 1})`);
+    }
+    if (this.pump) {
+      this.pump.hostOp(() => kick_cpu(this.mem, cpu, REQ_NMI));
+      return;
+    }
+    kick_cpu(this.mem, cpu, REQ_NMI);
   }
 
   /** Route `irq` to the CPUs of `mask` (a bitmask or a list of CPUs). */

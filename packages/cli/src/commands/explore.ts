@@ -26,6 +26,7 @@ import { parseCall } from './run.js';
 import { ModuleFileError } from '../usermod.js';
 import {
   explore,
+  exhaustive,
   replay,
   shrink,
   readScheduleFile,
@@ -36,7 +37,9 @@ import {
 } from '../scenarios/explore.js';
 
 interface ExploreFlags {
-  strategy: 'pct' | 'random';
+  strategy: 'pct' | 'random' | 'exhaustive';
+  maxPreemptions: number;
+  lockdep: boolean;
   depth: number;
   p: number;
   runs: number;
@@ -68,9 +71,20 @@ export function exploreCommand(): Command {
     )
     .addArgument(new Argument('<target>', `a race case (${RACE_CASES.map((c) => c.name).join(', ')}) or a module file (.js, .mjs, .ts)`))
     .addOption(
-      new Option('--strategy <s>', 'pct (PCT priorities, d-1 change points) or random (switch with probability p)')
-        .choices(['pct', 'random'])
+      new Option(
+        '--strategy <s>',
+        'pct (PCT priorities, d-1 change points), random (switch with probability p) or exhaustive (every schedule within --max-preemptions)',
+      )
+        .choices(['pct', 'random', 'exhaustive'])
         .default('pct'),
+    )
+    .addOption(
+      new Option('--max-preemptions <b>', 'exhaustive: the preemption bound (switches away from a CPU that could go on)')
+        .argParser(intInRange('--max-preemptions', 0, 8))
+        .default(1),
+    )
+    .addOption(
+      new Option('--no-lockdep', 'module file: boot without the lock validator (explore deadlocks that happen, not predicted ones)'),
     )
     .addOption(new Option('--depth <d>', 'pct: bug depth d').argParser(intInRange('--depth', 1, 33)).default(2))
     .addOption(new Option('--p <p>', 'random: switch probability at a preemption point').argParser(positiveNumber('--p', 1)).default(0.05))
@@ -100,7 +114,14 @@ function targetOf(target: string, flags: ExploreFlags): DetTarget | string {
   if (!/\.(m?js|m?ts)$/.test(target))
     return `'${target}' is neither a race case (${RACE_CASES.map((c) => c.name).join(', ')}) nor a module file (.js, .mjs, .ts)`;
   if (!flags.call || flags.call.length === 0) return 'name the entries to run: --call ENTRY[@CPU][:ARG...]';
-  return { kind: 'module', file: resolve(target), calls: flags.call, setup: flags.setup ?? [], teardown: flags.teardown ?? [] };
+  return {
+    kind: 'module',
+    file: resolve(target),
+    calls: flags.call,
+    setup: flags.setup ?? [],
+    teardown: flags.teardown ?? [],
+    ...(flags.lockdep === false ? { boot: { lockdep: false } } : {}),
+  };
 }
 
 function describeTarget(t: DetTarget): string {
@@ -112,6 +133,7 @@ async function runExplore(target: string, flags: ExploreFlags): Promise<number> 
   if (typeof t === 'string') return usage('explore', t);
   const seed = flags.seed ?? randomSeed();
   const out = process.stdout;
+  if (flags.strategy === 'exhaustive') return runExhaustive(t, seed, flags);
   const strat = flags.strategy === 'pct' ? `pct(depth=${flags.depth})` : `random(p=${flags.p})`;
   out.write(
     `kdefer explore ${describeTarget(t)} — strategy ${strat}, up to ${flags.runs} runs, seed ${fmtSeed(seed)}, ${flags.cpus} CPUs, one at a time\n`,
@@ -121,7 +143,7 @@ async function runExplore(target: string, flags: ExploreFlags): Promise<number> 
     r = await withProgress({ label: 'explore', total: flags.runs, throttleMs: 1000 }, (signal, bar) =>
       explore({
         target: t,
-        strategy: flags.strategy,
+        strategy: flags.strategy as 'pct' | 'random',
         runs: flags.runs,
         seed,
         cpus: flags.cpus,
@@ -150,13 +172,50 @@ async function runExplore(target: string, flags: ExploreFlags): Promise<number> 
     out.write(r.aborted ? 'interrupted: no failure so far\n' : 'no failure\n');
     return exitStatus(r.aborted, true);
   }
-  const file = flags.output ?? `kdefer-schedule-${fmtSeed(r.first.schedule.seed ?? 0)}.json`;
-  writeFileSync(file, JSON.stringify(r.first, null, 1) + '\n');
+  writeFailure(r.first, r.firstAt, flags.output ?? `kdefer-schedule-${fmtSeed(r.first.schedule.seed ?? 0)}.json`);
+  return 1;
+}
+
+function writeFailure(f: ScheduleFile, at: number, file: string): void {
+  const out = process.stdout;
+  writeFileSync(file, JSON.stringify(f, null, 1) + '\n');
   out.write(
-    `\nfirst failure at run ${r.firstAt + 1}: ${r.first.steps} steps, ${r.first.switches.length} switches, seed ${fmtSeed(r.first.schedule.seed ?? 0)}\n`,
+    `\nfirst failure at run ${at + 1}: ${f.steps} steps, ${f.switches.length} switches, seed ${fmtSeed(f.schedule.seed ?? f.trialSeed)}\n`,
   );
-  if (r.first.report) section('report', r.first.report.text);
+  if (f.report) section('report', f.report.text);
   out.write(`\nschedule: ${file}\n  replay: kdefer replay ${file}\n  shrink: kdefer shrink ${file}\n`);
+}
+
+async function runExhaustive(t: DetTarget, seed: number, flags: ExploreFlags): Promise<number> {
+  const out = process.stdout;
+  out.write(
+    `kdefer explore ${describeTarget(t)} — strategy exhaustive(max preemptions ${flags.maxPreemptions}), up to ${flags.runs} schedules, seed ${fmtSeed(seed)}, ${flags.cpus} CPUs, one at a time\n`,
+  );
+  let r;
+  try {
+    r = await withProgress({ label: 'explore', total: flags.runs, throttleMs: 1000 }, (signal, bar) =>
+      exhaustive({
+        target: t,
+        cpus: flags.cpus,
+        seed,
+        maxPreemptions: flags.maxPreemptions,
+        maxSchedules: flags.runs,
+        keepGoing: flags.keepGoing,
+        signal,
+        onRun: (i, _x, failures, queued) => bar.update(i + 1, `schedules | ${failures} failed | ${queued} queued`),
+      }),
+    );
+  } catch (e) {
+    if (e instanceof ModuleFileError) return usage('explore', e.message);
+    throw e;
+  }
+  out.write(
+    r.exhausted
+      ? `exhausted: all ${r.schedules} schedules with at most ${r.maxPreemptions} preemption${r.maxPreemptions === 1 ? '' : 's'} ran in ${(r.elapsedMs / 1000).toFixed(1)} s, ${r.failures} failed\n`
+      : `${r.schedules} schedules in ${(r.elapsedMs / 1000).toFixed(1)} s, ${r.failures} failed; the space was not exhausted${r.failures > 0 && !flags.keepGoing ? ' (stopped at the first failure; --keep-going runs it all)' : r.aborted ? ' (interrupted)' : ` (--runs ${flags.runs} reached)`}\n`,
+  );
+  if (!r.first) return exitStatus(r.aborted, true);
+  writeFailure(r.first, r.firstAt, flags.output ?? `kdefer-schedule-exhaustive-${fmtSeed(seed)}.json`);
   return 1;
 }
 

@@ -13,6 +13,8 @@ import {
   runMindcraft,
   runTimers,
   formatTimers,
+  runPingFlood,
+  formatPingFlood,
   formatMarkBh,
   formatMindcraft,
   type StoryId,
@@ -40,7 +42,9 @@ function parseStory(v: string): StoryId {
 /** The `history` command. */
 export function historyCommand(): Command {
   return new Command('history')
-    .description("the seed paper's history replayed on machines booted as Linux 2.2, 2.4, ... (stories: mindcraft, mark_bh, timers)")
+    .description(
+      "the seed paper's history replayed on machines booted as Linux 2.2, 2.4, ... (stories: mindcraft, pingflood, mark_bh, timers)",
+    )
     .argument('[story]', `one story (${STORIES.map((x) => `${x.n} ${x.id}`).join(', ')}); default: every built one`, parseStory)
     .addOption(cpusOption().default(2, '2'))
     .addOption(new Option('--seconds <s>', 'seconds per measured run').argParser(positiveNumber('--seconds', 600)))
@@ -71,6 +75,15 @@ export function historyCommand(): Command {
                 `\n(driver A interrupts every ${r.aPeriodMs} ms; the other driver every ${r.bPeriodMs} ms; a jiffy is ${r.jiffyMs} ms)`,
             );
             section('what it shows', EXPLANATIONS.mark_bh);
+          } else if (id === 'pingflood') {
+            const cpus = Math.max(2, Math.min(flags.cpus, 4));
+            const r = await runPingFlood({ cpus, seconds: flags.seconds ?? 1, signal, onProgress: progress });
+            section(title, formatPingFlood(r));
+            section(
+              'figures',
+              `one flow (one RX queue) offered ${r.loadPps.toFixed(0)} packets/s = 2 × the 1-CPU NAPI capacity, on ${cpus} CPUs`,
+            );
+            section('what it shows', EXPLANATIONS.pingflood);
           } else if (id === 'timers') {
             const r = await runTimers({ maxCpus: Math.min(flags.cpus, 8), seconds: flags.seconds ?? 1, signal, onProgress: progress });
             section(title, formatTimers(r));

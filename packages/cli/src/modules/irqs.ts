@@ -36,6 +36,8 @@ const TABLE = {
   /** the device line, then the gate line */
   'race.tasklet-teardown': { first: 52, count: 2 },
   'race.del-timer-narrow': { first: 54, count: 1 },
+  /** family: the tour's threaded line (issue 14) */
+  family: { first: 56, count: 1 },
 } as const satisfies Record<string, { first: number; count: number }>;
 
 /** A built-in module that has IRQ lines. */

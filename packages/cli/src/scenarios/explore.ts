@@ -39,7 +39,16 @@ export const SCHEDULE_FORMAT = 1;
 
 /** What explore runs. */
 export type DetTarget =
-  { kind: 'race'; case: string; api?: string } | { kind: 'module'; file: string; calls: string[]; setup?: string[]; teardown?: string[] };
+  | { kind: 'race'; case: string; api?: string }
+  | {
+      kind: 'module';
+      file: string;
+      calls: string[];
+      setup?: string[];
+      teardown?: string[];
+      /** boot options for the module's machine (plain data: it goes into the schedule file) */
+      boot?: { lockdep?: boolean; spinLockupMs?: number; hz?: number };
+    };
 
 /** A report, as a schedule file keeps it. */
 export interface DetReport {
@@ -59,6 +68,8 @@ export interface DetRunResult {
   vclockMs: number;
   choicePoints: number;
   switches: number[][];
+  /** logChoices: the points where another CPU could run, [step, mask] */
+  choices: [number, number][];
   divergence: string | null;
   dmesg: string;
 }
@@ -133,7 +144,7 @@ export async function detRun(o: DetRunOptions): Promise<DetRunResult> {
   } else {
     const mod = await prepareModule(t.file);
     cleanup = mod.cleanup;
-    boot = { cpus, seed };
+    boot = { ...t.boot, cpus, seed };
     moduleUrl = mod.url;
   }
   const m = await Machine.boot({ ...boot, schedule: o.schedule });
@@ -174,6 +185,7 @@ export async function detRun(o: DetRunOptions): Promise<DetRunResult> {
       vclockMs: record.vclockMs,
       choicePoints: record.choicePoints,
       switches: record.switches,
+      choices: record.choices,
       divergence: divergence?.message ?? null,
       dmesg: m.dmesg(),
     };
@@ -404,5 +416,88 @@ export async function shrink(f: ScheduleFile, o: ShrinkOptions = {}): Promise<Sh
     tests,
     file,
     verified: check.reproduced && check.run.divergence === null,
+  };
+}
+
+export interface ExhaustiveOptions {
+  target: DetTarget;
+  cpus?: number;
+  seed?: number;
+  /** the preemption bound (CHESS, loom's LOOM_MAX_PREEMPTIONS): at most this many switches away from a CPU that could go on (default 1) */
+  maxPreemptions?: number;
+  /** most schedules to run (default 1000) */
+  maxSchedules?: number;
+  keepGoing?: boolean;
+  signal?: AbortSignal;
+  onRun?: (i: number, r: DetRunResult, failures: number, queued: number) => void;
+}
+
+export interface ExhaustiveResult {
+  schedules: number;
+  failures: number;
+  first: ScheduleFile | null;
+  firstAt: number;
+  /** every schedule within the bound ran */
+  exhausted: boolean;
+  maxPreemptions: number;
+  elapsedMs: number;
+  aborted: boolean;
+}
+
+/**
+ * Exhaustive exploration with a preemption bound: every schedule that
+ * switches away from a CPU that could go on at most `maxPreemptions` times
+ * (elsewhere each CPU runs until it cannot), breadth first from the
+ * schedule with none. Each schedule is a replay of its preemptions; its run
+ * logs the points where another CPU could have run, which give the next
+ * schedules (a preemption later than the schedule's last one, to each CPU
+ * that could run there).
+ */
+export async function exhaustive(o: ExhaustiveOptions): Promise<ExhaustiveResult> {
+  const bound = o.maxPreemptions ?? 1;
+  const cap = o.maxSchedules ?? 1000;
+  const cpus = o.cpus ?? 2;
+  if (!Number.isInteger(bound) || bound < 0 || bound > 8)
+    throw new KdeferError(`explore: maxPreemptions must be an integer from 0 to 8, not ${bound}`);
+  if (cpus > 8) throw new KdeferError(`explore: the exhaustive strategy is for small machines (at most 8 CPUs), not ${cpus}`);
+  const t0 = performance.now();
+  const seed = (o.seed ?? 1) >>> 0;
+  const queue: [number, number][][] = [[]];
+  let schedules = 0;
+  let failures = 0;
+  let first: ScheduleFile | null = null;
+  let firstAt = -1;
+  while (queue.length > 0 && schedules < cap && !o.signal?.aborted) {
+    const pre = queue.shift()!;
+    const schedule: ScheduleOptions = { strategy: 'replay', switches: pre, lenient: true, logChoices: true };
+    const r = await detRun({ target: o.target, cpus, trialSeed: seed, schedule });
+    schedules++;
+    if (r.failed) {
+      failures++;
+      if (first === null) {
+        firstAt = schedules - 1;
+        // the run's own switches replay it strictly
+        first = scheduleFile(o.target, cpus, seed, { strategy: 'replay', switches: [] }, r);
+      }
+    }
+    if (pre.length < bound) {
+      const last = pre.length > 0 ? pre[pre.length - 1]![0] : 0;
+      for (const [step, mask] of r.choices) {
+        if (step <= last) continue;
+        for (let c = 0; c < cpus; c++) if (mask & (1 << c)) queue.push([...pre, [step, c]]);
+      }
+    }
+    o.onRun?.(schedules - 1, r, failures, queue.length);
+    if (r.failed && !o.keepGoing) break;
+  }
+  return {
+    schedules,
+    failures,
+    first,
+    firstAt,
+    exhausted: queue.length === 0 && !(failures > 0 && !o.keepGoing),
+    maxPreemptions: bound,
+    elapsedMs: performance.now() - t0,
+    aborted: o.signal?.aborted === true,
   };
 }

@@ -6,7 +6,7 @@
  * charts. Facts and sources: shared/history.md (H-… statements).
  *
  * Stories so far: 3 the forgotten mark_bh, 1 Mindcraft's bottleneck, 5
- * timers. A
+ * timers, 2 the ping flood (shares and drops; no reordering count). A
  * speedup is only claimed for CPU counts up to the host's cores: above that
  * the CPU threads share cores and the figure says nothing about the kernel.
  */
@@ -48,7 +48,7 @@ export const historyModule = new URL('../modules/history.js', import.meta.url);
 /** The stories, in the issue's numbering; `ready` ones run. */
 export const STORIES = [
   { id: 'mindcraft', n: 1, title: "Mindcraft's bottleneck: NET_BH against softnet", section: '§3.1 (History), §3.5', ready: true },
-  { id: 'pingflood', n: 2, title: 'The ping flood: round-robin interrupts', section: '§3.5', ready: false },
+  { id: 'pingflood', n: 2, title: 'The ping flood: round-robin interrupts', section: '§3.5 (Problems)', ready: true },
   { id: 'mark_bh', n: 3, title: 'The forgotten mark_bh', section: '§5 (Task and Work Queues)', ready: true },
   { id: 'scsi', n: 4, title: 'SCSI: SCSI_BH, the SCSI tasklet, SCSI_SOFTIRQ', section: '§6', ready: false },
   { id: 'timers', n: 5, title: 'Timers: TIMER_BH against per-CPU bases', section: '§4.1', ready: true },
@@ -308,6 +308,92 @@ export async function runMindcraft(o: MindcraftOptions): Promise<MindcraftResult
   };
 }
 
+// ------------------------------------------------------------ 2: the ping flood
+
+export interface PingFloodRow {
+  path: string;
+  routing: 'affinity' | 'rr';
+  cpus: number;
+  deliveredPps: number;
+  /** each CPU's share of the packets delivered, % */
+  sharePct: number[];
+  /** CPUs that delivered at least 1 % of the one flow's packets: above 1, its packets may be reordered */
+  flowCpus: number;
+  dropsPerS: number;
+  irqsPerPacket: number;
+}
+
+export interface PingFloodResult {
+  rows: PingFloodRow[];
+  capacityPps: number;
+  loadPps: number;
+}
+
+/**
+ * Story 2: one flow (one RX queue) flooded at twice the 1-CPU capacity, its
+ * interrupt routed to one CPU (affinity) or round-robin over all (rr, the
+ * IO-APIC default the paper names), through each era's receive path.
+ * Reordering and cache-line transfers are not counted: the rows give each
+ * CPU's share of the flow, which is where they come from.
+ */
+export async function runPingFlood(o: {
+  cpus: number;
+  seconds: number;
+  signal?: AbortSignal;
+  onProgress?: (l: string) => void;
+}): Promise<PingFloodResult> {
+  o.onProgress?.('pingflood: calibration (napi, 1 CPU)');
+  const capacity = await calibrate({}, o.seconds, o.signal);
+  const load = 2 * capacity;
+  const rows: PingFloodRow[] = [];
+  for (const p of MINDCRAFT_PATHS)
+    for (const routing of ['affinity', 'rr'] as const) {
+      if (o.signal?.aborted) break;
+      o.onProgress?.(`pingflood: ${p.label}, ${routing}, ${o.cpus} CPUs`);
+      const r = await runScalingOnce({
+        ...DEFAULT_WORKLOAD,
+        mode: p.mode,
+        era: p.era,
+        routing,
+        cpus: o.cpus,
+        queues: 1,
+        load,
+        seconds: o.seconds,
+        warmupSeconds: Math.min(0.5, o.seconds),
+        signal: o.signal,
+      });
+      if (r.kernelReports.length > 0) throw new KdeferError(`history pingflood (${p.label}, ${routing}): ${r.kernelReports[0]}`);
+      const total = r.deliveredPpsPerCpu.reduce((a, b) => a + b, 0);
+      const share = r.deliveredPpsPerCpu.map((x) => (total > 0 ? (100 * x) / total : 0));
+      rows.push({
+        path: p.id,
+        routing,
+        cpus: o.cpus,
+        deliveredPps: r.deliveredPps,
+        sharePct: share,
+        flowCpus: share.filter((x) => x >= 1).length,
+        dropsPerS: r.dropPps,
+        irqsPerPacket: r.irqsPerPacket,
+      });
+    }
+  return { rows, capacityPps: capacity, loadPps: load };
+}
+
+/** The ping flood table, as text. */
+export function formatPingFlood(r: PingFloodResult): string {
+  const lines = ['PATH          ROUTING   DELIVERED/s  SHARE BY CPU (%)     FLOW ON CPUS  DROPS/s  IRQS/PACKET'];
+  for (const x of r.rows) {
+    const label = MINDCRAFT_PATHS.find((p) => p.id === x.path)!.label;
+    lines.push(
+      `${label.padEnd(13)} ${x.routing.padEnd(8)} ${x.deliveredPps.toFixed(0).padStart(12)}  ${x.sharePct
+        .map((v) => v.toFixed(0))
+        .join(' / ')
+        .padEnd(20)} ${String(x.flowCpus).padStart(12)} ${x.dropsPerS.toFixed(0).padStart(8)} ${x.irqsPerPacket.toFixed(3).padStart(12)}`,
+    );
+  }
+  return lines.join('\n');
+}
+
 // ------------------------------------------------------------ 5: timers
 
 export interface TimersRow {
@@ -453,7 +539,9 @@ export function formatTimers(r: TimersResult): string {
 // ------------------------------------------------------------ presenting
 
 /** What each story shows and what the paper says, in kdefer's words, with the section. */
-export const EXPLANATIONS: Record<'mindcraft' | 'mark_bh' | 'timers', string> = {
+export const EXPLANATIONS: Record<'mindcraft' | 'mark_bh' | 'timers' | 'pingflood', string> = {
+  pingflood:
+    "One flow floods one receive queue. With its interrupt pinned (affinity) one CPU takes the flow. Round-robin delivery sends each interrupt to the next CPU: in 2.4's softnet each CPU then queues the flow's packets on its own backlog, so one flow is processed on several CPUs at once (where reordering and stolen cache lines come from); in 2.2 the CPUs only meet again at NET_BH; NAPI's poll keeps the device on one CPU until the ring is empty and takes few interrupts. The paper (§3.5) names exactly this: with round-robin IO-APIC delivery a ping flood is the worst case, CPUs steal cache lines from each other, and NAPI's interrupt mitigation is the answer. Reordering and cache-line transfers are not counted here; the share columns show where they would come from.",
   timers:
     "Every CPU arms the same number of timers, each doing a fixed amount of work and re-arming every jiffy, more than a CPU can expire in time. In 2.2 and 2.4 timers ran from TIMER_BH, so one timer function ran at a time on the whole machine, never beside another bottom half: a second CPU adds nothing, it mostly finds the lock taken ('busy/s') and its timers run late. 2.6's per-CPU timer bases let every CPU expire its own timers at once. The paper (§4.1) tells how softnet left timers in their bottom half, so only one timer could run at a time, until 2.5.40 let them run on several CPUs (a per-CPU tasklet, then TIMER_SOFTIRQ in 2.5.48).",
   mindcraft:

@@ -39,10 +39,13 @@ import {
   PCPU_WRITES,
   PCPU_WORDS,
 } from '../modules/netdev.js';
+import { FAMILY, FAMILY_IRQ, type FamilyStats } from '../modules/family.js';
 import { defaultCpus } from '../options.js';
 
 /** The built-in netdev module, as Machine.boot loads it. */
 export const netdevModule = new URL('../modules/netdev.js', import.meta.url);
+/** The built-in family module (issue 14: a threaded IRQ, an hrtimer, an irq_work). */
+export const familyModule = new URL('../modules/family.js', import.meta.url);
 
 /**
  * Bursts the host may fire at once to catch up after its timer fired late;
@@ -151,14 +154,16 @@ export async function runTour(opts: TourOptions = {}): Promise<TourResult> {
     cpus,
     hz,
     nrIrqs: Math.max(64, IRQ_BASE + cpus),
-    modules: [netdevModule],
+    modules: [netdevModule, familyModule],
     trace: opts.trace !== undefined,
     traceLocks: false,
   });
   let shutDown = false;
   try {
     opts.onBoot?.(m);
+    await m.call(0, FAMILY, 'start');
     const result = await drive(m, { cpus, seconds, hz, rate, signal: opts.signal, onProgress: opts.onProgress });
+    result.checks.push(...(await familyChecks(m)));
     if (opts.trace !== undefined) result.traceEvents = await m.writeTrace(opts.trace);
     await m.shutdown();
     shutDown = true;
@@ -169,6 +174,37 @@ export async function runTour(opts: TourOptions = {}): Promise<TourResult> {
   } finally {
     if (!shutDown) await m.shutdown();
   }
+}
+
+/**
+ * The newer deferred work (issue 14) beside the device: the threaded line is
+ * raised a few times, then the hrtimer that ran all along is stopped.
+ */
+async function familyChecks(m: Machine): Promise<TourCheck[]> {
+  for (let i = 0; i < 20; i++) {
+    m.raiseIrq(FAMILY_IRQ);
+    await sleep(1);
+  }
+  await m.quiesce({ timeoutMs: QUIESCE_TIMEOUT_MS });
+  const f = await m.call<FamilyStats>(0, FAMILY, 'stats');
+  const thread = m.threads().find((t) => t.comm === `irq/${FAMILY_IRQ}-family`);
+  return [
+    {
+      name: `threaded IRQ: every IRQ_WAKE_THREAD ran thread_fn once, in irq/${FAMILY_IRQ}-family (process context)`,
+      pass: f.wakes > 0 && f.threadRuns === f.wakes && f.threadCtxBad === 0 && thread !== undefined,
+      detail: `${f.wakes} wake-ups, ${f.threadRuns} thread runs, thread ${thread ? `pid ${thread.pid} on CPU ${thread.cpu}` : 'missing'}`,
+    },
+    {
+      name: 'hrtimer: restarted every 500 us, never early',
+      pass: f.hrtRuns > 0 && f.hrtEarly === 0,
+      detail: `${f.hrtRuns} expiries, ${f.hrtEarly} early, lateness mean ${f.hrtLateMeanUs} us, max ${f.hrtLateMaxUs} us`,
+    },
+    {
+      name: 'irq_work: every queued work ran once, in hardirq context',
+      pass: f.iwQueued > 0 && f.iwRuns === f.iwQueued && f.iwCtxBad === 0,
+      detail: `${f.iwQueued} queued, ${f.iwRuns} ran`,
+    },
+  ];
 }
 
 interface DriveOptions {

@@ -54,6 +54,7 @@ import { registerUpcalls, registerUpcallChain } from '../upcall.js';
 import { HZ } from '../tick.js';
 import { cpuId } from '../smp.js';
 import { open_softirq, softirq_kernel_init, TIMER_SOFTIRQ } from '../softirq.js';
+import { tasklet_set_era_check } from '../tasklet.js';
 import { run_timer_softirq } from '../timer.js';
 
 /** Timers from TIMER_BH (2.2, 2.4: H-TMR-3): TIMER_SOFTIRQ's action becomes `action`. */
@@ -131,6 +132,11 @@ export function era_init_cpu(): void {
       });
       tq_timer_hooks(bh22_mark_bh);
       timers_from_timer_bh(bh22_timer_action(run_timer_softirq));
+      // Tasklets came with softnet (2.3.43); in 2.2 HI_SOFTIRQ carries the bottom halves, so a
+      // module's HI tasklet would be lost. (A module's own softirq vector is not refused: rx.ts's
+      // net_dev_init opens NET_RX_SOFTIRQ at load in every era.)
+      const sn = 'softirqs and tasklets arrived with softnet in 2.3.43';
+      tasklet_set_era_check((who) => era_missing(who, sn, ['2.4', '2.6', '6.x', 'rt'])());
       registerUpcalls({
         schedule: () => {
           bh22_schedule_hook();

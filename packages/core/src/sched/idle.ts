@@ -26,6 +26,7 @@ import { printk, KERN_ERR, KernelHalt } from '../printk.js';
 import { det_on, det_idle, det_exit_cpu, det_set_foreign_probe } from '../det.js';
 import { wakeup_softirqd } from '../softirq.js';
 import { touch_softlockup_watchdog } from '../watchdog.js';
+import { rcu_loop_qs, rcu_switch_in, rcu_note_context_switch, rcu_idle_enter, rcu_idle_exit } from '../rcu.js';
 import {
   pickNextTask,
   nrRunning,
@@ -83,10 +84,13 @@ export async function cpu_startup_entry(hooks: CpuLoopHooks): Promise<void> {
       preempt_point();
       expireSleepers();
       checkHungTasks();
+      rcu_loop_qs();
       const t = pickNextTask();
       if (t !== undefined) {
         Atomics.add(i32, H_ACTIVITY, 1);
+        rcu_switch_in(t);
         await runTask(t);
+        rcu_note_context_switch(t);
         if (foreignInFlight() > 0) await macrotask();
         continue;
       }
@@ -119,6 +123,7 @@ async function cpu_idle_wait(timeoutMs: number): Promise<void> {
   const seq = Atomics.load(i32, PCB + PC_WAKE);
   if (!halted && work_pending()) return;
   i32[PCB + PC_IDLE] = 1;
+  rcu_idle_enter();
   await macrotask(); // comlink replies and awaitHost settlements go out/in here
   if ((halted || !work_pending()) && Atomics.load(i32, PCB + PC_WAKE) === seq && !stopping) {
     const t = timeoutMs === Infinity ? undefined : Math.max(0, timeoutMs);
@@ -141,6 +146,7 @@ async function cpu_idle_wait(timeoutMs: number): Promise<void> {
       Atomics.wait(i32, PCB + PC_WAKE, seq, t);
     }
   }
+  rcu_idle_exit();
   i32[PCB + PC_IDLE] = 0;
   entry_check_tick_soon();
 }

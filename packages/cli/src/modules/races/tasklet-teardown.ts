@@ -187,13 +187,13 @@ export default defineModule(MODULE, () => {
     await between();
     kfree(priv);
     Atomics.store(s, GATE_GO, 1);
-    free_irq(DEV_IRQ, handle);
+    await free_irq(DEV_IRQ, handle);
   }
 
   /** The fixed remove: the interrupt first, then the tasklet, then the memory. `between` runs after free_irq. */
   async function race_ttd_remove(priv: SlabObject<Priv>, between: () => Promise<void>): Promise<void> {
     const bh = priv.tasklet('bh');
-    free_irq(DEV_IRQ, priv.handle);
+    await free_irq(DEV_IRQ, priv.handle);
     await between();
     await tasklet_kill(bh);
     kfree(priv);
@@ -222,7 +222,7 @@ export default defineModule(MODULE, () => {
     const before = Atomics.load(s, SIBLING);
     raiseIrq(DEV_IRQ);
     await wait_until(() => Atomics.load(s, SIBLING) > before, 'the device interrupt to be delivered on CPU 1');
-    synchronize_irq(DEV_IRQ);
+    await synchronize_irq(DEV_IRQ);
   }
 
   return {
