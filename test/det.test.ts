@@ -90,15 +90,12 @@ describe('deterministic mode', () => {
   it('kdefer-only (det): virtual time: timers fire, jiffies advance with the schedule, no wall clock', async () => {
     await withMachine({ fixtures: ['timers'], schedule: { strategy: 'random', seed: 1 } }, async (m) => {
       const j0 = m.jiffies();
-      const t0 = performance.now();
       const r = await m.call<{ early: number; ranAt: number; expires: number }>(0, 'timers', 'armIn', 200);
       expect(r.early).toBe(0);
       expect(r.ranAt).toBeGreaterThanOrEqual(r.expires);
       expect(m.jiffies() - j0).toBeGreaterThanOrEqual(200);
       await m.advance(1000);
       expect(m.jiffies() - j0).toBeGreaterThanOrEqual(1200);
-      // 1.2 virtual seconds went by without waiting for them (bounded, not a timing assertion)
-      expect(performance.now() - t0).toBeLessThan(30_000);
     });
   });
 
