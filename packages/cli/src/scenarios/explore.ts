@@ -174,7 +174,10 @@ export async function detRun(o: DetRunOptions): Promise<DetRunResult> {
         error = e instanceof Error ? e.message : String(e);
       }
     }
-    if (!m.panicked()) await m.quiesce().catch(() => undefined);
+    // Even after a panic: the record is read with the host holding the baton and
+    // no CPU able to run, never at the moment a call's rejection came in (that
+    // moment is the wall clock's, and the step count would be too).
+    await m.quiesce().catch(() => undefined);
     const reports = m.reports();
     const { record, divergence } = m.scheduleRecord();
     return {
